@@ -1,0 +1,50 @@
+"""Data for every host: the escalation plan and the relay alert mail goes through.
+
+Every key Holdfast reads, with its default and expected form, is in docs/settings.md
+(generated from holdfast/settings.py). Names starting with "_" are ignored by Holdfast.
+"""
+
+# Who is alerted, in what order, on which channel: the one list of recipients.
+escalation = {
+    "contacts": {
+        "alice": {
+            "name": "Alice Martin",
+            "role": "lead developer",
+            "email": "alice@example.com",
+            "phone": "+44 20 7946 0101",
+            "chat": "@alice:example.com",
+        },
+        "bob": {
+            "name": "Bob Okafor",
+            "role": "operations engineer",
+            "email": "bob@example.com",
+            "phone": "+44 20 7946 0102",
+        },
+        "carol": {
+            "name": "Carol Diaz",
+            "role": "CTO",
+            "email": "carol@example.com",
+            "phone": "+44 20 7946 0103",
+        },
+        "acme": {
+            "name": "Acme Hosting on-call desk",
+            "role": "hosting contractor",
+            "email": "oncall@acme-hosting.example",
+            "phone": "+44 20 7946 0199",
+            "internal": False,
+        },
+    },
+    "tiers": [
+        {"name": "tier1", "members": ["alice", "bob"], "channels": ["email", "chat"]},
+        {"name": "tier2", "members": ["carol", "acme"], "channels": ["email", "phone"], "escalate_after": "15m"},
+    ],
+}
+
+# The SMTP relay; its user name and password come from HOLDFAST_SMTP_USER and
+# HOLDFAST_SMTP_PASSWORD in the environment of the deploy, never from this repository.
+mail = {
+    "relay": "smtp.example.com",
+    "port": 587,
+    "security": "starttls",
+    "sender": "holdfast@example.com",
+}

@@ -1,0 +1,108 @@
+"""Validate-then-swap for configuration files, shared by every capability.
+
+``validated_config`` compares the wanted files with the live ones (content, mode,
+owner). When something differs it uploads the wanted files to a staging directory and
+runs ``holdfast-apply-config`` (installed by the base capability), which validates the
+candidate with the service's own checker in a private mount namespace, and only then
+keeps a copy of the live files as the last good ones, swaps the new ones in and
+reloads. A rejected candidate leaves the live files and the running service as they
+were, and the deploy fails with the checker's own error text.
+"""
+
+import hashlib
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import PurePosixPath
+
+from pyinfra import host
+from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
+from pyinfra.facts.files import File, Sha1File
+
+STATE_DIR = "/var/lib/holdfast"
+APPLY_COMMAND = "/usr/local/sbin/holdfast-apply-config"
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One wanted file: where it goes, what it holds, who may read it."""
+
+    path: str
+    content: str
+    mode: str = "644"
+    user: str = "root"
+    group: str = "root"
+
+    @property
+    def sha1(self) -> str:
+        return hashlib.sha1(self.content.encode()).hexdigest()
+
+
+class MatchingFiles(FactBase):
+    """Files whose paths match shell glob patterns (the patterns come from Holdfast, not users)."""
+
+    def command(self, patterns: Sequence[str]) -> str:
+        return f'for path in {" ".join(patterns)}; do [ -f "$path" ] && echo "$path"; done; true'
+
+    def process(self, output):
+        return sorted(output)
+
+
+def _is_current(wanted: ConfigFile) -> bool:
+    live = host.get_fact(File, path=wanted.path)
+    return bool(
+        live
+        and host.get_fact(Sha1File, path=wanted.path) == wanted.sha1
+        and f"{live['mode']:o}" == wanted.mode.lstrip("0")
+        and live["user"] == wanted.user
+        and live["group"] == wanted.group
+    )
+
+
+@operation()
+def validated_config(
+    config: str,
+    files: Sequence[ConfigFile],
+    validate: str,
+    reload: str = "true",
+    owned: Sequence[str] = (),
+):
+    """
+    Install configuration files only if the service's own checker accepts them.
+
+    + config: short name of this set of files (staging and last-good directories)
+    + files: the wanted files
+    + validate: command that checks the candidate, e.g. ``nginx -t``; it sees the
+      candidate files at their live paths
+    + reload: command run after the swap, e.g. ``systemctl reload nginx``
+    + owned: glob patterns of files Holdfast owns here; a match that is not in
+      ``files`` is removed (in the same validated swap)
+
+    **Example:**
+
+    .. code:: python
+
+        validated_config(
+            name="Configure nginx",
+            config="nginx",
+            files=[ConfigFile("/etc/nginx/nginx.conf", render("nginx/etc/nginx/nginx.conf.j2"))],
+            validate="nginx -t",
+            reload="systemctl reload nginx",
+        )
+    """
+    wanted_paths = {wanted.path for wanted in files}
+    stale = [path for path in (host.get_fact(MatchingFiles, patterns=owned) if owned else []) if path not in wanted_paths]
+    changed = [wanted for wanted in files if not _is_current(wanted)]
+    if not changed and not stale:
+        host.noop(f"{config} configuration is up to date")
+        return
+
+    stage = f"{STATE_DIR}/stage/{config}"
+    yield StringCommand("rm", "-rf", stage, "&&", "mkdir", "-p", stage)
+    for wanted in changed:
+        staged = f"{stage}{wanted.path}"
+        yield StringCommand("mkdir", "-p", str(PurePosixPath(staged).parent))
+        yield FileUploadCommand(StringIO(wanted.content), staged, remote_temp_filename=host.get_temp_filename(staged))
+        yield StringCommand("chown", f"{wanted.user}:{wanted.group}", staged, "&&", "chmod", wanted.mode, staged)
+    yield StringCommand(APPLY_COMMAND, config, shlex.quote(validate), shlex.quote(reload), *stale)

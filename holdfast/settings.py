@@ -1,0 +1,489 @@
+"""Every group_data key Holdfast reads: its type, default, allowed range and meaning.
+
+This module is the one place defaults live. group_data is validated for every host of
+the inventory before any operation is added, and a bad value stops the deploy with a
+message naming the file, the key, the value and the expected form.
+
+``python -m holdfast.settings`` prints the reference (docs/settings.md).
+"""
+
+import difflib
+import ipaddress
+import re
+import weakref
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pyinfra.api.exceptions import PyinfraError
+
+
+class SettingsError(PyinfraError):
+    """group_data is invalid; nothing was changed on any host."""
+
+
+# --- value forms ---------------------------------------------------------------------
+# Each form checks one kind of value and says, when it fails, what it expected.
+
+
+class Form:
+    """Metadata naming a value's expected form, for error messages and the reference."""
+
+    def __init__(self, description: str):
+        self.description = description
+
+    def __repr__(self) -> str:
+        return self.description
+
+
+def _form(description: str, check, base=str):
+    """An annotated type: values go through ``check``; failures say ``expected <description>``."""
+
+    def validate(value):
+        try:
+            return check(value)
+        except (TypeError, ValueError, AttributeError):
+            raise ValueError(f"expected {description}") from None
+
+    return Annotated[base, BeforeValidator(validate), Form(description)]
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def _parse_duration(value) -> int:
+    if isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError
+        return value
+    match = re.fullmatch(r"(\d+)\s*([smhd])", value.strip())
+    return int(match[1]) * _DURATION_UNITS[match[2]]
+
+
+def _matching(pattern: str):
+    def check(value: str) -> str:
+        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+            raise ValueError
+        return value
+
+    return check
+
+
+def _hostname(value: str) -> str:
+    label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+    return _matching(rf"{label}(\.{label})*\.?")(value)
+
+
+def _address_or_network(value: str) -> str:
+    return str(ipaddress.ip_network(value, strict=False))
+
+
+def _upstream(value: str) -> str:
+    """``unix:/path`` or ``host:port``, as nginx and Monit take it."""
+    if value.startswith("unix:"):
+        return _matching(r"unix:/[\w./-]+")(value)
+    host, _, port = value.rpartition(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        _hostname(host)
+    if not 1 <= int(port) <= 65535:
+        raise ValueError
+    return value
+
+
+Duration = _form("a duration such as 30, '30s', '5m', '2h' or '1d' (whole seconds)", _parse_duration, int)
+Slug = _form("a name of lowercase letters, digits, '-' and '_' (e.g. 'shop')", _matching(r"[a-z][a-z0-9_-]{0,39}"))
+Hostname = _form("a hostname such as 'smtp.example.com'", _hostname)
+Email = _form("an email address such as 'alice@example.com'", _matching(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"))
+Phone = _form("a phone number in international form such as '+44 20 7946 0000'", _matching(r"\+[\d ]{7,20}"))
+Url = _form("an http(s) URL such as 'https://shop.example.com/'", _matching(r"https?://[^\s/]+(/\S*)?"))
+UrlPath = _form("a URL path starting with '/' such as '/health'", _matching(r"/[\w./?=&%-]*"))
+AbsolutePath = _form("an absolute path such as '/srv/www/shop'", _matching(r"/[\w./-]*"))
+UnitName = _form(
+    "a systemd unit name such as 'php8.2-fpm.service'",
+    _matching(r"[\w:.@-]+\.(service|socket|timer|slice|target|mount)"),
+)
+EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'", _matching(r"[A-Z_][A-Z0-9_]*"))
+Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
+Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _unique(values: list) -> list:
+    duplicates = sorted({str(v) for v in values if values.count(v) > 1})
+    if duplicates:
+        raise ValueError(f"listed more than once: {', '.join(duplicates)}")
+    return values
+
+
+# --- models --------------------------------------------------------------------------
+
+
+class Settings(BaseModel):
+    """Base of every settings block: immutable, and unknown keys are errors (typos)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Contact(Settings):
+    """A person or company that can be alerted."""
+
+    name: str = Field(description="Full name as the runbook shows it.")
+    role: str = Field(description="What they do, e.g. 'lead developer' or 'hosting contractor'.")
+    email: Email = Field(description="Where alert mail goes.")
+    phone: Phone | None = Field(None, description="For calls and text messages; needed for the phone and sms channels.")
+    chat: str | None = Field(None, description="Chat handle (e.g. '@alice:matrix.org'); needed for the chat channel.")
+    internal: bool = Field(True, description="An employee (True) or someone outside the company (False).")
+
+
+Channel = Literal["email", "phone", "sms", "chat"]
+
+
+class Tier(Settings):
+    """One step of the escalation plan."""
+
+    name: Slug = Field(description="Name used in alert routes and the runbook, e.g. 'tier1'.")
+    members: Annotated[list[Slug], AfterValidator(_unique)] = Field(
+        min_length=1, description="Keys of escalation.contacts alerted at this tier."
+    )
+    channels: Annotated[list[Channel], AfterValidator(_unique)] = Field(
+        ["email"], min_length=1, description="How this tier is reached: email, phone, sms, chat."
+    )
+    escalate_after: Duration = Field(
+        0, description="How long an alert stays unresolved before this tier is alerted (0: at once)."
+    )
+
+
+class Escalation(Settings):
+    """Who is alerted, in what order, on which channel. The one list of recipients."""
+
+    contacts: dict[Slug, Contact] = Field(min_length=1, description="Everyone who can be alerted, by key.")
+    tiers: list[Tier] = Field(min_length=1, description="The order of escalation; tier 1 first.")
+
+    def tier_contacts(self, tier: Tier) -> list[Contact]:
+        return [self.contacts[member] for member in tier.members]
+
+
+class Mail(Settings):
+    """The SMTP relay alert mail goes through. Credentials come from the environment."""
+
+    relay: Hostname = Field(description="SMTP relay host every alert mail goes through.")
+    port: Port = Field(587, description="SMTP port of the relay.")
+    security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (port 587), tls (port 465) or none (a relay on a private network)."
+    )
+    sender: Email = Field(description="From: address of alert mail.")
+    username_env: EnvName | None = Field(
+        "HOLDFAST_SMTP_USER", description="Environment variable holding the relay user name (None: no login)."
+    )
+    password_env: EnvName | None = Field(
+        "HOLDFAST_SMTP_PASSWORD", description="Environment variable holding the relay password."
+    )
+
+
+class Apt(Settings):
+    """Package index policy."""
+
+    cache_time: Duration = Field("1h", description="Refresh the apt index at most this often.")
+
+
+class Service(Settings):
+    """A service of the site that Holdfast protects (installed by other means)."""
+
+    unit: UnitName = Field(description="Its systemd unit.")
+
+
+class Backend(Settings):
+    """Where nginx sends a site's dynamic requests."""
+
+    kind: Literal["fastcgi", "proxy"] = Field(description="fastcgi (e.g. PHP-FPM) or proxy (an HTTP app).")
+    address: Upstream = Field(description="Socket or host:port of the backend.")
+    service: Slug = Field(description="Key of `services` that answers here.")
+
+
+class Site(Settings):
+    """A website served by the web hosts."""
+
+    server_names: Annotated[list[Hostname], AfterValidator(_unique)] = Field(
+        min_length=1, description="Host names nginx answers to; the first is the canonical one."
+    )
+    public_url: Url = Field(description="The URL visitors use; hosted monitors probe it.")
+    root: AbsolutePath = Field(description="Document root (static files, PHP scripts).")
+    backend: Backend = Field(description="The application behind nginx.")
+    health_path: UrlPath = Field("/health", description="Path that answers health_expect when the app is well.")
+    health_expect: str = Field("OK", min_length=1, description="Text the health path's answer contains.")
+    content_path: UrlPath = Field("/", description="A page visitors see, for end-to-end content checks.")
+    content_expect: str = Field(min_length=1, description="Text that page contains when the site works.")
+
+
+class HostSettings(Settings):
+    """All of Holdfast's settings for one host: the top-level group_data keys."""
+
+    escalation: Escalation = Field(description="The escalation plan (group_data/all.py).")
+    mail: Mail = Field(description="Alert mail relay (group_data/all.py).")
+    apt: Apt = Field(Apt(), description="Package index policy.")
+    services: dict[Slug, Service] = Field({}, description="Services of the site Holdfast protects (group_data/web.py).")
+    sites: dict[Slug, Site] = Field({}, description="Websites on the host (group_data/web.py).")
+    disposable: bool = Field(
+        False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
+    )
+
+    def reference_errors(self) -> list[tuple[tuple, Any, str]]:
+        """Names that point nowhere, as (key path, value, message) triples."""
+        errors = []
+        for index, tier in enumerate(self.escalation.tiers):
+            errors += _unknown(("escalation", "tiers", index, "members"), tier.members, self.escalation.contacts,
+                               "escalation.contacts")
+        for name, site in self.sites.items():
+            errors += _unknown(("sites", name, "backend", "service"), [site.backend.service], self.services,
+                               "services")
+        return errors
+
+
+def _unknown(loc: tuple, names: list[str], known: dict, where: str) -> list[tuple[tuple, Any, str]]:
+    return [
+        (loc, name, f"expected a key of {where} ({', '.join(known) or 'none defined'})")
+        for name in names
+        if name not in known
+    ]
+
+
+# --- loading and validating an inventory ---------------------------------------------
+
+
+def _is_pyinfra_key(key: str) -> bool:
+    """Keys pyinfra itself reads: connector data (ssh_*, ...) and global arguments (_sudo, ...)."""
+    from pyinfra.api.connectors import get_all_connectors
+
+    if key.startswith("_"):
+        return True
+    return any(
+        key in getattr(getattr(connector, "data_cls", None), "__annotations__", {})
+        for connector in get_all_connectors().values()
+    )
+
+
+def _group_data_files() -> list[Path]:
+    folder = Path.cwd() / "group_data"
+    return sorted(folder.glob("*.py")) if folder.is_dir() else []
+
+
+@cache
+def _keys_defined_in(path: Path) -> frozenset[str]:
+    import runpy
+
+    try:
+        return frozenset(runpy.run_path(str(path)))
+    except Exception:  # a file that fails here has already been read by pyinfra; label only
+        return frozenset()
+
+
+def _source(inventory, host, key: str) -> str:
+    """Which file (or inventory entry) the value of ``key`` for ``host`` comes from."""
+    if key in inventory.get_override_data():
+        return "--data on the command line"
+    if key in inventory.get_host_data(host.name):
+        return f"the inventory (host {host.name})"
+    files = {path.stem: path for path in _group_data_files()}
+    for group in [*reversed(host.groups), "all"]:
+        data = inventory.get_data() if group == "all" else inventory.get_group_data(group)
+        if key in data:
+            path = files.get(group)
+            if path and key in _keys_defined_in(path):
+                return str(path.relative_to(Path.cwd()))
+            return f"the inventory (group {group})"
+    return "defaults"
+
+
+_MESSAGES = {
+    "missing": "required, but not set",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_parsing": "expected True or False",
+    "bool_type": "expected True or False",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "dict_type": "expected a dict",
+    "model_type": "expected a dict",
+    "model_attributes_type": "expected a dict",
+}
+
+
+def _dotted(loc: tuple) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+
+
+def _nested_model(annotation) -> type[BaseModel] | None:
+    """The settings model inside an annotation (X, X | None, list[X], dict[str, X]), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _nested_model(argument)
+        if found:
+            return found
+    return None
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """Field names of the model found at ``loc`` (for "did you mean" hints)."""
+    for part in loc:
+        if model is not None and part in model.model_fields:
+            model = _nested_model(model.model_fields[part].annotation)
+    return list(model.model_fields) if model else []
+
+
+def _describe(error: dict) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _fields_at(HostSettings, error["loc"][:-1])
+        hint = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+        return "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {', '.join(known)}")
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    message = error["msg"].removeprefix("Value error, ")
+    if message.startswith("Input should be "):
+        return "expected " + message.removeprefix("Input should be ")
+    return message
+
+
+def _host_errors(inventory, host) -> list[str]:
+    """Validation errors of one host's settings, each naming file, key, value and form."""
+    data = host.data.dict()
+    errors = []
+    for key in sorted(data):
+        if key not in HostSettings.model_fields and not _is_pyinfra_key(key):
+            hint = difflib.get_close_matches(key, list(HostSettings.model_fields), n=1)
+            errors.append(
+                f"{_source(inventory, host, key)}: {key}: unknown key"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+            )
+    try:
+        settings = _validate(data)
+    except ValidationError as error:
+        for problem in error.errors():
+            loc = problem["loc"]
+            value = "" if problem["type"] == "missing" else f" = {problem['input']!r}"
+            errors.append(f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)}{value}: {_describe(problem)}")
+    else:
+        for loc, value, message in settings.reference_errors():
+            errors.append(f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)} = {value!r}: {message}")
+    return errors
+
+
+def _validate(data: dict) -> HostSettings:
+    return HostSettings.model_validate({key: value for key, value in data.items() if key in HostSettings.model_fields})
+
+
+_validated: "weakref.WeakKeyDictionary[Any, dict[str, HostSettings]]" = weakref.WeakKeyDictionary()
+
+
+def load(inventory) -> dict[str, HostSettings]:
+    """Validated settings of every host in ``inventory``, by host name.
+
+    Raises SettingsError listing every problem (each once) if any host's data is invalid.
+    """
+    if inventory in _validated:
+        return _validated[inventory]
+    errors: dict[str, None] = {}
+    for host in inventory:
+        errors.update(dict.fromkeys(_host_errors(inventory, host)))
+    if errors:
+        raise SettingsError(
+            "invalid group_data, nothing was changed on any host:\n  " + "\n  ".join(errors)
+        )
+    settings = {host.name: _validate(host.data.dict()) for host in inventory}
+    _validated[inventory] = settings
+    return settings
+
+
+def current() -> HostSettings:
+    """Settings of the host pyinfra is preparing, after the whole inventory validated."""
+    from pyinfra import host, inventory
+
+    return load(inventory)[host.name]
+
+
+def read_inventory(path: str | Path):
+    """The pyinfra inventory at ``path``, with group_data from the current directory, as
+    the ``pyinfra`` command loads it (for the tests, the audit and the benchmarks)."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    with ctx_state.use(State()):
+        return make_inventory(str(path), cwd=str(Path.cwd()))
+
+
+# --- the reference -------------------------------------------------------------------
+
+
+_PLAIN_TYPES = {str: "text", int: "whole number", bool: "True or False", float: "number"}
+
+
+def _type_name(annotation, metadata=()) -> str:
+    """How the reference describes a value's expected form."""
+    for meta in (*metadata, *getattr(annotation, "__metadata__", ())):
+        if isinstance(meta, Form):
+            return meta.description
+    origin = getattr(annotation, "__origin__", None)
+    args = getattr(annotation, "__args__", ())
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "dict"
+    if origin is Annotated or hasattr(annotation, "__metadata__"):
+        return _type_name(origin or args[0])
+    if origin is list:
+        return f"list of: {_type_name(args[0])}"
+    if origin is dict:
+        return f"dict of {_type_name(args[1])}s, by name" if _nested_model(args[1]) else f"dict of: {_type_name(args[1])}"
+    if origin is Literal:
+        return " or ".join(map(repr, args))
+    if type(None) in args:
+        return " or ".join(_type_name(a) for a in args if a is not type(None)) + ", or None"
+    return _PLAIN_TYPES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def reference_rows(model: type[BaseModel] = None, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(key, expected form, default, meaning) of every key, depth first."""
+    rows = []
+    for name, field in (model or HostSettings).model_fields.items():
+        key = f"{prefix}{name}"
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        if isinstance(field.get_default(call_default_factory=True), BaseModel | dict) and default != "{}":
+            default = "see below"
+        rows.append((key, _type_name(field.annotation, field.metadata), default, field.description or ""))
+        nested = _nested_model(field.annotation)
+        if nested:
+            is_mapping = getattr(field.annotation, "__origin__", None) is dict
+            is_list = getattr(field.annotation, "__origin__", None) is list
+            rows += reference_rows(nested, f"{key}.<name>." if is_mapping else f"{key}[]." if is_list else f"{key}.")
+    return rows
+
+
+def reference() -> str:
+    """docs/settings.md: every group_data key, its form, default and meaning."""
+    lines = [
+        "# Settings reference",
+        "",
+        "<!-- Generated by `python -m holdfast.settings` from holdfast/settings.py; do not edit. -->",
+        "",
+        "Every group_data key Holdfast reads. Keys are top-level names in `group_data/<group>.py`",
+        "(`all`, `web`, `monitors`, or the inventory's own group such as `lab`); nested keys are",
+        "dict entries. Unknown keys are errors, so typos are caught before any host is touched.",
+        "",
+        "| key | expected | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for key, form, default, meaning in reference_rows():
+        cells = [f"`{key}`", form, default if default == "required" or default == "see below" else f"`{default}`", meaning]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

@@ -1,0 +1,93 @@
+"""The validate-then-swap helper (holdfast-apply-config), run for real on this machine
+against a throwaway "live" directory."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from holdfast.templates import render
+
+
+@pytest.fixture
+def apply(tmp_path):
+    """Stage files for config "demo" and run the helper; returns (result, live dir)."""
+    state = tmp_path / "state"
+    script = tmp_path / "holdfast-apply-config"
+    script.write_text(render("base/usr/local/sbin/holdfast-apply-config.j2", state_dir=state))
+    script.chmod(0o755)
+    live = tmp_path / "live/etc/demo"
+    live.mkdir(parents=True)
+    (live / "app.conf").write_text("setting = old\n")
+    (live / "unrelated.conf").write_text("kept\n")
+
+    def run(staged: dict[str, str], validate: str, reload: str = "true", removed=()):
+        for relative, content in staged.items():
+            path = state / "stage/demo" / str(live / relative).lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        result = subprocess.run(
+            [script, "demo", validate, reload, *(str(live / name) for name in removed)],
+            capture_output=True, text=True,
+        )
+        return result
+
+    run.live = live
+    run.state = state
+    return run
+
+
+def test_accepted_candidate_goes_live_and_reloads(apply, tmp_path):
+    reloaded = tmp_path / "reloaded"
+    result = apply({"app.conf": "setting = new\n"}, f"grep -q new {apply.live}/app.conf", f"touch {reloaded}")
+    assert result.returncode == 0, result.stderr
+    assert (apply.live / "app.conf").read_text() == "setting = new\n"
+    assert (apply.live / "unrelated.conf").read_text() == "kept\n"
+    assert reloaded.exists()
+    assert (apply.state / "last-good/demo" / str(apply.live / "app.conf").lstrip("/")).read_text() == "setting = old\n"
+    assert not (apply.state / "stage/demo").exists()
+
+
+def test_the_checker_sees_the_candidate_at_the_live_path(apply):
+    # The candidate is only visible inside the helper's private mount namespace.
+    result = apply({"app.conf": "setting = new\n"}, f"grep -q 'setting = new' {apply.live}/app.conf")
+    assert result.returncode == 0, result.stderr
+
+
+def test_rejected_candidate_leaves_everything_as_it_was(apply, tmp_path):
+    reloaded = tmp_path / "reloaded"
+    result = apply({"app.conf": "setting = broken\n"}, "echo 'line 1: broken setting' >&2; false", f"touch {reloaded}")
+    assert result.returncode == 1
+    assert "rejected" in result.stderr and "line 1: broken setting" in result.stderr
+    assert (apply.live / "app.conf").read_text() == "setting = old\n"
+    assert not reloaded.exists()
+    assert not list(apply.state.glob("candidate.*")) and not (apply.state / "stage/demo").exists()
+
+
+def test_rejected_candidate_in_a_new_directory_leaves_no_directory(apply):
+    result = apply({"new.d/extra.conf": "x\n"}, "false")
+    assert result.returncode == 1
+    assert not (apply.live / "new.d").exists()
+
+
+def test_failed_reload_puts_the_last_good_files_back(apply):
+    result = apply({"app.conf": "setting = new\n", "added.conf": "new file\n"}, "true", "exit 3")
+    assert result.returncode == 1 and "last good" in result.stderr
+    assert (apply.live / "app.conf").read_text() == "setting = old\n"
+    assert not (apply.live / "added.conf").exists()
+
+
+def test_owned_files_no_longer_wanted_are_removed_after_validation(apply):
+    result = apply({}, f"test ! -e {apply.live}/unrelated.conf", removed=["unrelated.conf"])
+    assert result.returncode == 0, result.stderr
+    assert not (apply.live / "unrelated.conf").exists()
+
+
+def test_modes_and_owners_of_staged_files_are_kept(apply):
+    staged = apply.state / "stage/demo" / str(apply.live / "secret.conf").lstrip("/")
+    staged.parent.mkdir(parents=True)
+    staged.write_text("password = x\n")
+    staged.chmod(0o600)
+    result = apply({}, "true")
+    assert result.returncode == 0, result.stderr
+    assert (apply.live / "secret.conf").stat().st_mode & 0o777 == 0o600

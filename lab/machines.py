@@ -1,0 +1,284 @@
+"""Lab hosts: one overlay of the base image each, booted by systemd-nspawn on the lab's bridge.
+
+A host is running when its launcher process is alive. Anything else found in the state
+directory (a launcher killed with the session, an overlay left mounted, a run cut short)
+is stale: ``up`` clears it and creates the host afresh; ``down`` clears everything.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lab import LabError, log, run
+from lab.topology import CGROUP_ROOT, Lab, LabHost
+
+FILES = Path(__file__).parent / "files"
+REPO_MOUNT = "/srv/labrepo"
+# Controllers whose hierarchy each host gets to itself (see lab/files/lab-init).
+PRIVATE_CGROUP_CONTROLLERS = ("cpu", "cpuacct", "pids", "systemd", "unified")
+SSH_OPTIONS = (
+    "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR",
+    "-o", "ConnectTimeout=2",
+)
+STOP_TIMEOUT = 20
+
+
+def check_machine() -> None:
+    """Fail early, with the reason, on a machine the lab cannot run on."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (it mounts overlays and creates a bridge)")
+    if not (CGROUP_ROOT / "memory").is_dir() or not (CGROUP_ROOT / "cpu").is_dir():
+        raise LabError(
+            "the lab needs cgroup v1 controllers under /sys/fs/cgroup (a hybrid layout, "
+            "as on the CI machines); this machine has none"
+        )
+
+
+def _pid_alive(pid_file: Path, expected: str) -> bool:
+    """Whether the process in ``pid_file`` runs and its command line contains ``expected``."""
+    try:
+        pid = int(pid_file.read_text())
+        return expected in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except (OSError, ValueError):
+        return False
+
+
+def _memory_cgroup_of_this_process() -> str:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "memory":
+            return path.rstrip("/")
+    return ""
+
+
+class Machines:
+    """Starts, inspects and removes the hosts of one lab."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.hosts_dir = lab.state_dir / "hosts"
+
+    # -- cgroups ----------------------------------------------------------------------
+    def _new_cgroup_dirs(self, lab_host: LabHost) -> list[Path]:
+        """Where a host being started gets its own cgroups (memory: under ours)."""
+        parents = [CGROUP_ROOT / c for c in PRIVATE_CGROUP_CONTROLLERS if (CGROUP_ROOT / c).is_dir()]
+        parents.append(CGROUP_ROOT / "memory" / _memory_cgroup_of_this_process().lstrip("/"))
+        return [parent / "holdfast-lab" / self.lab.name / lab_host.name for parent in parents]
+
+    def _lab_cgroup_dirs(self) -> list[Path]:
+        """This lab's cgroup directories that exist, wherever a launcher made them."""
+        pattern = f"holdfast-lab/{self.lab.name}"
+        found = list(CGROUP_ROOT.glob(f"*/{pattern}"))
+        found += [p for p in (CGROUP_ROOT / "memory").glob(f"**/{pattern}") if p not in found]
+        return found
+
+    # -- state ------------------------------------------------------------------------
+    def is_running(self, lab_host: LabHost) -> bool:
+        return _pid_alive(self.lab.host_dir(lab_host) / "launcher.pid", "lab/launcher.py")
+
+    def ssh(self, lab_host: LabHost, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ssh", "-i", str(self.lab.ssh_key), *SSH_OPTIONS, f"root@{lab_host.address}", command],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        )
+
+    def ssh_ready(self, lab_host: LabHost) -> bool:
+        return self.ssh(lab_host, "true").returncode == 0
+
+    # -- bring up ---------------------------------------------------------------------
+    def ensure_bridge(self) -> None:
+        bridge = self.lab.bridge
+        if run("ip", "link", "show", bridge, quiet=True, check=False) != 0:
+            run("ip", "link", "add", bridge, "type", "bridge")
+        prefix = self.lab.subnet.prefixlen
+        existing = run("ip", "-o", "addr", "show", "dev", bridge, capture=True)
+        for address in (self.lab.bridge_address, *self.lab.client_addresses.values()):
+            if f" {address}/{prefix} " not in existing:
+                run("ip", "addr", "add", f"{address}/{prefix}", "dev", bridge)
+        run("ip", "link", "set", bridge, "up")
+
+    def ensure_ssh_key(self) -> None:
+        if not self.lab.ssh_key.exists():
+            self.lab.state_dir.mkdir(parents=True, exist_ok=True)
+            run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"holdfast-lab-{self.lab.name}",
+                "-f", self.lab.ssh_key)
+
+    def start(self, lab_host: LabHost, base: Path, repo: Path) -> None:
+        """Start ``lab_host`` unless it runs already; a stale one is recreated."""
+        if self.is_running(lab_host):
+            log(f"{lab_host.name} is already running")
+            return
+        self.remove(lab_host)
+        host_dir = self.lab.host_dir(lab_host)
+        for part in ("upper", "work", "root"):
+            (host_dir / part).mkdir(parents=True)
+        root = host_dir / "root"
+        run("mount", "-t", "overlay", "overlay", "-o",
+            f"lowerdir={base},upperdir={host_dir}/upper,workdir={host_dir}/work", root)
+        self._customise(lab_host, root)
+        cgroups = self._new_cgroup_dirs(lab_host)
+        for cgroup in cgroups:
+            cgroup.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "cgroups": [str(cgroup) for cgroup in cgroups],
+            "nspawn_pid_file": str(host_dir / "nspawn.pid"),
+            "stop_file": str(host_dir / "stop"),
+            "command": [
+                "systemd-nspawn",
+                f"--directory={root}",
+                f"--machine={self.lab.machine_name(lab_host)}",
+                f"--hostname={lab_host.name}",
+                "--register=no",
+                "--keep-unit",
+                f"--network-bridge={self.lab.bridge}",
+                "--resolv-conf=off",
+                "--timezone=off",
+                "--kill-signal=SIGRTMIN+3",
+                f"--bind-ro={repo / 'debs'}:{REPO_MOUNT}",
+                "/usr/local/sbin/lab-init",
+            ],
+        }
+        (host_dir / "launcher.json").write_text(json.dumps(spec, indent=1))
+        with open(host_dir / "console.log", "ab") as console:
+            launcher = subprocess.Popen(
+                [sys.executable, str(Path(__file__).parent / "launcher.py"), str(host_dir / "launcher.json")],
+                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        (host_dir / "launcher.pid").write_text(str(launcher.pid))
+
+    def _customise(self, lab_host: LabHost, root: Path) -> None:
+        """Write what makes the shared base into this host: name, address, keys, apt source."""
+        (root / "etc/hostname").write_text(f"{lab_host.name}\n")
+        (root / "etc/hosts").write_text(
+            "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+            + "".join(f"{h.address} {h.name}\n" for h in self.lab.hosts)
+        )
+        (root / "etc/machine-id").write_text(run("systemd-id128", "new", capture=True))
+        (root / "etc/resolv.conf").unlink(missing_ok=True)
+        (root / "etc/resolv.conf").write_text("# lab hosts have no DNS: names are in /etc/hosts\n")
+        run("ssh-keygen", "-A", "-f", root, quiet=True)
+        ssh_dir = root / "root/.ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        keys = ssh_dir / "authorized_keys"
+        keys.write_text(self.lab.ssh_key.with_suffix(".pub").read_text())
+        keys.chmod(0o600)
+        network = root / "etc/systemd/network/10-host0.network"
+        network.parent.mkdir(parents=True, exist_ok=True)
+        network.write_text(
+            "[Match]\nName=host0\n\n[Network]\n"
+            f"Address={lab_host.address}/{self.lab.subnet.prefixlen}\n"
+            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+        )
+        wants = root / "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+        wants.unlink(missing_ok=True)
+        wants.symlink_to("/lib/systemd/system/systemd-networkd.service")
+        (root / "etc/apt/sources.list").write_text(
+            "# lab host: packages come only from the lab's offline repository\n"
+            f"deb [trusted=yes] file:{REPO_MOUNT} ./\n"
+        )
+        for source in (root / "etc/apt/sources.list.d").glob("*"):
+            source.unlink()
+        (root / REPO_MOUNT.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        shutil.copy(FILES / "lab-init", root / "usr/local/sbin/lab-init")
+
+    def wait_until_ready(self, lab_host: LabHost, timeout: float = 60) -> None:
+        """Wait for SSH, then read the offline repository's index (as a fresh server would)."""
+        deadline = time.monotonic() + timeout
+        while not self.ssh_ready(lab_host):
+            if not self.is_running(lab_host):
+                raise LabError(f"{lab_host.name} stopped while booting; see {self.lab.host_dir(lab_host)}/console.log")
+            if time.monotonic() > deadline:
+                raise LabError(f"{lab_host.name} ({lab_host.address}) not reachable by SSH after {timeout:.0f}s")
+            time.sleep(0.3)
+        update = self.ssh(lab_host, "apt-get update -qq")
+        if update.returncode != 0:
+            raise LabError(f"{lab_host.name}: apt-get update failed:\n{update.stdout}{update.stderr}")
+
+    # -- take down --------------------------------------------------------------------
+    def stop(self, lab_host: LabHost) -> None:
+        """Power ``lab_host`` off in order (nspawn forwards SIGTERM as SIGRTMIN+3)."""
+        host_dir = self.lab.host_dir(lab_host)
+        if not self.is_running(lab_host):
+            return
+        (host_dir / "stop").touch()
+        if _pid_alive(host_dir / "nspawn.pid", "systemd-nspawn"):
+            os.kill(int((host_dir / "nspawn.pid").read_text()), signal.SIGTERM)
+        launcher_pid = int((host_dir / "launcher.pid").read_text())
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while self.is_running(lab_host) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.is_running(lab_host):
+            log(f"{lab_host.name} did not power off in {STOP_TIMEOUT}s: killing it")
+            os.killpg(launcher_pid, signal.SIGKILL)
+            time.sleep(0.5)
+
+    def remove(self, lab_host: LabHost) -> None:
+        """Remove whatever a stopped or killed ``lab_host`` left: mount, files, cgroups."""
+        host_dir = self.lab.host_dir(lab_host)
+        root = host_dir / "root"
+        if root.is_dir() and os.path.ismount(root):
+            run("umount", "--recursive", root)
+        spec_file = host_dir / "launcher.json"
+        cgroups = json.loads(spec_file.read_text())["cgroups"] if spec_file.exists() else []
+        shutil.rmtree(host_dir, ignore_errors=True)
+        if host_dir.exists():
+            raise LabError(f"could not remove {host_dir}")
+        for cgroup in map(Path, cgroups):
+            _remove_cgroup_tree(cgroup)
+        shutil.rmtree(Path("/run/systemd/nspawn/propagate") / self.lab.machine_name(lab_host),
+                      ignore_errors=True)
+
+    def remove_all(self) -> None:
+        """Stop every host of this lab, then remove all it left on the machine."""
+        known = {h.name: h for h in self.lab.hosts}
+        if self.hosts_dir.is_dir():
+            # Hosts of an earlier, larger lab (HOLDFAST_LAB_WEB_HOSTS) are removed too.
+            for name in os.listdir(self.hosts_dir):
+                known.setdefault(name, LabHost(name, "", ""))
+        for lab_host in known.values():
+            self.stop(lab_host)
+        for lab_host in known.values():
+            self.remove(lab_host)
+        for cgroup in self._lab_cgroup_dirs():
+            _remove_cgroup_tree(cgroup)
+            _remove_if_empty(cgroup.parent)
+        if run("ip", "link", "show", self.lab.bridge, quiet=True, check=False) == 0:
+            run("ip", "link", "del", self.lab.bridge)
+
+    def leftovers(self) -> list[str]:
+        """Everything of this lab still on the machine (empty once ``down`` is done)."""
+        found = [str(cgroup) for cgroup in self._lab_cgroup_dirs()]
+        if self.hosts_dir.is_dir() and any(self.hosts_dir.iterdir()):
+            found.append(str(self.hosts_dir))
+        mounts = Path("/proc/mounts").read_text()
+        found += [line.split()[1] for line in mounts.splitlines() if str(self.lab.state_dir) in line]
+        if run("ip", "link", "show", self.lab.bridge, quiet=True, check=False) == 0:
+            found.append(f"bridge {self.lab.bridge}")
+        processes = run("ps", "-eo", "args", capture=True)
+        found += [line for line in processes.splitlines()
+                  if f"--machine=hf-{self.lab.name}-" in line or f"{self.lab.state_dir}/" in line]
+        return found
+
+
+def _remove_cgroup_tree(cgroup: Path) -> None:
+    """rmdir a cgroup and its children, deepest first (cgroup files cannot be unlinked)."""
+    if not cgroup.is_dir():
+        return
+    for path, _, _ in sorted(os.walk(cgroup), key=lambda entry: -entry[0].count("/")):
+        _remove_if_empty(Path(path))
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass

@@ -1,0 +1,35 @@
+"""Running a pyinfra deploy as a user would, and reading what it changed."""
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PYINFRA = Path(sys.executable).parent / "pyinfra"
+_RESULT_ROW = re.compile(r"^\s{4}(?P<operation>\S.*?)\s{2,}(?P<hosts>\d+)\s+(?P<success>\d+|-)\s+(?P<error>\d+|-)\s+(?P<no_change>\d+|-)\s*$")
+
+
+@dataclass
+class DeployRun:
+    returncode: int
+    output: str
+
+    @property
+    def changed_operations(self) -> list[str]:
+        """Operations that changed something on at least one host."""
+        results = self.output.split("--> Results:", 1)[-1]
+        return [
+            match["operation"]
+            for match in map(_RESULT_ROW.match, results.splitlines())
+            if match and match["operation"] != "Grand total" and match["success"] != "-"
+        ]
+
+
+def run_deploy(inventory: str, deploy_file: str = "deploy.py", cwd: Path | None = None, *extra: str) -> DeployRun:
+    """``pyinfra -y INVENTORY DEPLOY_FILE`` in ``cwd``; output is stdout and stderr together."""
+    result = subprocess.run(
+        [str(PYINFRA), "-y", *extra, inventory, deploy_file],
+        cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    )
+    return DeployRun(result.returncode, result.stdout + result.stderr)

@@ -1,0 +1,112 @@
+"""Host tests: pytest-testinfra against the hosts of any pyinfra inventory.
+
+    pytest tests/host --inventory inventories/lab.py
+
+Hosts and how to reach them come from the inventory; what to expect comes from the same
+validated settings the deploy used, never from values written here. Tests marked
+``disruptive`` break things on purpose; they run only on hosts whose settings say
+``disposable = True`` (the lab), so the suite verifies production read-only.
+
+A test takes ``host`` (a testinfra host, one test per inventory host, limited to groups
+with ``@pytest.mark.hosts("web")``) and ``settings`` (that host's settings).
+"""
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from holdfast import settings as holdfast_settings
+from tests.conftest import REPO
+
+
+def pytest_addoption(parser):
+    parser.addoption("--inventory", default="inventories/lab.py", help="pyinfra inventory whose hosts to verify")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hosts(*groups): run only on the inventory's hosts in these groups")
+    os.chdir(REPO)  # group_data is read from the current directory, as pyinfra does
+    inventory = holdfast_settings.read_inventory(config.getoption("inventory"))
+    config.holdfast_targets = {
+        host.name: Target(host, settings) for host, settings in zip(inventory, holdfast_settings.load(inventory).values())
+    }
+
+
+@dataclass
+class Target:
+    """One inventory host: its pyinfra data and groups, its settings, a testinfra host."""
+
+    pyinfra_host: object
+    settings: holdfast_settings.HostSettings
+
+    @property
+    def name(self) -> str:
+        return self.pyinfra_host.name
+
+    @property
+    def groups(self) -> list[str]:
+        return self.pyinfra_host.groups
+
+    @cached_property
+    def testinfra(self):
+        data = self.pyinfra_host.data
+        ssh_config = Path(os.environ.get("TMPDIR", "/tmp")) / f"holdfast-tests-{os.getpid()}-{self.name}.ssh_config"
+        options = {
+            "HostName": data.get("ssh_hostname") or self.name,
+            "User": data.get("ssh_user"),
+            "Port": data.get("ssh_port"),
+            "IdentityFile": data.get("ssh_key"),
+            "StrictHostKeyChecking": data.get("ssh_strict_host_key_checking"),
+            "UserKnownHostsFile": data.get("ssh_known_hosts_file"),
+        }
+        ssh_config.write_text(f"Host {self.name}\n" + "".join(
+            f"  {key} {value}\n" for key, value in options.items() if value is not None
+        ))
+        return testinfra.get_host(f"paramiko://{self.name}", ssh_config=str(ssh_config), sudo=bool(data.get("_sudo")))
+
+
+def targets_in(config, groups=()) -> list[Target]:
+    every = config.holdfast_targets.values()
+    return [target for target in every if not groups or set(groups) & set(target.groups)]
+
+
+def pytest_generate_tests(metafunc):
+    if "target" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("hosts")
+        chosen = targets_in(metafunc.config, marker.args if marker else ())
+        metafunc.parametrize("target", chosen, ids=[target.name for target in chosen], scope="module")
+
+
+@pytest.fixture(scope="module")
+def host(target):
+    """The testinfra host of the target under test."""
+    return target.testinfra
+
+
+@pytest.fixture(scope="module")
+def settings(target) -> holdfast_settings.HostSettings:
+    """Settings of the target under test, validated as the deploy validated them."""
+    return target.settings
+
+
+@pytest.fixture(scope="session")
+def targets(pytestconfig) -> dict[str, Target]:
+    """Every host of the inventory, by name (for tests that involve several hosts)."""
+    return pytestconfig.holdfast_targets
+
+
+@pytest.fixture(autouse=True)
+def _only_disposable_hosts_are_disrupted(request):
+    if not request.node.get_closest_marker("disruptive"):
+        return
+    if "target" in request.fixturenames:
+        involved = [request.getfixturevalue("target")]
+    else:
+        involved = list(request.config.holdfast_targets.values())
+    precious = [target.name for target in involved if not target.settings.disposable]
+    if precious:
+        pytest.skip(f"read-only run: {', '.join(precious)} not disposable")

@@ -1,0 +1,43 @@
+"""The deploy as a whole: a second run changes nothing; bad group_data touches no host."""
+
+import pytest
+
+from tests.conftest import edit
+from tests.deploys import run_deploy
+
+# Everything a deploy could change, fingerprinted.
+FINGERPRINT = (
+    "find /etc /usr/local /srv /var/lib/holdfast -xdev -type f -print0 2>/dev/null"
+    " | sort -z | xargs -0 sha1sum | sha1sum"
+)
+
+
+def fingerprints(targets) -> dict[str, str]:
+    return {name: target.testinfra.check_output(FINGERPRINT) for name, target in targets.items()}
+
+
+@pytest.mark.disruptive
+def test_second_deploy_changes_nothing(pytestconfig):
+    run = run_deploy(pytestconfig.getoption("inventory"))
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.changed_operations == [], run.output[-3000:]
+
+
+@pytest.mark.disruptive
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        ("group_data/web.py", "services = {", "servces = {", "group_data/web.py: servces: unknown key; did you mean 'services'?"),
+        ("group_data/all.py", '"escalate_after": "15m"', '"escalate_after": "fifteen"',
+         "group_data/all.py: escalation.tiers[1].escalate_after = 'fifteen': expected a duration"),
+    ],
+    ids=["typo-key", "string-for-number"],
+)
+def test_bad_group_data_fails_before_any_host_is_touched(pytestconfig, targets, project_copy, file, old, new, expected):
+    before = fingerprints(targets)
+    edit(project_copy / file, old, new)
+    run = run_deploy(pytestconfig.getoption("inventory"), cwd=project_copy)
+    assert run.returncode != 0
+    assert expected in run.output
+    assert "nothing was changed on any host" in run.output
+    assert fingerprints(targets) == before

@@ -1,0 +1,98 @@
+"""The lab itself: real systemd hosts whose resource limits are enforced, and a stand-in
+site that fails on demand. Lab only (disposable hosts)."""
+
+import time
+
+import pytest
+
+from lab.site import LOOP_ARMED_FILE
+from tests.host.probes import cpu_percent, fastcgi
+
+pytestmark = pytest.mark.disruptive
+
+
+def test_host_runs_systemd_fully(host):
+    assert host.check_output("systemctl is-system-running --wait") == "running"
+    assert host.check_output("cat /proc/1/comm") == "systemd"
+
+
+def test_cpu_quota_is_enforced(host):
+    host.check_output("systemd-run --unit=lab-burn -p CPUQuota=20% sh -c 'while :; do :; done'")
+    try:
+        assert 15 <= cpu_percent(host, "lab-burn") <= 25
+    finally:
+        host.run("systemctl stop lab-burn")
+
+
+def test_memory_max_is_enforced(host):
+    hog = host.run(
+        "systemd-run --wait --pipe --collect -p MemoryMax=64M -p MemorySwapMax=0 python3 -c "
+        "'b = [bytearray(8 << 20) for _ in range(32)]; print(\"survived\")'"
+    )
+    assert "survived" not in hog.stdout
+    assert host.check_output("systemctl is-active ssh") == "active"
+
+
+def test_tasks_max_is_enforced(host):
+    forks = host.run(
+        "systemd-run --wait --pipe --collect -p TasksMax=10 python3 -c '"
+        "import threading, time\n"
+        "n = 0\n"
+        "try:\n"
+        "    while n < 50: threading.Thread(target=time.sleep, args=(5,), daemon=True).start(); n += 1\n"
+        "except RuntimeError: pass\n"
+        "print(n)'"
+    )
+    assert int(forks.stdout) < 10
+
+
+@pytest.mark.hosts("web")
+class TestStandIn:
+    @pytest.fixture
+    def site(self, settings):
+        return next(site for site in settings.sites.values() if site.backend.kind == "fastcgi")
+
+    @pytest.fixture
+    def unit(self, settings, site):
+        return settings.services[site.backend.service].unit
+
+    @pytest.fixture(autouse=True)
+    def heal(self, host):
+        yield
+        host.check_output("standin heal")
+
+    def test_health_and_content(self, host, site):
+        assert site.health_expect in fastcgi(host, site, site.health_path)
+        assert site.content_expect in fastcgi(host, site, site.content_path)
+
+    def test_loop_burns_a_cpu(self, host, unit):
+        host.check_output("standin loop")
+        assert cpu_percent(host, unit, 2) > 70
+
+    def test_armed_loop_bug_fires_on_the_next_search(self, host, site, unit):
+        host.check_output("standin arm-loop")
+        fastcgi(host, site, "/search?q=shoes", timeout=1)
+        assert not host.file(LOOP_ARMED_FILE).exists
+        assert cpu_percent(host, unit, 2) > 70
+
+    def test_leak_grows_memory(self, host, unit):
+        def memory():
+            return int(host.check_output(f"systemctl show -p MemoryCurrent --value {unit}"))
+
+        before = memory()
+        host.check_output("standin leak")
+        time.sleep(2)
+        assert memory() - before > 40 << 20
+
+    def test_hang_never_answers(self, host, site):
+        host.check_output("standin hang")
+        assert fastcgi(host, site, "/fault/hang", timeout=2) == ""
+
+    def test_crash_kills_the_service(self, host, unit):
+        host.check_output("standin crash")
+        time.sleep(0.5)
+        assert host.run(f"systemctl is-active {unit}").stdout.strip() in {"failed", "inactive", "activating"}
+
+    def test_crashloop_makes_every_start_fail(self, host, unit):
+        host.check_output("standin crashloop")
+        assert host.run(f"systemctl start {unit}").rc != 0

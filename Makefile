@@ -1,0 +1,49 @@
+# Holdfast. Quick start: `make demo` (lab + deploy) and `make test` (the whole suite).
+# Every target does its own set-up and is safe to run again.
+
+PYTHON    ?= python3
+VENV      := .venv
+PY        := $(VENV)/bin/python
+PYINFRA   := $(VENV)/bin/pyinfra
+PYTEST    := $(VENV)/bin/pytest
+INVENTORY ?= inventories/lab.py
+
+.PHONY: demo test unit lab-check lab lab-down deploy verify bench clean
+
+demo: lab deploy
+	@$(PY) -m lab status
+
+test: unit lab-check lab deploy verify
+
+unit: $(VENV)/.installed
+	$(PYTEST) tests/unit
+
+# lab down leaves no trace, lab up brings the same hosts back (run as root, on the machine).
+lab-check: $(VENV)/.installed
+	$(PYTEST) tests/lab
+
+lab: $(VENV)/.installed
+	$(PY) -m lab up
+	$(PYINFRA) -y inventories/lab.py lab/deploy.py
+
+lab-down: $(VENV)/.installed
+	$(PY) -m lab down
+
+deploy: $(VENV)/.installed
+	$(PYINFRA) -y $(INVENTORY) deploy.py
+
+verify: $(VENV)/.installed
+	$(PYTEST) tests/host --inventory $(INVENTORY)
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.deploy_times
+
+clean:
+	rm -rf $(VENV)
+
+# The virtualenv, with the exact versions of requirements.txt.
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@

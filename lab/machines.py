@@ -224,15 +224,18 @@ class Machines:
     def remove(self, lab_host: LabHost) -> None:
         """Remove whatever a stopped or killed ``lab_host`` left: mount, files, cgroups."""
         host_dir = self.lab.host_dir(lab_host)
+        spec_file = host_dir / "launcher.json"
+        cgroups = [Path(c) for c in json.loads(spec_file.read_text())["cgroups"]] if spec_file.exists() else []
+        # A killed nspawn leaves the host's own processes running: they are in its cgroups.
+        for cgroup in cgroups:
+            _kill_cgroup_tree(cgroup)
         root = host_dir / "root"
         if root.is_dir() and os.path.ismount(root):
             run("umount", "--recursive", root)
-        spec_file = host_dir / "launcher.json"
-        cgroups = json.loads(spec_file.read_text())["cgroups"] if spec_file.exists() else []
         shutil.rmtree(host_dir, ignore_errors=True)
         if host_dir.exists():
             raise LabError(f"could not remove {host_dir}")
-        for cgroup in map(Path, cgroups):
+        for cgroup in cgroups:
             _remove_cgroup_tree(cgroup)
         shutil.rmtree(Path("/run/systemd/nspawn/propagate") / self.lab.machine_name(lab_host),
                       ignore_errors=True)
@@ -267,6 +270,23 @@ class Machines:
         found += [line for line in processes.splitlines()
                   if f"--machine=hf-{self.lab.name}-" in line or f"{self.lab.state_dir}/" in line]
         return found
+
+
+def _kill_cgroup_tree(cgroup: Path, timeout: float = 10) -> None:
+    """SIGKILL every process in ``cgroup`` and below, until none is left."""
+    deadline = time.monotonic() + timeout
+    while cgroup.is_dir():
+        pids = {int(pid) for procs in cgroup.rglob("cgroup.procs") for pid in procs.read_text().split()}
+        if not pids:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"processes {sorted(pids)} in {cgroup} survive SIGKILL")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
 
 
 def _remove_cgroup_tree(cgroup: Path) -> None:

@@ -42,11 +42,12 @@ def up() -> None:
     machines = Machines(LAB)
     base = image.base_image()
     repo = image.package_repository(base, required_packages())
+    machines.use_repository(repo)
     machines.ensure_ssh_key()
     machines.ensure_bridge()
     started = time.monotonic()
     for lab_host in LAB.hosts:
-        machines.start(lab_host, base, repo)
+        machines.start(lab_host, base)
     with ThreadPoolExecutor(len(LAB.hosts)) as pool:
         list(pool.map(machines.wait_until_ready, LAB.hosts))
     log(f"{len(LAB.hosts)} hosts ready {time.monotonic() - started:.1f}s after start")

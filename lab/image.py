@@ -5,9 +5,10 @@ the deploys install (derived from the deploy modules themselves) with its depend
 so lab hosts install offline.
 """
 
+import fcntl
 import hashlib
 import shutil
-import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 from lab import log, run
@@ -31,11 +32,25 @@ def _digest(words) -> str:
     return hashlib.sha256(" ".join(sorted(words)).encode()).hexdigest()[:12]
 
 
+@contextmanager
+def _cache_lock():
+    """One builder at a time in the cache (labs with other names may be coming up too)."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def base_image() -> Path:
     """The cached base root filesystem, built by debootstrap the first time."""
     base = CACHE_DIR / f"base-{DEBIAN_RELEASE}-{_digest(BASE_PACKAGES)}"
-    if (base / COMPLETE_MARKER).exists():
-        return base
+    with _cache_lock():
+        if not (base / COMPLETE_MARKER).exists():
+            _debootstrap(base)
+    return base
+
+
+def _debootstrap(base: Path) -> None:
     log(f"building the base image with debootstrap (about a minute): {base}")
     partial = base.with_name(base.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -57,14 +72,18 @@ def base_image() -> Path:
     (partial / "var/cache/apt/archives/partial").mkdir(parents=True)
     (partial / COMPLETE_MARKER).touch()
     partial.rename(base)
-    return base
 
 
 def package_repository(base: Path, packages: list[str]) -> Path:
     """A local apt repository holding ``packages`` and everything they pull in."""
     repo = CACHE_DIR / f"repo-{DEBIAN_RELEASE}-{_digest(packages)}-{base.name[-12:]}"
-    if (repo / COMPLETE_MARKER).exists():
-        return repo
+    with _cache_lock():
+        if not (repo / COMPLETE_MARKER).exists():
+            _download_packages(base, packages, repo)
+    return repo
+
+
+def _download_packages(base: Path, packages: list[str], repo: Path) -> None:
     log(f"building the local apt repository for: {' '.join(sorted(packages))}")
     partial = repo.with_name(repo.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -102,4 +121,3 @@ def package_repository(base: Path, packages: list[str]) -> Path:
     (partial / COMPLETE_MARKER).touch()
     log(f"repository ready: {len(list(debs.glob('*.deb')))} packages")
     partial.rename(repo)
-    return repo

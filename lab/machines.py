@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 
 from lab import LabError, log, run
-from lab.topology import CGROUP_ROOT, Lab, LabHost
+from lab.topology import CACHE_DIR, CGROUP_ROOT, Lab, LabHost
 
 FILES = Path(__file__).parent / "files"
-REPO_MOUNT = "/srv/labrepo"
+# The cache (base image, repositories) is bind-mounted read-only into every host; the
+# host's apt source is this lab's link in it, so a new package set needs no restart.
+CACHE_MOUNT = "/srv/holdfast-lab-cache"
 # Controllers whose hierarchy each host gets to itself (see lab/files/lab-init).
 PRIVATE_CGROUP_CONTROLLERS = ("cpu", "cpuacct", "pids", "systemd", "unified")
 SSH_OPTIONS = (
@@ -111,7 +113,15 @@ class Machines:
             run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"holdfast-lab-{self.lab.name}",
                 "-f", self.lab.ssh_key)
 
-    def start(self, lab_host: LabHost, base: Path, repo: Path) -> None:
+    def use_repository(self, repo: Path) -> None:
+        """Point this lab's hosts at ``repo`` (they see it at their next apt-get update)."""
+        link = CACHE_DIR / self.lab.repository_link
+        staged = link.with_name(link.name + ".new")
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(repo.relative_to(CACHE_DIR) / "debs")
+        staged.rename(link)
+
+    def start(self, lab_host: LabHost, base: Path) -> None:
         """Start ``lab_host`` unless it runs already; a stale one is recreated."""
         if self.is_running(lab_host):
             log(f"{lab_host.name} is already running")
@@ -142,7 +152,7 @@ class Machines:
                 "--resolv-conf=off",
                 "--timezone=off",
                 "--kill-signal=SIGRTMIN+3",
-                f"--bind-ro={repo / 'debs'}:{REPO_MOUNT}",
+                f"--bind-ro={CACHE_DIR}:{CACHE_MOUNT}",
                 "/usr/local/sbin/lab-init",
             ],
         }
@@ -183,11 +193,11 @@ class Machines:
         wants.symlink_to("/lib/systemd/system/systemd-networkd.service")
         (root / "etc/apt/sources.list").write_text(
             "# lab host: packages come only from the lab's offline repository\n"
-            f"deb [trusted=yes] file:{REPO_MOUNT} ./\n"
+            f"deb [trusted=yes] file:{CACHE_MOUNT}/{self.lab.repository_link} ./\n"
         )
         for source in (root / "etc/apt/sources.list.d").glob("*"):
             source.unlink()
-        (root / REPO_MOUNT.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        (root / CACHE_MOUNT.lstrip("/")).mkdir(parents=True, exist_ok=True)
         shutil.copy(FILES / "lab-init", root / "usr/local/sbin/lab-init")
 
     def wait_until_ready(self, lab_host: LabHost, timeout: float = 60) -> None:

@@ -88,6 +88,11 @@ class Lab:
         return STATE_ROOT / self.name
 
     @property
+    def repository_link(self) -> str:
+        """Name, in the cache, of the link to the apt repository this lab's hosts use."""
+        return f"repo-of-lab-{self.name}"
+
+    @property
     def ssh_key(self) -> Path:
         return self.state_dir / "id_ed25519"
 

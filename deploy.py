@@ -3,6 +3,12 @@
     pyinfra inventories/prod.py deploy.py
 """
 
+from pyinfra import host
+
 from holdfast.base import deploy_base
+from holdfast.nginx import deploy_nginx
 
 deploy_base()
+
+if "web" in host.groups:
+    deploy_nginx()

@@ -42,6 +42,10 @@ class ConfigFile:
 class MatchingFiles(FactBase):
     """Files whose paths match shell glob patterns (the patterns come from Holdfast, not users)."""
 
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
     def command(self, patterns: Sequence[str]) -> str:
         return f'for path in {" ".join(patterns)}; do [ -f "$path" ] && echo "$path"; done; true'
 
@@ -54,7 +58,7 @@ def _is_current(wanted: ConfigFile) -> bool:
     return bool(
         live
         and host.get_fact(Sha1File, path=wanted.path) == wanted.sha1
-        and f"{live['mode']:o}" == wanted.mode.lstrip("0")
+        and str(live["mode"]) == wanted.mode.lstrip("0")  # pyinfra reads mode 0644 as the number 644
         and live["user"] == wanted.user
         and live["group"] == wanted.group
     )
@@ -92,7 +96,8 @@ def validated_config(
         )
     """
     wanted_paths = {wanted.path for wanted in files}
-    stale = [path for path in (host.get_fact(MatchingFiles, patterns=owned) if owned else []) if path not in wanted_paths]
+    found = host.get_fact(MatchingFiles, patterns=owned) if owned else []
+    stale = [path for path in found if path not in wanted_paths]
     changed = [wanted for wanted in files if not _is_current(wanted)]
     if not changed and not stale:
         host.noop(f"{config} configuration is up to date")
@@ -105,4 +110,4 @@ def validated_config(
         yield StringCommand("mkdir", "-p", str(PurePosixPath(staged).parent))
         yield FileUploadCommand(StringIO(wanted.content), staged, remote_temp_filename=host.get_temp_filename(staged))
         yield StringCommand("chown", f"{wanted.user}:{wanted.group}", staged, "&&", "chmod", wanted.mode, staged)
-    yield StringCommand(APPLY_COMMAND, config, shlex.quote(validate), shlex.quote(reload), *stale)
+    yield StringCommand(APPLY_COMMAND, config, shlex.quote(validate), shlex.quote(reload), *map(shlex.quote, stale))

@@ -8,7 +8,9 @@ validated settings the deploy used, never from values written here. Tests marked
 ``disposable = True`` (the lab), so the suite verifies production read-only.
 
 A test takes ``host`` (a testinfra host, one test per inventory host, limited to groups
-with ``@pytest.mark.hosts("web")``) and ``settings`` (that host's settings).
+with ``@pytest.mark.hosts("web")``) and ``settings`` (that host's settings). A test that
+also takes ``site`` or ``service`` runs once per host and site (service) of that host,
+with ``site_name`` (``service_name``) its key.
 """
 
 import os
@@ -74,11 +76,23 @@ def targets_in(config, groups=()) -> list[Target]:
     return [target for target in every if not groups or set(groups) & set(target.groups)]
 
 
+# Fixtures that expand a test over one settings mapping of each host: fixture -> key.
+PER_ITEM = {"site": "sites", "service": "services"}
+
+
 def pytest_generate_tests(metafunc):
-    if "target" in metafunc.fixturenames:
-        marker = metafunc.definition.get_closest_marker("hosts")
-        chosen = targets_in(metafunc.config, marker.args if marker else ())
+    if "target" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("hosts")
+    chosen = targets_in(metafunc.config, marker.args if marker else ())
+    item = next((fixture for fixture in PER_ITEM if fixture in metafunc.fixturenames), None)
+    if item is None:
         metafunc.parametrize("target", chosen, ids=[target.name for target in chosen], scope="module")
+        return
+    pairs = [(target, name) for target in chosen for name in getattr(target.settings, PER_ITEM[item])]
+    metafunc.parametrize(
+        ("target", f"{item}_name"), pairs, ids=[f"{target.name}-{name}" for target, name in pairs], scope="module"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +105,18 @@ def host(target):
 def settings(target) -> holdfast_settings.HostSettings:
     """Settings of the target under test, validated as the deploy validated them."""
     return target.settings
+
+
+@pytest.fixture(scope="module")
+def site(settings, site_name):
+    """One site of the host under test."""
+    return settings.sites[site_name]
+
+
+@pytest.fixture(scope="module")
+def service(settings, service_name):
+    """One service of the host under test."""
+    return settings.services[service_name]
 
 
 @pytest.fixture(scope="session")

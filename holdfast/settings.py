@@ -9,13 +9,14 @@ message naming the file, the key, the value and the expected form.
 
 import difflib
 import ipaddress
+import math
 import re
 import weakref
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
 
@@ -96,6 +97,15 @@ def _upstream(value: str) -> str:
     return value
 
 
+def _delay(value) -> int | str:
+    """A number of requests, or "nodelay"."""
+    if value == "nodelay":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError
+    return value
+
+
 Duration = _form("a duration such as 30, '30s', '5m', '2h' or '1d' (whole seconds)", _parse_duration, int)
 Slug = _form("a name of lowercase letters, digits, '-' and '_' (e.g. 'shop')", _matching(r"[a-z][a-z0-9_-]{0,39}"))
 Hostname = _form("a hostname such as 'smtp.example.com'", _hostname)
@@ -111,6 +121,10 @@ UnitName = _form(
 EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'", _matching(r"[A-Z_][A-Z0-9_]*"))
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
 Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
+PathPrefix = _form("a URL path without query such as '/login'", _matching(r"/[\w./-]*"))
+Rate = _form("a request rate such as '10r/s' or '600r/m'", _matching(r"[1-9]\d*r/[sm]"))
+NginxSize = _form("a size such as '10m' or '512k' (bytes, or k, m, g units)", _matching(r"[1-9]\d*[kKmMgG]?"))
+Delay = _form("a number of requests (0 or more) or 'nodelay'", _delay, int | str)
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -199,11 +213,100 @@ class Service(Settings):
 
 
 class Backend(Settings):
-    """Where nginx sends a site's dynamic requests."""
+    """Where nginx sends a site's dynamic requests, and how long it waits for them."""
 
     kind: Literal["fastcgi", "proxy"] = Field(description="fastcgi (e.g. PHP-FPM) or proxy (an HTTP app).")
     address: Upstream = Field(description="Socket or host:port of the backend.")
     service: Slug = Field(description="Key of `services` that answers here.")
+    connect_timeout: Annotated[Duration, Field(ge=1)] = Field(
+        "5s", description="Longest wait for a connection to the backend before the fallback page."
+    )
+    read_timeout: Annotated[Duration, Field(ge=1)] = Field(
+        "30s", description="Longest silence from a busy backend (a loop, a hang) before the fallback page."
+    )
+    send_timeout: Annotated[Duration, Field(ge=1)] = Field(
+        "30s", description="Longest stall while sending a request to the backend before the fallback page."
+    )
+    max_fails: int = Field(3, ge=0, description="Failed attempts within fail_timeout that mark a server down (0: never).")
+    fail_timeout: Annotated[Duration, Field(ge=1)] = Field(
+        "10s", description="Window for max_fails, and how long a server marked down is left alone."
+    )
+
+
+class RateLimit(Settings):
+    """Request limit of one location class, per client address (nginx limit_req)."""
+
+    rate: Rate
+    burst: int
+    delay: Delay
+
+    @model_validator(mode="after")
+    def _delay_within_burst(self):
+        if isinstance(self.delay, int) and self.delay > self.burst:
+            raise ValueError(f"delay = {self.delay}: expected at most burst ({self.burst}) or 'nodelay'")
+        return self
+
+    @property
+    def per_second(self) -> float:
+        count, unit = self.rate.split("r/")
+        return int(count) / {"s": 1, "m": 60}[unit]
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds until the rate frees the next request slot (for Retry-After)."""
+        return math.ceil(1 / self.per_second)
+
+
+def _rate_limit(name: str, doc: str, rate: str, burst: int, delay: int | str) -> type[RateLimit]:
+    """A location class's RateLimit model, with that class's own defaults."""
+    return create_model(
+        name,
+        __base__=RateLimit,
+        __doc__=doc,
+        rate=(Rate, Field(rate, description="Sustained requests per client address: 'Nr/s' or 'Nr/m'.")),
+        burst=(int, Field(burst, ge=0, description="Requests above the rate one client may queue; more get 429.")),
+        delay=(Delay, Field(
+            delay, description="Queued requests served at once; the rest of the burst is paced at the rate ('nodelay': all)."
+        )),
+    )
+
+
+DefaultLimit = _rate_limit("DefaultLimit", "Every dynamic request not in a stricter class.", "10r/s", 20, 10)
+StrictLimit = _rate_limit("StrictLimit", "Expensive endpoints: log-in, XML-RPC, search.", "30r/m", 10, "nodelay")
+
+
+class Limits(Settings):
+    """What one client address may ask of a site. Static files are never rate limited;
+    loopback, the monitors hosts and edge.allow are never limited at all."""
+
+    default: DefaultLimit = Field(DefaultLimit(), description="The default class: pages and other dynamic requests.")
+    strict: StrictLimit = Field(StrictLimit(), description="The strict class: requests under strict_paths.")
+    strict_paths: Annotated[list[PathPrefix], AfterValidator(_unique)] = Field(
+        ["/login", "/wp-login.php", "/xmlrpc.php", "/search"],
+        description="Paths (and everything under them) of the strict class.",
+    )
+    connections: int = Field(20, ge=1, description="Requests one client address may have in progress at once.")
+
+
+class StaleCache(Settings):
+    """Answers kept to serve, stale, while the backend fails (GET/HEAD without cookies only)."""
+
+    valid: Annotated[Duration, Field(ge=1)] = Field("1m", description="How long a cached answer is served as fresh.")
+    keep: Annotated[Duration, Field(ge=1)] = Field(
+        "1d", description="How long an answer nobody asks for stays available to be served stale."
+    )
+    max_size: NginxSize = Field("100m", description="Disk space the site's cache may use.")
+
+
+class Fallback(Settings):
+    """The page nginx serves itself when the backend fails (502, 503, 504)."""
+
+    title: str = Field("We'll be right back", min_length=1, description="Heading of the page.")
+    message: str = Field(
+        "The site is very busy or being repaired. Please try again in a few minutes.",
+        min_length=1,
+        description="Text under the heading.",
+    )
 
 
 class Site(Settings):
@@ -219,6 +322,24 @@ class Site(Settings):
     health_expect: str = Field("OK", min_length=1, description="Text the health path's answer contains.")
     content_path: UrlPath = Field("/", description="A page visitors see, for end-to-end content checks.")
     content_expect: str = Field(min_length=1, description="Text that page contains when the site works.")
+    limits: Limits = Field(Limits(), description="Rate and connection limits per client address.")
+    stale_cache: StaleCache | None = Field(
+        None, description="Serve cached answers while the backend fails (None: the fallback page only)."
+    )
+    fallback: Fallback = Field(Fallback(), description="The page visitors see while the backend fails.")
+
+
+class Edge(Settings):
+    """nginx at the edge, for every site of the host."""
+
+    allow: Annotated[list[Network], AfterValidator(_unique)] = Field(
+        [], description="Sources never limited (e.g. the office); loopback and the monitors hosts always are."
+    )
+    zone_size: NginxSize = Field("10m", description="Shared memory of each limit zone (1m holds about 16000 addresses).")
+    log_level: Literal["info", "notice", "warn", "error"] = Field(
+        "warn", description="Level at which rejected requests are logged (delayed ones one level lower)."
+    )
+    dry_run: bool = Field(False, description="Count and log what would be limited, but limit nothing (a safe rollout).")
 
 
 class HostSettings(Settings):
@@ -229,6 +350,7 @@ class HostSettings(Settings):
     apt: Apt = Field(Apt(), description="Package index policy.")
     services: dict[Slug, Service] = Field({}, description="Services of the site Holdfast protects (group_data/web.py).")
     sites: dict[Slug, Site] = Field({}, description="Websites on the host (group_data/web.py).")
+    edge: Edge = Field(Edge(), description="nginx at the edge: allow-list, limit zones, logging (group_data/web.py).")
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )

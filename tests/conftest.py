@@ -10,16 +10,21 @@ REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfast", "lab")
 
 
-@pytest.fixture
-def project_copy(tmp_path, monkeypatch) -> Path:
-    """A copy of the project to edit (e.g. break group_data), made the current directory."""
+def copy_project(destination: Path) -> Path:
+    """A copy of what a deploy reads, in ``destination``, to edit freely."""
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy(source, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
+            shutil.copy(source, destination / name)
+    return destination
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the project to edit (e.g. break group_data), made the current directory."""
+    monkeypatch.chdir(copy_project(tmp_path))
     return tmp_path
 
 

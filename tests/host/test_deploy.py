@@ -30,8 +30,10 @@ def test_second_deploy_changes_nothing(pytestconfig):
         ("group_data/web.py", "services = {", "servces = {", "group_data/web.py: servces: unknown key; did you mean 'services'?"),
         ("group_data/all.py", '"escalate_after": "15m"', '"escalate_after": "fifteen"',
          "group_data/all.py: escalation.tiers[1].escalate_after = 'fifteen': expected a duration"),
+        ("group_data/web.py", '"limits": {', '"limits": {"default": {"rate": "ten per second"}, ',
+         "group_data/web.py: sites.shop.limits.default.rate = 'ten per second': expected a request rate such as '10r/s'"),
     ],
-    ids=["typo-key", "string-for-number"],
+    ids=["typo-key", "string-for-number", "malformed-rate"],
 )
 def test_bad_group_data_fails_before_any_host_is_touched(pytestconfig, targets, project_copy, file, old, new, expected):
     before = fingerprints(targets)

@@ -1,26 +1,287 @@
-"""The nginx configuration rendered from the sample group_data."""
+"""The nginx configuration rendered from the sample group_data (and variants of it): what it
+says, that it parses (crossplane), and that the analyzer gixy finds nothing in it. Also
+the edge's settings: bad values are refused naming file, key, value and form."""
 
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import crossplane
 import pytest
 
 from holdfast import nginx, settings
-from tests.conftest import REPO
+from tests.conftest import REPO, edit
+
+MONITORS = {"mon1.example.net": ["198.51.100.10", "2001:db8::10"]}
 
 
 @pytest.fixture(scope="module")
-def web_settings():
+def web_settings() -> settings.HostSettings:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(REPO)
         return settings.load(settings.read_inventory("inventories/prod.py"))["web1.example.com"]
 
 
-def test_one_server_file_per_site_besides_nginx_conf(web_settings):
-    paths = [file.path for file in nginx.config_files(web_settings)]
-    assert paths == ["/etc/nginx/nginx.conf", *(f"{nginx.SITES_DIR}/{name}.conf" for name in web_settings.sites)]
+def files_by_path(host_settings, monitors=MONITORS) -> dict[str, str]:
+    return {file.path: file.content for file in nginx.config_files(host_settings, monitors)}
+
+
+def with_site(host_settings, **changes) -> settings.HostSettings:
+    """``host_settings`` with its first site changed (values given as group_data would)."""
+    name, site = next(iter(host_settings.sites.items()))
+    changed = settings.Site.model_validate({**site.model_dump(), **changes})
+    return host_settings.model_copy(update={"sites": {**host_settings.sites, name: changed}})
+
+
+def proxy_backend(host_settings) -> dict:
+    site = next(iter(host_settings.sites.values()))
+    return {**site.backend.model_dump(), "kind": "proxy", "address": "127.0.0.1:8080"}
+
+
+def variants(host_settings) -> dict[str, settings.HostSettings]:
+    """The sample, and what the sample does not show: a proxy backend, a stale cache."""
+    return {
+        "sample": host_settings,
+        "fastcgi-stale-cache": with_site(host_settings, stale_cache={}),
+        "proxy": with_site(host_settings, backend=proxy_backend(host_settings)),
+        "proxy-stale-cache": with_site(host_settings, backend=proxy_backend(host_settings), stale_cache={}),
+        "dry-run": host_settings.model_copy(update={"edge": settings.Edge(dry_run=True)}),
+    }
+
+
+# --- what the configuration says ---------------------------------------------------
+
+
+def test_files_are_nginx_conf_edge_conf_and_per_site_server_and_pages(web_settings):
+    expected = ["/etc/nginx/nginx.conf", f"{nginx.CONFIG_DIR}/edge.conf"]
+    for name in web_settings.sites:
+        expected += [
+            f"{nginx.SITES_DIR}/{name}.conf",
+            f"{nginx.PAGES_DIR}/{name}/unavailable.html",
+            f"{nginx.PAGES_DIR}/{name}/too-many-requests.html",
+        ]
+    assert list(files_by_path(web_settings)) == expected
 
 
 def test_site_file_names_its_hosts_and_backend(web_settings):
-    for file in nginx.config_files(web_settings)[1:]:
-        name = file.path.rsplit("/", 1)[1].removesuffix(".conf")
-        site = web_settings.sites[name]
-        assert f"server_name {' '.join(site.server_names)};" in file.content
-        assert f"server {site.backend.address};" in file.content
+    for name, site in web_settings.sites.items():
+        content = files_by_path(web_settings)[f"{nginx.SITES_DIR}/{name}.conf"]
+        assert f"server_name {' '.join(site.server_names)};" in content
+        assert f"server {site.backend.address} max_fails=" in content
+
+
+def test_allow_list_is_loopback_monitors_and_edge_allow_each_once(web_settings):
+    edge = settings.Edge(allow=["198.51.100.10", "203.0.113.0/29"])
+    assert nginx.allow_list(edge, MONITORS) == [
+        ("127.0.0.0/8", "loopback"),
+        ("::1/128", "loopback"),
+        ("198.51.100.10/32", "monitors host mon1.example.net"),
+        ("2001:db8::10/128", "monitors host mon1.example.net"),
+        ("203.0.113.0/29", "edge.allow"),
+    ]
+
+
+def test_allow_listed_sources_get_an_empty_key(web_settings):
+    edge_conf = files_by_path(web_settings)[f"{nginx.CONFIG_DIR}/edge.conf"]
+    assert "    198.51.100.10/32 1;  # monitors host mon1.example.net\n" in edge_conf
+    assert re.search(r'map \$holdfast_allow_listed \$holdfast_client \{\s+1 "";\s+default \$binary_remote_addr;', edge_conf)
+
+
+def test_monitor_addresses_come_from_the_inventory(monkeypatch):
+    monkeypatch.chdir(REPO)
+    inventory = settings.read_inventory("inventories/lab.py")
+    from lab.topology import LAB
+
+    assert nginx.monitor_addresses(inventory) == {host.name: [host.address] for host in LAB.group("monitors")}
+
+
+class _Monitor:
+    def __init__(self, name: str, data: dict):
+        self.name = name
+        self.data = data
+
+
+class _Inventory:
+    def __init__(self, *monitors: _Monitor):
+        self.monitors = list(monitors)
+
+    def get_group(self, name, default):
+        return self.monitors if name == "monitors" else default
+
+
+def test_monitor_named_by_host_name_is_resolved():
+    inventory = _Inventory(_Monitor("localhost", {}))
+    assert "127.0.0.1" in nginx.monitor_addresses(inventory)["localhost"]
+
+
+def test_monitor_that_does_not_resolve_is_an_error_naming_it():
+    inventory = _Inventory(_Monitor("mon1", {"ssh_hostname": "mon1.invalid"}))
+    with pytest.raises(settings.SettingsError, match="monitors host mon1: cannot resolve 'mon1.invalid'"):
+        nginx.monitor_addresses(inventory)
+
+
+@pytest.mark.parametrize(
+    ("path", "strict"),
+    [("/login", True), ("/login/", True), ("/search/shoes", True), ("/xmlrpc.php", True),
+     ("/loginx", False), ("/", False), ("/shop/login", False), ("/xmlrpcXphp", False)],
+)
+def test_strict_class_is_its_paths_and_what_is_under_them(path, strict):
+    pattern = nginx.strict_pattern(["/login", "/search", "/xmlrpc.php"])
+    assert bool(re.search(pattern, path)) is strict
+
+
+def test_each_class_has_its_zone_and_limit(web_settings):
+    site = web_settings.sites["shop"]
+    content = files_by_path(web_settings)[f"{nginx.SITES_DIR}/shop.conf"]
+    assert f"zone=shop_default:10m rate={site.limits.default.rate};" in content
+    assert f"zone=shop_strict:10m rate={site.limits.strict.rate};" in content
+    assert f"limit_req zone=shop_default burst={site.limits.default.burst} delay={site.limits.default.delay};" in content
+    assert f"limit_req zone=shop_strict burst={site.limits.strict.burst} nodelay;" in content
+
+
+@pytest.mark.parametrize(("burst", "delay", "expected"), [(0, 0, ";"), (5, 0, " burst=5;"), (5, "nodelay", " burst=5 nodelay;")])
+def test_limit_req_leaves_out_what_nginx_refuses_as_zero(web_settings, burst, delay, expected):
+    changed = with_site(web_settings, limits={"default": {"rate": "5r/s", "burst": burst, "delay": delay}})
+    assert f"limit_req zone=shop_default{expected}" in files_by_path(changed)[f"{nginx.SITES_DIR}/shop.conf"]
+
+
+def test_429_pages_say_when_to_retry_per_class(web_settings):
+    content = files_by_path(web_settings)[f"{nginx.SITES_DIR}/shop.conf"]
+    site = web_settings.sites["shop"]
+    for name, limit in (("default", site.limits.default), ("strict", site.limits.strict)):
+        location = content.split(f"location = {nginx.PAGES_URI}/too-many-requests-{name}.html {{", 1)[1].split("}", 1)[0]
+        assert f"add_header Retry-After {limit.retry_after} always;" in location
+
+
+@pytest.mark.parametrize(("rate", "seconds"), [("10r/s", 1), ("1r/s", 1), ("30r/m", 2), ("1r/m", 60), ("7r/m", 9)])
+def test_retry_after_is_the_time_the_rate_takes_to_free_a_slot(rate, seconds):
+    assert settings.DefaultLimit(rate=rate).retry_after == seconds
+
+
+def test_backend_timeouts_and_fallback_page(web_settings):
+    site = web_settings.sites["shop"]
+    content = files_by_path(web_settings)[f"{nginx.SITES_DIR}/shop.conf"]
+    assert f"fastcgi_read_timeout {site.backend.read_timeout}s;" in content
+    assert f"error_page 502 503 504 {nginx.PAGES_URI}/unavailable.html;" in content
+    assert site.fallback.title.replace("'", "&#39;") in files_by_path(web_settings)[f"{nginx.PAGES_DIR}/shop/unavailable.html"]
+
+
+def test_stale_cache_is_served_while_the_backend_fails(web_settings):
+    content = files_by_path(with_site(web_settings, stale_cache={"valid": "30s"}))[f"{nginx.SITES_DIR}/shop.conf"]
+    assert "fastcgi_cache_use_stale error timeout" in content and "fastcgi_cache_valid 200 301 302 30s;" in content
+
+
+def test_health_location_never_uses_the_cache(web_settings):
+    content = files_by_path(with_site(web_settings, stale_cache={}))[f"{nginx.SITES_DIR}/shop.conf"]
+    health = content.split("location = /health {", 1)[1].split("}", 1)[0]
+    assert "fastcgi_cache off;" in health
+
+
+def test_dry_run_switch(web_settings):
+    dry = web_settings.model_copy(update={"edge": settings.Edge(dry_run=True)})
+    edge_conf = files_by_path(dry)[f"{nginx.CONFIG_DIR}/edge.conf"]
+    assert "limit_req_dry_run on;" in edge_conf and "limit_conn_dry_run on;" in edge_conf
+
+
+# --- offline checks: crossplane parses it, gixy finds nothing --------------------------
+
+# Debian's files that the configuration includes, as far as the checks need them.
+DEBIAN_FILES = {
+    "/etc/nginx/mime.types": "types {\n    text/html html;\n    text/css css;\n}\n",
+    "/etc/nginx/fastcgi_params": "fastcgi_param QUERY_STRING $query_string;\nfastcgi_param REQUEST_METHOD $request_method;\n",
+}
+
+
+def write_tree(root: Path, host_settings) -> Path:
+    """The rendered files under ``root`` (with Debian's includes), paths moved under it;
+    returns the main file."""
+    for path, content in {**DEBIAN_FILES, **files_by_path(host_settings)}.items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content.replace("/etc/nginx/", f"{root}/etc/nginx/"))
+    return root / "etc/nginx/nginx.conf"
+
+
+@pytest.fixture(params=["sample", "fastcgi-stale-cache", "proxy", "proxy-stale-cache", "dry-run"])
+def rendered_tree(request, web_settings, tmp_path) -> Path:
+    return write_tree(tmp_path, variants(web_settings)[request.param])
+
+
+def test_rendered_configuration_parses(rendered_tree):
+    payload = crossplane.parse(str(rendered_tree))
+    assert (payload["status"], payload["errors"]) == ("ok", [])
+
+
+def test_every_site_file_is_parsed(rendered_tree, web_settings):
+    parsed = {Path(config["file"]).name for config in crossplane.parse(str(rendered_tree))["config"]}
+    assert {f"{name}.conf" for name in web_settings.sites} <= parsed
+
+
+def test_gixy_finds_nothing(rendered_tree):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "gixy"), "--format", "json", str(rendered_tree)],
+        capture_output=True, text=True,
+    )
+    findings = json.loads(result.stdout or "[]")
+    assert [(finding["plugin"], finding["reason"]) for finding in findings] == [], result.stderr
+
+
+# --- settings of the edge ----------------------------------------------------------
+
+
+def error_of(inventory="inventories/lab.py") -> str:
+    with pytest.raises(settings.SettingsError) as raised:
+        settings.load(settings.read_inventory(inventory))
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"limits": {', '"limits": {"default": {"rate": "ten per second"}, ',
+         "sites.shop.limits.default.rate = 'ten per second': expected a request rate such as '10r/s' or '600r/m'"),
+        ('"limits": {', '"limits": {"strict": {"rate": "10r/h"}, ',
+         "sites.shop.limits.strict.rate = '10r/h': expected a request rate"),
+        ('"limits": {', '"limits": {"strict": {"delay": "later"}, ',
+         "sites.shop.limits.strict.delay = 'later': expected a number of requests (0 or more) or 'nodelay'"),
+        ('"limits": {', '"limits": {"default": {"burst": 5, "delay": 8}, ',
+         "sites.shop.limits.default = {'burst': 5, 'delay': 8}: delay = 8: expected at most burst (5) or 'nodelay'"),
+        ('"limits": {', '"limits": {"connections": 0, ',
+         "sites.shop.limits.connections = 0: expected greater than or equal to 1"),
+        ('"/login", "/search"', '"/login?next=x", "/search"',
+         "sites.shop.limits.strict_paths[0] = '/login?next=x': expected a URL path without query"),
+        ('"read_timeout": "10s"', '"read_timeout": "ten"',
+         "sites.shop.backend.read_timeout = 'ten': expected a duration"),
+        ('"read_timeout": "10s"', '"read_timeout": 0',
+         "sites.shop.backend.read_timeout = 0: expected greater than or equal to 1"),
+        ('"limits": {', '"stale_cache": {"max_size": "lots"}, "limits": {',
+         "sites.shop.stale_cache.max_size = 'lots': expected a size such as '10m' or '512k'"),
+    ],
+)
+def test_bad_site_edge_values(project_copy, old, new, expected):
+    edit(project_copy / "group_data/web.py", old, new)
+    message = error_of()
+    assert f"group_data/web.py: {expected}" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"allow": [', '"allow": ["the office", ', "edge.allow[0] = 'the office': expected an IP address or network"),
+        ('"allow": [', '"zone_size": "10 MB", "allow": [', "edge.zone_size = '10 MB': expected a size"),
+        ('"allow": [', '"log_level": "loud", "allow": [',
+         "edge.log_level = 'loud': expected 'info', 'notice', 'warn' or 'error'"),
+        ('"allow": [', '"dryrun": True, "allow": [', "edge.dryrun = True: unknown key; did you mean 'dry_run'?"),
+    ],
+)
+def test_bad_edge_values(project_copy, old, new, expected):
+    edit(project_copy / "group_data/web.py", old, new)
+    assert f"group_data/web.py: {expected}" in error_of("inventories/prod.py")
+
+
+def test_defaults_apply_to_a_site_that_sets_no_limits(project_copy):
+    edit(project_copy / "group_data/web.py", '"strict_paths": ["/login", "/search", "/xmlrpc.php"],', "")
+    site = settings.load(settings.read_inventory("inventories/prod.py"))["web1.example.com"].sites["shop"]
+    assert site.limits == settings.Limits()

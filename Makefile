@@ -37,6 +37,7 @@ verify: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.deploy_times
+	$(PY) -m bench.edge_flood
 
 clean:
 	rm -rf $(VENV)

@@ -16,7 +16,16 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 from pyinfra.api.exceptions import PyinfraError
 
 
@@ -227,7 +236,9 @@ class Backend(Settings):
     send_timeout: Annotated[Duration, Field(ge=1)] = Field(
         "30s", description="Longest stall while sending a request to the backend before the fallback page."
     )
-    max_fails: int = Field(3, ge=0, description="Failed attempts within fail_timeout that mark a server down (0: never).")
+    max_fails: int = Field(
+        3, ge=0, description="Failed attempts within fail_timeout that mark a server down (0: never)."
+    )
     fail_timeout: Annotated[Duration, Field(ge=1)] = Field(
         "10s", description="Window for max_fails, and how long a server marked down is left alone."
     )
@@ -266,7 +277,8 @@ def _rate_limit(name: str, doc: str, rate: str, burst: int, delay: int | str) ->
         rate=(Rate, Field(rate, description="Sustained requests per client address: 'Nr/s' or 'Nr/m'.")),
         burst=(int, Field(burst, ge=0, description="Requests above the rate one client may queue; more get 429.")),
         delay=(Delay, Field(
-            delay, description="Queued requests served at once; the rest of the burst is paced at the rate ('nodelay': all)."
+            delay,
+            description="Queued requests served at once; the rest of the burst is paced at the rate ('nodelay': all).",
         )),
     )
 
@@ -335,7 +347,9 @@ class Edge(Settings):
     allow: Annotated[list[Network], AfterValidator(_unique)] = Field(
         [], description="Sources never limited (e.g. the office); loopback and the monitors hosts always are."
     )
-    zone_size: NginxSize = Field("10m", description="Shared memory of each limit zone (1m holds about 16000 addresses).")
+    zone_size: NginxSize = Field(
+        "10m", description="Shared memory of each limit and cache zone (1m: about 16000 addresses, 8000 cache keys)."
+    )
     log_level: Literal["info", "notice", "warn", "error"] = Field(
         "warn", description="Level at which rejected requests are logged (delayed ones one level lower)."
     )

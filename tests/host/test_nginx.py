@@ -64,10 +64,21 @@ def test_unknown_host_names_get_no_answer(host):
 # --- under real traffic (lab only) ----------------------------------------------------
 
 
+def address_of(target) -> str:
+    """A host's address, as clients reach it."""
+    return target.pyinfra_host.data.get("ssh_hostname") or target.name
+
+
+def skip_unless_disposable(*targets) -> None:
+    """For module-scoped fixtures, which run before the per-test guard of tests/host/conftest.py."""
+    precious = [target.name for target in targets if not target.settings.disposable]
+    if precious:
+        pytest.skip(f"read-only run: {', '.join(precious)} not disposable")
+
+
 @pytest.fixture
 def address(target) -> str:
-    """The web host's address, as clients reach it."""
-    return target.pyinfra_host.data.get("ssh_hostname") or target.name
+    return address_of(target)
 
 
 def class_path(site, class_name: str) -> str:
@@ -186,13 +197,11 @@ def hang_every_worker(host, site) -> None:
 
 
 @pytest.fixture(scope="module", params=["hung", "looping"])
-def stuck_answer(request, host, settings, site, target):
+def stuck_answer(request, host, site, target):
     """What a visitor gets through nginx while the backend is hung (every worker asleep) or
     loops (the armed search): the answer to one request, with the seconds it took. The
     backend is healed before the tests look at the answer."""
-    if not settings.disposable:
-        pytest.skip(f"read-only run: {target.name} not disposable")
-    address = target.pyinfra_host.data.get("ssh_hostname") or target.name
+    skip_unless_disposable(target)
     try:
         if request.param == "hung":
             hang_every_worker(host, site)
@@ -200,9 +209,9 @@ def stuck_answer(request, host, settings, site, target):
         else:
             host.check_output("standin arm-loop")
             path = f"{ARMED_LOOP_PATH}?q=loop"
-        return traffic.request(
-            LAB.client_addresses["visitor"], address, site.server_names[0], path, timeout=site.backend.read_timeout + 20
-        )
+        visitor = LAB.client_addresses["visitor"]
+        timeout = site.backend.read_timeout + 20
+        return traffic.request(visitor, address_of(target), site.server_names[0], path, timeout=timeout)
     finally:
         host.run("standin heal")
 
@@ -217,6 +226,41 @@ def test_stuck_backend_is_answered_with_the_fallback_page(stuck_answer, site):
     assert (stuck_answer.status, site.fallback.title in html.unescape(stuck_answer.body)) == (504, True)
 
 
+@pytest.fixture(scope="module")
+def stale_answers(pytestconfig, targets, tmp_path_factory) -> dict[tuple[str, str], traffic.Answer]:
+    """With every site given a stale cache (deployed from a copy of the project): what a
+    visitor gets for each site's content page while its backend hangs, by (host, site),
+    after one answer from the working backend filled the cache. The project's own
+    configuration is deployed again before the tests look at the answers."""
+    skip_unless_disposable(*targets.values())
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    edit(project / "group_data/web.py", '"limits": {', '"stale_cache": {"valid": "1s"},\n        "limits": {')
+    web = [target for target in targets.values() if "web" in target.groups]
+    answers = {}
+    try:
+        run = run_deploy(pytestconfig.getoption("inventory"), cwd=project)
+        assert run.returncode == 0, run.output[-3000:]
+        for target in web:
+            for name, site in target.settings.sites.items():
+                visit = (LAB.client_addresses["visitor"], address_of(target), site.server_names[0], site.content_path)
+                traffic.request(*visit)
+                hang_every_worker(target.testinfra, site)
+                answers[target.name, name] = traffic.request(*visit, timeout=site.backend.read_timeout + 20)
+                target.testinfra.run("standin heal")
+    finally:
+        for target in web:
+            target.testinfra.run("standin heal")
+        restored = run_deploy(pytestconfig.getoption("inventory"))
+        assert restored.returncode == 0, restored.output[-3000:]
+    return answers
+
+
+@pytest.mark.disruptive
+def test_stale_cache_answers_while_the_backend_hangs(stale_answers, target, site_name, site):
+    answer = stale_answers[target.name, site_name]
+    assert (answer.status, site.content_expect in answer.body) == (200, True)
+
+
 # --- a configuration nginx refuses (lab only) -----------------------------------------
 
 
@@ -224,9 +268,7 @@ def test_stuck_backend_is_answered_with_the_fallback_page(stuck_answer, site):
 def rejected_deploy(pytestconfig, targets, tmp_path_factory):
     """A deploy whose group_data renders a configuration nginx refuses (a limit zone smaller
     than nginx allows), with the live configuration of each web host before it."""
-    precious = [target.name for target in targets.values() if not target.settings.disposable]
-    if precious:
-        pytest.skip(f"read-only run: {', '.join(precious)} not disposable")
+    skip_unless_disposable(*targets.values())
     project = copy_project(tmp_path_factory.mktemp("project"))
     edit(project / "group_data/lab.py", '"allow": [', '"zone_size": "16k",\n    "allow": [')
     web = {name: target.testinfra for name, target in targets.items() if "web" in target.groups}

@@ -2,6 +2,7 @@
 says, that it parses (crossplane), and that the analyzer gixy finds nothing in it. Also
 the edge's settings: bad values are refused naming file, key, value and form."""
 
+import html
 import json
 import re
 import subprocess
@@ -26,6 +27,15 @@ def web_settings() -> settings.HostSettings:
 
 def files_by_path(host_settings, monitors=MONITORS) -> dict[str, str]:
     return {file.path: file.content for file in nginx.config_files(host_settings, monitors)}
+
+
+def site_conf(host_settings, name: str = "shop") -> str:
+    return files_by_path(host_settings)[f"{nginx.SITES_DIR}/{name}.conf"]
+
+
+def block(content: str, opening: str) -> str:
+    """The body of the (innermost-free) block that ``opening`` starts, e.g. 'location = /health'."""
+    return content.split(f"{opening} {{", 1)[1].split("}", 1)[0]
 
 
 def with_site(host_settings, **changes) -> settings.HostSettings:
@@ -86,7 +96,8 @@ def test_allow_list_is_loopback_monitors_and_edge_allow_each_once(web_settings):
 def test_allow_listed_sources_get_an_empty_key(web_settings):
     edge_conf = files_by_path(web_settings)[f"{nginx.CONFIG_DIR}/edge.conf"]
     assert "    198.51.100.10/32 1;  # monitors host mon1.example.net\n" in edge_conf
-    assert re.search(r'map \$holdfast_allow_listed \$holdfast_client \{\s+1 "";\s+default \$binary_remote_addr;', edge_conf)
+    key = block(edge_conf, "map $holdfast_allow_listed $holdfast_client")
+    assert key.split() == ["1", '"";', "default", "$binary_remote_addr;"]
 
 
 def test_monitor_addresses_come_from_the_inventory(monkeypatch):
@@ -133,25 +144,26 @@ def test_strict_class_is_its_paths_and_what_is_under_them(path, strict):
 
 
 def test_each_class_has_its_zone_and_limit(web_settings):
-    site = web_settings.sites["shop"]
-    content = files_by_path(web_settings)[f"{nginx.SITES_DIR}/shop.conf"]
-    assert f"zone=shop_default:10m rate={site.limits.default.rate};" in content
-    assert f"zone=shop_strict:10m rate={site.limits.strict.rate};" in content
-    assert f"limit_req zone=shop_default burst={site.limits.default.burst} delay={site.limits.default.delay};" in content
-    assert f"limit_req zone=shop_strict burst={site.limits.strict.burst} nodelay;" in content
+    default, strict = web_settings.sites["shop"].limits.default, web_settings.sites["shop"].limits.strict
+    content = site_conf(web_settings)
+    assert f"zone=shop_default:10m rate={default.rate};" in content
+    assert f"zone=shop_strict:10m rate={strict.rate};" in content
+    assert f"limit_req zone=shop_default burst={default.burst} delay={default.delay};" in block(content, "location /")
+    assert f"limit_req zone=shop_strict burst={strict.burst} nodelay;" in content
 
 
-@pytest.mark.parametrize(("burst", "delay", "expected"), [(0, 0, ";"), (5, 0, " burst=5;"), (5, "nodelay", " burst=5 nodelay;")])
+@pytest.mark.parametrize(
+    ("burst", "delay", "expected"), [(0, 0, ";"), (5, 0, " burst=5;"), (5, "nodelay", " burst=5 nodelay;")]
+)
 def test_limit_req_leaves_out_what_nginx_refuses_as_zero(web_settings, burst, delay, expected):
     changed = with_site(web_settings, limits={"default": {"rate": "5r/s", "burst": burst, "delay": delay}})
-    assert f"limit_req zone=shop_default{expected}" in files_by_path(changed)[f"{nginx.SITES_DIR}/shop.conf"]
+    assert f"limit_req zone=shop_default{expected}" in site_conf(changed)
 
 
 def test_429_pages_say_when_to_retry_per_class(web_settings):
-    content = files_by_path(web_settings)[f"{nginx.SITES_DIR}/shop.conf"]
-    site = web_settings.sites["shop"]
-    for name, limit in (("default", site.limits.default), ("strict", site.limits.strict)):
-        location = content.split(f"location = {nginx.PAGES_URI}/too-many-requests-{name}.html {{", 1)[1].split("}", 1)[0]
+    limits = web_settings.sites["shop"].limits
+    for name, limit in (("default", limits.default), ("strict", limits.strict)):
+        location = block(site_conf(web_settings), f"location = {nginx.PAGES_URI}/too-many-requests-{name}.html")
         assert f"add_header Retry-After {limit.retry_after} always;" in location
 
 
@@ -162,21 +174,23 @@ def test_retry_after_is_the_time_the_rate_takes_to_free_a_slot(rate, seconds):
 
 def test_backend_timeouts_and_fallback_page(web_settings):
     site = web_settings.sites["shop"]
-    content = files_by_path(web_settings)[f"{nginx.SITES_DIR}/shop.conf"]
+    content = site_conf(web_settings)
     assert f"fastcgi_read_timeout {site.backend.read_timeout}s;" in content
     assert f"error_page 502 503 504 {nginx.PAGES_URI}/unavailable.html;" in content
-    assert site.fallback.title.replace("'", "&#39;") in files_by_path(web_settings)[f"{nginx.PAGES_DIR}/shop/unavailable.html"]
+
+
+def test_fallback_page_shows_the_title(web_settings):
+    page = files_by_path(web_settings)[f"{nginx.PAGES_DIR}/shop/unavailable.html"]
+    assert f"<h1>{web_settings.sites['shop'].fallback.title}</h1>" in html.unescape(page)
 
 
 def test_stale_cache_is_served_while_the_backend_fails(web_settings):
-    content = files_by_path(with_site(web_settings, stale_cache={"valid": "30s"}))[f"{nginx.SITES_DIR}/shop.conf"]
+    content = site_conf(with_site(web_settings, stale_cache={"valid": "30s"}))
     assert "fastcgi_cache_use_stale error timeout" in content and "fastcgi_cache_valid 200 301 302 30s;" in content
 
 
 def test_health_location_never_uses_the_cache(web_settings):
-    content = files_by_path(with_site(web_settings, stale_cache={}))[f"{nginx.SITES_DIR}/shop.conf"]
-    health = content.split("location = /health {", 1)[1].split("}", 1)[0]
-    assert "fastcgi_cache off;" in health
+    assert "fastcgi_cache off;" in block(site_conf(with_site(web_settings, stale_cache={})), "location = /health")
 
 
 def test_dry_run_switch(web_settings):
@@ -190,7 +204,7 @@ def test_dry_run_switch(web_settings):
 # Debian's files that the configuration includes, as far as the checks need them.
 DEBIAN_FILES = {
     "/etc/nginx/mime.types": "types {\n    text/html html;\n    text/css css;\n}\n",
-    "/etc/nginx/fastcgi_params": "fastcgi_param QUERY_STRING $query_string;\nfastcgi_param REQUEST_METHOD $request_method;\n",
+    "/etc/nginx/fastcgi_params": "fastcgi_param QUERY_STRING $query_string;\n",
 }
 
 

@@ -6,8 +6,10 @@
 from pyinfra import host
 
 from holdfast.base import deploy_base
+from holdfast.escalation import deploy_audit
 from holdfast.nginx import deploy_nginx
 
+deploy_audit()
 deploy_base()
 
 if "web" in host.groups:

@@ -186,6 +186,27 @@ class Mail(Settings):
     )
 
 
+# The single-point-of-failure audit's rules (holdfast/escalation.py), by name.
+AuditRule = Literal[
+    "tier-members",
+    "tier-channels",
+    "channel-types",
+    "external-contact",
+    "monitor-placement",
+    "relay-placement",
+    "admin-keys",
+    "tracked-secrets",
+]
+
+
+class Audit(Settings):
+    """The single-point-of-failure audit: findings accepted on purpose, each with its reason."""
+
+    acknowledged: dict[AuditRule, Annotated[str, Field(min_length=10)]] = Field(
+        {}, description="Rule name -> the written reason its errors are accepted (at least 10 characters)."
+    )
+
+
 class Apt(Settings):
     """Package index policy."""
 
@@ -227,6 +248,7 @@ class HostSettings(Settings):
     escalation: Escalation = Field(description="The escalation plan (group_data/all.py).")
     mail: Mail = Field(description="Alert mail relay (group_data/all.py).")
     apt: Apt = Field(Apt(), description="Package index policy.")
+    audit: Audit = Field(Audit(), description="Audit findings accepted on purpose.")
     services: dict[Slug, Service] = Field({}, description="Services of the site Holdfast protects (group_data/web.py).")
     sites: dict[Slug, Site] = Field({}, description="Websites on the host (group_data/web.py).")
     disposable: bool = Field(
@@ -417,7 +439,7 @@ def read_inventory(path: str | Path):
     from pyinfra_cli.inventory import make_inventory
 
     with ctx_state.use(State()):
-        return make_inventory(str(path), cwd=str(Path.cwd()))
+        return make_inventory(str(Path(path).resolve()), cwd=str(Path.cwd()))
 
 
 # --- the reference -------------------------------------------------------------------

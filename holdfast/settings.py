@@ -290,7 +290,9 @@ class Slice(Settings):
         None, description="Its share of CPU time against its sibling slices when CPU is scarce."
     )
     CPUQuota: CpuQuota | None = Field(
-        None, description="The most CPU time its units may use together, however hard they loop (read as a number of percent)."
+        None,
+        description="The most CPU time its units may use together, however hard they loop (kept as a number of "
+        "percent).",
     )
     MemoryLow: MemorySize | None = Field(
         None, description="Memory reserved for it: not reclaimed while others have memory to give back (cgroup v2)."
@@ -361,10 +363,13 @@ class HostSettings(Settings):
     slices: dict[SliceName, Slice] = Field(
         {}, description="systemd slices holdfast-<name>.slice and their resource limits (group_data/web.py)."
     )
-    critical: Critical = Field(Critical(), description="Units protected in the critical slice, beside the services placed there.")
+    critical: Critical = Field(
+        Critical(), description="Units protected in the critical slice, beside the services placed there."
+    )
     slice_budget: Literal["error", "warn"] = Field(
         "error",
-        description="A slice limit beyond the host's CPUs or memory: stop the deploy before any change (error), or warn and deploy.",
+        description="A slice limit beyond the host's CPUs or memory: stop the deploy before any change (error), "
+        "or warn and deploy.",
     )
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
@@ -392,11 +397,12 @@ class HostSettings(Settings):
                 continue
             loc = ("services", name, "slice")
             errors += _unknown(loc, [service.slice], self.slices, "slices")
+            unit_loc = ("services", name, "unit")
             if not service.unit.endswith(".service"):
-                errors.append((("services", name, "unit"), service.unit, "expected a .service unit: only services are placed in a slice"))
+                errors.append((unit_loc, service.unit, "expected a .service unit: only services are placed in a slice"))
             elif service.unit in placed_by:
-                errors.append((("services", name, "unit"), service.unit, f"already placed by {_dotted(placed_by[service.unit])}"))
-            placed_by[service.unit] = ("services", name, "unit")
+                errors.append((unit_loc, service.unit, f"already placed by {_dotted(placed_by[service.unit])}"))
+            placed_by[service.unit] = unit_loc
         return errors
 
     @property

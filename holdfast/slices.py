@@ -12,6 +12,7 @@ or went is restarted, since a unit changes slice only when it starts.
 
 import shlex
 from pathlib import PurePosixPath
+from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -34,6 +35,7 @@ def slice_unit(name: str) -> str:
 
 
 def drop_in(unit: str) -> str:
+    """The drop-in that places ``unit`` in its slice."""
     return f"{UNIT_DIR}/{unit}.d/{DROP_IN}"
 
 
@@ -41,7 +43,10 @@ def config_files(host_settings: settings.HostSettings) -> list[ConfigFile]:
     """A unit file per slice and a drop-in per placed unit."""
     return [
         *(
-            ConfigFile(f"{UNIT_DIR}/{slice_unit(name)}", render("slices/etc/systemd/system/holdfast-NAME.slice.j2", name=name, slice=slice))
+            ConfigFile(
+                f"{UNIT_DIR}/{slice_unit(name)}",
+                render("slices/etc/systemd/system/holdfast-NAME.slice.j2", name=name, slice=slice),
+            )
             for name, slice in host_settings.slices.items()
         ),
         *(
@@ -85,7 +90,8 @@ def reload_command(changed: list[str], removed: list[str]) -> str:
     units = sorted({path.parent.name.removesuffix(".d") for path in paths if path.name == DROP_IN})
     if not units:
         return "systemctl daemon-reload"
-    return f'systemctl daemon-reload && units=$({_installed(units)}) && {{ [ -z "$units" ] || systemctl try-restart $units; }}'
+    restart = '{ [ -z "$units" ] || systemctl try-restart $units; }'
+    return f"systemctl daemon-reload && units=$({_installed(units)}) && {restart}"
 
 
 def memory_bytes(value: int | str, host_memory: int) -> int | None:
@@ -97,9 +103,10 @@ def memory_bytes(value: int | str, host_memory: int) -> int | None:
     return value
 
 
-def budget_problems(slices: dict[str, settings.Slice], cpus: int, host_memory: int) -> list[tuple[tuple, object, str]]:
+def budget_problems(slices: dict[str, settings.Slice], cpus: int, host_memory: int) -> list[tuple[tuple, Any, str]]:
     """Slice limits the host cannot give, as (key path, value, message) triples."""
     problems = []
+    host_mib = f"{host_memory // MiB} MiB"
     for name, slice in slices.items():
         if slice.CPUQuota and slice.CPUQuota > cpus * 100:
             problems.append((("slices", name, "CPUQuota"), f"{slice.CPUQuota:g}%",
@@ -108,15 +115,21 @@ def budget_problems(slices: dict[str, settings.Slice], cpus: int, host_memory: i
         in_bytes = {key: memory_bytes(value, host_memory) for key, value in limits.items()}
         for key, size in in_bytes.items():
             if size is not None and size > host_memory:
-                problems.append((("slices", name, key), limits[key], f"more than the host's memory ({host_memory // MiB} MiB)"))
+                problems.append((("slices", name, key), limits[key], f"more than the host's memory ({host_mib})"))
         finite = [(key, size) for key, size in in_bytes.items() if size is not None]
         for (lower, low), (upper, high) in zip(finite, finite[1:]):
             if low > high:
-                problems.append((("slices", name, lower), limits[lower], f"above {upper} ({high // MiB} MiB): it can never apply"))
-    reserved = {name: memory_bytes(slice.MemoryLow, host_memory) or 0 for name, slice in slices.items() if slice.MemoryLow}
+                problems.append(
+                    (("slices", name, lower), limits[lower], f"above {upper} ({high // MiB} MiB): it can never apply")
+                )
+    reserved = {
+        name: memory_bytes(slice.MemoryLow, host_memory) or host_memory  # infinity: all of it
+        for name, slice in slices.items()
+        if slice.MemoryLow
+    }
     if sum(reserved.values()) > host_memory:
-        problems.append((("slices",), {name: f"{size // MiB} MiB" for name, size in reserved.items()},
-                         f"MemoryLow reservations add up to more than the host's memory ({host_memory // MiB} MiB)"))
+        in_mib = {name: f"{size // MiB} MiB" for name, size in reserved.items()}
+        problems.append((("slices",), in_mib, f"MemoryLow reservations add up to more than the host's memory ({host_mib})"))
     return problems
 
 
@@ -131,7 +144,8 @@ def check_budget(host_settings: settings.HostSettings) -> None:
             logger.warning(f"{host.name}: {problem} (slice_budget = 'warn': deploying anyway)")
     elif problems:
         raise settings.SettingsError(
-            f"{host.name}: slices that do not fit the host, nothing was changed on any host:\n  " + "\n  ".join(problems)
+            f"{host.name}: slices that do not fit the host, nothing was changed on any host:\n  "
+            + "\n  ".join(problems)
         )
 
 

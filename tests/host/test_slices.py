@@ -38,10 +38,10 @@ def _resolved(host, key: str, value) -> float:
     if not str(value).endswith("%"):
         return float(value)
     if key.startswith("Memory"):
-        total = host.check_output("awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo")
+        total = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) * 1024
     else:
-        total = host.check_output("cat /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max | sort -n | head -1")
-    return float(total) * float(value.removesuffix("%")) / 100
+        total = int(host.check_output("cat /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max | sort -n | head -1"))
+    return total * float(value.removesuffix("%")) / 100
 
 
 def reported_as_set(host, key: str, value, shown: str) -> bool:
@@ -278,7 +278,8 @@ def moved(pytestconfig, host, settings, app_slice, tmp_path_factory):
     service = next(name for name, service in settings.services.items() if service.slice == app_slice)
     weight = (settings.slices[settings.critical.slice].CPUWeight or 100) // 2
     project = copy_project(tmp_path_factory.mktemp("moved"))
-    append(project / "group_data/web.py", f"services[{service!r}]['slice'] = None\nslices[{settings.critical.slice!r}]['CPUWeight'] = {weight}")
+    append(project / "group_data/web.py",
+           f"services[{service!r}]['slice'] = None\nslices[{settings.critical.slice!r}]['CPUWeight'] = {weight}")
     pids = {unit: show(host, unit, "MainPID") for unit in settings.placements}
     try:
         run = run_deploy(pytestconfig.getoption("inventory"), cwd=project)

@@ -11,7 +11,7 @@ PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfas
 
 
 def copy_project(destination: Path) -> Path:
-    """A copy of what a deploy reads, in ``destination``, to edit freely."""
+    """A copy of the project in ``destination``, to edit freely."""
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
@@ -33,3 +33,8 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+def append(path: Path, text: str) -> None:
+    """Add ``text`` as lines at the end of ``path`` (e.g. a group_data assignment that overrides a value)."""
+    path.write_text(path.read_text() + f"\n{text}\n")

@@ -1,8 +1,10 @@
 """Data for the lab's hosts (every host of inventories/lab.py is in group "lab").
 
-Only what must differ from production: the lab's own mail relay, and the permission
-for the host tests to break these hosts on purpose.
+Only what must differ from production: the lab's own mail relay, the stand-ins of the
+hosted monitors, and the permission for the host tests to break these hosts on purpose.
 """
+
+from lab.topology import LAB
 
 # Throwaway hosts: tests may kill services, flood the site, run away with the CPU.
 disposable = True
@@ -23,3 +25,18 @@ audit = {
         "admin-keys": "lab hosts are throwaway; they are reached only with the key the lab generates",
     },
 }
+
+# Local doubles of UptimeRobot and Healthchecks.io, which the host tests run on this
+# machine's address on the lab bridge (tests/doubles/). The ping key is a lab one, from
+# HOLDFAST_LAB_PING_KEY (the Makefile sets it), never the production project's.
+_doubles = f"http://{LAB.bridge_address}"
+hosted_monitors = {
+    "uptimerobot": {"api_url": f"{_doubles}:8470/v3"},
+    "healthchecks": {
+        "api_url": f"{_doubles}:8471/api/v3",
+        "ping_url": f"{_doubles}:8471/ping",
+        "ping_key_env": "HOLDFAST_LAB_PING_KEY",
+    },
+}
+# Often, so that the tests see pings within seconds.
+heartbeat = {"every": "10s"}

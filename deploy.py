@@ -12,8 +12,11 @@ from holdfast.nginx import deploy_nginx
 
 deploy_audit()
 deploy_base()
-deploy_hosted_monitors()  # once per deploy, from the control machine
 deploy_heartbeat()
 
 if "web" in host.groups:
     deploy_nginx()
+
+# Once per deploy, from the control machine; last, so that a provider failing while the
+# deploy runs keeps no host from its configuration.
+deploy_hosted_monitors()

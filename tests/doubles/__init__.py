@@ -34,6 +34,12 @@ class Answer:
     headers: dict | None = None
 
 
+def listening_at(url: str) -> dict:
+    """The address and port a double must listen on to answer ``url``."""
+    parsed = urllib.parse.urlsplit(url)
+    return {"address": parsed.hostname, "port": parsed.port or 80}
+
+
 class Double:
     """A provider's API on ``address:port`` (port 0: any free one). Subclasses implement
     ``answer(method, path, query, body, headers)``."""
@@ -52,9 +58,14 @@ class Double:
         return f"http://{address}:{port}"
 
     @property
+    def api_requests(self) -> list[Request]:
+        """Calls of the management API received (whatever the answer), in order: not pings."""
+        return [request for request in self.requests if self.is_api(request.path)]
+
+    @property
     def writes(self) -> list[Request]:
-        """Write calls received (whatever the answer), in order; pings are not writes."""
-        return [request for request in self.requests if request.method in WRITE_METHODS and self.is_api(request.path)]
+        """Write calls of the management API received (whatever the answer), in order."""
+        return [request for request in self.api_requests if request.method in WRITE_METHODS]
 
     def is_api(self, path: str) -> bool:
         return True

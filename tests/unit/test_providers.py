@@ -272,7 +272,7 @@ def test_no_key_is_one_skipped_line_and_no_call(fleet, hosted, doubles, provider
     env = getattr(hosted, provider).api_key_env
     assert plan.lines() == [f"{providers.PROVIDERS[provider].NAME}: skipped, {env} is not set: "
                             "its monitors are left as they are"]
-    assert doubles[provider].requests == []
+    assert doubles[provider].api_requests == []
 
 
 def test_every_page_of_monitors_is_read(fleet, hosted, robot):

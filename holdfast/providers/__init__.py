@@ -39,8 +39,8 @@ class Plan:
     skipped: str | None = None
 
     def summary(self) -> str:
-        counts = {action: sum(change.action == action for change in self.writes) for action in ("create", "update", "delete")}
-        return ", ".join(f"{action} {count}" for action, count in counts.items())
+        actions = [change.action for change in self.writes]
+        return ", ".join(f"{action} {actions.count(action)}" for action in ("create", "update", "delete"))
 
     def lines(self) -> list[str]:
         """The plan as the deploy prints it, one line each."""
@@ -48,10 +48,13 @@ class Plan:
         if self.skipped:
             return [f"{name}: skipped, {self.skipped}"]
         head = f"{name}: {self.summary()}" if self.writes else f"{name}: up to date, nothing to change"
-        return [head] + [f"{name}:   {change}" for change in self.writes] + [f"{name}:   note: {note}" for note in self.notes]
+        return [head, *(f"{name}:   {change}" for change in self.writes),
+                *(f"{name}:   note: {note}" for note in self.notes)]
 
 
-def plan(key: str, fleet: dict[str, HostSettings], hosted: HostedMonitors, environ: Mapping[str, str] = os.environ) -> Plan:
+def plan(
+    key: str, fleet: dict[str, HostSettings], hosted: HostedMonitors, environ: Mapping[str, str] = os.environ
+) -> Plan:
     """Read provider ``key`` (only reads) and plan the writes that bring it in step with ``fleet``,
     the settings of every host of the inventory by name."""
     provider = PROVIDERS[key]

@@ -87,7 +87,9 @@ class Api:
                     self._pause(2 ** (attempt - 1), what)
                     continue
                 outcome = "" if method == "GET" else " (its outcome is unknown: the next deploy sees and settles it)"
-                raise ProviderError(f"{self.provider}: {what}: no answer from {self.base_url}: {reason}{outcome}") from None
+                raise ProviderError(
+                    f"{self.provider}: {what}: no answer from {self.base_url}: {reason}{outcome}"
+                ) from None
 
     def _wait_out(self, error: urllib.error.HTTPError, attempt: int, what: str) -> None:
         """Sleep as long as the 429's Retry-After says (or back off), within max_wait."""
@@ -115,8 +117,11 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if value.strip().isdigit():
         return float(value)
-    when = email.utils.parsedate_to_datetime(value)
-    return max(0.0, when.timestamp() - time.time()) if when else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _message(error: urllib.error.HTTPError) -> str:

@@ -17,7 +17,6 @@ from holdfast.providers.api import Api
 from holdfast.providers.model import Change, Existing, Wanted, recipients
 from holdfast.settings import HostedMonitors, HostSettings
 
-
 NAME = "Healthchecks.io"
 
 
@@ -36,7 +35,8 @@ def connect(hosted: HostedMonitors, key: str) -> Api:
 
 def wanted(api: Api, fleet: dict[str, HostSettings], hosted: HostedMonitors) -> tuple[list[Wanted], list[str]]:
     """One check per host, and notes on contacts it cannot alert."""
-    integrations = {channel["name"]: channel["id"] for channel in api.get(api.url("/channels/"), "list integrations")["channels"]}
+    channels = api.get(api.url("/channels/"), "list integrations")["channels"]
+    integrations = {channel["name"]: channel["id"] for channel in channels}
     checks, notes, delayed = [], [], set()
     for host_name, host_settings in sorted(fleet.items()):
         assigned = set()

@@ -114,7 +114,7 @@ def recipients(escalation: Escalation) -> list[Recipient]:
         for key in tier.members:
             contact = escalation.contacts[key]
             for channel in tier.channels:
-                address = {"email": contact.email, "phone": contact.phone, "sms": contact.phone, "chat": contact.chat}[channel]
+                address = {"email": contact.email, "chat": contact.chat}.get(channel, contact.phone)
                 if address:
                     found.setdefault((key, channel), Recipient(key, channel, address, tier.escalate_after))
     return list(found.values())

@@ -108,7 +108,8 @@ def _handler(double: Double):
     class Handler(BaseHTTPRequestHandler):
         def _serve(self):
             length = int(self.headers.get("Content-Length") or 0)
-            answer = double.handle(self.command, self.path, self.headers, self.rfile.read(length), self.client_address[0])
+            body = self.rfile.read(length)
+            answer = double.handle(self.command, self.path, self.headers, body, self.client_address[0])
             payload = (answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
                        if answer.body is not None else "").encode()
             self.send_response(answer.status)

@@ -43,7 +43,8 @@ def keys(monkeypatch, hosted):
     """The doubles' API keys in the deploy's environment."""
     for provider, key in KEYS.items():
         monkeypatch.setenv(getattr(hosted, provider).api_key_env, key)
-    monkeypatch.setenv(hosted.healthchecks.ping_key_env, os.environ.get(hosted.healthchecks.ping_key_env, "lab-ping-key"))
+    ping_key_env = hosted.healthchecks.ping_key_env
+    monkeypatch.setenv(ping_key_env, os.environ.get(ping_key_env, "lab-ping-key"))
 
 
 def deploy(pytestconfig, *extra: str):

@@ -14,7 +14,10 @@ from tests.doubles.uptimerobot import UptimeRobotDouble
 
 # Short on purpose: test values, not secrets.
 KEYS = {"uptimerobot": "ur-key", "healthchecks": "hc-key"}
-ENVIRONMENT = {"HOLDFAST_UPTIMEROBOT_API_KEY": KEYS["uptimerobot"], "HOLDFAST_HEALTHCHECKS_API_KEY": KEYS["healthchecks"]}
+ENVIRONMENT = {
+    "HOLDFAST_UPTIMEROBOT_API_KEY": KEYS["uptimerobot"],
+    "HOLDFAST_HEALTHCHECKS_API_KEY": KEYS["healthchecks"],
+}
 PROVIDERS = list(providers.PROVIDERS)
 
 
@@ -260,7 +263,7 @@ def test_an_invalid_key_fails_clearly_with_nothing_written(fleet, hosted, double
     message = str(raised.value)
     env = getattr(hosted, provider).api_key_env
     assert message.startswith(f"{providers.PROVIDERS[provider].NAME}: ")
-    assert f"the API key was refused (HTTP 401" in message and env in message and "nothing was changed" in message
+    assert "the API key was refused (HTTP 401" in message and env in message and "nothing was changed" in message
     assert "wrong-k" not in message
     assert doubles[provider].writes == []
     assert len(names(doubles[provider])) == 2

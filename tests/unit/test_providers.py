@@ -2,6 +2,7 @@
 and Healthchecks.io (tests/doubles/): what a reconcile creates, updates and deletes, what
 it never touches, and how it copes with rate limits, bad keys and pagination."""
 
+import socket
 import time
 
 import pytest
@@ -293,3 +294,14 @@ def test_the_key_goes_only_in_the_header_and_never_into_a_repr(fleet, hosted, ro
     plan = providers.plan("uptimerobot", fleet, hosted, ENVIRONMENT)
     assert KEYS["uptimerobot"] not in repr(plan)
     assert all(KEYS["uptimerobot"] not in str(request.body) for request in robot.requests)
+
+
+def test_an_unreachable_provider_fails_clearly_after_retrying_its_reads(fleet, hosted):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/v3"
+    unreachable = hosted.model_copy(update={"uptimerobot": settings.UptimeRobot(api_url=url)})
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match=rf"^UptimeRobot: list alert contacts: no answer from {url}: "):
+        providers.plan("uptimerobot", fleet, unreachable, ENVIRONMENT)
+    assert time.monotonic() - started >= 3  # backed off 1 s, then 2 s, between three attempts

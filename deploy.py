@@ -7,12 +7,18 @@ from pyinfra import host
 
 from holdfast.base import deploy_base
 from holdfast.escalation import deploy_audit
+from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
 from holdfast.nginx import deploy_nginx
 from holdfast.slices import deploy_slices
 
 deploy_audit()
 deploy_base()
+deploy_heartbeat()
 
 if "web" in host.groups:
     deploy_slices()  # first: a service installed after it starts in its slice
     deploy_nginx()
+
+# Once per deploy, from the control machine; last, so that a provider failing while the
+# deploy runs keeps no host from its configuration.
+deploy_hosted_monitors()

@@ -49,3 +49,9 @@ mail = {
     "security": "starttls",
     "sender": "holdfast@example.com",
 }
+
+# Hosted monitors (UptimeRobot, Healthchecks.io) and the hosts' heartbeats work with their
+# defaults (docs/settings.md: hosted_monitors, heartbeat); the API keys come from
+# HOLDFAST_UPTIMEROBOT_API_KEY, HOLDFAST_HEALTHCHECKS_API_KEY and the ping key from
+# HOLDFAST_HEALTHCHECKS_PING_KEY, never from this repository. hosted_monitors must be the
+# same for every host, so it belongs here if anywhere.

@@ -1,7 +1,8 @@
 """Data for the lab's hosts (every host of inventories/lab.py is in group "lab").
 
 Only what must differ from production: the lab's own mail relay, its "office" address,
-and the permission for the host tests to break these hosts on purpose.
+the stand-ins of the hosted monitors, and the permission for the host tests to break
+these hosts on purpose.
 """
 
 from lab.topology import LAB
@@ -31,3 +32,18 @@ audit = {
 edge = {
     "allow": [LAB.client_addresses["office"]],
 }
+
+# Local doubles of UptimeRobot and Healthchecks.io, which the host tests run on this
+# machine's address on the lab bridge (tests/doubles/). The ping key is a lab one, from
+# HOLDFAST_LAB_PING_KEY (the Makefile sets it), never the production project's.
+_doubles = f"http://{LAB.bridge_address}"
+hosted_monitors = {
+    "uptimerobot": {"api_url": f"{_doubles}:8470/v3"},
+    "healthchecks": {
+        "api_url": f"{_doubles}:8471/api/v3",
+        "ping_url": f"{_doubles}:8471/ping",
+        "ping_key_env": "HOLDFAST_LAB_PING_KEY",
+    },
+}
+# Often, so that the tests see pings within seconds.
+heartbeat = {"every": "10s"}

@@ -486,6 +486,67 @@ class Edge(Settings):
     dry_run: bool = Field(False, description="Count and log what would be limited, but limit nothing (a safe rollout).")
 
 
+class UptimeRobot(Settings):
+    """UptimeRobot account Holdfast registers one keyword monitor per site in."""
+
+    api_url: Url = Field("https://api.uptimerobot.com/v3", description="Base URL of UptimeRobot's v3 REST API.")
+    api_key_env: EnvName = Field(
+        "HOLDFAST_UPTIMEROBOT_API_KEY", description="Environment variable holding the main API key (unset: skipped)."
+    )
+    interval: Duration = Field(
+        "5m", ge=30, description="How often UptimeRobot checks each site (the plan sets the minimum: 5m on free)."
+    )
+
+
+class Healthchecks(Settings):
+    """Healthchecks.io project Holdfast registers one heartbeat check per host in."""
+
+    api_url: Url = Field("https://healthchecks.io/api/v3", description="Base URL of the Management API v3.")
+    api_key_env: EnvName = Field(
+        "HOLDFAST_HEALTHCHECKS_API_KEY",
+        description="Environment variable holding the project's read-write API key (unset: skipped).",
+    )
+    ping_url: Url = Field("https://hc-ping.com", description="Base of the ping URLs the hosts' heartbeats call.")
+    ping_key_env: EnvName = Field(
+        "HOLDFAST_HEALTHCHECKS_PING_KEY",
+        description="Environment variable holding the project's ping key (unset: heartbeats left as they are).",
+    )
+
+
+class HostedMonitors(Settings):
+    """Hosted external monitors, reconciled once per deploy from the control machine.
+
+    The same for every host of the inventory (put it in group_data/all.py)."""
+
+    tag: Slug = Field(
+        "holdfast", description="Tag marking the monitors Holdfast created; it never changes monitors without it."
+    )
+    request_timeout: Duration = Field(15, ge=1, le=300, description="Timeout of one API request.")
+    max_wait: Duration = Field(
+        "2m", le=3600, description="Longest a deploy waits out a provider's rate limit (429 and Retry-After)."
+    )
+    uptimerobot: UptimeRobot = Field(UptimeRobot(), description="Site monitors at UptimeRobot.")
+    healthchecks: Healthchecks = Field(Healthchecks(), description="Host heartbeats at Healthchecks.io.")
+
+
+class Heartbeat(Settings):
+    """This host's dead-man switch: a systemd timer pings the host's Healthchecks.io check."""
+
+    every: Duration = Field("1m", ge=5, description="How often the host pings its check.")
+    timeout: Duration = Field(
+        "5m", ge=60, le=31536000, description="Period Healthchecks.io expects a ping in (the check's timeout)."
+    )
+    grace: Duration = Field(
+        "5m", ge=60, le=31536000, description="How late a ping may be before Healthchecks.io alerts."
+    )
+
+    @model_validator(mode="after")
+    def _pings_within_the_timeout(self):
+        if self.every >= self.timeout:
+            raise ValueError(f"expected every ({self.every}s) shorter than timeout ({self.timeout}s)")
+        return self
+
+
 class HostSettings(Settings):
     """All of Holdfast's settings for one host: the top-level group_data keys."""
 
@@ -507,6 +568,10 @@ class HostSettings(Settings):
         "or warn and deploy.",
     )
     edge: Edge = Field(Edge(), description="nginx at the edge: allow-list, limit zones, logging (group_data/web.py).")
+    hosted_monitors: HostedMonitors = Field(
+        HostedMonitors(), description="Hosted external monitors: UptimeRobot and Healthchecks.io (group_data/all.py)."
+    )
+    heartbeat: Heartbeat = Field(Heartbeat(), description="This host's heartbeat to Healthchecks.io.")
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )
@@ -729,6 +794,25 @@ def current() -> HostSettings:
     from pyinfra import host, inventory
 
     return load(inventory)[host.name]
+
+
+def same_on_every_host(values: dict[str, Any], key: str) -> Any:
+    """The one value of ``key`` that every host (by name) has; SettingsError if they differ.
+
+    For settings read once for the whole inventory, e.g. by a reconcile on the control machine.
+    """
+    distinct: list = []
+    for value in values.values():
+        if value not in distinct:
+            distinct.append(value)
+    if len(distinct) > 1:
+        first, other = distinct[:2]
+        holders = [", ".join(host for host, value in values.items() if value == each) for each in (first, other)]
+        raise SettingsError(
+            f"invalid group_data, nothing was changed on any host:\n  {key} differs between hosts "
+            f"({holders[0]}: {first!r}; {holders[1]}: {other!r}): it must be the same for all of them"
+        )
+    return distinct[0]
 
 
 def read_inventory(path: str | Path):

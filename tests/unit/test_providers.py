@@ -1,0 +1,307 @@
+"""The hosted monitor providers, for real over HTTP, against local doubles of UptimeRobot
+and Healthchecks.io (tests/doubles/): what a reconcile creates, updates and deletes, what
+it never touches, and how it copes with rate limits, bad keys and pagination."""
+
+import socket
+import time
+
+import pytest
+
+from holdfast import providers, settings
+from holdfast.providers.api import ProviderError
+from tests.conftest import REPO
+from tests.doubles.healthchecks import HealthchecksDouble
+from tests.doubles.uptimerobot import UptimeRobotDouble
+
+# Short on purpose: test values, not secrets.
+KEYS = {"uptimerobot": "ur-key", "healthchecks": "hc-key"}
+ENVIRONMENT = {
+    "HOLDFAST_UPTIMEROBOT_API_KEY": KEYS["uptimerobot"],
+    "HOLDFAST_HEALTHCHECKS_API_KEY": KEYS["healthchecks"],
+}
+PROVIDERS = list(providers.PROVIDERS)
+
+
+@pytest.fixture
+def robot():
+    """UptimeRobot, with the escalation plan's contacts, two monitors to a page."""
+    with UptimeRobotDouble(KEYS["uptimerobot"], page_size=2) as double:
+        for kind, value in [("Email", "alice@example.com"), ("Email", "bob@example.com"),
+                            ("Email", "carol@example.com"), ("Voice", "+442079460103")]:
+            double.add_contact(kind, value)
+        yield double
+
+
+@pytest.fixture
+def checks():
+    """Healthchecks.io, with integrations named after two contacts' addresses."""
+    with HealthchecksDouble(KEYS["healthchecks"]) as double:
+        double.add_channel("alice@example.com")
+        double.add_channel("bob@example.com")
+        yield double
+
+
+@pytest.fixture
+def doubles(robot, checks):
+    return {"uptimerobot": robot, "healthchecks": checks}
+
+
+@pytest.fixture
+def hosted(robot, checks):
+    return settings.HostedMonitors(
+        max_wait=10,
+        uptimerobot={"api_url": f"{robot.url}/v3"},
+        healthchecks={"api_url": f"{checks.url}/api/v3"},
+    )
+
+
+@pytest.fixture
+def fleet(monkeypatch) -> dict[str, settings.HostSettings]:
+    """The production inventory's hosts; web2 also serves a blog."""
+    monkeypatch.chdir(REPO)
+    loaded = settings.load(settings.read_inventory("inventories/prod.py"))
+    web2 = loaded["web2.example.com"]
+    blog = web2.sites["shop"].model_copy(update={"public_url": "https://blog.example.com/", "content_expect": "Posts"})
+    return {**loaded, "web2.example.com": web2.model_copy(update={"sites": {**web2.sites, "blog": blog}})}
+
+
+def reconcile(fleet, hosted, only=PROVIDERS, environment=ENVIRONMENT) -> dict[str, providers.Plan]:
+    """What a deploy does: plan each provider, then apply the plan."""
+    plans = {key: providers.plan(key, fleet, hosted, environment) for key in only}
+    for plan in plans.values():
+        providers.apply(plan)
+    return plans
+
+
+def names(double) -> list[str]:
+    if isinstance(double, UptimeRobotDouble):
+        return sorted(monitor["friendlyName"] for monitor in double.monitors.values())
+    return sorted(check["name"] for check in double.checks.values())
+
+
+def with_site_url(fleet, site: str, url: str):
+    return {
+        name: host.model_copy(update={"sites": {
+            key: value.model_copy(update={"public_url": url}) if key == site else value
+            for key, value in host.sites.items()
+        }})
+        for name, host in fleet.items()
+    }
+
+
+# --- creating, and then nothing ------------------------------------------------------
+
+
+def test_first_run_creates_one_keyword_monitor_per_site(fleet, hosted, robot):
+    reconcile(fleet, hosted, ["uptimerobot"])
+    assert [(write.method, write.path) for write in robot.writes] == [("POST", "/v3/monitors")] * 2
+    assert {(m["friendlyName"], m["url"], m["type"], m["keywordValue"], m["interval"])
+            for m in robot.monitors.values()} == {
+        ("blog", "https://blog.example.com/", "KEYWORD", "Posts", 300),
+        ("shop", "https://shop.example.com/", "KEYWORD", "Welcome to the shop", 300),
+    }
+
+
+def test_first_run_creates_one_heartbeat_check_per_host(fleet, hosted, checks):
+    reconcile(fleet, hosted, ["healthchecks"])
+    assert [(write.method, write.path) for write in checks.writes] == [("POST", "/api/v3/checks/")] * 3
+    assert sorted((c["name"], c["slug"], c["timeout"], c["grace"], c["tags"]) for c in checks.checks.values()) == [
+        (name, f"holdfast-{name.replace('.', '-')}", 300, 300, "holdfast") for name in sorted(fleet)
+    ]
+
+
+def test_monitors_alert_the_escalation_plan_tier_by_tier(fleet, hosted, robot):
+    reconcile(fleet, hosted, ["uptimerobot"])
+    contact_ids = {contact["value"]: contact_id for contact_id, contact in robot.contacts.items()}
+    shop = next(m for m in robot.monitors.values() if m["friendlyName"] == "shop")
+    # tier1 (alice, bob) at once by email; tier2 (carol) after escalate_after = 15m, by email and voice.
+    assert {(c["alertContactId"], c["threshold"]) for c in shop["assignedAlertContacts"]} == {
+        (contact_ids["alice@example.com"], 0), (contact_ids["bob@example.com"], 0),
+        (contact_ids["carol@example.com"], 15), (contact_ids["+442079460103"], 15),
+    }
+
+
+def test_checks_alert_the_integrations_named_after_the_first_tier(fleet, hosted, checks):
+    reconcile(fleet, hosted, ["healthchecks"])
+    assert {check["channels"] for check in checks.checks.values()} == {
+        ",".join(sorted(channel["id"] for channel in checks.channels))
+    }
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_second_run_makes_no_write_call(fleet, hosted, doubles, provider):
+    reconcile(fleet, hosted, [provider])
+    written = len(doubles[provider].writes)
+    plans = reconcile(fleet, hosted, [provider])
+    assert len(doubles[provider].writes) == written
+    assert plans[provider].writes == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_plan_alone_writes_nothing(fleet, hosted, doubles, provider):
+    plan = providers.plan(provider, fleet, hosted, ENVIRONMENT)
+    assert plan.writes and doubles[provider].writes == []
+
+
+# --- changes ---------------------------------------------------------------------------
+
+
+def test_changing_one_site_url_updates_exactly_its_monitor(fleet, hosted, robot):
+    reconcile(fleet, hosted, ["uptimerobot"])
+    blog = next(m for m in robot.monitors.values() if m["friendlyName"] == "blog")
+    written = len(robot.writes)
+    reconcile(with_site_url(fleet, "blog", "https://news.example.com/"), hosted, ["uptimerobot"])
+    assert [(w.method, w.path, w.body) for w in robot.writes[written:]] == [
+        ("PATCH", f"/v3/monitors/{blog['id']}", {"url": "https://news.example.com/"})
+    ]
+
+
+def test_changing_one_host_heartbeat_updates_exactly_its_check(fleet, hosted, checks):
+    reconcile(fleet, hosted, ["healthchecks"])
+    written = len(checks.writes)
+    mon1 = fleet["mon1.example.net"]
+    slower = {**fleet, "mon1.example.net": mon1.model_copy(update={"heartbeat": settings.Heartbeat(grace="10m")})}
+    reconcile(slower, hosted, ["healthchecks"])
+    [update] = checks.writes[written:]
+    assert (update.method, update.body) == ("POST", {"grace": 600})
+    assert checks.checks[update.path.rsplit("/", 1)[-1]]["name"] == "mon1.example.net"
+
+
+def test_removing_a_host_deletes_exactly_its_monitors(fleet, hosted, robot, checks):
+    reconcile(fleet, hosted)
+    blog = next(m["id"] for m in robot.monitors.values() if m["friendlyName"] == "blog")
+    web2 = next(uuid for uuid, c in checks.checks.items() if c["name"] == "web2.example.com")
+    written = len(robot.writes), len(checks.writes)
+    reconcile({name: host for name, host in fleet.items() if name != "web2.example.com"}, hosted)
+    assert [(w.method, w.path) for w in robot.writes[written[0]:]] == [("DELETE", f"/v3/monitors/{blog}")]
+    assert [(w.method, w.path) for w in checks.writes[written[1]:]] == [("DELETE", f"/api/v3/checks/{web2}")]
+    assert names(robot) == ["shop"]
+    assert names(checks) == ["mon1.example.net", "web1.example.com"]
+
+
+# --- what Holdfast did not create ------------------------------------------------------
+
+
+@pytest.fixture
+def foreign(robot, checks):
+    """Monitors someone made by hand: one watching the shop, others watching other things."""
+    return {
+        "uptimerobot": [
+            robot.add_monitor(friendlyName="Shop (ops)", url="https://shop.example.com/"),
+            robot.add_monitor(friendlyName="web2", url="https://web2.example.com/", tagNames=["ops"]),
+        ],
+        "healthchecks": [
+            checks.add_check(name="web1.example.com", slug="backups", tags="ops", timeout=86400),
+            checks.add_check(name="nightly report", slug="holdfast-report", timeout=3600),
+        ],
+    }
+
+
+def untouched(double, monitors) -> bool:
+    ids = {str(m.get("id") or m.get("uuid")) for m in monitors}
+    stored = double.monitors if isinstance(double, UptimeRobotDouble) else double.checks
+    return (not any(w.path.rstrip("/").rsplit("/", 1)[-1] in ids for w in double.writes)
+            and all(stored.get(m.get("id") or m.get("uuid")) == m for m in monitors))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_monitors_holdfast_did_not_create_are_never_written(fleet, hosted, doubles, foreign, provider):
+    snapshots = [dict(monitor) for monitor in foreign[provider]]
+    reconcile(fleet, hosted, [provider])
+    reconcile(with_site_url(fleet, "shop", "https://shop.example.org/"), hosted, [provider])
+    reconcile({name: host for name, host in fleet.items() if name.startswith("mon")}, hosted, [provider])
+    assert untouched(doubles[provider], snapshots)
+
+
+def test_an_existing_monitor_of_the_same_url_is_adopted_not_duplicated(fleet, hosted, robot, foreign):
+    [plan] = reconcile(fleet, hosted, ["uptimerobot"]).values()
+    assert sorted(m["url"] for m in robot.monitors.values()).count("https://shop.example.com/") == 1
+    assert any("'Shop (ops)'" in line and "left as it is" in line for line in plan.lines())
+
+
+def test_a_monitor_handed_over_with_the_tag_is_managed_under_its_new_name(fleet, hosted, robot):
+    handed = robot.add_monitor(friendlyName="Shop (ops)", url="https://shop.example.com/", tagNames=["holdfast"])
+    reconcile(fleet, hosted, ["uptimerobot"])
+    assert robot.monitors[handed["id"]]["friendlyName"] == "shop"
+    assert robot.monitors[handed["id"]]["type"] == "KEYWORD"
+    assert names(robot) == ["blog", "shop"]
+
+
+def test_healthchecks_create_is_an_upsert_by_slug(fleet, hosted, checks):
+    plan = providers.plan("healthchecks", fleet, hosted, ENVIRONMENT)
+    for _ in range(2):  # a create whose answer was lost, made again
+        providers.apply(plan)
+    assert len(checks.checks) == len(fleet)
+
+
+# --- keys, rate limits, pagination -----------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_rate_limit_is_waited_out_and_the_run_succeeds(fleet, hosted, doubles, provider):
+    doubles[provider].rate_limit(times=2, retry_after=1)
+    started = time.monotonic()
+    reconcile(fleet, hosted, [provider])
+    assert time.monotonic() - started >= 2
+    assert [r.status for r in doubles[provider].requests[:2]] == [429, 429]
+    assert len(names(doubles[provider])) == {"uptimerobot": 2, "healthchecks": 3}[provider]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_rate_limit_longer_than_max_wait_fails_clearly(fleet, hosted, doubles, provider):
+    doubles[provider].rate_limit(times=1, retry_after=3600)
+    with pytest.raises(ProviderError, match=r"still rate limited .*hosted_monitors.max_wait = 10s") as raised:
+        reconcile(fleet, hosted, [provider])
+    assert str(raised.value).startswith(providers.PROVIDERS[provider].NAME)
+    assert doubles[provider].writes == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_invalid_key_fails_clearly_with_nothing_written(fleet, hosted, doubles, provider, foreign):
+    wrong = {name: "wrong-k" for name in ENVIRONMENT}
+    with pytest.raises(ProviderError) as raised:
+        reconcile(fleet, hosted, [provider], environment=wrong)
+    message = str(raised.value)
+    env = getattr(hosted, provider).api_key_env
+    assert message.startswith(f"{providers.PROVIDERS[provider].NAME}: ")
+    assert "the API key was refused (HTTP 401" in message and env in message and "nothing was changed" in message
+    assert "wrong-k" not in message
+    assert doubles[provider].writes == []
+    assert len(names(doubles[provider])) == 2
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_no_key_is_one_skipped_line_and_no_call(fleet, hosted, doubles, provider):
+    plan = providers.plan(provider, fleet, hosted, environ={})
+    env = getattr(hosted, provider).api_key_env
+    assert plan.lines() == [f"{providers.PROVIDERS[provider].NAME}: skipped, {env} is not set: "
+                            "its monitors are left as they are"]
+    assert doubles[provider].api_requests == []
+
+
+def test_every_page_of_monitors_is_read(fleet, hosted, robot):
+    for number in range(5):
+        robot.add_monitor(friendlyName=f"other {number}", url=f"https://other{number}.example.com/")
+    reconcile(fleet, hosted, ["uptimerobot"])
+    written = len(robot.writes)
+    plan = providers.plan("uptimerobot", fleet, hosted, ENVIRONMENT)
+    assert plan.writes == [] and len(robot.writes) == written
+    # 7 monitors at 2 a page, 4 contacts at 2 a page
+    assert [r.path for r in robot.requests[-6:]] == ["/v3/alert-contacts"] * 2 + ["/v3/monitors"] * 4
+
+
+def test_the_key_goes_only_in_the_header_and_never_into_a_repr(fleet, hosted, robot):
+    plan = providers.plan("uptimerobot", fleet, hosted, ENVIRONMENT)
+    assert KEYS["uptimerobot"] not in repr(plan)
+    assert all(KEYS["uptimerobot"] not in str(request.body) for request in robot.requests)
+
+
+def test_an_unreachable_provider_fails_clearly_after_retrying_its_reads(fleet, hosted):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/v3"
+    unreachable = hosted.model_copy(update={"uptimerobot": settings.UptimeRobot(api_url=url)})
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match=rf"^UptimeRobot: list alert contacts: no answer from {url}: "):
+        providers.plan("uptimerobot", fleet, unreachable, ENVIRONMENT)
+    assert time.monotonic() - started >= 3  # backed off 1 s, then 2 s, between three attempts

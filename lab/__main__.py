@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lab import LabError, image, log, run
-from lab.machines import Machines, check_machine
+from lab.machines import Machines, check_machine, raise_kernel_limits
 from lab.topology import LAB
 
 # Commands the lab runs on this machine, and the Debian package of each.
@@ -39,6 +39,7 @@ def ensure_machine_packages() -> None:
 def up() -> None:
     check_machine()
     ensure_machine_packages()
+    raise_kernel_limits()
     machines = Machines(LAB)
     base = image.base_image()
     repo = image.package_repository(base, required_packages())

@@ -44,6 +44,19 @@ def check_machine() -> None:
         )
 
 
+# Each host's systemd and journald hold inotify instances; the kernel default (128 per
+# user, and every host's root is the same user) runs out with a few labs up at once.
+INOTIFY_INSTANCES = 1024
+
+
+def raise_kernel_limits() -> None:
+    """Raise this machine's inotify instance limit to what several labs need (runtime only)."""
+    limit = Path("/proc/sys/fs/inotify/max_user_instances")
+    if int(limit.read_text()) < INOTIFY_INSTANCES:
+        log(f"raising fs.inotify.max_user_instances to {INOTIFY_INSTANCES}")
+        limit.write_text(str(INOTIFY_INSTANCES))
+
+
 def _pid_alive(pid_file: Path, expected: str) -> bool:
     """Whether the process in ``pid_file`` runs and its command line contains ``expected``."""
     try:

@@ -6,9 +6,14 @@
 from pyinfra import host
 
 from holdfast.base import deploy_base
+from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
 
 deploy_base()
 
 if "web" in host.groups:
     deploy_nginx()
+    deploy_node_exporter()
+
+if "monitors" in host.groups:
+    deploy_monitor_host()

@@ -289,7 +289,7 @@ class HostSettings(Settings):
     apt: Apt = Field(Apt(), description="Package index policy.")
     services: dict[Slug, Service] = Field({}, description="Services of the site Holdfast protects (group_data/web.py).")
     sites: dict[Slug, Site] = Field({}, description="Websites on the host (group_data/web.py).")
-    monitoring: Monitoring = Field(Monitoring(), description="The external monitor (group_data/monitors.py).")
+    monitoring: Monitoring = Field(Monitoring(), description="The external monitor, read on the monitor hosts (e.g. set in group_data/monitors.py).")
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )

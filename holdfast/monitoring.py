@@ -46,18 +46,13 @@ ALERTMANAGER_ADDRESS = "127.0.0.1:9093"
 BLACKBOX_ADDRESS = "127.0.0.1:9115"
 WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
 
-# Each monitor-host service: its binary, and the flags it starts with (/etc/default/<unit>).
-# An empty --cluster.listen-address turns off Alertmanager's high-availability gossip.
+# The flags each monitor-host service starts with (in /etc/default/<unit>; each binary
+# is named like its unit). An empty --cluster.listen-address turns off Alertmanager's
+# high-availability gossip.
 SERVICE_FLAGS = {
-    "prometheus": ("prometheus", f"--web.listen-address={PROMETHEUS_ADDRESS}"),
-    "prometheus-blackbox-exporter": (
-        "prometheus-blackbox-exporter",
-        f"--config.file={BLACKBOX_CONFIG} --web.listen-address={BLACKBOX_ADDRESS}",
-    ),
-    "prometheus-alertmanager": (
-        "prometheus-alertmanager",
-        f"--web.listen-address={ALERTMANAGER_ADDRESS} --cluster.listen-address=",
-    ),
+    "prometheus": f"--web.listen-address={PROMETHEUS_ADDRESS}",
+    "prometheus-blackbox-exporter": f"--config.file={BLACKBOX_CONFIG} --web.listen-address={BLACKBOX_ADDRESS}",
+    "prometheus-alertmanager": f"--web.listen-address={ALERTMANAGER_ADDRESS} --cluster.listen-address=",
 }
 
 
@@ -211,12 +206,12 @@ def deploy_monitor_host() -> None:
     alertmanager = alertmanager_files(host_settings)  # checks the environment before any operation
     apt.packages(name="Install Prometheus, the blackbox exporter and Alertmanager",
                  packages=list(MONITOR_PACKAGES), no_recommends=True)
-    for unit, (binary, flags) in SERVICE_FLAGS.items():
+    for unit, flags in SERVICE_FLAGS.items():
         validated_config(
             name=f"{unit} flags (loopback only)",
             config=f"{unit}-flags",
             files=[ConfigFile(f"/etc/default/{unit}", render("monitoring/etc/default/service.j2", flags=flags))],
-            validate=f". /etc/default/{unit} && {binary} $ARGS --version",
+            validate=f". /etc/default/{unit} && {unit} $ARGS --version",
             reload=f"systemctl restart {unit}",  # flags are read at start only
         )
     validated_config(

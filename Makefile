@@ -8,7 +8,7 @@ PYINFRA   := $(VENV)/bin/pyinfra
 PYTEST    := $(VENV)/bin/pytest
 INVENTORY ?= inventories/lab.py
 
-.PHONY: demo test unit lab-check lab lab-down deploy verify bench clean
+.PHONY: demo test unit lab-check lab lab-down deploy verify audit bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -35,8 +35,13 @@ deploy: $(VENV)/.installed
 verify: $(VENV)/.installed
 	$(PYTEST) tests/host --inventory $(INVENTORY)
 
+# The single-point-of-failure audit alone: reads the hosts, changes nothing.
+audit: $(VENV)/.installed
+	$(PYINFRA) -y --dry $(INVENTORY) audit.py
+
 bench: $(VENV)/.installed
 	$(PY) -m bench.deploy_times
+	$(PY) -m bench.ssh_latency
 
 clean:
 	rm -rf $(VENV)

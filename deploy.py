@@ -6,12 +6,16 @@
 from pyinfra import host
 
 from holdfast.base import deploy_base
+from holdfast.escalation import deploy_audit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
+from holdfast.slices import deploy_slices
 
+deploy_audit()
 deploy_base()
 
 if "web" in host.groups:
+    deploy_slices()  # first: a service installed after it starts in its slice
     deploy_nginx()
     deploy_node_exporter()
 

@@ -19,6 +19,7 @@ escalation = {
             "role": "operations engineer",
             "email": "bob@example.com",
             "phone": "+44 20 7946 0102",
+            "chat": "@bob:example.com",
         },
         "carol": {
             "name": "Carol Diaz",

@@ -1,8 +1,8 @@
-"""Data for the web hosts: the site, and the services behind it."""
+"""Data for the web hosts: the site, the services behind it, and the slices they run in."""
 
 # The services Holdfast protects (installed by other means; in the lab, by lab/deploy.py).
 services = {
-    "php-fpm": {"unit": "php8.2-fpm.service"},
+    "php-fpm": {"unit": "php8.2-fpm.service", "slice": "web"},
 }
 
 sites = {
@@ -15,5 +15,30 @@ sites = {
         "health_expect": "OK",
         "content_path": "/",
         "content_expect": "Welcome to the shop",
+    },
+}
+
+# What each part of the host may take (holdfast/slices.py), in systemd's own terms. The
+# critical units (sshd, Monit, nginx: see `critical` in docs/settings.md) run in "critical".
+slices = {
+    "critical": {
+        "description": "what must answer while the site burns: sshd, Monit, nginx",
+        "CPUWeight": 1000,  # ten times the default: first served when CPU is short
+        "IOWeight": 1000,
+        "MemoryLow": "256M",  # reserved for them
+    },
+    "web": {
+        "description": "the site's application",
+        "CPUQuota": "50%",  # half a CPU, however hard a bug makes it loop
+        "MemoryHigh": "448M",
+        "MemoryMax": "512M",  # a leak is OOM-killed here, not elsewhere
+        "TasksMax": 256,  # a fork storm stops here
+    },
+    "batch": {
+        "description": "cron jobs, backups, imports: whatever can wait",
+        "CPUWeight": 20,
+        "CPUQuota": "25%",
+        "IOWeight": 20,
+        "MemoryMax": "256M",
     },
 }

@@ -125,6 +125,13 @@ def probes(watched: list[WatchedHost]) -> list[Probe]:
     ]
 
 
+def _refused(loc: tuple, value, message: str) -> settings.SettingsError:
+    """The error that stops the deploy while preparing, naming the group_data file and key."""
+    return settings.SettingsError(
+        "invalid group_data, nothing was changed on any host:\n  " + settings.located(loc, value, message)
+    )
+
+
 def smtp_credentials(mail: settings.Mail, environ=os.environ) -> tuple[str | None, str | None]:
     """(user name, password) for the relay, from the environment variables ``mail`` names.
 
@@ -132,12 +139,12 @@ def smtp_credentials(mail: settings.Mail, environ=os.environ) -> tuple[str | Non
     for a TLS setting Alertmanager cannot honour.
     """
     if mail.security == "tls" and mail.port != 465:
-        raise settings.invalid(("mail", "port"), mail.port, "expected 465: Alertmanager speaks implicit TLS only there")
+        raise _refused(("mail", "port"), mail.port, "expected 465: Alertmanager speaks implicit TLS only there")
     credentials = []
     for key in ("username_env", "password_env"):
         variable = getattr(mail, key)
         if variable and not environ.get(variable):
-            raise settings.invalid(("mail", key), variable, "expected a variable set in the deploy's environment")
+            raise _refused(("mail", key), variable, "expected a variable set in the deploy's environment")
         credentials.append(environ.get(variable) if variable else None)
     return credentials[0], credentials[1]
 
@@ -150,7 +157,7 @@ def tier_emails(escalation: settings.Escalation) -> dict[str, list[str]]:
     """
     for index, tier in enumerate(escalation.tiers):
         if "email" not in tier.channels:
-            raise settings.invalid(("escalation", "tiers", index, "channels"), tier.channels,
+            raise _refused(("escalation", "tiers", index, "channels"), tier.channels,
                                    "expected 'email' among them: the external monitor alerts by email")
     return {tier.name: [contact.email for contact in escalation.tier_contacts(tier)] for tier in escalation.tiers}
 

@@ -64,6 +64,44 @@ def _parse_duration(value) -> int:
     return int(match[1]) * _DURATION_UNITS[match[2]]
 
 
+def _percent(value: str, most: float | None = None) -> float:
+    """'50%' -> 50.0; more than zero, and at most ``most`` if given."""
+    percent = float(re.fullmatch(r"(\d+(?:\.\d+)?)%", value.strip())[1])
+    if percent <= 0 or (most is not None and percent > most):
+        raise ValueError
+    return percent
+
+
+def _amount(value, units: dict[str, int]) -> int | str:
+    """A systemd amount: a positive whole number (optionally with one of ``units``), 'N%' (of
+    what the host has, at most 100) or 'infinity'. Numbers come back as int, the rest as text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "infinity":
+            return text
+        if text.endswith("%"):
+            return f"{_percent(text, most=100):g}%"
+        match = re.fullmatch(rf"(\d+)\s*({'|'.join(units)})?", text)
+        value = int(match[1]) * units.get(match[2], 1)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError
+    if value <= 0:
+        raise ValueError
+    return value
+
+
+def _cpu_quota(value: str) -> float:
+    if not isinstance(value, str):
+        raise TypeError
+    return _percent(value)
+
+
+def _weight(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
+        raise ValueError
+    return value
+
+
 def _matching(pattern: str):
     def check(value: str) -> str:
         if not isinstance(value, str) or not re.fullmatch(pattern, value):
@@ -112,6 +150,24 @@ EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'",
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
 Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
 Port = Annotated[int, Field(ge=1, le=65535)]
+SliceName = _form(
+    "a slice name of lowercase letters, digits and '_' such as 'web' (no '-': systemd reads it as nesting)",
+    _matching(r"[a-z][a-z0-9_]{0,29}"),
+)
+ServiceUnit = _form("a systemd service name such as 'ssh.service'", _matching(r"[\w:.@-]+\.service"))
+CpuQuota = _form("a percentage of one CPU such as '50%' or '150%' (over 100%: several CPUs)", _cpu_quota, float)
+MemorySize = _form(
+    "a size in bytes such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024), "
+    "a percentage of the host's memory such as '20%', or 'infinity'",
+    lambda value: _amount(value, _SIZE_UNITS),
+    int | str,
+)
+TaskCount = _form(
+    "a number of tasks such as 512, a percentage of the host's task limit such as '10%', or 'infinity'",
+    lambda value: _amount(value, {}),
+    int | str,
+)
+Weight = _form("a whole number from 1 to 10000 (systemd's default is 100)", _weight, int)
 
 
 def _unique(values: list) -> list:
@@ -186,6 +242,27 @@ class Mail(Settings):
     )
 
 
+# The single-point-of-failure audit's rules (holdfast/escalation.py), by name.
+AuditRule = Literal[
+    "tier-members",
+    "tier-channels",
+    "channel-types",
+    "external-contact",
+    "monitor-placement",
+    "relay-placement",
+    "admin-keys",
+    "tracked-secrets",
+]
+
+
+class Audit(Settings):
+    """The single-point-of-failure audit: findings accepted on purpose, each with its reason."""
+
+    acknowledged: dict[AuditRule, Annotated[str, Field(min_length=10)]] = Field(
+        {}, description="Rule name -> the written reason its errors are accepted (at least 10 characters)."
+    )
+
+
 class Apt(Settings):
     """Package index policy."""
 
@@ -196,6 +273,59 @@ class Service(Settings):
     """A service of the site that Holdfast protects (installed by other means)."""
 
     unit: UnitName = Field(description="Its systemd unit.")
+    slice: SliceName | None = Field(
+        None, description="Key of `slices` it runs in (None: where its unit puts it, usually system.slice)."
+    )
+
+
+class Slice(Settings):
+    """A systemd slice, holdfast-<name>.slice: what the units placed in it may take together.
+
+    The resource keys are systemd's own (systemd.resource-control(5)), with its syntax; a key
+    left out (None) is not set, so systemd's default applies.
+    """
+
+    description: str = Field("", description="What runs there (shown by `systemctl status`).")
+    CPUWeight: Weight | None = Field(
+        None, description="Its share of CPU time against its sibling slices when CPU is scarce."
+    )
+    CPUQuota: CpuQuota | None = Field(
+        None,
+        description="The most CPU time its units may use together, however hard they loop (kept as a number of "
+        "percent).",
+    )
+    MemoryLow: MemorySize | None = Field(
+        None, description="Memory reserved for it: not reclaimed while others have memory to give back (cgroup v2)."
+    )
+    MemoryHigh: MemorySize | None = Field(
+        None, description="Above this its units are slowed down and their memory reclaimed hard (cgroup v2)."
+    )
+    MemoryMax: MemorySize | None = Field(
+        None, description="Hard memory limit: beyond it the kernel's OOM killer kills inside this slice only."
+    )
+    TasksMax: TaskCount | None = Field(
+        None, description="The most processes and threads its units may have together (a fork storm stops there)."
+    )
+    IOWeight: Weight | None = Field(None, description="Its share of disk I/O against its sibling slices (cgroup v2).")
+
+    def properties(self) -> dict[str, str]:
+        """The resource properties it sets, in systemd's syntax (the [Slice] section)."""
+        values = self.model_dump(exclude={"description"}, exclude_none=True)
+        return {key: f"{value:g}%" if key == "CPUQuota" else str(value) for key, value in values.items()}
+
+
+class Critical(Settings):
+    """Units that must keep answering while a service runs away: how the host is reached,
+    watched and served."""
+
+    slice: SliceName | None = Field(
+        "critical",
+        description="Key of `slices` they run in (None: leave them where they are); unused on hosts without slices.",
+    )
+    units: Annotated[list[ServiceUnit], AfterValidator(_unique)] = Field(
+        ["ssh.service", "monit.service", "nginx.service"],
+        description="The units placed there, installed yet or not (a unit installed later starts in its slice).",
+    )
 
 
 class Backend(Settings):
@@ -287,9 +417,23 @@ class HostSettings(Settings):
     escalation: Escalation = Field(description="The escalation plan (group_data/all.py).")
     mail: Mail = Field(description="Alert mail relay (group_data/all.py).")
     apt: Apt = Field(Apt(), description="Package index policy.")
+    audit: Audit = Field(Audit(), description="Audit findings accepted on purpose.")
     services: dict[Slug, Service] = Field({}, description="Services of the site Holdfast protects (group_data/web.py).")
     sites: dict[Slug, Site] = Field({}, description="Websites on the host (group_data/web.py).")
-    monitoring: Monitoring = Field(Monitoring(), description="The external monitor, read on the monitor hosts (e.g. set in group_data/monitors.py).")
+    slices: dict[SliceName, Slice] = Field(
+        {}, description="systemd slices holdfast-<name>.slice and their resource limits (group_data/web.py)."
+    )
+    critical: Critical = Field(
+        Critical(), description="Units protected in the critical slice, beside the services placed there."
+    )
+    slice_budget: Literal["error", "warn"] = Field(
+        "error",
+        description="A slice limit beyond the host's CPUs or memory: stop the deploy before any change (error), "
+        "or warn and deploy.",
+    )
+    monitoring: Monitoring = Field(
+        Monitoring(), description="The external monitor, read on the monitor hosts (e.g. set in group_data/monitors.py)."
+    )
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )
@@ -304,7 +448,40 @@ class HostSettings(Settings):
         for name, site in self.sites.items():
             errors += _unknown(("sites", name, "backend", "service"), [site.backend.service], self.services,
                                "services")
+        return errors + self._placement_errors()
+
+    def _placement_errors(self) -> list[tuple[tuple, Any, str]]:
+        errors = []
+        placed_by: dict[str, tuple] = {}
+        if self.slices and self.critical.slice:
+            errors += _unknown(("critical", "slice"), [self.critical.slice], self.slices, "slices")
+            placed_by.update({unit: ("critical", "units") for unit in self.critical.units})
+        for name, service in self.services.items():
+            if service.slice is None:
+                continue
+            loc = ("services", name, "slice")
+            errors += _unknown(loc, [service.slice], self.slices, "slices")
+            unit_loc = ("services", name, "unit")
+            if not service.unit.endswith(".service"):
+                errors.append((unit_loc, service.unit, "expected a .service unit: only services are placed in a slice"))
+            elif service.unit in placed_by:
+                errors.append((unit_loc, service.unit, f"already placed by {_dotted(placed_by[service.unit])}"))
+            placed_by[service.unit] = unit_loc
         return errors
+
+    @property
+    def placements(self) -> dict[str, str]:
+        """Unit -> key of `slices` it runs in: the critical units, then the services given a slice."""
+        if not self.slices:
+            return {}
+        placed = dict.fromkeys(self.critical.units, self.critical.slice) if self.critical.slice else {}
+        placed.update({service.unit: service.slice for service in self.services.values() if service.slice})
+        return placed
+
+    def slice_of(self, unit: str) -> Slice | None:
+        """The slice ``unit`` is placed in, if any (e.g. to compare a CPU alert with its CPUQuota)."""
+        name = self.placements.get(unit)
+        return self.slices[name] if name else None
 
 
 def _unknown(loc: tuple, names: list[str], known: dict, where: str) -> list[tuple[tuple, Any, str]]:
@@ -433,9 +610,20 @@ def _host_errors(inventory, host) -> list[str]:
             value = "" if problem["type"] == "missing" else f" = {problem['input']!r}"
             errors.append(f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)}{value}: {_describe(problem)}")
     else:
-        for loc, value, message in settings.reference_errors():
-            errors.append(f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)} = {value!r}: {message}")
+        errors += [_located(inventory, host, *problem) for problem in settings.reference_errors()]
     return errors
+
+
+def _located(inventory, host, loc: tuple, value, message: str) -> str:
+    return f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)} = {value!r}: {message}"
+
+
+def located(loc: tuple, value, message: str) -> str:
+    """A problem with a key of the current host's settings, worded as validation errors are:
+    file, key, value, message (for checks against host facts at prepare time)."""
+    from pyinfra import host, inventory
+
+    return _located(inventory, host, loc, value, message)
 
 
 def _validate(data: dict) -> HostSettings:
@@ -471,17 +659,6 @@ def current() -> HostSettings:
     return load(inventory)[host.name]
 
 
-def invalid(loc: tuple, value, message: str) -> SettingsError:
-    """The error for a value of the current host's settings that a deploy finds unusable
-    while preparing (against host facts or the environment), naming file and key."""
-    from pyinfra import host, inventory
-
-    return SettingsError(
-        "invalid group_data, nothing was changed on any host:\n  "
-        f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)} = {value!r}: {message}"
-    )
-
-
 def read_inventory(path: str | Path):
     """The pyinfra inventory at ``path``, with group_data from the current directory, as
     the ``pyinfra`` command loads it (for the tests, the audit and the benchmarks)."""
@@ -490,7 +667,7 @@ def read_inventory(path: str | Path):
     from pyinfra_cli.inventory import make_inventory
 
     with ctx_state.use(State()):
-        return make_inventory(str(path), cwd=str(Path.cwd()))
+        return make_inventory(str(Path(path).resolve()), cwd=str(Path.cwd()))
 
 
 # --- the reference -------------------------------------------------------------------

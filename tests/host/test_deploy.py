@@ -1,19 +1,10 @@
-"""The deploy as a whole: a second run changes nothing; bad group_data touches no host."""
+"""The deploy as a whole: a second run changes nothing; bad group_data, or a plan that
+fails the single-point-of-failure audit, touches no host."""
 
 import pytest
 
 from tests.conftest import edit
-from tests.deploys import run_deploy
-
-# Everything a deploy could change, fingerprinted.
-FINGERPRINT = (
-    "find /etc /usr/local /srv /var/lib/holdfast -xdev -type f -print0 2>/dev/null"
-    " | sort -z | xargs -0 sha1sum | sha1sum"
-)
-
-
-def fingerprints(targets) -> dict[str, str]:
-    return {name: target.testinfra.check_output(FINGERPRINT) for name, target in targets.items()}
+from tests.deploys import fingerprints, run_deploy
 
 
 @pytest.mark.disruptive
@@ -30,8 +21,10 @@ def test_second_deploy_changes_nothing(pytestconfig):
         ("group_data/web.py", "services = {", "servces = {", "group_data/web.py: servces: unknown key; did you mean 'services'?"),
         ("group_data/all.py", '"escalate_after": "15m"', '"escalate_after": "fifteen"',
          "group_data/all.py: escalation.tiers[1].escalate_after = 'fifteen': expected a duration"),
+        ("group_data/all.py", '"members": ["carol", "acme"]', '"members": ["acme"]',
+         "error: [tier-members] tier tier2: only acme"),
     ],
-    ids=["typo-key", "string-for-number"],
+    ids=["typo-key", "string-for-number", "one-person-tier"],
 )
 def test_bad_group_data_fails_before_any_host_is_touched(pytestconfig, targets, project_copy, file, old, new, expected):
     before = fingerprints(targets)

@@ -19,7 +19,7 @@ import pytest
 
 from holdfast import monitoring
 from lab.mailsink import mailbox
-from tests.conftest import REPO
+from tests.conftest import REPO, append
 from tests.deploys import run_deploy
 from tests.host.conftest import targets_in
 
@@ -398,8 +398,8 @@ def test_tier2_is_mailed_after_its_wait_while_unresolved(pytestconfig, project_c
     if len(settings.escalation.tiers) < 2:
         pytest.skip("the escalation plan has one tier")
     inventory = pytestconfig.getoption("inventory")
-    with open(project_copy / "group_data/all.py", "a") as file:
-        file.write(f'\nfor _tier in escalation["tiers"][1:]:\n    _tier["escalate_after"] = {ESCALATION_WAIT}\n')
+    append(project_copy / "group_data/all.py",
+           f'for _tier in escalation["tiers"][1:]:\n    _tier["escalate_after"] = {ESCALATION_WAIT}')
     web = next(target for target in targets.values() if "web" in target.groups)
     quick = with_later_tiers_waiting(settings, ESCALATION_WAIT)
     try:
@@ -425,8 +425,7 @@ def test_host_removed_from_the_inventory_loses_its_targets(host, pytestconfig, p
         pytest.skip("needs two web hosts")
     kept, removed = web[:-1], web[-1]
     inventory = pytestconfig.getoption("inventory")
-    with open(project_copy / inventory, "a") as file:
-        file.write("\nweb = web[:-1]\n")
+    append(project_copy / inventory, "web = web[:-1]")
     try:
         run = run_deploy(inventory, cwd=project_copy)
         assert run.returncode == 0, run.output[-3000:]
@@ -449,16 +448,15 @@ def live_prometheus(host) -> dict:
     }
 
 
-BROKEN_RULE = ('\nmonitoring = {**globals().get("monitoring", {}), "extra_rules": '
-               '[{"name": "Broken", "expr": "rate(up[5m]", "summary": "an unclosed parenthesis"}]}\n')
+BROKEN_RULE = ('monitoring = {**globals().get("monitoring", {}), "extra_rules": '
+               '[{"name": "Broken", "expr": "rate(up[5m]", "summary": "an unclosed parenthesis"}]}')
 
 
 @pytest.mark.disruptive
 def test_broken_rule_is_rejected_and_the_live_configuration_stays(host, pytestconfig, project_copy):
     before = live_prometheus(host)
     inventory = pytestconfig.getoption("inventory")
-    with open(project_copy / "group_data" / f"{Path(inventory).stem}.py", "a") as file:
-        file.write(BROKEN_RULE)
+    append(project_copy / "group_data" / f"{Path(inventory).stem}.py", BROKEN_RULE)
     run = run_deploy(inventory, cwd=project_copy)
     assert run.returncode != 0 and "\"Broken\": could not parse expression" in run.output, run.output[-3000:]
     assert live_prometheus(host) == before

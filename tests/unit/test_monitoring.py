@@ -1,5 +1,6 @@
 """The external monitor's configuration, rendered from the sample group_data and inventories."""
 
+import json
 import re
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import monitoring, settings
-from tests.conftest import REPO, edit
+from tests.conftest import REPO, append, edit
 
 PROD = "inventories/prod.py"
 SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "s3cret"}
@@ -192,7 +193,7 @@ def test_relay_password_goes_to_a_file_the_service_alone_reads(prod):
     assert (password.content, password.mode, password.user, password.group) == ("s3cret", "640", "root", "prometheus")
     assert (config.mode, config.group) == ("640", "prometheus")
     assert "s3cret" not in config.content
-    assert f'smtp_auth_password_file: "{monitoring.SMTP_PASSWORD_FILE}"' in config.content
+    assert f"smtp_auth_password_file: {json.dumps(monitoring.SMTP_PASSWORD_FILE)}" in config.content
     assert 'smtp_auth_username: "alerts"' in config.content
 
 
@@ -235,9 +236,7 @@ def test_a_tier_without_email_is_refused(project_copy):
 
 
 def monitoring_error(project_copy, section: str) -> str:
-    (project_copy / "group_data/lab.py").write_text(
-        (project_copy / "group_data/lab.py").read_text() + f"\nmonitoring = {section}\n"
-    )
+    append(project_copy / "group_data/lab.py", f"monitoring = {section}")
     with pytest.raises(settings.SettingsError) as raised:
         settings.load(inventory_at("inventories/lab.py"))
     return str(raised.value)

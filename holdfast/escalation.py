@@ -1,0 +1,249 @@
+"""The escalation plan as code: a single-point-of-failure audit.
+
+The plan itself (contacts, tiers, the mail relay) is settings (holdfast/settings.py);
+Monit, Alertmanager and the hosted monitors read their recipients from it. The audit
+looks for the ways an outage goes unnoticed or unfixed: one person per tier, one
+channel, nobody outside the company, a monitor or a mail relay on a box it watches, one
+admin key, a secret in the repository. It runs at the start of every deploy
+(``deploy_audit``) and on its own (``make audit``). An error stops the deploy before any
+operation runs unless group_data acknowledges the rule with a written reason.
+"""
+
+import re
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pyinfra import host, inventory, logger
+from pyinfra.api import FactBase, deploy
+from pyinfra.api.exceptions import PyinfraError
+
+from holdfast import settings
+from holdfast.settings import AuditRule, HostSettings
+
+WATCHED_GROUP = "web"
+MONITOR_GROUP = "monitors"
+
+
+class AuditError(PyinfraError):
+    """The audit found errors that group_data does not acknowledge."""
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    rule: AuditRule
+    severity: Literal["error", "warning"]
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: [{self.rule}] {self.subject}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Estate:
+    """What the audit looks at: every host's settings, the groups, the project's files."""
+
+    settings: dict[str, HostSettings]
+    groups: dict[str, list[str]]
+    addresses: dict[str, str]
+    project: Path
+
+    @classmethod
+    def of(cls, pyinfra_inventory, project: Path | None = None) -> "Estate":
+        return cls(
+            settings=settings.load(pyinfra_inventory),
+            groups={name: [h.name for h in hosts] for name, hosts in pyinfra_inventory.groups.items()},
+            addresses={h.name: h.data.get("ssh_hostname") or h.name for h in pyinfra_inventory},
+            project=project or Path.cwd(),
+        )
+
+    def group(self, name: str) -> list[str]:
+        return self.groups.get(name, [])
+
+    @property
+    def plans(self):
+        """Each distinct escalation plan in the inventory (normally one, from all.py)."""
+        return list({id(s.escalation): s.escalation for s in self.settings.values()}.values())
+
+
+RULES: dict[str, Callable[[Estate], Iterable[Finding]]] = {}
+
+
+def rule(name: AuditRule):
+    """Register an inventory-wide audit rule."""
+
+    def register(check):
+        RULES[name] = check
+        return check
+
+    return register
+
+
+@rule("tier-members")
+def _tier_members(estate: Estate):
+    for plan in estate.plans:
+        for tier in plan.tiers:
+            if len(tier.members) < 2:
+                yield Finding("tier-members", "error", f"tier {tier.name}",
+                              f"only {', '.join(tier.members)}: one person away from nobody answering")
+
+
+_CHANNEL_NEEDS = {"phone": "phone", "sms": "phone", "chat": "chat"}
+
+
+@rule("tier-channels")
+def _tier_channels(estate: Estate):
+    for plan in estate.plans:
+        for tier in plan.tiers:
+            for channel in tier.channels:
+                needed = _CHANNEL_NEEDS.get(channel)
+                for member in tier.members:
+                    if needed and getattr(plan.contacts[member], needed) is None:
+                        yield Finding("tier-channels", "error", f"tier {tier.name}",
+                                      f"reaches people by {channel}, but {member} has no {needed}")
+
+
+@rule("channel-types")
+def _channel_types(estate: Estate):
+    for plan in estate.plans:
+        channels = {channel for tier in plan.tiers for channel in tier.channels}
+        if len(channels) < 2:
+            yield Finding("channel-types", "error", "escalation plan",
+                          f"every tier uses only {', '.join(channels)}: one broken channel silences every alert")
+
+
+@rule("external-contact")
+def _external_contact(estate: Estate):
+    for plan in estate.plans:
+        top = plan.tiers[-1]
+        if all(plan.contacts[member].internal for member in top.members):
+            yield Finding("external-contact", "error", f"tier {top.name}",
+                          "the last tier has nobody outside the company (a contractor, the host's support)")
+
+
+@rule("monitor-placement")
+def _monitor_placement(estate: Estate):
+    outside = [name for name in estate.group(MONITOR_GROUP) if name not in estate.group(WATCHED_GROUP)]
+    if not outside:
+        yield Finding("monitor-placement", "error", f"group {MONITOR_GROUP}",
+                      f"no monitor host outside the watched hosts ({WATCHED_GROUP}): "
+                      "a box that dies takes its own monitor with it")
+
+
+@rule("relay-placement")
+def _relay_placement(estate: Estate):
+    watched = {name for name in estate.group(WATCHED_GROUP)} | {
+        estate.addresses[name] for name in estate.group(WATCHED_GROUP)
+    }
+    relays = {s.mail.relay for s in estate.settings.values()}
+    for relay in sorted(relays & watched):
+        yield Finding("relay-placement", "error", f"mail relay {relay}",
+                      "alert mail goes through a watched host: when it is down, so is every alert")
+
+
+# An assignment to a secret-sounding name, or a private key.
+_SECRET_ASSIGNMENT = re.compile(
+    r"""(?i)(?P<name>[\w-]*(password|passwd|secret|token|api[_-]?key)[\w-]*)["']?\s*[:=]\s*(?P<q>["'])(?P<value>[^"']*)(?P=q)"""
+)
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# Values that name a secret rather than hold one: an environment variable, a reference.
+_NOT_A_SECRET = re.compile(r"[A-Z][A-Z0-9_]*|\$\{?\w+\}?|.{0,7}")
+
+
+def _holds_secret(line: str) -> bool:
+    if _PRIVATE_KEY.search(line):
+        return True
+    return any(not _NOT_A_SECRET.fullmatch(match["value"]) for match in _SECRET_ASSIGNMENT.finditer(line))
+
+
+def _tracked_files(project: Path) -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=project, capture_output=True, text=True)
+    if listed.returncode == 0:
+        return [project / name for name in listed.stdout.split("\0") if name]
+    skipped = {".git", ".venv", "__pycache__", ".pytest_cache"}
+    return [p for p in project.rglob("*") if p.is_file() and not skipped & set(p.relative_to(project).parts)]
+
+
+@rule("tracked-secrets")
+def _tracked_secrets(estate: Estate):
+    for path in _tracked_files(estate.project):
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if _holds_secret(line):
+                yield Finding("tracked-secrets", "error", f"{path.relative_to(estate.project)}:{number}",
+                              "looks like a secret in a tracked file: take it from the environment instead")
+
+
+class AdminKeys(FactBase):
+    """Distinct SSH keys that can log in as an administrator (root and the sudo group)."""
+
+    command = (
+        "for home in /root $(getent group sudo | cut -d: -f4 | tr , ' ' | "
+        "xargs -r -n1 sh -c 'getent passwd \"$0\" | cut -d: -f6'); do "
+        'cat "$home/.ssh/authorized_keys" 2>/dev/null; done | '
+        "grep -E '^(ssh-|ecdsa-|sk-)' | cut -d' ' -f2 | sort -u | wc -l"
+    )
+
+    def process(self, output):
+        return int(output[0])
+
+
+def host_findings(host_name: str, admin_keys: int) -> list[Finding]:
+    """Findings about one host, from its facts."""
+    if admin_keys < 2:
+        return [Finding("admin-keys", "error", f"host {host_name}",
+                        f"{admin_keys} admin SSH key(s): one lost laptop locks everyone out")]
+    return []
+
+
+def audit(estate: Estate) -> list[Finding]:
+    """Every inventory-wide finding, each once, in a stable order."""
+    return sorted({finding for check in RULES.values() for finding in check(estate)})
+
+
+def unacknowledged(findings: Iterable[Finding], acknowledgers: Iterable[HostSettings]) -> list[Finding]:
+    """Errors not acknowledged by every one of ``acknowledgers``."""
+    acknowledgers = list(acknowledgers)
+    return [
+        finding for finding in findings
+        if finding.severity == "error"
+        and not all(finding.rule in s.audit.acknowledged for s in acknowledgers)
+    ]
+
+
+def report(findings: list[Finding], acknowledgers: list[HostSettings]) -> None:
+    """Log every finding; raise AuditError for the errors nobody acknowledged."""
+    blocking = unacknowledged(findings, acknowledgers)
+    for finding in findings:
+        if finding in blocking or finding.severity == "warning":
+            logger.warning(f"    audit {finding}")
+        else:
+            reasons = sorted({s.audit.acknowledged[finding.rule] for s in acknowledgers})
+            logger.info(f"    audit, acknowledged ({' / '.join(reasons)}): {finding}")
+    if blocking:
+        raise AuditError(
+            "the single-point-of-failure audit failed, nothing was changed on any host:\n  "
+            + "\n  ".join(map(str, blocking))
+            + "\nFix them, or acknowledge a rule in group_data: "
+            "audit = {'acknowledged': {'<rule>': '<the reason it is accepted>'}}"
+        )
+
+
+@cache
+def _audited_inventory(pyinfra_inventory) -> None:
+    estate = Estate.of(pyinfra_inventory)
+    report(audit(estate), list(estate.settings.values()))
+
+
+@deploy("Single-point-of-failure audit")
+def deploy_audit() -> None:
+    """Audit the plan and the inventory once, and this host's admin keys, before any change."""
+    _audited_inventory(inventory)
+    report(host_findings(host.name, host.get_fact(AdminKeys)), [settings.current()])

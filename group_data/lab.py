@@ -1,8 +1,8 @@
 """Data for the lab's hosts (every host of inventories/lab.py is in group "lab").
 
 Only what must differ from production: the lab's own mail relay, its "office" address,
-the stand-ins of the hosted monitors, and the permission for the host tests to break
-these hosts on purpose.
+the stand-ins of the hosted monitors, the monitor's short intervals, and the permission
+for the host tests to break these hosts on purpose.
 """
 
 from lab.topology import LAB
@@ -18,6 +18,27 @@ mail = {
     "sender": "holdfast@example.com",
     "username_env": None,
     "password_env": None,
+}
+
+# The external monitor, fast enough for tests to see an alert mail within a minute.
+monitoring = {
+    "scrape_interval": "5s",
+    "evaluation_interval": "5s",
+    "probe_timeout": "4s",
+    "failed_probes": 2,
+    "slow_response": "2s",
+    "host_down_after": "15s",
+    "group_wait": "5s",
+    "group_interval": "10s",
+    "repeat_interval": "1h",
+    "extra_rules": [
+        {
+            "name": "DiskAlmostFull",
+            "expr": 'node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} / node_filesystem_size_bytes < 0.1',
+            "after": "10m",
+            "summary": "{{ $labels.mountpoint }} on {{ $labels.host }} has less than 10% free space.",
+        },
+    ],
 }
 
 # Findings of the single-point-of-failure audit accepted in the lab, with the reason.

@@ -547,6 +547,66 @@ class Heartbeat(Settings):
         return self
 
 
+AlertName = _form("an alert name of letters, digits and '_' such as 'DiskAlmostFull'", _matching(r"[A-Za-z_]\w*"))
+Interval = Annotated[Duration, Field(ge=1)]
+
+
+class AlertRule(Settings):
+    """An alert rule of the user's own, escalated through the tiers like Holdfast's."""
+
+    name: AlertName = Field(description="Name of the alert, as alert mail shows it.")
+    expr: str = Field(
+        min_length=1, description="PromQL expression; each series it returns is an alert (promtool checks it)."
+    )
+    after: Duration = Field(0, description="How long expr must hold before tier 1 is alerted.")
+    summary: str = Field(
+        min_length=1, description="One line for the alert mail; may use {{ $labels.host }} and {{ $value }}."
+    )
+
+
+class Monitoring(Settings):
+    """The external monitor (Prometheus, blackbox exporter, Alertmanager on the monitor hosts)."""
+
+    scrape_interval: Interval = Field("30s", description="How often every site is probed and every host scraped.")
+    evaluation_interval: Interval = Field("30s", description="How often the alert rules are evaluated.")
+    probe_timeout: Interval = Field(
+        "10s", description="A probe (or scrape) that takes longer fails; at most scrape_interval."
+    )
+    failed_probes: int = Field(
+        3, ge=1, le=100,
+        description="A site is down (slow) after this many failed (slow) probes in a row.",
+    )
+    slow_response: Interval = Field(
+        "3s", description="A successful probe slower than this is slow; less than probe_timeout."
+    )
+    host_down_after: Interval = Field(
+        "2m", description="A watched host whose node_exporter is unreachable this long is down."
+    )
+    group_wait: Duration = Field("30s", description="Alertmanager waits this long to bundle a new alert's first mail.")
+    group_interval: Interval = Field(
+        "5m", description="Alertmanager mails changes to an alert group (new or resolved alerts) at most this often."
+    )
+    repeat_interval: Interval = Field("4h", description="An alert still firing is mailed again after this long.")
+    send_resolved: bool = Field(True, description="Mail a notice when an alert resolves.")
+    watchdog_url: Url | None = Field(
+        None, description="Webhook of a hosted heartbeat (e.g. a Healthchecks.io ping URL) the always-firing "
+        "Watchdog alert calls; it alarms when the calls stop (None: no heartbeat).",
+    )
+    watchdog_interval: Interval = Field("1m", description="How often the Watchdog alert calls watchdog_url.")
+    extra_rules: list[AlertRule] = Field([], description="Alert rules of your own, escalated like the built-in ones.")
+
+    def contradictions(self) -> list[tuple[tuple, Any, str]]:
+        """Values that contradict another value of this section, as (key, value, message) triples."""
+        errors = []
+        if self.probe_timeout > self.scrape_interval:
+            errors.append((("probe_timeout",), self.probe_timeout,
+                           f"expected at most monitoring.scrape_interval ({self.scrape_interval})"))
+        if self.slow_response >= self.probe_timeout:
+            errors.append((("slow_response",), self.slow_response,
+                           f"expected less than monitoring.probe_timeout ({self.probe_timeout})"))
+        return errors
+
+
 class HostSettings(Settings):
     """All of Holdfast's settings for one host: the top-level group_data keys."""
 
@@ -572,13 +632,17 @@ class HostSettings(Settings):
         HostedMonitors(), description="Hosted external monitors: UptimeRobot and Healthchecks.io (group_data/all.py)."
     )
     heartbeat: Heartbeat = Field(Heartbeat(), description="This host's heartbeat to Healthchecks.io.")
+    monitoring: Monitoring = Field(
+        Monitoring(), description="The external monitor, read on the monitor hosts (e.g. set in group_data/monitors.py)."
+    )
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )
 
     def reference_errors(self) -> list[tuple[tuple, Any, str]]:
-        """Names that point nowhere, as (key path, value, message) triples."""
-        errors = []
+        """Names that point nowhere and values that contradict another, as (key path, value,
+        message) triples."""
+        errors = [(("monitoring", *loc), value, message) for loc, value, message in self.monitoring.contradictions()]
         for index, tier in enumerate(self.escalation.tiers):
             errors += _unknown(("escalation", "tiers", index, "members"), tier.members, self.escalation.contacts,
                                "escalation.contacts")

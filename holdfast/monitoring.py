@@ -1,0 +1,257 @@
+"""The external monitor: Prometheus, its blackbox exporter and Alertmanager on the
+monitor hosts, node_exporter on the watched (``web``) hosts, all from Debian packages.
+
+The monitor watches from outside, so an alert still goes out when a web host is too sick
+to send one. Its targets are derived from the inventory at deploy time: every site of
+every ``web`` host is probed through nginx as a visitor reaches it (the host's address,
+the site's Host header, a 2xx answer containing the site's ``content_expect``), and every
+``web`` host's node_exporter is scraped. A host added to or removed from the inventory is
+registered or unregistered by the next deploy.
+
+Alerts go out by email along the escalation plan; how a tier is alerted only while an
+alert stays unresolved is explained in templates/monitoring/etc/prometheus/holdfast-alerts.yml.j2.
+Everything the monitor host serves listens on loopback only (use an SSH tunnel to look).
+"""
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+
+from pyinfra import inventory
+from pyinfra.api import deploy
+from pyinfra.operations import apt, systemd
+
+from holdfast import settings
+from holdfast.safe_config import ConfigFile, validated_config
+from holdfast.templates import render
+
+MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager")
+WATCHED_PACKAGES = ("prometheus-node-exporter",)
+PACKAGES = MONITOR_PACKAGES + WATCHED_PACKAGES
+
+WATCHED_GROUP = "web"
+NODE_EXPORTER_PORT = 9100
+
+CONFIG_DIR = "/etc/prometheus"
+PROMETHEUS_CONFIG = f"{CONFIG_DIR}/prometheus.yml"
+RULES_FILE = f"{CONFIG_DIR}/holdfast-alerts.yml"
+BLACKBOX_CONFIG = f"{CONFIG_DIR}/blackbox.yml"
+ALERTMANAGER_CONFIG = f"{CONFIG_DIR}/alertmanager.yml"
+SMTP_PASSWORD_FILE = f"{CONFIG_DIR}/alertmanager-smtp-password"
+SERVICE_USER = "prometheus"
+
+PROMETHEUS_ADDRESS = "127.0.0.1:9090"
+ALERTMANAGER_ADDRESS = "127.0.0.1:9093"
+BLACKBOX_ADDRESS = "127.0.0.1:9115"
+WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
+
+# The flags each monitor-host service starts with (in /etc/default/<unit>; each binary
+# is named like its unit). An empty --cluster.listen-address turns off Alertmanager's
+# high-availability gossip.
+SERVICE_FLAGS = {
+    "prometheus": f"--web.listen-address={PROMETHEUS_ADDRESS}",
+    "prometheus-blackbox-exporter": f"--config.file={BLACKBOX_CONFIG} --web.listen-address={BLACKBOX_ADDRESS}",
+    "prometheus-alertmanager": f"--web.listen-address={ALERTMANAGER_ADDRESS} --cluster.listen-address=",
+}
+
+
+@dataclass(frozen=True)
+class WatchedHost:
+    """A host of the ``web`` group as the monitor reaches it."""
+
+    name: str
+    address: str  # as it goes in a URL: a name, an IPv4 address or a bracketed IPv6 one
+    sites: dict[str, settings.Site]
+
+    @property
+    def node_exporter(self) -> str:
+        return f"{self.address}:{NODE_EXPORTER_PORT}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One site on one host, probed through that host's nginx."""
+
+    host: str
+    site: str
+    url: str
+    server_name: str
+    expect: str  # a regular expression matching the site's content_expect literally
+
+    @property
+    def module(self) -> str:
+        """Name of this probe's blackbox module (it carries the Host header and the body check)."""
+        return f"{self.site}@{self.host}"
+
+
+def _url_address(address: str) -> str:
+    try:
+        return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    except ValueError:
+        return address
+
+
+def watched_hosts(pyinfra_inventory) -> list[WatchedHost]:
+    """Every ``web`` host of the inventory: its ``ssh_hostname`` (or name) and its sites."""
+    all_settings = settings.load(pyinfra_inventory)
+    return [
+        WatchedHost(
+            name=watched.name,
+            address=_url_address(watched.data.get("ssh_hostname") or watched.name),
+            sites=all_settings[watched.name].sites,
+        )
+        for watched in pyinfra_inventory.get_group(WATCHED_GROUP, [])
+    ]
+
+
+def _literal_regex(text: str) -> str:
+    """A Go (RE2) regular expression matching ``text`` literally: punctuation escaped."""
+    return re.sub(r"([^\w\s])", r"\\\1", text)
+
+
+def probes(watched: list[WatchedHost]) -> list[Probe]:
+    """One probe per site per watched host."""
+    return [
+        Probe(
+            host=host.name,
+            site=name,
+            url=f"http://{host.address}{site.content_path}",
+            server_name=site.server_names[0],
+            expect=_literal_regex(site.content_expect),
+        )
+        for host in watched
+        for name, site in host.sites.items()
+    ]
+
+
+def _refused(loc: tuple, value, message: str) -> settings.SettingsError:
+    """The error that stops the deploy while preparing, naming the group_data file and key."""
+    return settings.SettingsError(
+        "invalid group_data, nothing was changed on any host:\n  " + settings.located(loc, value, message)
+    )
+
+
+def smtp_credentials(mail: settings.Mail, environ=os.environ) -> tuple[str | None, str | None]:
+    """(user name, password) for the relay, from the environment variables ``mail`` names.
+
+    Raises SettingsError (before any operation runs) for a variable that is not set, or
+    for a TLS setting Alertmanager cannot honour.
+    """
+    if mail.security == "tls" and mail.port != 465:
+        raise _refused(("mail", "port"), mail.port, "expected 465: Alertmanager speaks implicit TLS only there")
+    credentials = []
+    for key in ("username_env", "password_env"):
+        variable = getattr(mail, key)
+        if variable and not environ.get(variable):
+            raise _refused(("mail", key), variable, "expected a variable set in the deploy's environment")
+        credentials.append(environ.get(variable) if variable else None)
+    return credentials[0], credentials[1]
+
+
+def tier_emails(escalation: settings.Escalation) -> dict[str, list[str]]:
+    """The email addresses of each tier, by tier name.
+
+    Raises SettingsError for a tier that cannot be reached by email: the external monitor
+    has no other channel, and a tier it cannot reach must not look covered.
+    """
+    for index, tier in enumerate(escalation.tiers):
+        if "email" not in tier.channels:
+            raise _refused(("escalation", "tiers", index, "channels"), tier.channels,
+                                   "expected 'email' among them: the external monitor alerts by email")
+    return {tier.name: [contact.email for contact in escalation.tier_contacts(tier)] for tier in escalation.tiers}
+
+
+def prometheus_files(host_settings: settings.HostSettings, watched: list[WatchedHost]) -> list[ConfigFile]:
+    """prometheus.yml (targets) and the alert rules, escalated through the tiers."""
+    monitoring = host_settings.monitoring
+    return [
+        ConfigFile(PROMETHEUS_CONFIG, render(
+            "monitoring/etc/prometheus/prometheus.yml.j2",
+            monitoring=monitoring, probes=probes(watched), watched=watched, rules_file=RULES_FILE,
+            alertmanager=ALERTMANAGER_ADDRESS, blackbox=BLACKBOX_ADDRESS,
+        )),
+        ConfigFile(RULES_FILE, render(
+            "monitoring/etc/prometheus/holdfast-alerts.yml.j2",
+            monitoring=monitoring, tiers=host_settings.escalation.tiers,
+        )),
+    ]
+
+
+def blackbox_files(host_settings: settings.HostSettings, watched: list[WatchedHost]) -> list[ConfigFile]:
+    """blackbox.yml: one module per probe."""
+    return [ConfigFile(BLACKBOX_CONFIG, render(
+        "monitoring/etc/prometheus/blackbox.yml.j2", probes=probes(watched), monitoring=host_settings.monitoring,
+    ))]
+
+
+def alertmanager_files(host_settings: settings.HostSettings, environ=os.environ) -> list[ConfigFile]:
+    """alertmanager.yml (routes and receivers) and, if the relay wants one, the password file.
+
+    Both are readable by root and the service only: the password, and the watchdog URL,
+    are secrets.
+    """
+    username, password = smtp_credentials(host_settings.mail, environ)
+    readable_by_service = {"mode": "640", "group": SERVICE_USER}
+    files = [ConfigFile(ALERTMANAGER_CONFIG, render(
+        "monitoring/etc/prometheus/alertmanager.yml.j2",
+        monitoring=host_settings.monitoring, mail=host_settings.mail, tier_emails=tier_emails(host_settings.escalation),
+        username=username, password_file=SMTP_PASSWORD_FILE if password else None,
+        watchdog_receiver=WATCHDOG_RECEIVER,
+    ), **readable_by_service)]
+    if password:
+        files.append(ConfigFile(SMTP_PASSWORD_FILE, password, **readable_by_service))
+    return files
+
+
+@deploy("External monitor")
+def deploy_monitor_host() -> None:
+    """Prometheus, the blackbox exporter and Alertmanager, watching every ``web`` host of
+    the inventory; every configuration checked by the service's own tool before it goes live."""
+    host_settings = settings.current()
+    watched = watched_hosts(inventory)
+    alertmanager = alertmanager_files(host_settings)  # checks the environment before any operation
+    apt.packages(name="Install Prometheus, the blackbox exporter and Alertmanager",
+                 packages=list(MONITOR_PACKAGES), no_recommends=True)
+    for unit, flags in SERVICE_FLAGS.items():
+        validated_config(
+            name=f"{unit} flags (loopback only)",
+            config=f"{unit}-flags",
+            files=[ConfigFile(f"/etc/default/{unit}", render("monitoring/etc/default/service.j2", flags=flags))],
+            validate=f". /etc/default/{unit} && {unit} $ARGS --version",
+            reload=f"systemctl restart {unit}",  # flags are read at start only
+        )
+    validated_config(
+        name="Blackbox probes of every site",
+        config="blackbox",
+        files=blackbox_files(host_settings, watched),
+        validate=f"prometheus-blackbox-exporter --config.check --config.file={BLACKBOX_CONFIG}",
+        reload="systemctl reload-or-restart prometheus-blackbox-exporter",
+    )
+    validated_config(
+        name="Alertmanager routes along the escalation plan",
+        config="alertmanager",
+        files=alertmanager,
+        validate=f"amtool check-config {ALERTMANAGER_CONFIG}",
+        reload="systemctl reload-or-restart prometheus-alertmanager",
+        owned=[SMTP_PASSWORD_FILE],
+    )
+    validated_config(
+        name="Prometheus targets and alert rules",
+        config="prometheus",
+        files=prometheus_files(host_settings, watched),
+        validate=f"promtool check config {PROMETHEUS_CONFIG}",
+        reload="systemctl reload-or-restart prometheus",
+    )
+    for unit in SERVICE_FLAGS:
+        systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
+
+
+@deploy("node_exporter")
+def deploy_node_exporter() -> None:
+    """node_exporter on a watched host: the monitor's sign that the host is alive."""
+    settings.current()  # the whole inventory is valid before any operation
+    apt.packages(name="Install node_exporter", packages=list(WATCHED_PACKAGES), no_recommends=True)
+    systemd.service(
+        name="node_exporter enabled and running", service="prometheus-node-exporter", running=True, enabled=True
+    )

@@ -1,0 +1,462 @@
+"""The external monitor watches every site and web host of the inventory, and its alerts
+reach the escalation plan's people by mail.
+
+Read-only tests check the monitor host's services, targets, rules and routes. The
+disruptive ones break a web host on purpose and read the alert mail where the relay
+delivers it (the lab's mail sink on the relay host, lab/mailsink.py).
+"""
+
+import email
+import json
+import re
+import socket
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from holdfast import monitoring
+from lab.mailsink import mailbox
+from tests.conftest import REPO, append
+from tests.deploys import run_deploy
+from tests.host.conftest import targets_in
+
+pytestmark = pytest.mark.hosts("monitors")
+
+BUILT_IN_ALERTS = ("Watchdog", "SiteDown", "SiteSlow", "HostDown", "MonitCheckFailing")
+
+
+def pytest_generate_tests(metafunc):
+    """``watched`` (a web host's Target) and ``watched_site`` (one of its sites' names)."""
+    if "watched" not in metafunc.fixturenames:
+        return
+    web = targets_in(metafunc.config, ["web"])
+    if "watched_site" in metafunc.fixturenames:
+        pairs = [(target, name) for target in web for name in target.settings.sites]
+        metafunc.parametrize(("watched", "watched_site"), pairs, ids=[f"{t.name}-{n}" for t, n in pairs])
+    else:
+        metafunc.parametrize("watched", web, ids=[target.name for target in web])
+
+
+# --- what the monitor host says -------------------------------------------------------
+
+
+def api(host, address: str, path: str, **query) -> dict | list:
+    """The JSON answer of a monitor-host service's HTTP API (they listen on loopback only)."""
+    url = f"http://{address}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    return json.loads(host.check_output(f"curl -sS -m 5 {url!r}"))
+
+
+def active_targets(host) -> list[dict]:
+    return api(host, monitoring.PROMETHEUS_ADDRESS, "/api/v1/targets", state="active")["data"]["activeTargets"]
+
+
+def target_health(monitor, job: str, **labels) -> list[str]:
+    """Health ("up", "down", "unknown") of each active target of ``job`` with ``labels``."""
+    return [
+        target["health"] for target in active_targets(monitor)
+        if target["labels"]["job"] == job and labels.items() <= target["labels"].items()
+    ]
+
+
+def query(host, promql: str) -> list[dict]:
+    return api(host, monitoring.PROMETHEUS_ADDRESS, "/api/v1/query", query=promql)["data"]["result"]
+
+
+def own_metric(host, address: str, name: str) -> str:
+    """A metric a monitor-host service reports about itself."""
+    return host.check_output(f"curl -sS -m 5 http://{address}/metrics | awk '$1 == \"{name}\" {{print $2}}'")
+
+
+def wait_for(condition, timeout: float, interval: float = 1):
+    """Poll ``condition`` until it returns something true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+# --- read-only: services, configuration, targets --------------------------------------
+
+
+@pytest.mark.parametrize("unit", monitoring.SERVICE_FLAGS)
+def test_monitor_service_is_running_and_enabled(host, unit):
+    service = host.service(unit)
+    assert service.is_running and service.is_enabled
+
+
+@pytest.mark.parametrize("address", [monitoring.PROMETHEUS_ADDRESS, monitoring.ALERTMANAGER_ADDRESS,
+                                     monitoring.BLACKBOX_ADDRESS])
+def test_monitor_service_listens_on_loopback_only(host, address):
+    port = address.rsplit(":", 1)[1]
+    listening = [listener for listener in host.socket.get_listening_sockets() if listener.endswith(f":{port}")]
+    assert listening == [f"tcp://{address}"]
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        f"promtool check config {monitoring.PROMETHEUS_CONFIG}",
+        f"amtool check-config {monitoring.ALERTMANAGER_CONFIG}",
+        f"prometheus-blackbox-exporter --config.check --config.file={monitoring.BLACKBOX_CONFIG}",
+    ],
+    ids=["prometheus", "alertmanager", "blackbox"],
+)
+def test_live_configuration_passes_its_checker(host, check):
+    assert host.run(check).rc == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "metric"),
+    [(monitoring.PROMETHEUS_ADDRESS, "prometheus_config_last_reload_successful"),
+     (monitoring.ALERTMANAGER_ADDRESS, "alertmanager_config_last_reload_successful")],
+    ids=["prometheus", "alertmanager"],
+)
+def test_service_runs_the_live_configuration(host, address, metric):
+    assert own_metric(host, address, metric) == "1"
+
+
+def test_alertmanager_configuration_is_readable_by_root_and_the_service_only(host):
+    config = host.file(monitoring.ALERTMANAGER_CONFIG)
+    assert (config.user, config.group, config.mode) == ("root", monitoring.SERVICE_USER, 0o640)
+
+
+def first_results(settings) -> float:
+    """Seconds a new target may need to show a result: a first scrape after a fresh deploy."""
+    return 2 * settings.monitoring.scrape_interval + settings.monitoring.probe_timeout
+
+
+def eventually(read, expected, timeout: float):
+    """What ``read()`` returns once it equals ``expected``, or at ``timeout`` seconds."""
+    found = None
+
+    def matches():
+        nonlocal found
+        found = read()
+        return found == expected
+
+    wait_for(matches, timeout)
+    return found
+
+
+def test_site_is_probed_through_nginx_with_success(host, settings, watched, watched_site):
+    promql = f'probe_success{{job="sites",host="{watched.name}",site="{watched_site}"}}'
+    values = eventually(lambda: [result["value"][1] for result in query(host, promql)], ["1"], first_results(settings))
+    assert values == ["1"]
+
+
+def test_site_probe_target_is_up(host, settings, watched, watched_site):
+    health = eventually(lambda: target_health(host, "sites", host=watched.name, site=watched_site), ["up"],
+                        first_results(settings))
+    assert health == ["up"]
+
+
+def test_web_host_node_exporter_target_is_up(host, settings, watched):
+    health = eventually(lambda: target_health(host, "nodes", host=watched.name), ["up"], first_results(settings))
+    assert health == ["up"]
+
+
+def test_targets_are_exactly_the_inventory(host, targets):
+    web = targets_in_group(targets, "web")
+    expected = {("sites", name, site) for name, target in web.items() for site in target.settings.sites}
+    expected |= {("nodes", name, None) for name in web}
+    found = {(t["labels"]["job"], t["labels"]["host"], t["labels"].get("site")) for t in active_targets(host)}
+    assert found == expected
+
+
+def targets_in_group(targets, group: str) -> dict:
+    return {name: target for name, target in targets.items() if group in target.groups}
+
+
+def test_every_alert_rule_is_loaded(host, settings):
+    groups = api(host, monitoring.PROMETHEUS_ADDRESS, "/api/v1/rules")["data"]["groups"]
+    loaded = {rule["name"] for group in groups for rule in group["rules"]}
+    assert loaded >= {*BUILT_IN_ALERTS, *(rule.name for rule in settings.monitoring.extra_rules)}
+
+
+# Prometheus sends a firing alert again every minute (its --rules.alert.resend-delay); one
+# sent before Alertmanager was ready after a fresh deploy arrives with the next.
+RESEND_DELAY = 60
+
+
+def test_watchdog_alert_reaches_its_receiver(host, settings):
+    def receivers():
+        alerts = api(host, monitoring.ALERTMANAGER_ADDRESS, "/api/v2/alerts", filter='alertname="Watchdog"')
+        return [receiver["name"] for alert in alerts for receiver in alert["receivers"]]
+
+    expected = [monitoring.WATCHDOG_RECEIVER]
+    assert eventually(receivers, expected, RESEND_DELAY + 2 * settings.monitoring.evaluation_interval) == expected
+
+
+def routed_to(host, *labels: str) -> str:
+    return host.check_output(
+        f"amtool config routes test --config.file={monitoring.ALERTMANAGER_CONFIG} {' '.join(labels)} 2>/dev/null"
+    )
+
+
+def test_each_tier_copy_of_an_alert_routes_to_that_tier(host, settings):
+    tiers = [tier.name for tier in settings.escalation.tiers]
+    assert [routed_to(host, "alertname=SiteDown", "host=web", f"tier={tier}") for tier in tiers] == tiers
+
+
+@pytest.mark.hosts("web")
+def test_node_exporter_is_running_on_watched_host(host):
+    service = host.service("prometheus-node-exporter")
+    assert service.is_running and service.is_enabled
+
+
+# --- disruptive: outages and the mail they cause ---------------------------------------
+
+
+class Mailboxes:
+    """The mailboxes of some contacts on the relay host; reads the mail that arrives after
+    it was made."""
+
+    def __init__(self, relay_host, emails: list[str]):
+        self.host = relay_host
+        self.paths = {address: mailbox(address) for address in emails}
+        self.offsets = {address: self._size(path) for address, path in self.paths.items()}
+
+    def _size(self, path: str) -> int:
+        return int(self.host.check_output(f"stat -c %s {path} 2>/dev/null || echo 0"))
+
+    def subjects(self, address: str) -> list[str]:
+        """Subjects of the mail ``address`` received since this was made."""
+        text = self.host.check_output(f"tail -c +{self.offsets[address] + 1} {self.paths[address]} 2>/dev/null || true")
+        messages = re.split(r"^From \S+ .*\n", text, flags=re.M)
+        return [email.message_from_string(message)["Subject"] for message in messages if message.strip()]
+
+    def waiting_for(self, subject: str) -> list[str]:
+        """The addresses that have not received mail with ``subject`` yet."""
+        return [address for address in self.paths if subject not in self.subjects(address)]
+
+
+def tier_emails(settings, index: int) -> list[str]:
+    tier = settings.escalation.tiers[index]
+    return [contact.email for contact in settings.escalation.tier_contacts(tier)]
+
+
+def alert_deadline(monitor, after: int) -> float:
+    """Seconds from a failure to its alert mail: the alert's wait, one probe that times out,
+    a scrape and an evaluation to notice it, Alertmanager's bundling, and delivery."""
+    return after + monitor.probe_timeout + monitor.scrape_interval + monitor.evaluation_interval + monitor.group_wait + 15
+
+
+def resolve_deadline(monitor) -> float:
+    """Seconds from recovery to the resolved mail."""
+    return monitor.scrape_interval + monitor.evaluation_interval + monitor.group_interval + 15
+
+
+@pytest.fixture(scope="module")
+def relay(targets, settings):
+    """The relay host (the lab's mail sink), from the inventory."""
+    if settings.mail.relay not in targets:
+        pytest.skip(f"the mail relay {settings.mail.relay} is not an inventory host")
+    return targets[settings.mail.relay].testinfra
+
+
+class Outage:
+    """What one outage caused: for each tier waited for, the seconds until its alert mail
+    (from the break) and its resolved mail (from the repair), None if not in time; and
+    the subjects of mail the other tiers got meanwhile."""
+
+    def __init__(self):
+        self.alerted_after: list[float | None] = []
+        self.resolved_after: list[float | None] = []
+        self.other_tiers_mailed: list[str] = []
+
+
+def run_outage(relay, settings, break_it, repair, alert: str, host_name: str, after: int, tiers: int = 1) -> Outage:
+    """Break a host, wait for the alert mail of the first ``tiers`` tiers, repair it, and
+    wait for their resolved mail. ``after``: the alert's own wait before tier 1."""
+    monitor = settings.monitoring
+    waited = [(tier, Mailboxes(relay, tier_emails(settings, index)))
+              for index, tier in enumerate(settings.escalation.tiers[:tiers])]
+    others = Mailboxes(relay, [address for index in range(tiers, len(settings.escalation.tiers))
+                               for address in tier_emails(settings, index)])
+    outage = Outage()
+
+    def wait_for_mail(status: str, since: float, deadline) -> list[float | None]:
+        arrivals = []
+        for tier, mailboxes in waited:
+            subject = f"[{status}] {alert} on {host_name} ({tier.name})"
+            arrived = wait_for(lambda: not mailboxes.waiting_for(subject), deadline(tier) - (time.monotonic() - since))
+            arrivals.append(round(time.monotonic() - since, 1) if arrived else None)
+        return arrivals
+
+    broken = time.monotonic()
+    break_it()
+    try:
+        outage.alerted_after = wait_for_mail(
+            "FIRING", broken, lambda tier: alert_deadline(monitor, after + tier.escalate_after))
+        outage.other_tiers_mailed = [subject for address in others.paths for subject in others.subjects(address)]
+    finally:
+        repair()
+    repaired = time.monotonic()
+    outage.resolved_after = wait_for_mail("RESOLVED", repaired, lambda tier: resolve_deadline(monitor))
+    print(f"{alert} on {host_name}: alert mail after {outage.alerted_after} s, resolved mail after "
+          f"{outage.resolved_after} s (per tier)")
+    return outage
+
+
+def stop_nginx(web):
+    """Functions that stop and start nginx on ``web``, holding off Monit's restart if Monit is there."""
+    host = web.testinfra
+    has_monit = host.exists("monit")
+
+    def stop():
+        if has_monit:
+            host.run("monit unmonitor nginx")
+        host.check_output("systemctl stop nginx")
+
+    def start():
+        host.check_output("systemctl start nginx")
+        if has_monit:
+            host.run("monit monitor nginx")
+
+    return stop, start
+
+
+def site_down_wait(monitor) -> int:
+    return (monitor.failed_probes - 1) * monitor.scrape_interval
+
+
+@pytest.fixture(scope="module")
+def nginx_outage(relay, settings, targets):
+    """nginx stopped on the first web host."""
+    web = next(target for target in targets.values() if "web" in target.groups)
+    return run_outage(relay, settings, *stop_nginx(web), "SiteDown", web.name, site_down_wait(settings.monitoring))
+
+
+def bridge_port(web_host) -> str:
+    """The name, on this machine, of the lab's bridge port that leads to ``web_host``: the
+    peer of the host's own interface."""
+    peer_index = int(web_host.check_output("cat /sys/class/net/host0/iflink"))
+    return socket.if_indextoname(peer_index)
+
+
+@pytest.fixture(scope="module")
+def host_death(relay, settings, targets):
+    """The last web host cut off the network without a word: it dies silently."""
+    web = [target for target in targets.values() if "web" in target.groups][-1]
+    port = bridge_port(web.testinfra)
+
+    def link(state: str):
+        subprocess.run(["ip", "link", "set", "dev", port, state], check=True)
+
+    return run_outage(relay, settings, lambda: link("down"), lambda: link("up"), "HostDown", web.name,
+                      settings.monitoring.host_down_after)
+
+
+@pytest.mark.disruptive
+def test_site_down_mail_reaches_tier1(nginx_outage):
+    assert nginx_outage.alerted_after[0] is not None
+
+
+@pytest.mark.disruptive
+def test_site_resolved_mail_follows_recovery(nginx_outage):
+    assert nginx_outage.resolved_after[0] is not None
+
+
+@pytest.mark.disruptive
+def test_later_tiers_are_not_mailed_before_their_wait(nginx_outage, settings):
+    longest_outage = alert_deadline(settings.monitoring, site_down_wait(settings.monitoring))
+    if any(tier.escalate_after < longest_outage for tier in settings.escalation.tiers[1:]):
+        pytest.skip("a later tier's wait is shorter than this test's outage may last")
+    assert nginx_outage.other_tiers_mailed == []
+
+
+@pytest.mark.disruptive
+def test_host_down_mail_reaches_tier1_when_a_host_dies_silently(host_death):
+    assert host_death.alerted_after[0] is not None
+
+
+@pytest.mark.disruptive
+def test_host_resolved_mail_follows_its_return(host_death):
+    assert host_death.resolved_after[0] is not None
+
+
+# --- disruptive: whole deploys ----------------------------------------------------------
+
+
+ESCALATION_WAIT = 20  # seconds: the later tiers' wait in the plan the escalation test deploys
+
+
+def with_later_tiers_waiting(settings, seconds: int):
+    """``settings`` with every tier after the first waiting ``seconds``."""
+    tiers = [tier.model_copy(update={"escalate_after": seconds}) if index else tier
+             for index, tier in enumerate(settings.escalation.tiers)]
+    return settings.model_copy(update={"escalation": settings.escalation.model_copy(update={"tiers": tiers})})
+
+
+@pytest.mark.disruptive
+def test_tier2_is_mailed_after_its_wait_while_unresolved(pytestconfig, project_copy, relay, settings, targets):
+    if len(settings.escalation.tiers) < 2:
+        pytest.skip("the escalation plan has one tier")
+    inventory = pytestconfig.getoption("inventory")
+    append(project_copy / "group_data/all.py",
+           f'for _tier in escalation["tiers"][1:]:\n    _tier["escalate_after"] = {ESCALATION_WAIT}')
+    web = next(target for target in targets.values() if "web" in target.groups)
+    quick = with_later_tiers_waiting(settings, ESCALATION_WAIT)
+    try:
+        deployed = run_deploy(inventory, cwd=project_copy)
+        assert deployed.returncode == 0, deployed.output[-3000:]
+        outage = run_outage(relay, quick, *stop_nginx(web), "SiteDown", web.name,
+                            site_down_wait(settings.monitoring), tiers=2)
+    finally:
+        restored = run_deploy(inventory, cwd=REPO)
+    assert restored.returncode == 0, restored.output[-3000:]
+    tier1, tier2 = outage.alerted_after[:2]
+    assert tier1 is not None and tier2 is not None and tier2 - tier1 >= ESCALATION_WAIT - settings.monitoring.evaluation_interval, outage.__dict__
+
+
+def hosts_with_targets(host) -> set[str]:
+    return {target["labels"]["host"] for target in active_targets(host)}
+
+
+@pytest.mark.disruptive
+def test_host_removed_from_the_inventory_loses_its_targets(host, pytestconfig, project_copy, targets, settings):
+    web = list(targets_in_group(targets, "web"))
+    if len(web) < 2:
+        pytest.skip("needs two web hosts")
+    kept, removed = web[:-1], web[-1]
+    inventory = pytestconfig.getoption("inventory")
+    append(project_copy / inventory, "web = web[:-1]")
+    try:
+        run = run_deploy(inventory, cwd=project_copy)
+        assert run.returncode == 0, run.output[-3000:]
+        wait_for(lambda: removed not in hosts_with_targets(host), 15)  # Prometheus reloads in the background
+        left = hosts_with_targets(host)
+    finally:
+        restored = run_deploy(inventory, cwd=REPO)
+        wait_for(lambda: target_health(host, "nodes", host=removed) == ["up"], 3 * settings.monitoring.scrape_interval)
+    assert restored.returncode == 0, restored.output[-3000:]
+    assert left == set(kept)
+
+
+def live_prometheus(host) -> dict:
+    """Prometheus' live configuration files, process and last reload."""
+    return {
+        "files": host.check_output(f"sha1sum {monitoring.CONFIG_DIR}/*.yml"),
+        "pid": host.service("prometheus").systemd_properties["MainPID"],
+        "reloaded": own_metric(host, monitoring.PROMETHEUS_ADDRESS,
+                               "prometheus_config_last_reload_success_timestamp_seconds"),
+    }
+
+
+BROKEN_RULE = ('monitoring = {**globals().get("monitoring", {}), "extra_rules": '
+               '[{"name": "Broken", "expr": "rate(up[5m]", "summary": "an unclosed parenthesis"}]}')
+
+
+@pytest.mark.disruptive
+def test_broken_rule_is_rejected_and_the_live_configuration_stays(host, pytestconfig, project_copy):
+    before = live_prometheus(host)
+    inventory = pytestconfig.getoption("inventory")
+    append(project_copy / "group_data" / f"{Path(inventory).stem}.py", BROKEN_RULE)
+    run = run_deploy(inventory, cwd=project_copy)
+    assert run.returncode != 0 and "\"Broken\": could not parse expression" in run.output, run.output[-3000:]
+    assert live_prometheus(host) == before

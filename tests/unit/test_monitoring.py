@@ -1,0 +1,264 @@
+"""The external monitor's configuration, rendered from the sample group_data and inventories."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pyinfra.context import ctx_host, ctx_inventory
+
+from holdfast import monitoring, settings
+from tests.conftest import REPO, append, edit
+
+PROD = "inventories/prod.py"
+SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "s3cret"}
+
+
+def inventory_at(path=PROD):
+    """The inventory at ``path`` under the current directory (absolute: pyinfra caches
+    the code of inventory files by the name it is given)."""
+    return settings.read_inventory(Path.cwd() / path)
+
+
+@pytest.fixture
+def prod(monkeypatch):
+    """The production inventory, read from the repository."""
+    monkeypatch.chdir(REPO)
+    return inventory_at()
+
+
+def monitor_of(inventory):
+    return inventory.get_group("monitors")[0]
+
+
+def monitor_settings(inventory) -> settings.HostSettings:
+    return settings.load(inventory)[monitor_of(inventory).name]
+
+
+def rendered(files, path) -> str:
+    return next(file.content for file in files if file.path == path)
+
+
+def prometheus_config(inventory) -> str:
+    files = monitoring.prometheus_files(monitor_settings(inventory), monitoring.watched_hosts(inventory))
+    return rendered(files, monitoring.PROMETHEUS_CONFIG)
+
+
+def rules(host_settings) -> list[dict]:
+    """The alert rules of the rendered rule file: name, for, tier label, in file order."""
+    text = rendered(monitoring.prometheus_files(host_settings, []), monitoring.RULES_FILE)
+    return [
+        {"name": name, "for": int(after) if after else None, "tier": tier or None}
+        for name, after, tier in re.findall(
+            r"- alert: (\w+)\n.*?(?:for: (\d+)s\n.*?)?(?:tier: \"(\w+)\"\n.*?)?summary", text, re.S
+        )
+    ]
+
+
+def alertmanager_config(host_settings, environ=SMTP_ENV) -> list:
+    return monitoring.alertmanager_files(host_settings, environ)
+
+
+# --- registration from the inventory -------------------------------------------------
+
+
+def test_every_site_of_every_web_host_is_probed_through_its_nginx(prod):
+    probes = monitoring.probes(monitoring.watched_hosts(prod))
+    expected = [
+        (web.name, name, f"http://{web.name}{site.content_path}", site.server_names[0])
+        for web in prod.get_group("web")
+        for name, site in settings.load(prod)[web.name].sites.items()
+    ]
+    assert [(p.host, p.site, p.url, p.server_name) for p in probes] == expected
+
+
+def test_a_host_is_reached_at_its_ssh_hostname(monkeypatch):
+    monkeypatch.chdir(REPO)
+    lab = inventory_at("inventories/lab.py")
+    addresses = {host.name: host.address for host in monitoring.watched_hosts(lab)}
+    assert addresses == {web.name: web.data.ssh_hostname for web in lab.get_group("web")}
+
+
+def test_ipv6_addresses_are_bracketed_in_urls():
+    assert monitoring._url_address("2001:db8::1") == "[2001:db8::1]"
+    assert monitoring._url_address("192.0.2.1") == "192.0.2.1"
+
+
+@pytest.mark.parametrize("text", ["Welcome to the shop", "Price: $5 (today) [50% off]*", "a.b|c\\d^e{2}"])
+def test_expected_text_is_matched_literally(text):
+    pattern = monitoring._literal_regex(text)
+    assert re.fullmatch(pattern, text)
+    assert not re.fullmatch(pattern, text.replace(text[-1], "#"))
+
+
+def test_every_web_host_is_a_node_exporter_target(prod):
+    config = prometheus_config(prod)
+    for web in prod.get_group("web"):
+        assert f'- targets: ["{web.name}:{monitoring.NODE_EXPORTER_PORT}"]\n        labels:\n          host: "{web.name}"' in config
+
+
+def test_a_host_removed_from_the_inventory_loses_its_targets(project_copy):
+    edit(project_copy / PROD, '    ("web2.example.com", _deploy_user),\n', "")
+    config = prometheus_config(inventory_at())
+    assert "web1.example.com" in config and "web2.example.com" not in config
+
+
+def test_no_web_hosts_still_renders_valid_empty_lists(project_copy):
+    edit(project_copy / PROD, "web = [", "_web = [")
+    inventory = inventory_at()
+    assert "static_configs: []" in prometheus_config(inventory)
+    blackbox = monitoring.blackbox_files(monitor_settings(inventory), [])[0].content
+    assert "modules: {}" in blackbox
+
+
+# --- alert rules and escalation ------------------------------------------------------
+
+
+BUILT_IN = ["SiteDown", "SiteSlow", "HostDown", "MonitCheckFailing"]
+
+
+def test_each_alert_is_written_once_per_tier_with_the_tier_wait_added(prod):
+    host_settings = monitor_settings(prod)
+    tiers = host_settings.escalation.tiers
+    by_name = {}
+    for rule in rules(host_settings):
+        by_name.setdefault(rule["name"], []).append(rule)
+    for name in BUILT_IN:
+        copies = by_name[name]
+        assert [copy["tier"] for copy in copies] == [tier.name for tier in tiers]
+        base = copies[0]["for"]
+        assert [copy["for"] - base for copy in copies] == [tier.escalate_after - tiers[0].escalate_after for tier in tiers]
+
+
+def test_site_down_waits_for_the_failed_probes_in_a_row(prod):
+    monitor = monitor_settings(prod).monitoring
+    site_down = next(rule for rule in rules(monitor_settings(prod)) if rule["name"] == "SiteDown")
+    assert site_down["for"] == (monitor.failed_probes - 1) * monitor.scrape_interval
+
+
+def test_host_down_waits_host_down_after(prod):
+    host_settings = monitor_settings(prod)
+    host_down = next(rule for rule in rules(host_settings) if rule["name"] == "HostDown")
+    assert host_down["for"] == host_settings.monitoring.host_down_after
+
+
+def test_watchdog_fires_once_untiered(prod):
+    watchdogs = [rule for rule in rules(monitor_settings(prod)) if rule["name"] == "Watchdog"]
+    assert watchdogs == [{"name": "Watchdog", "for": None, "tier": None}]
+
+
+def test_monit_state_is_read_from_its_exported_metric(prod):
+    text = rendered(monitoring.prometheus_files(monitor_settings(prod), []), monitoring.RULES_FILE)
+    assert 'holdfast_monit_check_ok{job=\\"nodes\\"} == 0' in text
+
+
+def test_extra_rules_are_escalated_like_the_built_in_ones(monkeypatch):
+    monkeypatch.chdir(REPO)
+    lab_monitor = monitor_settings(inventory_at("inventories/lab.py"))
+    extra = lab_monitor.monitoring.extra_rules[0]
+    copies = [rule for rule in rules(lab_monitor) if rule["name"] == extra.name]
+    assert [(copy["tier"], copy["for"]) for copy in copies] == [
+        (tier.name, extra.after + tier.escalate_after) for tier in lab_monitor.escalation.tiers
+    ]
+
+
+# --- Alertmanager --------------------------------------------------------------------
+
+
+def test_each_tier_routes_to_its_members_by_email(prod):
+    host_settings = monitor_settings(prod)
+    config = rendered(alertmanager_config(host_settings), monitoring.ALERTMANAGER_CONFIG)
+    for tier in host_settings.escalation.tiers:
+        emails = ", ".join(contact.email for contact in host_settings.escalation.tier_contacts(tier))
+        assert f"- receiver: \"{tier.name}\"\n      matchers: ['tier=\"{tier.name}\"']" in config
+        assert f'- name: "{tier.name}"\n    email_configs:\n      - to: "{emails}"\n        send_resolved: true' in config
+
+
+def test_watchdog_goes_to_the_heartbeat_only_when_one_is_configured(prod):
+    host_settings = monitor_settings(prod)
+    without = rendered(alertmanager_config(host_settings), monitoring.ALERTMANAGER_CONFIG)
+    url = "https://hc-ping.com/0f3a5e2c-0000-4000-8000-000000000000"
+    with_url = host_settings.model_copy(update={
+        "monitoring": host_settings.monitoring.model_copy(update={"watchdog_url": url})
+    })
+    config = rendered(alertmanager_config(with_url), monitoring.ALERTMANAGER_CONFIG)
+    assert "webhook_configs" not in without
+    assert f'webhook_configs:\n      - url: "{url}"' in config
+
+
+def test_relay_password_goes_to_a_file_the_service_alone_reads(prod):
+    files = {file.path: file for file in alertmanager_config(monitor_settings(prod))}
+    password = files[monitoring.SMTP_PASSWORD_FILE]
+    config = files[monitoring.ALERTMANAGER_CONFIG]
+    assert (password.content, password.mode, password.user, password.group) == ("s3cret", "640", "root", "prometheus")
+    assert (config.mode, config.group) == ("640", "prometheus")
+    assert "s3cret" not in config.content
+    assert f"smtp_auth_password_file: {json.dumps(monitoring.SMTP_PASSWORD_FILE)}" in config.content
+    assert 'smtp_auth_username: "alerts"' in config.content
+
+
+def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
+    monkeypatch.chdir(REPO)
+    files = alertmanager_config(monitor_settings(inventory_at("inventories/lab.py")), environ={})
+    assert [file.path for file in files] == [monitoring.ALERTMANAGER_CONFIG]
+    assert 'smtp_smarthost: "mon1:25"' in files[0].content
+    assert "smtp_require_tls: false" in files[0].content
+
+
+# --- errors found while preparing the deploy -----------------------------------------
+
+
+def prepare_error(inventory, environ=SMTP_ENV) -> str:
+    """The error deploy_monitor_host's preparation raises for the monitor host."""
+    with ctx_inventory.use(inventory), ctx_host.use(monitor_of(inventory)):
+        with pytest.raises(settings.SettingsError) as raised:
+            monitoring.alertmanager_files(monitor_settings(inventory), environ)
+    return str(raised.value)
+
+
+def test_a_missing_relay_password_stops_the_deploy(prod):
+    assert ("group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected a variable set in the "
+            "deploy's environment") in prepare_error(prod, {"HOLDFAST_SMTP_USER": "alerts"})
+
+
+def test_implicit_tls_needs_port_465(project_copy):
+    edit(project_copy / "group_data/all.py", '"security": "starttls"', '"security": "tls"')
+    assert "group_data/all.py: mail.port = 587: expected 465" in prepare_error(inventory_at())
+
+
+def test_a_tier_without_email_is_refused(project_copy):
+    edit(project_copy / "group_data/all.py", '"channels": ["email", "phone"]', '"channels": ["phone"]')
+    assert ("group_data/all.py: escalation.tiers[1].channels = ['phone']: expected 'email' among them"
+            in prepare_error(inventory_at()))
+
+
+# --- settings ------------------------------------------------------------------------
+
+
+def monitoring_error(project_copy, section: str) -> str:
+    append(project_copy / "group_data/lab.py", f"monitoring = {section}")
+    with pytest.raises(settings.SettingsError) as raised:
+        settings.load(inventory_at("inventories/lab.py"))
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ({"scrape_interval": "5s", "probe_timeout": "10s"},
+         "monitoring.probe_timeout = 10: expected at most monitoring.scrape_interval (5)"),
+        ({"probe_timeout": "3s", "slow_response": "3s"},
+         "monitoring.slow_response = 3: expected less than monitoring.probe_timeout (3)"),
+        ({"scrape_interval": 0}, "monitoring.scrape_interval = 0: expected greater than or equal to 1"),
+        ({"failed_probes": "three"}, "monitoring.failed_probes = 'three': expected a whole number"),
+        ({"watchdog_url": "hc-ping.com/x"}, "monitoring.watchdog_url = 'hc-ping.com/x': expected an http(s) URL"),
+        ({"extra_rules": [{"name": "Disk full", "expr": "up == 0", "summary": "x"}]},
+         "monitoring.extra_rules[0].name = 'Disk full': expected an alert name"),
+        ({"extra_rules": [{"name": "Disk", "expr": "up == 0"}]},
+         "monitoring.extra_rules[0].summary: required, but not set"),
+    ],
+    ids=["timeout-over-interval", "slow-not-under-timeout", "zero-interval", "string-count", "bad-url",
+         "bad-rule-name", "rule-without-summary"],
+)
+def test_bad_monitoring_values(project_copy, section, expected):
+    assert f"group_data/lab.py: {expected}" in monitoring_error(project_copy, section)

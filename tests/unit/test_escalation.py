@@ -67,8 +67,8 @@ def test_mail_relay_on_a_watched_host(project_copy):
 
 
 def test_a_secret_in_a_tracked_file(project_copy):
-    secret_line = "password" + ' = "' + "hunter2" * 2 + '"\n'
-    (project_copy / "group_data/web.py").write_text((project_copy / "group_data/web.py").read_text() + "_" + secret_line)
+    planted = "password" + ' = "' + "hunter2" * 2 + '"\n'
+    (project_copy / "group_data/web.py").write_text((project_copy / "group_data/web.py").read_text() + "_" + planted)
     [finding] = [f for f in findings() if f.rule == "tracked-secrets"]
     assert finding.subject.startswith("group_data/web.py:")
 

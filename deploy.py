@@ -7,6 +7,7 @@ from pyinfra import host
 
 from holdfast.base import deploy_base
 from holdfast.escalation import deploy_audit
+from holdfast.monit import deploy_monit
 from holdfast.nginx import deploy_nginx
 
 deploy_audit()
@@ -14,3 +15,5 @@ deploy_base()
 
 if "web" in host.groups:
     deploy_nginx()
+
+deploy_monit()

@@ -1,7 +1,7 @@
 """Data for the lab's hosts (every host of inventories/lab.py is in group "lab").
 
-Only what must differ from production: the lab's own mail relay, and the permission
-for the host tests to break these hosts on purpose.
+Only what must differ from production: the lab's own mail relay, a short Monit cycle,
+and the permission for the host tests to break these hosts on purpose.
 """
 
 # Throwaway hosts: tests may kill services, flood the site, run away with the CPU.
@@ -15,6 +15,12 @@ mail = {
     "sender": "holdfast@example.com",
     "username_env": None,
     "password_env": None,
+}
+
+# Monit checks every 5 s so the host tests see restarts and alerts within seconds.
+monit = {
+    "cycle": "5s",
+    "start_delay": 0,
 }
 
 # Findings of the single-point-of-failure audit accepted in the lab, with the reason.

@@ -2,7 +2,21 @@
 
 # The services Holdfast protects (installed by other means; in the lab, by lab/deploy.py).
 services = {
-    "php-fpm": {"unit": "php8.2-fpm.service"},
+    "php-fpm": {
+        "unit": "php8.2-fpm.service",
+        # Monit restarts it when it dies, stops answering, or runs away; a restart loop
+        # escalates to tier 2. PHP workers are children of the master: the CPU and memory
+        # rules count the whole process tree.
+        "supervision": {
+            "pidfile": "/run/php/php8.2-fpm.pid",
+            "start_timeout": "10s",
+            "cpu_percent": 40,
+            "cpu_cycles": 3,
+            "memory_limit": "768M",
+            "restart_limit": 3,
+            "restart_window": 5,
+        },
+    },
 }
 
 sites = {

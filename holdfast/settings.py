@@ -9,13 +9,14 @@ message naming the file, the key, the value and the expected form.
 
 import difflib
 import ipaddress
+import os
 import re
 import weakref
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
 
@@ -62,6 +63,28 @@ def _parse_duration(value) -> int:
         return value
     match = re.fullmatch(r"(\d+)\s*([smhd])", value.strip())
     return int(match[1]) * _DURATION_UNITS[match[2]]
+
+
+def _parse_size(value) -> int:
+    if isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError
+        return value
+    match = re.fullmatch(r"([1-9]\d*)\s*([KMGT])", value.strip())
+    return int(match[1]) * _SIZE_UNITS[match[2]]
+
+
+def _regex(value: str) -> str:
+    """A regular expression as Monit's config can quote it (no double quote)."""
+    if '"' in value:
+        raise ValueError
+    try:
+        re.compile(value)
+    except re.error:
+        raise ValueError from None
+    return value
 
 
 def _matching(pattern: str):
@@ -112,6 +135,10 @@ EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'",
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
 Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
 Port = Annotated[int, Field(ge=1, le=65535)]
+Size = _form("a size such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024)", _parse_size, int)
+Regex = _form("a regular expression without '\"' (POSIX extended, as Monit reads it) such as 'php-fpm: master'", _regex)
+Percent = Annotated[float, Field(gt=0, le=100), Form("a percentage above 0 and at most 100, such as 80 or 12.5")]
+Cycles = Annotated[int, Field(ge=1, le=64), Form("a number of Monit cycles from 1 to 64 (Monit's limit)")]
 
 
 def _unique(values: list) -> list:
@@ -185,6 +212,22 @@ class Mail(Settings):
         "HOLDFAST_SMTP_PASSWORD", description="Environment variable holding the relay password."
     )
 
+    def credentials(self) -> tuple[str, str] | None:
+        """The relay login (user name, password), read from the environment of the deploy;
+        None when username_env is None. A variable that is not set is a SettingsError."""
+        if self.username_env is None:
+            return None
+        login = []
+        for key in ("username_env", "password_env"):
+            name = getattr(self, key)
+            if not name or not os.environ.get(name):
+                raise SettingsError(
+                    f"mail.{key} = {name!r}: expected the name of an environment variable that is set "
+                    "(the relay login comes from the environment, never from group_data)"
+                )
+            login.append(os.environ[name])
+        return login[0], login[1]
+
 
 # The single-point-of-failure audit's rules (holdfast/escalation.py), by name.
 AuditRule = Literal[
@@ -213,10 +256,59 @@ class Apt(Settings):
     cache_time: Duration = Field("1h", description="Refresh the apt index at most this often.")
 
 
+class Supervision(Settings):
+    """How Monit supervises a service: finds its process, probes it, restarts it (through
+    systemctl), and escalates when restarts do not help."""
+
+    pidfile: AbsolutePath | None = Field(None, description="Pid file of the main process (give pidfile or match).")
+    match: Regex | None = Field(
+        None, description="Pattern of the main process's command line, for a process without a pid file."
+    )
+    start_timeout: Duration = Field(
+        "30s", ge=1, le=600,
+        description="How long Monit waits for the process after `systemctl start` before the start counts as "
+        "failed (it checks nothing else meanwhile).",
+    )
+    health_timeout: Duration = Field(
+        "5s", ge=1, le=600, description="Timeout of each probe of the service and of the sites it serves."
+    )
+    health_cycles: Cycles = Field(
+        2, description="Failed probes in a row before a restart (a site's end-to-end check: before the alert)."
+    )
+    cpu_percent: Percent | None = Field(
+        None,
+        description="Runaway: restart when Monit's `total cpu` of the process and its children stays above this. "
+        "Monit divides the children's CPU by min(their threads, the host's CPUs): one spinning PHP worker of 2 "
+        "reads 50% (None: no rule).",
+    )
+    cpu_cycles: Cycles = Field(3, description="Cycles above cpu_percent before the restart.")
+    memory_limit: Size | None = Field(
+        None, description="Restart when the process and its children use more memory than this (None: no rule)."
+    )
+    memory_cycles: Cycles = Field(2, description="Cycles above memory_limit before the restart.")
+    restart_limit: int = Field(
+        3, ge=1, le=64,
+        description="Restarts within restart_window cycles that escalate to monit.escalation_tier; Monit keeps "
+        "watching and restarting.",
+    )
+    restart_window: Cycles = Field(5, description="Cycles over which restarts are counted.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if (self.pidfile is None) == (self.match is None):
+            raise ValueError("expected either pidfile or match")
+        if self.restart_limit > self.restart_window:
+            raise ValueError(
+                f"expected restart_limit ({self.restart_limit}) at most restart_window ({self.restart_window})"
+            )
+        return self
+
+
 class Service(Settings):
     """A service of the site that Holdfast protects (installed by other means)."""
 
     unit: UnitName = Field(description="Its systemd unit.")
+    supervision: Supervision = Field(description="How Monit supervises it.")
 
 
 class Backend(Settings):
@@ -242,6 +334,48 @@ class Site(Settings):
     content_expect: str = Field(min_length=1, description="Text that page contains when the site works.")
 
 
+class MonitSystem(Settings):
+    """Host-wide limits Monit alerts on."""
+
+    load_per_core: float = Field(2.0, gt=0, description="5-minute load average per CPU core above which Monit alerts.")
+    cpu_percent: Percent = Field(95, description="CPU busy (% of all the host's CPUs) above which Monit alerts.")
+    memory_percent: Percent = Field(90, description="Memory in use (% of the host's) above which Monit alerts.")
+    swap_percent: Percent = Field(50, description="Swap in use (% of the host's) above which Monit alerts.")
+    cycles: Cycles = Field(5, description="Cycles a limit is exceeded in a row before the alert.")
+
+
+class MonitFilesystems(Settings):
+    """Filesystems Monit watches for space and inodes."""
+
+    paths: Annotated[list[AbsolutePath], AfterValidator(_unique)] = Field(
+        ["/"], description="Mount points (or paths on them) to watch."
+    )
+    space_percent: Percent = Field(90, description="Space in use above which Monit alerts.")
+    inode_percent: Percent = Field(90, description="Inodes in use above which Monit alerts.")
+    cycles: Cycles = Field(3, description="Cycles a limit is exceeded in a row before the alert.")
+
+
+class Monit(Settings):
+    """Monit on every host: cycle, web interface, who is alerted, host-wide limits. What it
+    supervises: `services` (their `supervision`), nginx and the `sites`, sshd and cron."""
+
+    cycle: Duration = Field("30s", ge=1, le=3600, description="Monit checks everything once per cycle.")
+    start_delay: Duration = Field(
+        "1m", le=3600, description="After Monit starts (e.g. at boot), wait this long before the first check."
+    )
+    httpd_port: Port = Field(2812, description="Port of Monit's web interface on 127.0.0.1 (`monit status` uses it).")
+    ssh_port: Port = Field(22, description="Port sshd answers on, probed with the SSH protocol.")
+    event_slots: int = Field(
+        1000, ge=1, le=100000, description="Alerts queued on disk while the mail relay is unreachable."
+    )
+    alert_tier: Slug = Field("tier1", description="Name of the escalation tier that gets every Monit alert.")
+    escalation_tier: Slug = Field(
+        "tier2", description="Name of the escalation tier alerted when a service keeps restarting (restart_limit)."
+    )
+    system: MonitSystem = Field(MonitSystem(), description="Load, CPU, memory and swap limits.")
+    filesystems: MonitFilesystems = Field(MonitFilesystems(), description="Space and inode limits.")
+
+
 class HostSettings(Settings):
     """All of Holdfast's settings for one host: the top-level group_data keys."""
 
@@ -251,6 +385,7 @@ class HostSettings(Settings):
     audit: Audit = Field(Audit(), description="Audit findings accepted on purpose.")
     services: dict[Slug, Service] = Field({}, description="Services of the site Holdfast protects (group_data/web.py).")
     sites: dict[Slug, Site] = Field({}, description="Websites on the host (group_data/web.py).")
+    monit: Monit = Field(Monit(), description="Monit on every host.")
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )
@@ -264,6 +399,9 @@ class HostSettings(Settings):
         for name, site in self.sites.items():
             errors += _unknown(("sites", name, "backend", "service"), [site.backend.service], self.services,
                                "services")
+        tiers = {tier.name: tier for tier in self.escalation.tiers}
+        for key in ("alert_tier", "escalation_tier"):
+            errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")
         return errors
 
 

@@ -10,7 +10,7 @@ services = {
         "supervision": {
             "pidfile": "/run/php/php8.2-fpm.pid",
             "start_timeout": "10s",
-            "cpu_percent": 40,
+            "cpu_percent": 30,
             "cpu_cycles": 3,
             "memory_limit": "768M",
             "restart_limit": 3,

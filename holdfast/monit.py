@@ -116,7 +116,7 @@ def process_checks(host_settings: HostSettings) -> list[ProcessCheck]:
     return list(checks.values())
 
 
-def _filesystem_check_name(path: str) -> str:
+def filesystem_check_name(path: str) -> str:
     return "fs-" + (path.strip("/").replace("/", "-") or "root")
 
 
@@ -142,7 +142,7 @@ def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> 
         ConfigFile(f"{CHECKS_DIR}/holdfast-system.conf", render(
             "monit/etc/monit/conf.d/system.conf.j2",
             system=monit.system, limits=monit.filesystems,
-            filesystems={_filesystem_check_name(path): path for path in monit.filesystems.paths},
+            filesystems={filesystem_check_name(path): path for path in monit.filesystems.paths},
         ), mode="600"),
     ]
     for check in process_checks(host_settings):

@@ -85,7 +85,8 @@ def pytest_generate_tests(metafunc):
         return
     marker = metafunc.definition.get_closest_marker("hosts")
     chosen = targets_in(metafunc.config, marker.args if marker else ())
-    item = next((fixture for fixture in PER_ITEM if fixture in metafunc.fixturenames), None)
+    # By "<item>_name": a test (class) may define its own "site" fixture that needs no expansion.
+    item = next((fixture for fixture in PER_ITEM if f"{fixture}_name" in metafunc.fixturenames), None)
     if item is None:
         metafunc.parametrize("target", chosen, ids=[target.name for target in chosen], scope="module")
         return

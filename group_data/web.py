@@ -12,6 +12,7 @@ services = {
             "start_timeout": "10s",
             "cpu_percent": 30,
             "cpu_cycles": 3,
+            "cpu_window": 5,
             "memory_limit": "768M",
             "restart_limit": 3,
             "restart_window": 5,

@@ -120,7 +120,8 @@ def filesystem_check_name(path: str) -> str:
     return "fs-" + (path.strip("/").replace("/", "-") or "root")
 
 
-def _tier_emails(host_settings: HostSettings, tier_name: str) -> list[str]:
+def tier_emails(host_settings: HostSettings, tier_name: str) -> list[str]:
+    """Email addresses of the members of the escalation tier named ``tier_name``."""
     plan = host_settings.escalation
     tier = next(tier for tier in plan.tiers if tier.name == tier_name)
     return [contact.email for contact in plan.tier_contacts(tier)]
@@ -129,15 +130,13 @@ def _tier_emails(host_settings: HostSettings, tier_name: str) -> list[str]:
 def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> list[ConfigFile]:
     """monitrc and the checks, all root-only (they may hold the relay password)."""
     monit = host_settings.monit
-    alert_emails = _tier_emails(host_settings, monit.alert_tier)
+    alert_emails = tier_emails(host_settings, monit.alert_tier)
     # A local `alert` overrides the global one for that address: tier 1 members keep all alerts.
-    escalation_emails = [e for e in _tier_emails(host_settings, monit.escalation_tier) if e not in alert_emails]
+    escalation_emails = [e for e in tier_emails(host_settings, monit.escalation_tier) if e not in alert_emails]
     files = [
         ConfigFile(CONTROL_FILE, render(
             "monit/etc/monit/monitrc.j2",
-            monit=monit, mail=host_settings.mail, login=login, alert_emails=alert_emails,
-            alert_tier=next(t for t in host_settings.escalation.tiers if t.name == monit.alert_tier),
-            httpd_users=HTTPD_USERS,
+            monit=monit, mail=host_settings.mail, login=login, alert_emails=alert_emails, httpd_users=HTTPD_USERS,
         ), mode="600"),
         ConfigFile(f"{CHECKS_DIR}/holdfast-system.conf", render(
             "monit/etc/monit/conf.d/system.conf.j2",

@@ -281,7 +281,10 @@ class Supervision(Settings):
         "Monit divides the children's CPU by min(their threads, the host's CPUs): one spinning PHP worker of 2 "
         "reads 50% (None: no rule).",
     )
-    cpu_cycles: Cycles = Field(3, description="Cycles above cpu_percent before the restart.")
+    cpu_cycles: Cycles = Field(3, description="Readings above cpu_percent within cpu_window cycles that restart it.")
+    cpu_window: Cycles = Field(
+        5, description="Cycles over which readings above cpu_percent are counted (a busy host's CPU readings are noisy)."
+    )
     memory_limit: Size | None = Field(
         None, description="Restart when the process and its children use more memory than this (None: no rule)."
     )
@@ -297,6 +300,8 @@ class Supervision(Settings):
     def _consistent(self):
         if (self.pidfile is None) == (self.match is None):
             raise ValueError("expected either pidfile or match")
+        if self.cpu_cycles > self.cpu_window:
+            raise ValueError(f"expected cpu_cycles ({self.cpu_cycles}) at most cpu_window ({self.cpu_window})")
         if self.restart_limit > self.restart_window:
             raise ValueError(
                 f"expected restart_limit ({self.restart_limit}) at most restart_window ({self.restart_window})"

@@ -5,10 +5,8 @@ Monit keeps watching; a configuration Monit rejects never goes live.
 The disruptive tests break the lab's stand-in (`standin`, lab/site.py) and heal it after.
 """
 
-import re
 import secrets
 import time
-from dataclasses import dataclass
 
 import pytest
 
@@ -16,27 +14,10 @@ from holdfast import monit
 from lab.site import STATE_DIR as STANDIN_STATE_DIR
 from tests.conftest import REPO, edit
 from tests.deploys import run_deploy
-from tests.host.probes import Mailboxes, wait_for
-
-# Seconds an alert takes from Monit through the relay into a mailbox.
-DELIVERY = 15
-
-
-def summary(host) -> dict[str, str]:
-    """Status of every check `monit summary` lists, by check name."""
-    rows = [re.split(r"\s{2,}", line.strip()) for line in host.check_output("monit summary -B").splitlines()[2:]]
-    return {row[0]: row[1] for row in rows if len(row) == 3}
-
-
-def status(host, check: str) -> dict[str, str]:
-    """`monit status <check>` as a dict ('status', 'monitoring status', 'pid', ...)."""
-    text = host.check_output(f"monit status {check} -B")
-    return {match[1]: match[2] for match in re.finditer(r"^  (\S.*?)\s{2,}(\S.*)$", text, re.M)}
-
-
-def emails(settings, tier_name: str) -> list[str]:
-    tier = next(tier for tier in settings.escalation.tiers if tier.name == tier_name)
-    return [contact.email for contact in settings.escalation.tier_contacts(tier)]
+from tests.host.probes import wait_for
+from tests.host.standin import (
+    DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline, status, summary,
+)
 
 
 def ok_within(host, settings, check: str) -> str | None:
@@ -96,88 +77,19 @@ def relay(targets, settings):
     return targets[settings.mail.relay].testinfra
 
 
-@dataclass
-class StandIn:
-    """The service `standin` breaks (the backend of the first FastCGI site, lab/site.py)."""
-
-    host: object
-    name: str
-    unit: str
-    host_name: str
-
-    @classmethod
-    def of(cls, host, settings) -> "StandIn":
-        if not settings.disposable:  # module fixtures run before the per-test disposable check
-            pytest.skip("read-only run: not a disposable host")
-        name = next(site.backend.service for site in settings.sites.values() if site.backend.kind == "fastcgi")
-        return cls(host, name, settings.services[name].unit, host.check_output("hostname"))
-
-    def main_pid(self) -> int:
-        """systemd's main PID of the unit, 0 while it is not active."""
-        state = self.host.check_output(f"systemctl show -p ActiveState -p MainPID --value {self.unit}").split()
-        return int(state[0]) if state[1:] == ["active"] else 0
-
-    def subject(self, event: str) -> str:
-        """Subject of Monit's alert mail (templates/monit/etc/monit/monitrc.j2)."""
-        return f"[{self.host_name}] {self.name}: {event}"
-
-    def quiet(self, settings) -> None:
-        """Wait until no restart from an earlier fault counts any more: running, OK, and up
-        for longer than the restart window."""
-        rules = settings.services[self.name].supervision
-        settled = (rules.restart_window + 1) * settings.monit.cycle
-
-        def calm() -> bool:
-            pid = self.main_pid()
-            uptime = pid and int(self.host.check_output(f"ps -o etimes= -p {pid} || echo 0"))
-            return uptime > settled and summary(self.host).get(self.name) == "OK"
-
-        assert wait_for(calm, timeout=settled + rules.start_timeout + 4 * settings.monit.cycle, interval=2)
-
-    def restarted_after(self, before: int, since: float, timeout: float) -> float | None:
-        """Seconds from ``since`` until a new main process runs (None: not within ``timeout``)."""
-        if wait_for(lambda: self.main_pid() not in (0, before), timeout=timeout):
-            return round(time.monotonic() - since, 1)
-        return None
-
-
-@dataclass
-class Fault:
-    """One fault: when it began, the tiers' mailboxes opened just before, and how long
-    until the service ran again (None: not in time)."""
-
-    standin: StandIn
-    began: float
-    tier1: Mailboxes
-    tier2: Mailboxes
-    recovered_after: float | None = None
-
-    def mailed(self, mailboxes: Mailboxes, event: str, deadline: float, since: float | None = None) -> list[str]:
-        """Addresses still without the alert ``deadline`` seconds after ``since`` (the fault)."""
-        remaining = deadline - (time.monotonic() - (since or self.began))
-        subject = self.standin.subject(event)
-        wait_for(lambda: not mailboxes.waiting_for(subject), timeout=max(remaining, 0), interval=2)
-        return mailboxes.waiting_for(subject)
-
-
-def begin_fault(host, settings, relay, command: str, relay_down: bool = False) -> tuple[Fault, int]:
-    """Run ``standin <command>`` on a quiet stand-in (with the relay's MTA stopped first if
-    ``relay_down``); returns the fault and the PID before."""
-    standin = StandIn.of(host, settings)
-    standin.quiet(settings)
-    tier1 = Mailboxes(relay, emails(settings, settings.monit.alert_tier))
-    tier2 = Mailboxes(relay, [e for e in emails(settings, settings.monit.escalation_tier) if e not in tier1.paths])
-    before = standin.main_pid()
-    if relay_down:
-        relay.check_output("systemctl stop exim4")
-    host.check_output(f"standin {command}")
-    return Fault(standin, time.monotonic(), tier1, tier2), before
+@pytest.fixture(scope="module")
+def standin(host, settings):
+    """The service the lab's `standin` breaks (module fixtures run before the per-test
+    check that the host is disposable, so this checks it too)."""
+    if not settings.disposable:
+        pytest.skip("read-only run: not a disposable host")
+    return StandIn.of(host, settings)
 
 
 @pytest.fixture(scope="module")
-def crash(host, settings, relay):
+def crash(standin, host, settings, relay):
     """kill -9 of the stand-in's main process; waits for it to run again."""
-    fault, before = begin_fault(host, settings, relay, "crash")
+    fault, before = begin_fault(standin, settings, relay, "crash")
     fault.recovered_after = fault.standin.restarted_after(before, fault.began, timeout=10 * settings.monit.cycle)
     yield fault
     host.run("standin heal")
@@ -198,23 +110,17 @@ def test_killed_service_is_mailed_to_tier1(crash, settings):
 
 
 @pytest.fixture(scope="module")
-def runaway(host, settings, relay):
+def runaway(standin, host, settings, relay):
     """One PHP worker spinning on the CPU (the seed's bug); waits for Monit's restart."""
-    rules = settings.services[StandIn.of(host, settings).name].supervision
+    rules = settings.services[standin.name].supervision
     if rules.cpu_percent is None:
         pytest.skip("no runaway rule for the stand-in's service")
-    fault, before = begin_fault(host, settings, relay, "loop")
+    fault, before = begin_fault(standin, settings, relay, "loop")
     fault.recovered_after = fault.standin.restarted_after(
         before, fault.began, timeout=3 * (runaway_deadline(settings, rules))
     )
     yield fault
     host.run("standin heal")
-
-
-def runaway_deadline(settings, rules) -> float:
-    """Seconds from a loop's start to the restart: Monit first measures a process's CPU over
-    a whole cycle, then needs cpu_cycles cycles above the limit, then restarts it."""
-    return (rules.cpu_cycles + 2) * settings.monit.cycle + rules.start_timeout
 
 
 @pytest.mark.disruptive
@@ -234,17 +140,11 @@ def test_runaway_is_mailed_to_tier1(runaway, settings):
 
 
 @pytest.fixture(scope="module")
-def crash_loop(host, settings, relay):
+def crash_loop(standin, host, settings, relay):
     """Every start of the stand-in fails (`standin crashloop`) until the flag file goes."""
-    fault, _ = begin_fault(host, settings, relay, "crashloop")
+    fault, _ = begin_fault(standin, settings, relay, "crashloop")
     yield fault
     host.run("standin heal")
-
-
-def escalation_deadline(settings, rules) -> float:
-    """Seconds from a crash loop's start to the escalation mail: one cycle to notice, then
-    restart_limit failed starts, each waiting start_timeout, a cycle apart."""
-    return settings.monit.cycle + rules.restart_limit * (rules.start_timeout + settings.monit.cycle) + DELIVERY
 
 
 @pytest.mark.disruptive
@@ -272,9 +172,9 @@ def test_monit_starts_it_once_starts_work_again(crash_loop, settings, host):
 
 
 @pytest.fixture(scope="module")
-def relay_outage(host, settings, relay):
+def relay_outage(standin, host, settings, relay):
     """The relay's MTA (the lab's exim4) stopped, then the stand-in killed."""
-    fault, _ = begin_fault(host, settings, relay, "crash", relay_down=True)
+    fault, _ = begin_fault(standin, settings, relay, "crash", relay_down=True)
     yield fault
     relay.run("systemctl start exim4")
     host.run("standin heal")

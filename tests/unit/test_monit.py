@@ -50,6 +50,7 @@ def test_production_cycle_is_the_default_and_the_lab_overrides_it(prod, lab):
          "services.php-fpm.supervision = {"),
         ('"start_timeout": "10s",', '"match": "php-fpm: master",', "expected either pidfile or match"),
         ('"restart_limit": 3,', '"restart_limit": 6,', "expected restart_limit (6) at most restart_window (5)"),
+        ('"cpu_window": 5,', '"cpu_window": 2,', "expected cpu_cycles (3) at most cpu_window (2)"),
         ('"cpu_cycles": 3,', '"cpu_cycles": 65,', "services.php-fpm.supervision.cpu_cycles = 65: expected less than or equal to 64"),
         ('"memory_limit": "768M",', '"memory_limit": "lots",', "supervision.memory_limit = 'lots': expected a size"),
         ('"cpu_percent": 30,', '"cpu_percent": 0,', "supervision.cpu_percent = 0: expected greater than 0"),
@@ -169,7 +170,7 @@ def test_proxy_service_is_asked_for_its_health_page_directly(prod):
 
 def test_runaway_and_memory_rules_count_the_process_tree(prod):
     php = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-php-fpm.conf"]
-    assert ("if totalcpu > 30.0% for 3 cycles then restart" in php
+    assert ("if totalcpu > 30.0% for 3 times within 5 cycles then restart" in php
             and "if totalmem > 786432 kB for 2 cycles then restart" in php)
 
 

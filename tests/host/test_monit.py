@@ -87,6 +87,12 @@ def standin(host, settings):
 
 
 @pytest.fixture(scope="module")
+def rules(standin, settings):
+    """Monit's rules for the stand-in's service."""
+    return settings.services[standin.name].supervision
+
+
+@pytest.fixture(scope="module")
 def crash(standin, host, settings, relay):
     """kill -9 of the stand-in's main process; waits for it to run again."""
     fault, before = begin_fault(standin, settings, relay, "crash")
@@ -110,14 +116,13 @@ def test_killed_service_is_mailed_to_tier1(crash, settings):
 
 
 @pytest.fixture(scope="module")
-def runaway(standin, host, settings, relay):
+def runaway(standin, rules, host, settings, relay):
     """One PHP worker spinning on the CPU (the seed's bug); waits for Monit's restart."""
-    rules = settings.services[standin.name].supervision
     if rules.cpu_percent is None:
         pytest.skip("no runaway rule for the stand-in's service")
     fault, before = begin_fault(standin, settings, relay, "loop")
     fault.recovered_after = fault.standin.restarted_after(
-        before, fault.began, timeout=3 * (runaway_deadline(settings, rules))
+        before, fault.began, timeout=3 * runaway_deadline(settings, rules)
     )
     yield fault
     host.run("standin heal")
@@ -125,8 +130,7 @@ def runaway(standin, host, settings, relay):
 
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
-def test_runaway_is_restarted_within_its_cycles(runaway, settings):
-    rules = settings.services[runaway.standin.name].supervision
+def test_runaway_is_restarted_within_its_cycles(runaway, rules, settings):
     assert runaway.recovered_after is not None and runaway.recovered_after <= runaway_deadline(settings, rules), (
         f"restarted after {runaway.recovered_after}s"
     )
@@ -134,8 +138,7 @@ def test_runaway_is_restarted_within_its_cycles(runaway, settings):
 
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
-def test_runaway_is_mailed_to_tier1(runaway, settings):
-    rules = settings.services[runaway.standin.name].supervision
+def test_runaway_is_mailed_to_tier1(runaway, rules, settings):
     assert runaway.mailed(runaway.tier1, "Resource limit matched", runaway_deadline(settings, rules) + DELIVERY) == []
 
 
@@ -149,23 +152,20 @@ def crash_loop(standin, host, settings, relay):
 
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
-def test_restart_loop_escalates_to_the_next_tier(crash_loop, settings):
-    rules = settings.services[crash_loop.standin.name].supervision
+def test_restart_loop_escalates_to_the_next_tier(crash_loop, rules, settings):
     assert crash_loop.mailed(crash_loop.tier2, "Timeout", escalation_deadline(settings, rules)) == []
 
 
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
-def test_service_stays_monitored_in_a_restart_loop(crash_loop, settings, host):
-    rules = settings.services[crash_loop.standin.name].supervision
+def test_service_stays_monitored_in_a_restart_loop(crash_loop, rules, settings, host):
     crash_loop.mailed(crash_loop.tier2, "Timeout", escalation_deadline(settings, rules))
     assert status(host, crash_loop.standin.name)["monitoring status"] == "Monitored"
 
 
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
-def test_monit_starts_it_once_starts_work_again(crash_loop, settings, host):
-    rules = settings.services[crash_loop.standin.name].supervision
+def test_monit_starts_it_once_starts_work_again(crash_loop, rules, settings, host):
     crash_loop.mailed(crash_loop.tier2, "Timeout", escalation_deadline(settings, rules))
     host.check_output(f"rm -f {STANDIN_STATE_DIR}/crashloop")  # the flag `standin crashloop` set, without a restart
     assert wait_for(crash_loop.standin.main_pid, timeout=rules.start_timeout + 3 * settings.monit.cycle)

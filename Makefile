@@ -41,6 +41,7 @@ audit: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.deploy_times
+	$(PY) -m bench.ssh_latency
 	$(PY) -m bench.monit_reaction
 
 clean:

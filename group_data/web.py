@@ -1,19 +1,22 @@
-"""Data for the web hosts: the site, and the services behind it."""
+"""Data for the web hosts: the site, the services behind it, and the slices they run in."""
 
 # The services Holdfast protects (installed by other means; in the lab, by lab/deploy.py).
 services = {
     "php-fpm": {
         "unit": "php8.2-fpm.service",
+        "slice": "web",
         # Monit restarts it when it dies, stops answering, or runs away; a restart loop
         # escalates to tier 2. PHP workers are children of the master: the CPU and memory
-        # rules count the whole process tree.
+        # rules count the whole process tree, and stay below what slice "web" allows it
+        # (a worker looping within CPUQuota 50% reads 25% in Monit's total cpu with two
+        # workers on two CPUs; memory is OOM-killed at MemoryMax).
         "supervision": {
             "pidfile": "/run/php/php8.2-fpm.pid",
             "start_timeout": "10s",
-            "cpu_percent": 30,
+            "cpu_percent": 15,
             "cpu_cycles": 3,
             "cpu_window": 5,
-            "memory_limit": "768M",
+            "memory_limit": "384M",
             "restart_limit": 3,
             "restart_window": 5,
         },
@@ -30,5 +33,30 @@ sites = {
         "health_expect": "OK",
         "content_path": "/",
         "content_expect": "Welcome to the shop",
+    },
+}
+
+# What each part of the host may take (holdfast/slices.py), in systemd's own terms. The
+# critical units (sshd, Monit, nginx: see `critical` in docs/settings.md) run in "critical".
+slices = {
+    "critical": {
+        "description": "what must answer while the site burns: sshd, Monit, nginx",
+        "CPUWeight": 1000,  # ten times the default: first served when CPU is short
+        "IOWeight": 1000,
+        "MemoryLow": "256M",  # reserved for them
+    },
+    "web": {
+        "description": "the site's application",
+        "CPUQuota": "50%",  # half a CPU, however hard a bug makes it loop
+        "MemoryHigh": "448M",
+        "MemoryMax": "512M",  # a leak is OOM-killed here, not elsewhere
+        "TasksMax": 256,  # a fork storm stops here
+    },
+    "batch": {
+        "description": "cron jobs, backups, imports: whatever can wait",
+        "CPUWeight": 20,
+        "CPUQuota": "25%",
+        "IOWeight": 20,
+        "MemoryMax": "256M",
     },
 }

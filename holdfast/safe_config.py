@@ -11,7 +11,7 @@ were, and the deploy fails with the checker's own error text.
 
 import hashlib
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import PurePosixPath
@@ -69,7 +69,7 @@ def validated_config(
     config: str,
     files: Sequence[ConfigFile],
     validate: str,
-    reload: str = "true",
+    reload: str | Callable[[list[str], list[str]], str] = "true",
     owned: Sequence[str] = (),
 ):
     """
@@ -79,7 +79,8 @@ def validated_config(
     + files: the wanted files
     + validate: command that checks the candidate, e.g. ``nginx -t``; it sees the
       candidate files at their live paths
-    + reload: command run after the swap, e.g. ``systemctl reload nginx``
+    + reload: command run after the swap, e.g. ``systemctl reload nginx``; or a function
+      of the changed and the removed paths that returns it (to restart only what changed)
     + owned: glob patterns of files Holdfast owns here; a match that is not in
       ``files`` is removed (in the same validated swap)
 
@@ -110,4 +111,6 @@ def validated_config(
         yield StringCommand("mkdir", "-p", str(PurePosixPath(staged).parent))
         yield FileUploadCommand(StringIO(wanted.content), staged, remote_temp_filename=host.get_temp_filename(staged))
         yield StringCommand("chown", f"{wanted.user}:{wanted.group}", staged, "&&", "chmod", wanted.mode, staged)
+    if callable(reload):
+        reload = reload([wanted.path for wanted in changed], stale)
     yield StringCommand(APPLY_COMMAND, config, shlex.quote(validate), shlex.quote(reload), *map(shlex.quote, stale))

@@ -65,15 +65,50 @@ def _parse_duration(value) -> int:
     return int(match[1]) * _DURATION_UNITS[match[2]]
 
 
-def _parse_size(value) -> int:
-    if isinstance(value, bool):
+def _percent(value: str, most: float | None = None) -> float:
+    """'50%' -> 50.0; more than zero, and at most ``most`` if given."""
+    percent = float(re.fullmatch(r"(\d+(?:\.\d+)?)%", value.strip())[1])
+    if percent <= 0 or (most is not None and percent > most):
+        raise ValueError
+    return percent
+
+
+def _amount(value, units: dict[str, int]) -> int | str:
+    """A systemd amount: a positive whole number (optionally with one of ``units``), 'N%' (of
+    what the host has, at most 100) or 'infinity'. Numbers come back as int, the rest as text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "infinity":
+            return text
+        if text.endswith("%"):
+            return f"{_percent(text, most=100):g}%"
+        match = re.fullmatch(rf"(\d+)\s*({'|'.join(units)})?", text)
+        value = int(match[1]) * units.get(match[2], 1)
+    if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError
-        return value
-    match = re.fullmatch(r"([1-9]\d*)\s*([KMGT])", value.strip())
-    return int(match[1]) * _SIZE_UNITS[match[2]]
+    if value <= 0:
+        raise ValueError
+    return value
+
+
+def _cpu_quota(value: str) -> float:
+    if not isinstance(value, str):
+        raise TypeError
+    return _percent(value)
+
+
+def _weight(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
+        raise ValueError
+    return value
+
+
+def _size(value) -> int:
+    """A number of bytes, optionally with a K, M, G or T unit (no percentage, no 'infinity')."""
+    size = _amount(value, _SIZE_UNITS)
+    if isinstance(size, str):
+        raise ValueError
+    return size
 
 
 def _regex(value: str) -> str:
@@ -135,7 +170,25 @@ EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'",
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
 Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
 Port = Annotated[int, Field(ge=1, le=65535)]
-Size = _form("a size such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024)", _parse_size, int)
+SliceName = _form(
+    "a slice name of lowercase letters, digits and '_' such as 'web' (no '-': systemd reads it as nesting)",
+    _matching(r"[a-z][a-z0-9_]{0,29}"),
+)
+ServiceUnit = _form("a systemd service name such as 'ssh.service'", _matching(r"[\w:.@-]+\.service"))
+CpuQuota = _form("a percentage of one CPU such as '50%' or '150%' (over 100%: several CPUs)", _cpu_quota, float)
+MemorySize = _form(
+    "a size in bytes such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024), "
+    "a percentage of the host's memory such as '20%', or 'infinity'",
+    lambda value: _amount(value, _SIZE_UNITS),
+    int | str,
+)
+TaskCount = _form(
+    "a number of tasks such as 512, a percentage of the host's task limit such as '10%', or 'infinity'",
+    lambda value: _amount(value, {}),
+    int | str,
+)
+Weight = _form("a whole number from 1 to 10000 (systemd's default is 100)", _weight, int)
+Size = _form("a size such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024)", _size, int)
 Regex = _form("a regular expression without '\"' (POSIX extended, as Monit reads it) such as 'php-fpm: master'", _regex)
 Percent = Annotated[float, Field(gt=0, le=100), Form("a percentage above 0 and at most 100, such as 80 or 12.5")]
 Cycles = Annotated[int, Field(ge=1, le=64), Form("a number of Monit cycles from 1 to 64 (Monit's limit)")]
@@ -313,7 +366,60 @@ class Service(Settings):
     """A service of the site that Holdfast protects (installed by other means)."""
 
     unit: UnitName = Field(description="Its systemd unit.")
+    slice: SliceName | None = Field(
+        None, description="Key of `slices` it runs in (None: where its unit puts it, usually system.slice)."
+    )
     supervision: Supervision = Field(description="How Monit supervises it.")
+
+
+class Slice(Settings):
+    """A systemd slice, holdfast-<name>.slice: what the units placed in it may take together.
+
+    The resource keys are systemd's own (systemd.resource-control(5)), with its syntax; a key
+    left out (None) is not set, so systemd's default applies.
+    """
+
+    description: str = Field("", description="What runs there (shown by `systemctl status`).")
+    CPUWeight: Weight | None = Field(
+        None, description="Its share of CPU time against its sibling slices when CPU is scarce."
+    )
+    CPUQuota: CpuQuota | None = Field(
+        None,
+        description="The most CPU time its units may use together, however hard they loop (kept as a number of "
+        "percent).",
+    )
+    MemoryLow: MemorySize | None = Field(
+        None, description="Memory reserved for it: not reclaimed while others have memory to give back (cgroup v2)."
+    )
+    MemoryHigh: MemorySize | None = Field(
+        None, description="Above this its units are slowed down and their memory reclaimed hard (cgroup v2)."
+    )
+    MemoryMax: MemorySize | None = Field(
+        None, description="Hard memory limit: beyond it the kernel's OOM killer kills inside this slice only."
+    )
+    TasksMax: TaskCount | None = Field(
+        None, description="The most processes and threads its units may have together (a fork storm stops there)."
+    )
+    IOWeight: Weight | None = Field(None, description="Its share of disk I/O against its sibling slices (cgroup v2).")
+
+    def properties(self) -> dict[str, str]:
+        """The resource properties it sets, in systemd's syntax (the [Slice] section)."""
+        values = self.model_dump(exclude={"description"}, exclude_none=True)
+        return {key: f"{value:g}%" if key == "CPUQuota" else str(value) for key, value in values.items()}
+
+
+class Critical(Settings):
+    """Units that must keep answering while a service runs away: how the host is reached,
+    watched and served."""
+
+    slice: SliceName | None = Field(
+        "critical",
+        description="Key of `slices` they run in (None: leave them where they are); unused on hosts without slices.",
+    )
+    units: Annotated[list[ServiceUnit], AfterValidator(_unique)] = Field(
+        ["ssh.service", "monit.service", "nginx.service"],
+        description="The units placed there, installed yet or not (a unit installed later starts in its slice).",
+    )
 
 
 class Backend(Settings):
@@ -390,6 +496,17 @@ class HostSettings(Settings):
     audit: Audit = Field(Audit(), description="Audit findings accepted on purpose.")
     services: dict[Slug, Service] = Field({}, description="Services of the site Holdfast protects (group_data/web.py).")
     sites: dict[Slug, Site] = Field({}, description="Websites on the host (group_data/web.py).")
+    slices: dict[SliceName, Slice] = Field(
+        {}, description="systemd slices holdfast-<name>.slice and their resource limits (group_data/web.py)."
+    )
+    critical: Critical = Field(
+        Critical(), description="Units protected in the critical slice, beside the services placed there."
+    )
+    slice_budget: Literal["error", "warn"] = Field(
+        "error",
+        description="A slice limit beyond the host's CPUs or memory: stop the deploy before any change (error), "
+        "or warn and deploy.",
+    )
     monit: Monit = Field(Monit(), description="Monit on every host.")
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
@@ -407,7 +524,58 @@ class HostSettings(Settings):
         tiers = {tier.name: tier for tier in self.escalation.tiers}
         for key in ("alert_tier", "escalation_tier"):
             errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")
+        return errors + self._placement_errors() + self._supervision_errors()
+
+    def _supervision_errors(self) -> list[tuple[tuple, Any, str]]:
+        """Monit rules that a service's slice makes unreachable."""
+        errors = []
+        for name, service in self.services.items():
+            limits = self.slices.get(service.slice)
+            if limits is None:
+                continue
+            rules, loc = service.supervision, ("services", name, "supervision")
+            if rules.cpu_percent is not None and limits.CPUQuota is not None and rules.cpu_percent >= limits.CPUQuota:
+                errors.append(((*loc, "cpu_percent"), rules.cpu_percent,
+                               f"expected less than CPUQuota of slice {service.slice} ({limits.CPUQuota:g}%): "
+                               "Monit's total cpu never exceeds it"))
+            if rules.memory_limit is not None and isinstance(limits.MemoryMax, int) and rules.memory_limit >= limits.MemoryMax:
+                errors.append(((*loc, "memory_limit"), rules.memory_limit,
+                               f"expected less than MemoryMax of slice {service.slice} ({limits.MemoryMax}): "
+                               "the OOM killer acts first"))
         return errors
+
+    def _placement_errors(self) -> list[tuple[tuple, Any, str]]:
+        errors = []
+        placed_by: dict[str, tuple] = {}
+        if self.slices and self.critical.slice:
+            errors += _unknown(("critical", "slice"), [self.critical.slice], self.slices, "slices")
+            placed_by.update({unit: ("critical", "units") for unit in self.critical.units})
+        for name, service in self.services.items():
+            if service.slice is None:
+                continue
+            loc = ("services", name, "slice")
+            errors += _unknown(loc, [service.slice], self.slices, "slices")
+            unit_loc = ("services", name, "unit")
+            if not service.unit.endswith(".service"):
+                errors.append((unit_loc, service.unit, "expected a .service unit: only services are placed in a slice"))
+            elif service.unit in placed_by:
+                errors.append((unit_loc, service.unit, f"already placed by {_dotted(placed_by[service.unit])}"))
+            placed_by[service.unit] = unit_loc
+        return errors
+
+    @property
+    def placements(self) -> dict[str, str]:
+        """Unit -> key of `slices` it runs in: the critical units, then the services given a slice."""
+        if not self.slices:
+            return {}
+        placed = dict.fromkeys(self.critical.units, self.critical.slice) if self.critical.slice else {}
+        placed.update({service.unit: service.slice for service in self.services.values() if service.slice})
+        return placed
+
+    def slice_of(self, unit: str) -> Slice | None:
+        """The slice ``unit`` is placed in, if any (e.g. to compare a CPU alert with its CPUQuota)."""
+        name = self.placements.get(unit)
+        return self.slices[name] if name else None
 
 
 def _unknown(loc: tuple, names: list[str], known: dict, where: str) -> list[tuple[tuple, Any, str]]:
@@ -536,9 +704,20 @@ def _host_errors(inventory, host) -> list[str]:
             value = "" if problem["type"] == "missing" else f" = {problem['input']!r}"
             errors.append(f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)}{value}: {_describe(problem)}")
     else:
-        for loc, value, message in settings.reference_errors():
-            errors.append(f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)} = {value!r}: {message}")
+        errors += [_located(inventory, host, *problem) for problem in settings.reference_errors()]
     return errors
+
+
+def _located(inventory, host, loc: tuple, value, message: str) -> str:
+    return f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)} = {value!r}: {message}"
+
+
+def located(loc: tuple, value, message: str) -> str:
+    """A problem with a key of the current host's settings, worded as validation errors are:
+    file, key, value, message (for checks against host facts at prepare time)."""
+    from pyinfra import host, inventory
+
+    return _located(inventory, host, loc, value, message)
 
 
 def _validate(data: dict) -> HostSettings:

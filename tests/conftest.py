@@ -10,16 +10,21 @@ REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfast", "lab")
 
 
-@pytest.fixture
-def project_copy(tmp_path, monkeypatch) -> Path:
-    """A copy of the project to edit (e.g. break group_data), made the current directory."""
+def copy_project(destination: Path) -> Path:
+    """A copy of the project in ``destination``, to edit freely."""
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy(source, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
+            shutil.copy(source, destination / name)
+    return destination
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the project to edit (e.g. break group_data), made the current directory."""
+    monkeypatch.chdir(copy_project(tmp_path))
     return tmp_path
 
 
@@ -28,3 +33,8 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+def append(path: Path, text: str) -> None:
+    """Add ``text`` as lines at the end of ``path`` (e.g. a group_data assignment that overrides a value)."""
+    path.write_text(path.read_text() + f"\n{text}\n")

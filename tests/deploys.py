@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PYINFRA = Path(sys.executable).parent / "pyinfra"
+# Everything a deploy could change, fingerprinted.
+FINGERPRINT = (
+    "find /etc /usr/local /srv /var/lib/holdfast -xdev -type f -print0 2>/dev/null"
+    " | sort -z | xargs -0 sha1sum | sha1sum"
+)
 _RESULT_ROW = re.compile(r"^\s{4}(?P<operation>\S.*?)\s{2,}(?P<hosts>\d+)\s+(?P<success>\d+|-)\s+(?P<error>\d+|-)\s+(?P<no_change>\d+|-)\s*$")
 
 
@@ -33,3 +38,8 @@ def run_deploy(inventory: str, deploy_file: str = "deploy.py", cwd: Path | None 
         cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
     )
     return DeployRun(result.returncode, result.stdout + result.stderr)
+
+
+def fingerprints(targets) -> dict[str, str]:
+    """A fingerprint of every file a deploy could change, per host (``targets``: tests/host)."""
+    return {name: target.testinfra.check_output(FINGERPRINT) for name, target in targets.items()}

@@ -9,8 +9,8 @@ validated settings the deploy used, never from values written here. Tests marked
 
 A test takes ``host`` (a testinfra host, one test per inventory host, limited to groups
 with ``@pytest.mark.hosts("web")``) and ``settings`` (that host's settings). A test that
-also takes ``site`` or ``service`` runs once per host and site (service) of that host,
-with ``site_name`` (``service_name``) its key.
+also takes ``site``, ``service``, ``slice`` or ``placement`` runs once per host and site
+(service, slice, placed unit) of that host, with ``site_name`` (``service_name``, ...) its key.
 """
 
 import os
@@ -77,7 +77,7 @@ def targets_in(config, groups=()) -> list[Target]:
 
 
 # Fixtures that expand a test over one settings mapping of each host: fixture -> key.
-PER_ITEM = {"site": "sites", "service": "services"}
+PER_ITEM = {"site": "sites", "service": "services", "slice": "slices", "placement": "placements"}
 
 
 def pytest_generate_tests(metafunc):
@@ -85,8 +85,7 @@ def pytest_generate_tests(metafunc):
         return
     marker = metafunc.definition.get_closest_marker("hosts")
     chosen = targets_in(metafunc.config, marker.args if marker else ())
-    # By "<item>_name": a test (class) may define its own "site" fixture that needs no expansion.
-    item = next((fixture for fixture in PER_ITEM if f"{fixture}_name" in metafunc.fixturenames), None)
+    item = next((fixture for fixture in PER_ITEM if fixture in metafunc.fixturenames), None)
     if item is None:
         metafunc.parametrize("target", chosen, ids=[target.name for target in chosen], scope="module")
         return
@@ -118,6 +117,18 @@ def site(settings, site_name):
 def service(settings, service_name):
     """One service of the host under test."""
     return settings.services[service_name]
+
+
+@pytest.fixture(scope="module")
+def slice(settings, slice_name):
+    """One slice of the host under test."""
+    return settings.slices[slice_name]
+
+
+@pytest.fixture(scope="module")
+def placement(settings, placement_name) -> tuple[str, str]:
+    """One unit placed in a slice on the host under test, and the key of its slice."""
+    return placement_name, settings.placements[placement_name]
 
 
 @pytest.fixture(scope="session")

@@ -9,19 +9,34 @@ from lab.mailsink import mailbox
 
 
 def cpu_percent(host, unit: str, seconds: float = 4) -> float:
-    """CPU used by the processes of ``unit`` over ``seconds``, in percent of one CPU.
+    """CPU used by the processes of ``unit`` over ``seconds``, in percent of one CPU; for a
+    slice, by the processes of every unit in it.
 
     Read from the kernel's per-process accounting (utime + stime), so it needs no
-    accounting setting on the unit.
+    accounting setting on the unit: the lab's systemd keeps no cpuacct groups, as the
+    machine mounts cpu and cpuacct apart and systemd expects them together.
     """
     ticks = (
         f"cg=$(systemctl show -p ControlGroup --value {unit}); "
-        "t() { cat /sys/fs/cgroup/systemd$cg/cgroup.procs | while read p; do "
+        "t() { find /sys/fs/cgroup/systemd$cg -name cgroup.procs -exec cat {} + | while read p; do "
         "awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }; "
         f"a=$(t); sleep {seconds}; b=$(t); echo $((b - a)) $(getconf CLK_TCK)"
     )
     used, per_second = map(int, host.check_output(ticks).split())
     return used / per_second / seconds * 100
+
+
+def oom_kills(host, unit: str) -> int:
+    """Processes the kernel's OOM killer has killed in ``unit``'s cgroup and the ones below it.
+
+    Summed over the local counters of each cgroup (cgroup v1 counts a kill in the victim's
+    own cgroup, not in the slice whose limit was hit).
+    """
+    return int(host.check_output(
+        f"cg=$(systemctl show -p ControlGroup --value -- {unit}); "
+        "{ find /sys/fs/cgroup/memory$cg -name memory.oom_control; find /sys/fs/cgroup$cg -name memory.events.local; } "
+        "2>/dev/null | xargs -r cat | awk '$1 == \"oom_kill\" {s += $2} END {print s + 0}'"
+    ))
 
 
 def fastcgi(host, site, path: str, timeout: int = 5) -> str:

@@ -4,17 +4,7 @@ fails the single-point-of-failure audit, touches no host."""
 import pytest
 
 from tests.conftest import edit
-from tests.deploys import run_deploy
-
-# Everything a deploy could change, fingerprinted.
-FINGERPRINT = (
-    "find /etc /usr/local /srv /var/lib/holdfast -xdev -type f -print0 2>/dev/null"
-    " | sort -z | xargs -0 sha1sum | sha1sum"
-)
-
-
-def fingerprints(targets) -> dict[str, str]:
-    return {name: target.testinfra.check_output(FINGERPRINT) for name, target in targets.items()}
+from tests.deploys import fingerprints, run_deploy
 
 
 @pytest.mark.disruptive

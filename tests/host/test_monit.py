@@ -47,11 +47,11 @@ def test_web_interface_listens_on_loopback_only(host, settings):
     assert listening.split() == [f"127.0.0.1:{settings.monit.httpd_port}"]
 
 
-def test_declared_service_is_listed_and_ok(host, settings, service_name):
+def test_declared_service_is_listed_and_ok(host, settings, service, service_name):
     assert ok_within(host, settings, service_name) == "OK"
 
 
-def test_site_end_to_end_check_is_ok(host, settings, site_name):
+def test_site_end_to_end_check_is_ok(host, settings, site, site_name):
     assert ok_within(host, settings, f"site-{site_name}") == "OK"
 
 

@@ -3,6 +3,7 @@ the timings and the mail. Shared by tests/host/test_monit.py and bench/monit_rea
 
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from holdfast.monit import tier_emails
@@ -121,3 +122,15 @@ def escalation_deadline(settings, rules) -> float:
     """Seconds from a crash loop's start to the escalation mail: one cycle to notice, then
     restart_limit failed starts, each waiting start_timeout, a cycle apart."""
     return settings.monit.cycle + rules.restart_limit * (rules.start_timeout + settings.monit.cycle) + DELIVERY
+
+
+@contextmanager
+def unsupervised(host, settings):
+    """Monit leaves the stand-in's service alone meanwhile: for tests that make it run away
+    on purpose to measure something else (the slice holding it)."""
+    name = StandIn.of(host, settings).name
+    host.check_output(f"monit unmonitor {name}")
+    try:
+        yield
+    finally:
+        host.check_output(f"monit monitor {name}")

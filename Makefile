@@ -46,6 +46,7 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.deploy_times
 	$(PY) -m bench.ssh_latency
 	$(PY) -m bench.edge_flood
+	$(PY) -m bench.monit_reaction
 
 clean:
 	rm -rf $(VENV)

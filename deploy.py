@@ -8,6 +8,7 @@ from pyinfra import host
 from holdfast.base import deploy_base
 from holdfast.escalation import deploy_audit
 from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
+from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
 from holdfast.slices import deploy_slices
@@ -23,6 +24,8 @@ if "web" in host.groups:
 
 if "monitors" in host.groups:
     deploy_monitor_host()
+
+deploy_monit()  # after what it supervises is installed
 
 # Once per deploy, from the control machine; last, so that a provider failing while the
 # deploy runs keeps no host from its configuration.

@@ -1,8 +1,8 @@
 """Data for the lab's hosts (every host of inventories/lab.py is in group "lab").
 
 Only what must differ from production: the lab's own mail relay, its "office" address,
-the stand-ins of the hosted monitors, the monitor's short intervals, and the permission
-for the host tests to break these hosts on purpose.
+the stand-ins of the hosted monitors, short Monit and monitor intervals, and the
+permission for the host tests to break these hosts on purpose.
 """
 
 from lab.topology import LAB
@@ -39,6 +39,12 @@ monitoring = {
             "summary": "{{ $labels.mountpoint }} on {{ $labels.host }} has less than 10% free space.",
         },
     ],
+}
+
+# Monit checks every 5 s so the host tests see restarts and alerts within seconds.
+monit = {
+    "cycle": "5s",
+    "start_delay": 0,
 }
 
 # Findings of the single-point-of-failure audit accepted in the lab, with the reason.

@@ -3,7 +3,25 @@ the edge in front of them."""
 
 # The services Holdfast protects (installed by other means; in the lab, by lab/deploy.py).
 services = {
-    "php-fpm": {"unit": "php8.2-fpm.service", "slice": "web"},
+    "php-fpm": {
+        "unit": "php8.2-fpm.service",
+        "slice": "web",
+        # Monit restarts it when it dies, stops answering, or runs away; a restart loop
+        # escalates to tier 2. PHP workers are children of the master: the CPU and memory
+        # rules count the whole process tree, and stay below what slice "web" allows it
+        # (a worker looping within CPUQuota 50% reads 25% in Monit's total cpu with two
+        # workers on two CPUs; memory is OOM-killed at MemoryMax).
+        "supervision": {
+            "pidfile": "/run/php/php8.2-fpm.pid",
+            "start_timeout": "10s",
+            "cpu_percent": 15,
+            "cpu_cycles": 3,
+            "cpu_window": 5,
+            "memory_limit": "384M",
+            "restart_limit": 3,
+            "restart_window": 5,
+        },
+    },
 }
 
 sites = {

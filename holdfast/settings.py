@@ -10,6 +10,7 @@ message naming the file, the key, the value and the expected form.
 import difflib
 import ipaddress
 import math
+import os
 import re
 import weakref
 from functools import cache
@@ -112,6 +113,25 @@ def _weight(value: int) -> int:
     return value
 
 
+def _size(value) -> int:
+    """A number of bytes, optionally with a K, M, G or T unit (no percentage, no 'infinity')."""
+    size = _amount(value, _SIZE_UNITS)
+    if isinstance(size, str):
+        raise ValueError
+    return size
+
+
+def _regex(value: str) -> str:
+    """A regular expression as Monit's config can quote it (no double quote)."""
+    if '"' in value:
+        raise ValueError
+    try:
+        re.compile(value)
+    except re.error:
+        raise ValueError from None
+    return value
+
+
 def _matching(pattern: str):
     def check(value: str) -> str:
         if not isinstance(value, str) or not re.fullmatch(pattern, value):
@@ -191,6 +211,10 @@ TaskCount = _form(
     int | str,
 )
 Weight = _form("a whole number from 1 to 10000 (systemd's default is 100)", _weight, int)
+Size = _form("a size such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024)", _size, int)
+Regex = _form("a regular expression without '\"' (POSIX extended, as Monit reads it) such as 'php-fpm: master'", _regex)
+Percent = Annotated[float, Field(gt=0, le=100), Form("a percentage above 0 and at most 100, such as 80 or 12.5")]
+Cycles = Annotated[int, Field(ge=1, le=64), Form("a number of Monit cycles from 1 to 64 (Monit's limit)")]
 
 
 def _unique(values: list) -> list:
@@ -264,6 +288,22 @@ class Mail(Settings):
         "HOLDFAST_SMTP_PASSWORD", description="Environment variable holding the relay password."
     )
 
+    def credentials(self) -> tuple[str, str] | None:
+        """The relay login (user name, password), read from the environment of the deploy;
+        None when username_env is None. A variable that is not set is a SettingsError."""
+        if self.username_env is None:
+            return None
+        login = []
+        for key in ("username_env", "password_env"):
+            name = getattr(self, key)
+            if not name or not os.environ.get(name):
+                raise SettingsError(
+                    f"mail.{key} = {name!r}: expected the name of an environment variable that is set "
+                    "(the relay login comes from the environment, never from group_data)"
+                )
+            login.append(os.environ[name])
+        return login[0], login[1]
+
 
 # The single-point-of-failure audit's rules (holdfast/escalation.py), by name.
 AuditRule = Literal[
@@ -292,6 +332,59 @@ class Apt(Settings):
     cache_time: Duration = Field("1h", description="Refresh the apt index at most this often.")
 
 
+class Supervision(Settings):
+    """How Monit supervises a service: finds its process, probes it, restarts it (through
+    systemctl), and escalates when restarts do not help."""
+
+    pidfile: AbsolutePath | None = Field(None, description="Pid file of the main process (give pidfile or match).")
+    match: Regex | None = Field(
+        None, description="Pattern of the main process's command line, for a process without a pid file."
+    )
+    start_timeout: Duration = Field(
+        "30s", ge=1, le=600,
+        description="How long Monit waits for the process after `systemctl start` before the start counts as "
+        "failed (it checks nothing else meanwhile).",
+    )
+    health_timeout: Duration = Field(
+        "5s", ge=1, le=600, description="Timeout of each probe of the service and of the sites it serves."
+    )
+    health_cycles: Cycles = Field(
+        2, description="Failed probes in a row before a restart (a site's end-to-end check: before the alert)."
+    )
+    cpu_percent: Percent | None = Field(
+        None,
+        description="Runaway: restart when Monit's `total cpu` of the process and its children stays above this. "
+        "Monit divides the children's CPU by min(their threads, the host's CPUs): one spinning PHP worker of 2 "
+        "reads 50% (None: no rule).",
+    )
+    cpu_cycles: Cycles = Field(3, description="Readings above cpu_percent within cpu_window cycles that restart it.")
+    cpu_window: Cycles = Field(
+        5, description="Cycles over which readings above cpu_percent are counted (a busy host's CPU readings are noisy)."
+    )
+    memory_limit: Size | None = Field(
+        None, description="Restart when the process and its children use more memory than this (None: no rule)."
+    )
+    memory_cycles: Cycles = Field(2, description="Cycles above memory_limit before the restart.")
+    restart_limit: int = Field(
+        3, ge=1, le=64,
+        description="Restarts within restart_window cycles that escalate to monit.escalation_tier; Monit keeps "
+        "watching and restarting.",
+    )
+    restart_window: Cycles = Field(5, description="Cycles over which restarts are counted.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if (self.pidfile is None) == (self.match is None):
+            raise ValueError("expected either pidfile or match")
+        if self.cpu_cycles > self.cpu_window:
+            raise ValueError(f"expected cpu_cycles ({self.cpu_cycles}) at most cpu_window ({self.cpu_window})")
+        if self.restart_limit > self.restart_window:
+            raise ValueError(
+                f"expected restart_limit ({self.restart_limit}) at most restart_window ({self.restart_window})"
+            )
+        return self
+
+
 class Service(Settings):
     """A service of the site that Holdfast protects (installed by other means)."""
 
@@ -299,6 +392,7 @@ class Service(Settings):
     slice: SliceName | None = Field(
         None, description="Key of `slices` it runs in (None: where its unit puts it, usually system.slice)."
     )
+    supervision: Supervision = Field(description="How Monit supervises it.")
 
 
 class Slice(Settings):
@@ -607,6 +701,48 @@ class Monitoring(Settings):
         return errors
 
 
+class MonitSystem(Settings):
+    """Host-wide limits Monit alerts on."""
+
+    load_per_core: float = Field(2.0, gt=0, description="5-minute load average per CPU core above which Monit alerts.")
+    cpu_percent: Percent = Field(95, description="CPU busy (% of all the host's CPUs) above which Monit alerts.")
+    memory_percent: Percent = Field(90, description="Memory in use (% of the host's) above which Monit alerts.")
+    swap_percent: Percent = Field(50, description="Swap in use (% of the host's) above which Monit alerts.")
+    cycles: Cycles = Field(5, description="Cycles a limit is exceeded in a row before the alert.")
+
+
+class MonitFilesystems(Settings):
+    """Filesystems Monit watches for space and inodes."""
+
+    paths: Annotated[list[AbsolutePath], AfterValidator(_unique)] = Field(
+        ["/"], description="Mount points (or paths on them) to watch."
+    )
+    space_percent: Percent = Field(90, description="Space in use above which Monit alerts.")
+    inode_percent: Percent = Field(90, description="Inodes in use above which Monit alerts.")
+    cycles: Cycles = Field(3, description="Cycles a limit is exceeded in a row before the alert.")
+
+
+class Monit(Settings):
+    """Monit on every host: cycle, web interface, who is alerted, host-wide limits. What it
+    supervises: `services` (their `supervision`), nginx and the `sites`, sshd and cron."""
+
+    cycle: Duration = Field("30s", ge=1, le=3600, description="Monit checks everything once per cycle.")
+    start_delay: Duration = Field(
+        "1m", le=3600, description="After Monit starts (e.g. at boot), wait this long before the first check."
+    )
+    httpd_port: Port = Field(2812, description="Port of Monit's web interface on 127.0.0.1 (`monit status` uses it).")
+    ssh_port: Port = Field(22, description="Port sshd answers on, probed with the SSH protocol.")
+    event_slots: int = Field(
+        1000, ge=1, le=100000, description="Alerts queued on disk while the mail relay is unreachable."
+    )
+    alert_tier: Slug = Field("tier1", description="Name of the escalation tier that gets every Monit alert.")
+    escalation_tier: Slug = Field(
+        "tier2", description="Name of the escalation tier alerted when a service keeps restarting (restart_limit)."
+    )
+    system: MonitSystem = Field(MonitSystem(), description="Load, CPU, memory and swap limits.")
+    filesystems: MonitFilesystems = Field(MonitFilesystems(), description="Space and inode limits.")
+
+
 class HostSettings(Settings):
     """All of Holdfast's settings for one host: the top-level group_data keys."""
 
@@ -635,6 +771,7 @@ class HostSettings(Settings):
     monitoring: Monitoring = Field(
         Monitoring(), description="The external monitor, read on the monitor hosts (e.g. set in group_data/monitors.py)."
     )
+    monit: Monit = Field(Monit(), description="Monit on every host.")
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )
@@ -649,7 +786,28 @@ class HostSettings(Settings):
         for name, site in self.sites.items():
             errors += _unknown(("sites", name, "backend", "service"), [site.backend.service], self.services,
                                "services")
-        return errors + self._placement_errors()
+        tiers = {tier.name: tier for tier in self.escalation.tiers}
+        for key in ("alert_tier", "escalation_tier"):
+            errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")
+        return errors + self._placement_errors() + self._supervision_errors()
+
+    def _supervision_errors(self) -> list[tuple[tuple, Any, str]]:
+        """Monit rules that a service's slice makes unreachable."""
+        errors = []
+        for name, service in self.services.items():
+            limits = self.slices.get(service.slice)
+            if limits is None:
+                continue
+            rules, loc = service.supervision, ("services", name, "supervision")
+            if rules.cpu_percent is not None and limits.CPUQuota is not None and rules.cpu_percent >= limits.CPUQuota:
+                errors.append(((*loc, "cpu_percent"), rules.cpu_percent,
+                               f"expected less than CPUQuota of slice {service.slice} ({limits.CPUQuota:g}%): "
+                               "Monit's total cpu never exceeds it"))
+            if rules.memory_limit is not None and isinstance(limits.MemoryMax, int) and rules.memory_limit >= limits.MemoryMax:
+                errors.append(((*loc, "memory_limit"), rules.memory_limit,
+                               f"expected less than MemoryMax of slice {service.slice} ({limits.MemoryMax}): "
+                               "the OOM killer acts first"))
+        return errors
 
     def _placement_errors(self) -> list[tuple[tuple, Any, str]]:
         errors = []

@@ -1,4 +1,11 @@
-"""Measurements the host tests take on a host, each in one command run there."""
+"""Measurements the host tests take on a host, each in one command run there, and the
+lab's mailboxes."""
+
+import email
+import re
+import time
+
+from lab.mailsink import mailbox
 
 
 def cpu_percent(host, unit: str, seconds: float = 4) -> float:
@@ -39,3 +46,39 @@ def fastcgi(host, site, path: str, timeout: int = 5) -> str:
         f"SCRIPT_FILENAME={site.root}/index.php REQUEST_URI='{path}' REQUEST_METHOD=GET "
         f"timeout {timeout} cgi-fcgi -bind -connect {socket}"
     ).stdout
+
+
+def wait_for(condition, timeout: float, interval: float = 0.5):
+    """Poll ``condition`` until it returns something true (returned) or ``timeout`` seconds
+    pass (None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+class Mailboxes:
+    """Mailboxes of some addresses on the lab's mail sink (lab/mailsink.py); reads only the
+    mail that arrives after this was made."""
+
+    def __init__(self, sink_host, addresses: list[str]):
+        self.host = sink_host
+        self.paths = {address: mailbox(address) for address in addresses}
+        self.offsets = {address: self._size(path) for address, path in self.paths.items()}
+
+    def _size(self, path: str) -> int:
+        return int(self.host.check_output(f"stat -c %s {path} 2>/dev/null || echo 0"))
+
+    def subjects(self, address: str) -> list[str]:
+        """Subjects of the mail ``address`` received since this was made."""
+        text = self.host.check_output(f"tail -c +{self.offsets[address] + 1} {self.paths[address]} 2>/dev/null || true")
+        messages = re.split(r"^From \S+ .*\n", text, flags=re.M)
+        return [email.message_from_string(message)["Subject"] for message in messages if message.strip()]
+
+    def waiting_for(self, subject: str) -> list[str]:
+        """The addresses that have not received mail with ``subject`` yet."""
+        return [address for address in self.paths if subject not in self.subjects(address)]

@@ -1,0 +1,225 @@
+"""Monit on every host: supervise the site's services, restart runaways, escalate restart loops.
+
+Every host gets the host-wide checks (load, CPU, memory, swap, filesystems) and sshd and
+cron; hosts with `services` and `sites` get one check per service, nginx, and an
+end-to-end check of each site through nginx. Monit starts, stops and restarts services
+through systemctl, so Monit and systemd never disagree. Alerts go to the escalation plan's
+tiers by mail through `mail`; a restart loop alerts the escalation tier and Monit keeps
+watching. Monit itself runs under a systemd unit that restarts it.
+"""
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api import StringCommand, deploy, operation
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, systemd
+
+from holdfast import settings
+from holdfast.safe_config import ConfigFile, validated_config
+from holdfast.settings import HostSettings, SettingsError, Site, Supervision
+from holdfast.templates import render
+
+# cron: supervised on every host, and missing from a minimal Debian.
+PACKAGES = ("monit", "cron")
+CONTROL_FILE = "/etc/monit/monitrc"
+CHECKS_DIR = "/etc/monit/conf.d"
+UNIT_FILE = "/etc/systemd/system/monit.service"
+# Credentials of Monit's web interface (htpasswd form), made on the host, never sent anywhere.
+HTTPD_USERS = "/etc/monit/holdfast-httpd.users"
+HTTPD_USER = "holdfast"
+NGINX_ADDRESS = "127.0.0.1:80"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A connection test of a process check: plain, or with Monit speaking a protocol."""
+
+    target: str  # Monit's words: "unixsocket /run/x.sock" or "host 127.0.0.1 port 80"
+    cycles: int
+    protocol: str | None = None
+    path: str = "/"
+    host_header: str = ""
+    expect: str = ""  # a regular expression, already escaped for Monit
+
+
+@dataclass(frozen=True)
+class ProcessCheck:
+    """A process Monit supervises: its check name, systemd unit, rules and probes."""
+
+    name: str
+    unit: str
+    supervision: Supervision
+    probes: tuple[Probe, ...] = ()
+
+
+def monit_regex(text: str) -> str:
+    """A POSIX extended regular expression matching ``text`` literally, quotable by Monit
+    (which has no escape for '"': it becomes '.', any character)."""
+    return re.sub(r'[\\.^$|?*+()\[\]{}]', r"\\\g<0>", text).replace('"', ".")
+
+
+def _target(address: str) -> str:
+    """Monit's connection target for an upstream address ('unix:/path' or 'host:port')."""
+    if address.startswith("unix:"):
+        return f"unixsocket {address.removeprefix('unix:')}"
+    address_host, _, port = address.rpartition(":")
+    return f"host {address_host} port {port}"
+
+
+def _health_probes(name: str, rules: Supervision, sites: dict[str, Site]) -> tuple[Probe, ...]:
+    """Probes of a service from the sites it serves: its listener, and each site's health page.
+
+    Monit speaks HTTP but not FastCGI: a FastCGI backend's health page is asked through
+    nginx (whose own check restarts it after one failed cycle, before this one acts)."""
+    probes = {}
+    for site in sites.values():
+        if site.backend.service != name:
+            continue
+        health = {
+            "protocol": "http",
+            "path": site.health_path,
+            "host_header": site.server_names[0],
+            "expect": monit_regex(site.health_expect),
+        }
+        listener = _target(site.backend.address)
+        if site.backend.kind == "proxy":
+            probes[Probe(listener, rules.health_cycles, **health)] = None
+        else:
+            probes[Probe(listener, rules.health_cycles)] = None
+            probes[Probe(_target(NGINX_ADDRESS), rules.health_cycles, **health)] = None
+    return tuple(probes)
+
+
+def _daemon(name: str, unit: str, pidfile: str, *probes: Probe) -> ProcessCheck:
+    """A system daemon: found by its pid file, no runaway or memory rule."""
+    return ProcessCheck(name, unit, Supervision(pidfile=pidfile), probes)
+
+
+def process_checks(host_settings: HostSettings) -> list[ProcessCheck]:
+    """Every process Monit supervises on this host; a declared service replaces a system
+    one of the same name."""
+    ssh = Probe(f"host 127.0.0.1 port {host_settings.monit.ssh_port}", cycles=1, protocol="ssh")
+    checks = {
+        "sshd": _daemon("sshd", "ssh.service", "/run/sshd.pid", ssh),
+        "cron": _daemon("cron", "cron.service", "/run/crond.pid"),
+    }
+    if host_settings.sites:
+        # The pid file templates/nginx's nginx.conf names; one failed connection restarts it.
+        checks["nginx"] = _daemon("nginx", "nginx.service", "/run/nginx.pid", Probe(_target(NGINX_ADDRESS), cycles=1))
+    for name, service in host_settings.services.items():
+        checks[name] = ProcessCheck(
+            name, service.unit, service.supervision, _health_probes(name, service.supervision, host_settings.sites)
+        )
+    return list(checks.values())
+
+
+def filesystem_check_name(path: str) -> str:
+    return "fs-" + (path.strip("/").replace("/", "-") or "root")
+
+
+def tier_emails(host_settings: HostSettings, tier_name: str) -> list[str]:
+    """Email addresses of the members of the escalation tier named ``tier_name``."""
+    plan = host_settings.escalation
+    tier = next(tier for tier in plan.tiers if tier.name == tier_name)
+    return [contact.email for contact in plan.tier_contacts(tier)]
+
+
+def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> list[ConfigFile]:
+    """monitrc and the checks, all root-only (they may hold the relay password)."""
+    monit = host_settings.monit
+    alert_emails = tier_emails(host_settings, monit.alert_tier)
+    # A local `alert` overrides the global one for that address: tier 1 members keep all alerts.
+    escalation_emails = [e for e in tier_emails(host_settings, monit.escalation_tier) if e not in alert_emails]
+    files = [
+        ConfigFile(CONTROL_FILE, render(
+            "monit/etc/monit/monitrc.j2",
+            monit=monit, mail=host_settings.mail, login=login, alert_emails=alert_emails, httpd_users=HTTPD_USERS,
+        ), mode="600"),
+        ConfigFile(f"{CHECKS_DIR}/holdfast-system.conf", render(
+            "monit/etc/monit/conf.d/system.conf.j2",
+            system=monit.system, limits=monit.filesystems,
+            filesystems={filesystem_check_name(path): path for path in monit.filesystems.paths},
+        ), mode="600"),
+    ]
+    for check in process_checks(host_settings):
+        files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-{check.name}.conf", render(
+            "monit/etc/monit/conf.d/process.conf.j2", check=check, escalation_emails=escalation_emails,
+        ), mode="600"))
+    for name, site in host_settings.sites.items():
+        files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-site-{name}.conf", render(
+            "monit/etc/monit/conf.d/site.conf.j2", name=name, site=site,
+            rules=host_settings.services[site.backend.service].supervision,
+            content_regex=monit_regex(site.content_expect),
+        ), mode="600"))
+    return files
+
+
+def relay_login(host_settings: HostSettings) -> tuple[str, str] | None:
+    """The relay login from the environment, checked for what Monit can send with."""
+    if host_settings.mail.security == "tls":
+        raise SettingsError(
+            "mail.security = 'tls': Monit 5.33 cannot send over implicit TLS (port 465); "
+            "expected 'starttls' with the relay's submission port (587)"
+        )
+    login = host_settings.mail.credentials()
+    if login and any('"' in value for value in login):
+        raise SettingsError("mail: the relay login from the environment contains '\"', which Monit cannot quote")
+    return login
+
+
+@operation()
+def generated_credentials(path: str, user: str):
+    """
+    Create an htpasswd-style file with a random password for ``user``, root-only, once.
+
+    The password is made on the host and never leaves it: pyinfra neither sends nor
+    reads it, so no output can show it. Delete the file to get a new one.
+
+    + path: where the credentials live
+    + user: the user name
+    """
+    if host.get_fact(File, path=path):
+        host.noop(f"{path} exists")
+        return
+    yield StringCommand(
+        f"umask 077 && printf '%s:%s\\n' {shlex.quote(user)} "
+        f"\"$(tr -dc A-Za-z0-9 < /dev/urandom | head -c 32)\" > {shlex.quote(path)}"
+    )
+
+
+@deploy("Monit")
+def deploy_monit() -> None:
+    """Install Monit under systemd, configure it from the settings (checked by `monit -t`
+    before it goes live), reload it only when something changed."""
+    host_settings = settings.current()
+    login = relay_login(host_settings)
+    apt.packages(name="Install Monit", packages=list(PACKAGES))
+    unit = validated_config(
+        name="Monit's systemd unit",
+        config="monit-unit",
+        files=[ConfigFile(UNIT_FILE, render("monit/etc/systemd/system/monit.service.j2"))],
+        validate=f"systemd-analyze verify {UNIT_FILE}",
+        reload="systemctl daemon-reload",
+    )
+    credentials = generated_credentials(
+        name="Monit web interface credentials (made on the host, root-only)", path=HTTPD_USERS, user=HTTPD_USER
+    )
+    validated_config(
+        name="Monit configuration",
+        config="monit",
+        files=config_files(host_settings, login),
+        validate="monit -t",
+        reload="systemctl reload-or-restart monit",
+        owned=[f"{CHECKS_DIR}/holdfast-*.conf"],
+    )
+    systemd.service(
+        name="Monit enabled and running",
+        service="monit",
+        running=True,
+        enabled=True,
+        restarted=unit.will_change,
+        reloaded=credentials.will_change,
+    )

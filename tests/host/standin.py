@@ -1,0 +1,136 @@
+"""Faults of the lab's stand-in (`standin`, lab/site.py) and what Monit does about them:
+the timings and the mail. Shared by tests/host/test_monit.py and bench/monit_reaction.py."""
+
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from holdfast.monit import tier_emails
+from tests.host.probes import Mailboxes, wait_for
+
+# Seconds an alert takes from Monit through the relay into a mailbox.
+DELIVERY = 15
+
+
+def summary(host) -> dict[str, str]:
+    """Status of every check `monit summary` lists, by check name."""
+    rows = [re.split(r"\s{2,}", line.strip()) for line in host.check_output("monit summary -B").splitlines()[2:]]
+    return {row[0]: row[1] for row in rows if len(row) == 3}
+
+
+def status(host, check: str) -> dict[str, str]:
+    """`monit status <check>` as a dict ('status', 'monitoring status', 'pid', ...)."""
+    text = host.check_output(f"monit status {check} -B")
+    return {match[1]: match[2] for match in re.finditer(r"^  (\S.*?)\s{2,}(\S.*)$", text, re.M)}
+
+
+@dataclass
+class StandIn:
+    """The service `standin` breaks (the backend of the first FastCGI site, lab/site.py)."""
+
+    host: object
+    name: str
+    unit: str
+    host_name: str
+
+    @classmethod
+    def of(cls, host, settings) -> "StandIn":
+        name = next(site.backend.service for site in settings.sites.values() if site.backend.kind == "fastcgi")
+        return cls(host, name, settings.services[name].unit, host.check_output("hostname"))
+
+    def main_pid(self) -> int:
+        """systemd's main PID of the unit, 0 while it is not active."""
+        state = self.host.check_output(f"systemctl show -p ActiveState -p MainPID --value {self.unit}").split()
+        return int(state[0]) if state[1:] == ["active"] else 0
+
+    def subject(self, event: str) -> str:
+        """Subject of Monit's alert mail (templates/monit/etc/monit/monitrc.j2)."""
+        return f"[{self.host_name}] {self.name}: {event}"
+
+    def quiet(self, settings) -> None:
+        """Wait until no restart from an earlier fault counts any more: running, OK, and up
+        for longer than the restart window."""
+        rules = settings.services[self.name].supervision
+        settled = (rules.restart_window + 1) * settings.monit.cycle
+
+        def calm() -> bool:
+            pid = self.main_pid()
+            uptime = pid and int(self.host.check_output(f"ps -o etimes= -p {pid} || echo 0"))
+            return uptime > settled and summary(self.host).get(self.name) == "OK"
+
+        if not wait_for(calm, timeout=settled + rules.start_timeout + 4 * settings.monit.cycle, interval=2):
+            raise TimeoutError(f"{self.name} on {self.host_name} did not settle: {summary(self.host).get(self.name)}")
+
+    def restarted_after(self, before: int, since: float, timeout: float) -> float | None:
+        """Seconds from ``since`` until a new main process runs (None: not within ``timeout``)."""
+        if wait_for(lambda: self.main_pid() not in (0, before), timeout=timeout):
+            return round(time.monotonic() - since, 1)
+        return None
+
+
+@dataclass
+class Fault:
+    """One fault: when it began, the tiers' mailboxes opened just before, and how long
+    until the service ran again (None: not in time)."""
+
+    standin: StandIn
+    began: float
+    tier1: Mailboxes
+    tier2: Mailboxes
+    recovered_after: float | None = None
+
+    def mail_after(self, mailboxes: Mailboxes, event: str, deadline: float, since: float | None = None) -> float | None:
+        """Seconds from ``since`` (default: the fault) until every mailbox has the alert for
+        ``event``; None if not within ``deadline`` seconds."""
+        since = since or self.began
+        subject = self.standin.subject(event)
+        if wait_for(lambda: not mailboxes.waiting_for(subject), timeout=max(deadline - (time.monotonic() - since), 0),
+                    interval=2):
+            return round(time.monotonic() - since, 1)
+        return None
+
+    def mailed(self, mailboxes: Mailboxes, event: str, deadline: float, since: float | None = None) -> list[str]:
+        """Addresses still without the alert ``deadline`` seconds after ``since`` (the fault)."""
+        self.mail_after(mailboxes, event, deadline, since)
+        return mailboxes.waiting_for(self.standin.subject(event))
+
+
+def begin_fault(standin: StandIn, settings, relay, command: str, relay_down: bool = False) -> tuple[Fault, int]:
+    """Run ``standin <command>`` once the stand-in is quiet (with the relay's MTA stopped
+    first if ``relay_down``); returns the fault and the main PID before it."""
+    standin.quiet(settings)
+    tier1 = Mailboxes(relay, tier_emails(settings, settings.monit.alert_tier))
+    tier2 = Mailboxes(relay, [e for e in tier_emails(settings, settings.monit.escalation_tier) if e not in tier1.paths])
+    before = standin.main_pid()
+    if relay_down:
+        relay.check_output("systemctl stop exim4")
+    standin.host.check_output(f"standin {command}")
+    return Fault(standin, time.monotonic(), tier1, tier2), before
+
+
+
+
+def runaway_deadline(settings, rules) -> float:
+    """Seconds from a loop's start to the restart: Monit first measures a process's CPU over
+    a whole cycle, then counts cpu_cycles readings above the limit within cpu_window cycles,
+    then restarts it (up to start_timeout)."""
+    return (rules.cpu_window + 2) * settings.monit.cycle + rules.start_timeout
+
+
+def escalation_deadline(settings, rules) -> float:
+    """Seconds from a crash loop's start to the escalation mail: one cycle to notice, then
+    restart_limit failed starts, each waiting start_timeout, a cycle apart."""
+    return settings.monit.cycle + rules.restart_limit * (rules.start_timeout + settings.monit.cycle) + DELIVERY
+
+
+@contextmanager
+def unsupervised(host, settings):
+    """Monit leaves the stand-in's service alone meanwhile: for tests that make it run away
+    on purpose to measure something else (the slice holding it)."""
+    name = StandIn.of(host, settings).name
+    host.check_output(f"monit unmonitor {name}")
+    try:
+        yield
+    finally:
+        host.check_output(f"monit monitor {name}")

@@ -1,0 +1,248 @@
+"""Monit supervises every declared service: what dies or runs away is restarted and the
+escalation plan's first tier is mailed; a restart loop is escalated to the next tier while
+Monit keeps watching; a configuration Monit rejects never goes live.
+
+The disruptive tests break the lab's stand-in (`standin`, lab/site.py) and heal it after.
+"""
+
+import secrets
+import time
+
+import pytest
+
+from holdfast import monit
+from lab.site import STATE_DIR as STANDIN_STATE_DIR
+from tests.conftest import REPO, edit
+from tests.deploys import run_deploy
+from tests.host.probes import wait_for
+from tests.host.standin import (
+    DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline, status, summary,
+)
+
+
+def ok_within(host, settings, check: str) -> str | None:
+    """The check's status once it is OK, polled for a few cycles (it may be recovering from
+    an earlier test); its last status if it never is."""
+    wait_for(lambda: summary(host).get(check) == "OK", timeout=4 * settings.monit.cycle)
+    return summary(host).get(check)
+
+
+def test_monit_is_running_and_enabled(host):
+    service = host.service("monit")
+    assert service.is_running and service.is_enabled
+
+
+def test_live_configuration_is_valid(host):
+    assert host.run("monit -t").rc == 0
+
+
+def test_configuration_and_credentials_are_root_only(host, settings):
+    paths = [file.path for file in monit.config_files(settings, login=None)] + [monit.HTTPD_USERS]
+    owners = {path: (host.file(path).user, host.file(path).group, host.file(path).mode) for path in paths}
+    assert owners == {path: ("root", "root", 0o600) for path in paths}
+
+
+def test_web_interface_listens_on_loopback_only(host, settings):
+    listening = host.check_output(f"ss -Hltn 'sport = :{settings.monit.httpd_port}' | awk '{{print $4}}'")
+    assert listening.split() == [f"127.0.0.1:{settings.monit.httpd_port}"]
+
+
+def test_declared_service_is_listed_and_ok(host, settings, service, service_name):
+    assert ok_within(host, settings, service_name) == "OK"
+
+
+def test_site_end_to_end_check_is_ok(host, settings, site, site_name):
+    assert ok_within(host, settings, f"site-{site_name}") == "OK"
+
+
+def test_system_daemons_are_ok(host, settings):
+    daemons = [check.name for check in monit.process_checks(settings) if check.name not in settings.services]
+    assert {name: ok_within(host, settings, name) for name in daemons} == dict.fromkeys(daemons, "OK")
+
+
+def test_host_and_filesystems_are_watched(host, settings):
+    watched = summary(host)
+    expected = [host.check_output("hostname"), *map(monit.filesystem_check_name, settings.monit.filesystems.paths)]
+    assert [name for name in expected if name not in watched] == []
+
+
+# --- disruptive: the stand-in fails, Monit acts, the tiers are mailed ------------------
+
+
+@pytest.fixture(scope="module")
+def relay(targets, settings):
+    """The mail relay (the lab's sink), when it is an inventory host."""
+    if settings.mail.relay not in targets:
+        pytest.skip(f"the mail relay {settings.mail.relay} is not an inventory host")
+    return targets[settings.mail.relay].testinfra
+
+
+@pytest.fixture(scope="module")
+def standin(host, settings):
+    """The service the lab's `standin` breaks (module fixtures run before the per-test
+    check that the host is disposable, so this checks it too)."""
+    if not settings.disposable:
+        pytest.skip("read-only run: not a disposable host")
+    return StandIn.of(host, settings)
+
+
+@pytest.fixture(scope="module")
+def rules(standin, settings):
+    """Monit's rules for the stand-in's service."""
+    return settings.services[standin.name].supervision
+
+
+@pytest.fixture(scope="module")
+def crash(standin, host, settings, relay):
+    """kill -9 of the stand-in's main process; waits for it to run again."""
+    fault, before = begin_fault(standin, settings, relay, "crash")
+    fault.recovered_after = fault.standin.restarted_after(before, fault.began, timeout=10 * settings.monit.cycle)
+    yield fault
+    host.run("standin heal")
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_killed_service_runs_again_within_two_cycles(crash, settings):
+    assert crash.recovered_after is not None and crash.recovered_after <= 2 * settings.monit.cycle, (
+        f"ran again after {crash.recovered_after}s"
+    )
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_killed_service_is_mailed_to_tier1(crash, settings):
+    assert crash.mailed(crash.tier1, "Does not exist", 2 * settings.monit.cycle + DELIVERY) == []
+
+
+@pytest.fixture(scope="module")
+def runaway(standin, rules, host, settings, relay):
+    """One PHP worker spinning on the CPU (the seed's bug); waits for Monit's restart."""
+    if rules.cpu_percent is None:
+        pytest.skip("no runaway rule for the stand-in's service")
+    fault, before = begin_fault(standin, settings, relay, "loop")
+    fault.recovered_after = fault.standin.restarted_after(
+        before, fault.began, timeout=3 * runaway_deadline(settings, rules)
+    )
+    yield fault
+    host.run("standin heal")
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_runaway_is_restarted_within_its_cycles(runaway, rules, settings):
+    assert runaway.recovered_after is not None and runaway.recovered_after <= runaway_deadline(settings, rules), (
+        f"restarted after {runaway.recovered_after}s"
+    )
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_runaway_is_mailed_to_tier1(runaway, rules, settings):
+    assert runaway.mailed(runaway.tier1, "Resource limit matched", runaway_deadline(settings, rules) + DELIVERY) == []
+
+
+@pytest.fixture(scope="module")
+def crash_loop(standin, host, settings, relay):
+    """Every start of the stand-in fails (`standin crashloop`) until the flag file goes."""
+    fault, _ = begin_fault(standin, settings, relay, "crashloop")
+    yield fault
+    host.run("standin heal")
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_restart_loop_escalates_to_the_next_tier(crash_loop, rules, settings):
+    assert crash_loop.mailed(crash_loop.tier2, "Timeout", escalation_deadline(settings, rules)) == []
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_service_stays_monitored_in_a_restart_loop(crash_loop, rules, settings, host):
+    crash_loop.mailed(crash_loop.tier2, "Timeout", escalation_deadline(settings, rules))
+    assert status(host, crash_loop.standin.name)["monitoring status"] == "Monitored"
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_monit_starts_it_once_starts_work_again(crash_loop, rules, settings, host):
+    crash_loop.mailed(crash_loop.tier2, "Timeout", escalation_deadline(settings, rules))
+    host.check_output(f"rm -f {STANDIN_STATE_DIR}/crashloop")  # the flag `standin crashloop` set, without a restart
+    assert wait_for(crash_loop.standin.main_pid, timeout=rules.start_timeout + 3 * settings.monit.cycle)
+
+
+@pytest.fixture(scope="module")
+def relay_outage(standin, host, settings, relay):
+    """The relay's MTA (the lab's exim4) stopped, then the stand-in killed."""
+    fault, _ = begin_fault(standin, settings, relay, "crash", relay_down=True)
+    yield fault
+    relay.run("systemctl start exim4")
+    host.run("standin heal")
+
+
+def queued_events(host) -> int:
+    return int(host.check_output("find /var/lib/monit/events -type f | wc -l"))
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_alert_waits_in_the_event_queue_while_the_relay_is_down(relay_outage, settings, host):
+    assert wait_for(lambda: queued_events(host), timeout=3 * settings.monit.cycle)
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_queued_alert_is_mailed_once_the_relay_is_back(relay_outage, settings, host, relay):
+    wait_for(lambda: queued_events(host), timeout=3 * settings.monit.cycle)
+    relay.check_output("systemctl start exim4")
+    back = time.monotonic()
+    assert relay_outage.mailed(relay_outage.tier1, "Does not exist", 2 * settings.monit.cycle + DELIVERY, back) == []
+
+
+# --- disruptive: deploys ------------------------------------------------------------------
+
+LIVE_MONIT = "find /etc/monit -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum"
+
+
+def monit_state(targets) -> dict[str, tuple[str, str]]:
+    """Per host: a fingerprint of the live Monit files and Monit's main PID."""
+    return {
+        name: (target.testinfra.check_output(LIVE_MONIT), target.testinfra.check_output(
+            "systemctl show -p MainPID --value monit"))
+        for name, target in targets.items()
+    }
+
+
+@pytest.mark.disruptive
+def test_check_monit_rejects_never_goes_live(pytestconfig, targets, project_copy):
+    """A process pattern valid for the settings (a Python regex) but not for Monit (POSIX)."""
+    web = next(target.settings for target in targets.values() if target.settings.services)
+    name = next(iter(web.services))
+    edit(project_copy / "group_data/web.py", f'"pidfile": "{web.services[name].supervision.pidfile}",',
+         f'"match": "{name}: master (?:process)",')
+    before = monit_state(targets)
+    run = run_deploy(pytestconfig.getoption("inventory"), cwd=project_copy)
+    assert run.returncode != 0 and "rejected by `monit -t`" in run.output and "Regex parsing error" in run.output
+    assert monit_state(targets) == before  # same files, same running Monit
+
+
+@pytest.mark.disruptive
+def test_deploy_after_a_rejected_one_changes_nothing(pytestconfig):
+    run = run_deploy(pytestconfig.getoption("inventory"))
+    assert run.returncode == 0 and run.changed_operations == [], run.output[-3000:]
+
+
+@pytest.mark.disruptive
+def test_relay_password_is_never_printed(pytestconfig, targets, project_copy, monkeypatch):
+    """The relay login reaches the hosts' monitrc, and no deploy output shows the password."""
+    password = secrets.token_hex(16)
+    monkeypatch.setenv("HOLDFAST_TEST_RELAY_USER", "holdfast-test")
+    monkeypatch.setenv("HOLDFAST_TEST_RELAY_PASSWORD", password)
+    edit(project_copy / "group_data/lab.py", '"username_env": None,', '"username_env": "HOLDFAST_TEST_RELAY_USER",')
+    edit(project_copy / "group_data/lab.py", '"password_env": None,', '"password_env": "HOLDFAST_TEST_RELAY_PASSWORD",')
+    try:
+        run = run_deploy(pytestconfig.getoption("inventory"), "deploy.py", project_copy, "--diff", "-v")
+        on_hosts = [target.testinfra.file(monit.CONTROL_FILE).contains(password) for target in targets.values()]
+        assert (run.returncode, password in run.output, all(on_hosts)) == (0, False, True)
+    finally:
+        run_deploy(pytestconfig.getoption("inventory"), cwd=REPO)

@@ -1,0 +1,211 @@
+"""Monit: its settings, and the configuration rendered from the sample group_data."""
+
+import re
+
+import pytest
+
+from holdfast import monit, settings
+from tests.conftest import REPO, edit
+
+
+def load(inventory: str) -> dict[str, settings.HostSettings]:
+    return settings.load(settings.read_inventory(inventory))
+
+
+def error_of(inventory: str = "inventories/lab.py") -> str:
+    with pytest.raises(settings.SettingsError) as raised:
+        load(inventory)
+    return str(raised.value)
+
+
+@pytest.fixture(scope="module")
+def prod():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        return load("inventories/prod.py")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        return load("inventories/lab.py")
+
+
+def files_of(host_settings, login=None) -> dict[str, str]:
+    return {file.path: file.content for file in monit.config_files(host_settings, login)}
+
+
+# --- settings --------------------------------------------------------------------------
+
+
+def test_production_cycle_is_the_default_and_the_lab_overrides_it(prod, lab):
+    assert (prod["web1.example.com"].monit.cycle, lab["web1"].monit.cycle) == (30, 5)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"start_timeout": "10s",', '"match": "php-fpm: master",',
+         "services.php-fpm.supervision = {"),
+        ('"start_timeout": "10s",', '"match": "php-fpm: master",', "expected either pidfile or match"),
+        ('"restart_limit": 3,', '"restart_limit": 6,', "expected restart_limit (6) at most restart_window (5)"),
+        ('"cpu_window": 5,', '"cpu_window": 2,', "expected cpu_cycles (3) at most cpu_window (2)"),
+        ('"cpu_cycles": 3,', '"cpu_cycles": 65,', "services.php-fpm.supervision.cpu_cycles = 65: expected less than or equal to 64"),
+        ('"memory_limit": "384M",', '"memory_limit": "lots",', "supervision.memory_limit = 'lots': expected a size"),
+        ('"cpu_percent": 15,', '"cpu_percent": 0,', "supervision.cpu_percent = 0: expected greater than 0"),
+        ('"pidfile": "/run/php/php8.2-fpm.pid",', '"match": "php-fpm: \\"master\\"",',
+         "supervision.match = 'php-fpm: \"master\"': expected a regular expression"),
+        ('"pidfile": "/run/php/php8.2-fpm.pid",', '"match": "php-fpm: (master",', "expected a regular expression"),
+    ],
+)
+def test_bad_supervision_values(project_copy, old, new, expected):
+    edit(project_copy / "group_data/web.py", old, new)
+    message = error_of()
+    assert "group_data/web.py: " in message and expected in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"cpu_percent": 15,', '"cpu_percent": 50,',
+         "supervision.cpu_percent = 50.0: expected less than CPUQuota of slice web (50%): Monit's total cpu never"),
+        ('"memory_limit": "384M",', '"memory_limit": "512M",',
+         "supervision.memory_limit = 536870912: expected less than MemoryMax of slice web (536870912): the OOM killer"),
+    ],
+)
+def test_a_rule_its_slice_makes_unreachable(project_copy, old, new, expected):
+    edit(project_copy / "group_data/web.py", old, new)
+    assert f"group_data/web.py: services.php-fpm.{expected}" in error_of()
+
+
+def test_an_escalation_tier_that_does_not_exist(project_copy):
+    edit(project_copy / "group_data/lab.py", '"cycle": "5s",', '"cycle": "5s", "escalation_tier": "tier9",')
+    assert ("group_data/lab.py: monit.escalation_tier = 'tier9': expected a key of escalation.tiers (by name) "
+            "(tier1, tier2)") in error_of()
+
+
+def test_relay_login_comes_from_the_environment(prod, monkeypatch):
+    monkeypatch.setenv("HOLDFAST_SMTP_USER", "alerts")
+    monkeypatch.setenv("HOLDFAST_SMTP_PASSWORD", "from-the-environment")
+    assert prod["web1.example.com"].mail.credentials() == ("alerts", "from-the-environment")
+
+
+def test_a_missing_relay_password_names_its_key(prod, monkeypatch):
+    monkeypatch.setenv("HOLDFAST_SMTP_USER", "alerts")
+    monkeypatch.delenv("HOLDFAST_SMTP_PASSWORD", raising=False)
+    with pytest.raises(settings.SettingsError, match="mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected"):
+        monit.relay_login(prod["web1.example.com"])
+
+
+def test_implicit_tls_is_refused_for_monit(prod):
+    host_settings = prod["web1.example.com"]
+    tls = host_settings.model_copy(update={"mail": host_settings.mail.model_copy(update={"security": "tls"})})
+    with pytest.raises(settings.SettingsError, match="mail.security = 'tls'"):
+        monit.relay_login(tls)
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def test_every_file_is_root_only(prod):
+    assert {file.mode for file in monit.config_files(prod["web1.example.com"], None)} == {"600"}
+
+
+def test_production_relay_login_and_verified_starttls(prod):
+    monitrc = files_of(prod["web1.example.com"], ("alerts", "pw-from-env"))[monit.CONTROL_FILE]
+    assert 'set mailserver smtp.example.com port 587\n    username "alerts" password "pw-from-env"\n' \
+           "    using ssl with options { verify: enable }\n" in monitrc
+
+
+def test_lab_relay_is_plain_smtp_without_login(lab):
+    monitrc = files_of(lab["web1"])[monit.CONTROL_FILE]
+    assert "set mailserver mon1 port 25\nset mail-format" in monitrc
+
+
+def test_first_tier_gets_every_alert(prod):
+    monitrc = files_of(prod["web1.example.com"])[monit.CONTROL_FILE]
+    assert re.findall(r"^set alert (\S+)$", monitrc, re.M) == ["alice@example.com", "bob@example.com"]
+
+
+def test_second_tier_gets_restart_loops_of_every_process(prod):
+    host_settings = prod["web1.example.com"]
+    files = files_of(host_settings)
+    local = {
+        check.name: re.findall(r"^    alert (\S+) only on \{ timeout \}$", files[f"{monit.CHECKS_DIR}/holdfast-{check.name}.conf"], re.M)
+        for check in monit.process_checks(host_settings)
+    }
+    assert local == {name: ["carol@example.com", "oncall@acme-hosting.example"] for name in local}
+
+
+def test_a_contact_in_both_tiers_keeps_every_alert(project_copy):
+    edit(project_copy / "group_data/all.py", '"members": ["carol", "acme"]', '"members": ["carol", "acme", "alice"]')
+    php = files_of(load("inventories/prod.py")["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-php-fpm.conf"]
+    assert "alice@example.com" not in php  # a local alert would narrow alice to timeouts only
+
+
+def test_a_restart_loop_never_stops_monitoring(prod):
+    everything = "\n".join(files_of(prod["web1.example.com"]).values())
+    assert re.findall(r"restarts within \d+ cycles then (\w+)", everything) == ["alert"] * 4
+    assert not re.search(r"then (timeout|unmonitor|stop)\b", everything)
+
+
+def test_processes_are_started_stopped_and_restarted_through_systemctl(prod):
+    for check in monit.process_checks(prod["web1.example.com"]):
+        text = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-{check.name}.conf"]
+        programs = re.findall(r'^    (start|stop|restart) program = "(.*?)"', text, re.M)
+        assert programs == [(action, f"/bin/systemctl {action} {check.unit}") for action in ("start", "stop", "restart")]
+
+
+def test_web_hosts_check_each_service_nginx_and_site_and_the_monitor_host_does_not(prod):
+    web = set(files_of(prod["web1.example.com"]))
+    monitor = set(files_of(prod["mon1.example.net"]))
+    specific = {f"{monit.CHECKS_DIR}/holdfast-{name}.conf" for name in ("php-fpm", "nginx", "site-shop")}
+    assert (specific <= web, specific & monitor) == (True, set())
+
+
+def test_fastcgi_service_is_probed_at_its_socket_and_through_nginx(prod):
+    [php] = [check for check in monit.process_checks(prod["web1.example.com"]) if check.name == "php-fpm"]
+    assert [(probe.target, probe.protocol, probe.path) for probe in php.probes] == [
+        ("unixsocket /run/php/php8.2-fpm.sock", None, "/"),
+        ("host 127.0.0.1 port 80", "http", "/health"),
+    ]
+
+
+def test_proxy_service_is_asked_for_its_health_page_directly(prod):
+    host_settings = prod["web1.example.com"]
+    shop = host_settings.sites["shop"]
+    backend = shop.backend.model_copy(update={"kind": "proxy", "address": "127.0.0.1:8080"})
+    sites = {"shop": shop.model_copy(update={"backend": backend})}
+    [probe] = monit._health_probes("php-fpm", host_settings.services["php-fpm"].supervision, sites)
+    assert (probe.target, probe.protocol, probe.host_header, probe.expect) == (
+        "host 127.0.0.1 port 8080", "http", "shop.example.com", "OK")
+
+
+def test_runaway_and_memory_rules_count_the_process_tree(prod):
+    php = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-php-fpm.conf"]
+    assert ("if totalcpu > 15.0% for 3 times within 5 cycles then restart" in php
+            and "if totalmem > 393216 kB for 2 cycles then restart" in php)
+
+
+def test_site_is_checked_end_to_end_through_nginx_by_its_name(prod):
+    site = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-site-shop.conf"]
+    assert ('protocol http with http headers [Host: shop.example.com]\n'
+            '        request "/" with content = "Welcome to the shop"') in site
+
+
+@pytest.mark.parametrize(
+    "text", ["Welcome to the shop", "Price: $5 (incl. VAT) [new]*", "50% off + free {shipping}? ^_^ | a\\b"]
+)
+def test_expected_text_is_matched_literally(text):
+    pattern = monit.monit_regex(text)
+    assert re.fullmatch(pattern, text) and '"' not in pattern
+
+
+def test_a_double_quote_in_expected_text_matches_any_character():
+    assert monit.monit_regex('say "hi"') == "say .hi."
+
+
+@pytest.mark.parametrize(("path", "name"), [("/", "fs-root"), ("/var/lib", "fs-var-lib")])
+def test_filesystem_check_names(path, name):
+    assert monit.filesystem_check_name(path) == name

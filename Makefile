@@ -19,6 +19,7 @@ demo: lab deploy
 test: unit lab-check lab deploy verify
 
 unit: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 	$(PYTEST) tests/unit
 
 # lab down leaves no trace, lab up brings the same hosts back (run as root, on the machine).

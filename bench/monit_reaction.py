@@ -31,15 +31,16 @@ def main() -> None:
         try:
             rows.append((f"{command}: running again (new main PID)",
                          standin.restarted_after(before, fault.began, timeout=3 * restart_bound), restart_bound))
-            rows.append((f"{command}: '{event}' mail to tier 1",
-                         fault.mail_after(fault.tier1, event, 3 * (restart_bound + DELIVERY)), restart_bound + DELIVERY))
+            mailed = fault.mail_after(fault.tier1, event, 3 * (restart_bound + DELIVERY))
+            rows.append((f"{command}: '{event}' mail to tier 1", mailed, restart_bound + DELIVERY))
         finally:
             hosts[web].run("standin heal")
 
     fault, _ = begin_fault(standin, settings, hosts[settings.mail.relay], "crashloop")
     try:
         bound = escalation_deadline(settings, rules)
-        rows.append(("crash loop: 'Timeout' mail to tier 2", fault.mail_after(fault.tier2, "Timeout", 3 * bound), bound))
+        mailed = fault.mail_after(fault.tier2, "Timeout", 3 * bound)
+        rows.append(("crash loop: 'Timeout' mail to tier 2", mailed, bound))
     finally:
         hosts[web].run("standin heal")
 

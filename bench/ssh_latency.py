@@ -69,7 +69,7 @@ def main() -> None:
     ]
     rows = [(label, []) for label, _ in conditions]
     for _ in range(rounds):
-        for (_, timings), (_, measure) in zip(rows, conditions):
+        for (_, timings), (_, measure) in zip(rows, conditions, strict=True):
             timings += measure()
     width = max(len(label) for label, _ in rows)
     print(f"ssh {host} true from this machine, {rounds} rounds of {RUNS_PER_ROUND} runs per condition")

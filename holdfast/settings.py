@@ -359,7 +359,8 @@ class Supervision(Settings):
     )
     cpu_cycles: Cycles = Field(3, description="Readings above cpu_percent within cpu_window cycles that restart it.")
     cpu_window: Cycles = Field(
-        5, description="Cycles over which readings above cpu_percent are counted (a busy host's CPU readings are noisy)."
+        5,
+        description="Cycles over which readings above cpu_percent are counted (a busy host's CPU readings are noisy).",
     )
     memory_limit: Size | None = Field(
         None, description="Restart when the process and its children use more memory than this (None: no rule)."
@@ -769,7 +770,8 @@ class HostSettings(Settings):
     )
     heartbeat: Heartbeat = Field(Heartbeat(), description="This host's heartbeat to Healthchecks.io.")
     monitoring: Monitoring = Field(
-        Monitoring(), description="The external monitor, read on the monitor hosts (e.g. set in group_data/monitors.py)."
+        Monitoring(),
+        description="The external monitor, read on the monitor hosts (e.g. set in group_data/monitors.py).",
     )
     monit: Monit = Field(Monit(), description="Monit on every host.")
     disposable: bool = Field(
@@ -803,7 +805,8 @@ class HostSettings(Settings):
                 errors.append(((*loc, "cpu_percent"), rules.cpu_percent,
                                f"expected less than CPUQuota of slice {service.slice} ({limits.CPUQuota:g}%): "
                                "Monit's total cpu never exceeds it"))
-            if rules.memory_limit is not None and isinstance(limits.MemoryMax, int) and rules.memory_limit >= limits.MemoryMax:
+            max_memory = limits.MemoryMax if isinstance(limits.MemoryMax, int) else None
+            if rules.memory_limit is not None and max_memory is not None and rules.memory_limit >= max_memory:
                 errors.append(((*loc, "memory_limit"), rules.memory_limit,
                                f"expected less than MemoryMax of slice {service.slice} ({limits.MemoryMax}): "
                                "the OOM killer acts first"))
@@ -1068,7 +1071,9 @@ def _type_name(annotation, metadata=()) -> str:
     if origin is list:
         return f"list of: {_type_name(args[0])}"
     if origin is dict:
-        return f"dict of {_type_name(args[1])}s, by name" if _nested_model(args[1]) else f"dict of: {_type_name(args[1])}"
+        if _nested_model(args[1]):
+            return f"dict of {_type_name(args[1])}s, by name"
+        return f"dict of: {_type_name(args[1])}"
     if origin is Literal:
         return " or ".join(map(repr, args))
     if type(None) in args:
@@ -1108,7 +1113,8 @@ def reference() -> str:
         "|---|---|---|---|",
     ]
     for key, form, default, meaning in reference_rows():
-        cells = [f"`{key}`", form, default if default == "required" or default == "see below" else f"`{default}`", meaning]
+        shown = default if default in ("required", "see below") else f"`{default}`"
+        cells = [f"`{key}`", form, shown, meaning]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,7 @@ go live. A changed slice applies at the daemon-reload; a unit whose drop-in came
 or went is restarted, since a unit changes slice only when it starts.
 """
 
+import itertools
 import shlex
 from pathlib import PurePosixPath
 from typing import Any
@@ -117,7 +118,7 @@ def budget_problems(slices: dict[str, settings.Slice], cpus: int, host_memory: i
             if size is not None and size > host_memory:
                 problems.append((("slices", name, key), limits[key], f"more than the host's memory ({host_mib})"))
         finite = [(key, size) for key, size in in_bytes.items() if size is not None]
-        for (lower, low), (upper, high) in zip(finite, finite[1:]):
+        for (lower, low), (upper, high) in itertools.pairwise(finite):
             if low > high:
                 problems.append(
                     (("slices", name, lower), limits[lower], f"above {upper} ({high // MiB} MiB): it can never apply")
@@ -129,7 +130,9 @@ def budget_problems(slices: dict[str, settings.Slice], cpus: int, host_memory: i
     }
     if sum(reserved.values()) > host_memory:
         in_mib = {name: f"{size // MiB} MiB" for name, size in reserved.items()}
-        problems.append((("slices",), in_mib, f"MemoryLow reservations add up to more than the host's memory ({host_mib})"))
+        problems.append(
+            (("slices",), in_mib, f"MemoryLow reservations add up to more than the host's memory ({host_mib})")
+        )
     return problems
 
 

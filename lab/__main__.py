@@ -81,7 +81,7 @@ def status() -> None:
         if state == "running" and machines.ssh_ready(lab_host):
             state += ", ssh ok"
         print(f"  {lab_host.name:6} {lab_host.group:9} {lab_host.address:15} {state}")
-    print(f"  traffic sources on the bridge: "
+    print("  traffic sources on the bridge: "
           + ", ".join(f"{name} {address}" for name, address in LAB.client_addresses.items()))
     print(f"ssh in:     ssh -F {LAB.ssh_config} web1")
     print("deploy:     .venv/bin/pyinfra inventories/lab.py deploy.py -y")

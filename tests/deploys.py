@@ -12,7 +12,9 @@ FINGERPRINT = (
     "find /etc /usr/local /srv /var/lib/holdfast -xdev -type f -print0 2>/dev/null"
     " | sort -z | xargs -0 sha1sum | sha1sum"
 )
-_RESULT_ROW = re.compile(r"^\s{4}(?P<operation>\S.*?)\s{2,}(?P<hosts>\d+)\s+(?P<success>\d+|-)\s+(?P<error>\d+|-)\s+(?P<no_change>\d+|-)\s*$")
+_RESULT_ROW = re.compile(
+    r"^\s{4}(?P<operation>\S.*?)\s{2,}(?P<hosts>\d+)\s+(?P<success>\d+|-)\s+(?P<error>\d+|-)\s+(?P<no_change>\d+|-)\s*$"
+)
 
 
 @dataclass

@@ -18,7 +18,7 @@ still be told to send one (Double.rate_limit), as any HTTP service may.
 import copy
 import re
 import uuid as uuids
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.doubles import Answer, Double
 
@@ -174,5 +174,5 @@ class HealthchecksDouble(Double):
         check = self.checks[matches[0]]
         check["n_pings"] += 1
         check["status"] = "up"
-        check["last_ping"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        check["last_ping"] = datetime.now(UTC).isoformat(timespec="seconds")
         return Answer(200, "OK")

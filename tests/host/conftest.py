@@ -33,9 +33,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "hosts(*groups): run only on the inventory's hosts in these groups")
     os.chdir(REPO)  # group_data is read from the current directory, as pyinfra does
     inventory = holdfast_settings.read_inventory(config.getoption("inventory"))
-    config.holdfast_targets = {
-        host.name: Target(host, settings) for host, settings in zip(inventory, holdfast_settings.load(inventory).values())
-    }
+    loaded = holdfast_settings.load(inventory)
+    config.holdfast_targets = {host.name: Target(host, loaded[host.name]) for host in inventory}
 
 
 @dataclass

@@ -16,7 +16,13 @@ from tests.conftest import REPO, edit
 from tests.deploys import run_deploy
 from tests.host.probes import wait_for
 from tests.host.standin import (
-    DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline, status, summary,
+    DELIVERY,
+    StandIn,
+    begin_fault,
+    escalation_deadline,
+    runaway_deadline,
+    status,
+    summary,
 )
 
 

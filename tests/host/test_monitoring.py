@@ -6,9 +6,7 @@ disruptive ones break a web host on purpose and read the alert mail where the re
 delivers it (the lab's mail sink on the relay host, lab/mailsink.py).
 """
 
-import email
 import json
-import re
 import socket
 import subprocess
 import time
@@ -18,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from holdfast import monitoring
-from lab.mailsink import mailbox
 from tests.conftest import REPO, append
 from tests.deploys import run_deploy
 from tests.host.conftest import targets_in
+from tests.host.probes import Mailboxes
 
 pytestmark = pytest.mark.hosts("monitors")
 
@@ -212,29 +210,6 @@ def test_node_exporter_is_running_on_watched_host(host):
 # --- disruptive: outages and the mail they cause ---------------------------------------
 
 
-class Mailboxes:
-    """The mailboxes of some contacts on the relay host; reads the mail that arrives after
-    it was made."""
-
-    def __init__(self, relay_host, emails: list[str]):
-        self.host = relay_host
-        self.paths = {address: mailbox(address) for address in emails}
-        self.offsets = {address: self._size(path) for address, path in self.paths.items()}
-
-    def _size(self, path: str) -> int:
-        return int(self.host.check_output(f"stat -c %s {path} 2>/dev/null || echo 0"))
-
-    def subjects(self, address: str) -> list[str]:
-        """Subjects of the mail ``address`` received since this was made."""
-        text = self.host.check_output(f"tail -c +{self.offsets[address] + 1} {self.paths[address]} 2>/dev/null || true")
-        messages = re.split(r"^From \S+ .*\n", text, flags=re.M)
-        return [email.message_from_string(message)["Subject"] for message in messages if message.strip()]
-
-    def waiting_for(self, subject: str) -> list[str]:
-        """The addresses that have not received mail with ``subject`` yet."""
-        return [address for address in self.paths if subject not in self.subjects(address)]
-
-
 def tier_emails(settings, index: int) -> list[str]:
     tier = settings.escalation.tiers[index]
     return [contact.email for contact in settings.escalation.tier_contacts(tier)]
@@ -284,7 +259,10 @@ def run_outage(relay, settings, break_it, repair, alert: str, host_name: str, af
         arrivals = []
         for tier, mailboxes in waited:
             subject = f"[{status}] {alert} on {host_name} ({tier.name})"
-            arrived = wait_for(lambda: not mailboxes.waiting_for(subject), deadline(tier) - (time.monotonic() - since))
+            arrived = wait_for(
+                lambda mailboxes=mailboxes, subject=subject: not mailboxes.waiting_for(subject),
+                deadline(tier) - (time.monotonic() - since),
+            )
             arrivals.append(round(time.monotonic() - since, 1) if arrived else None)
         return arrivals
 

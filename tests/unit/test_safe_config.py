@@ -2,7 +2,6 @@
 against a throwaway "live" directory."""
 
 import subprocess
-from pathlib import Path
 
 import pytest
 

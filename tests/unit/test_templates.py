@@ -1,7 +1,6 @@
 """Every template renders with the "managed" header naming it."""
 
 import subprocess
-from pathlib import Path
 
 import pytest
 

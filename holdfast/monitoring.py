@@ -32,6 +32,10 @@ PACKAGES = MONITOR_PACKAGES + WATCHED_PACKAGES
 
 WATCHED_GROUP = "web"
 NODE_EXPORTER_PORT = 9100
+# node_exporter's textfile collector reads *.prom here (Debian's default directory).
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+MONIT_EXPORT = "holdfast-monit-export"
+MONIT_EXPORT_FILE = f"{TEXTFILE_DIR}/holdfast_monit.prom"
 
 CONFIG_DIR = "/etc/prometheus"
 PROMETHEUS_CONFIG = f"{CONFIG_DIR}/prometheus.yml"
@@ -44,6 +48,8 @@ SERVICE_USER = "prometheus"
 PROMETHEUS_ADDRESS = "127.0.0.1:9090"
 ALERTMANAGER_ADDRESS = "127.0.0.1:9093"
 BLACKBOX_ADDRESS = "127.0.0.1:9115"
+# Monit's exported view older than this many of its cycles: Monit (or the export) stopped.
+MONIT_SILENT_CYCLES = 4
 WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
 
 # The flags each monitor-host service starts with (in /etc/default/<unit>; each binary
@@ -63,6 +69,7 @@ class WatchedHost:
     name: str
     address: str  # as it goes in a URL: a name, an IPv4 address or a bracketed IPv6 one
     sites: dict[str, settings.Site]
+    monit_cycle: int  # how often its Monit state is exported
 
     @property
     def node_exporter(self) -> str:
@@ -100,6 +107,7 @@ def watched_hosts(pyinfra_inventory) -> list[WatchedHost]:
             name=watched.name,
             address=_url_address(watched.data.get("ssh_hostname") or watched.name),
             sites=all_settings[watched.name].sites,
+            monit_cycle=all_settings[watched.name].monit.cycle,
         )
         for watched in pyinfra_inventory.get_group(WATCHED_GROUP, [])
     ]
@@ -174,6 +182,8 @@ def prometheus_files(host_settings: settings.HostSettings, watched: list[Watched
         ConfigFile(RULES_FILE, render(
             "monitoring/etc/prometheus/holdfast-alerts.yml.j2",
             monitoring=monitoring, tiers=host_settings.escalation.tiers,
+            monit_export_file=MONIT_EXPORT_FILE.rsplit("/", 1)[1],
+            monit_silent_after=MONIT_SILENT_CYCLES * max((each.monit_cycle for each in watched), default=0),
         )),
     ]
 
@@ -247,11 +257,33 @@ def deploy_monitor_host() -> None:
         systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
 
 
+def monit_export_files(host_settings: settings.HostSettings) -> list[ConfigFile]:
+    """The script that writes Monit's view for node_exporter, and its timer (every Monit cycle)."""
+    script = f"/usr/local/sbin/{MONIT_EXPORT}"
+    return [
+        ConfigFile(script, render(f"monitoring{script}.j2", textfile=MONIT_EXPORT_FILE), mode="755"),
+        ConfigFile(f"/etc/systemd/system/{MONIT_EXPORT}.service",
+                   render(f"monitoring/etc/systemd/system/{MONIT_EXPORT}.service.j2", script=script)),
+        ConfigFile(f"/etc/systemd/system/{MONIT_EXPORT}.timer",
+                   render(f"monitoring/etc/systemd/system/{MONIT_EXPORT}.timer.j2", every=host_settings.monit.cycle)),
+    ]
+
+
 @deploy("node_exporter")
 def deploy_node_exporter() -> None:
-    """node_exporter on a watched host: the monitor's sign that the host is alive."""
-    settings.current()  # the whole inventory is valid before any operation
+    """node_exporter on a watched host: the monitor's sign that the host is alive, with
+    Monit's view of the host exported through its textfile collector."""
+    host_settings = settings.current()
     apt.packages(name="Install node_exporter", packages=list(WATCHED_PACKAGES), no_recommends=True)
     systemd.service(
         name="node_exporter enabled and running", service="prometheus-node-exporter", running=True, enabled=True
     )
+    validated_config(
+        name="Monit's view for Prometheus, every Monit cycle",
+        config="monit-export",
+        files=monit_export_files(host_settings),
+        validate=f"systemd-analyze verify /etc/systemd/system/{MONIT_EXPORT}.service "
+        f"/etc/systemd/system/{MONIT_EXPORT}.timer",
+        reload="systemctl daemon-reload",
+    )
+    systemd.service(name="Monit export timer running", service=f"{MONIT_EXPORT}.timer", running=True, enabled=True)

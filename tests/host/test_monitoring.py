@@ -207,6 +207,17 @@ def test_node_exporter_is_running_on_watched_host(host):
     assert service.is_running and service.is_enabled
 
 
+def test_monit_view_of_each_service_reaches_prometheus(host, watched):
+    services = sorted(watched.settings.services)
+    promql = f'holdfast_monit_check_ok{{job="nodes",host="{watched.name}"}}'
+
+    def ok_services():
+        results = query(host, promql)
+        return sorted(r["metric"]["check"] for r in results if r["value"][1] == "1" and r["metric"]["check"] in services)
+
+    assert eventually(ok_services, services, 4 * watched.settings.monit.cycle + 10) == services
+
+
 # --- disruptive: outages and the mail they cause ---------------------------------------
 
 
@@ -328,6 +339,25 @@ def host_death(relay, settings, targets):
 
     return run_outage(relay, settings, lambda: link("down"), lambda: link("up"), "HostDown", web.name,
                       settings.monitoring.host_down_after)
+
+
+@pytest.fixture(scope="module")
+def monit_check_outage(relay, settings, targets):
+    """Monit on the first web host stops watching cron: Monit's exported view says so."""
+    web = next(target for target in targets.values() if "web" in target.groups)
+    after = site_down_wait(settings.monitoring) + web.settings.monit.cycle  # plus one export
+    return run_outage(relay, settings, lambda: web.testinfra.check_output("monit unmonitor cron"),
+                      lambda: web.testinfra.check_output("monit monitor cron"), "MonitCheckFailing", web.name, after)
+
+
+@pytest.mark.disruptive
+def test_monit_check_failing_mail_reaches_tier1(monit_check_outage):
+    assert monit_check_outage.alerted_after[0] is not None
+
+
+@pytest.mark.disruptive
+def test_monit_check_resolved_mail_follows_recovery(monit_check_outage):
+    assert monit_check_outage.resolved_after[0] is not None
 
 
 @pytest.mark.disruptive

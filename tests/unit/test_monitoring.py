@@ -2,12 +2,14 @@
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import monitoring, settings
+from holdfast.templates import render
 from tests.conftest import REPO, append, edit
 
 PROD = "inventories/prod.py"
@@ -262,3 +264,37 @@ def monitoring_error(project_copy, section: str) -> str:
 )
 def test_bad_monitoring_values(project_copy, section, expected):
     assert f"group_data/lab.py: {expected}" in monitoring_error(project_copy, section)
+
+
+def test_monit_view_is_exported_for_node_exporter(tmp_path, prod):
+    """The export script, run against a stand-in `monit` printing Monit 5.33's summary."""
+    (tmp_path / "monit").write_text(
+        "#!/bin/sh\ncat <<'SUMMARY'\n"
+        "Monit 5.33.0 uptime: 3m\n"
+        " Service Name                     Status                      Type          \n"
+        " web1                             OK                          System        \n"
+        " php-fpm                          Does not exist              Process       \n"
+        " cron                             Not monitored               Process       \n"
+        " site-shop                        Initializing                Remote Host   \n"
+        "SUMMARY\n"
+    )
+    (tmp_path / "monit").chmod(0o755)
+    textfile = tmp_path / "holdfast_monit.prom"
+    script = tmp_path / "export"
+    script.write_text(render("monitoring/usr/local/sbin/holdfast-monit-export.j2", textfile=textfile))
+    script.chmod(0o755)
+    subprocess.run([script], check=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    samples = [line for line in textfile.read_text().splitlines() if not line.startswith("#")]
+    assert samples == [
+        'holdfast_monit_check_ok{check="web1",type="System",status="OK"} 1',
+        'holdfast_monit_check_ok{check="php-fpm",type="Process",status="Does not exist"} 0',
+        'holdfast_monit_check_ok{check="cron",type="Process",status="Not monitored"} 0',
+    ]
+
+
+def test_a_silent_monit_is_an_alert_after_a_few_of_its_cycles(prod):
+    host_settings = monitor_settings(prod)
+    text = rendered(monitoring.prometheus_files(host_settings, monitoring.watched_hosts(prod)), monitoring.RULES_FILE)
+    silent_after = monitoring.MONIT_SILENT_CYCLES * host_settings.monit.cycle
+    assert f'holdfast_monit.prom\\"}} > {silent_after}"' in text
+    assert text.count("- alert: MonitSilent") == len(host_settings.escalation.tiers)

@@ -40,6 +40,10 @@ sites = {
         "health_expect": "OK",
         "content_path": "/",
         "content_expect": "Welcome to the shop",
+        # Pages are cached for 10 s (a visitor never waits for PHP for a page someone just
+        # saw) and served stale while PHP fails or restarts; visitors with a cookie always
+        # reach PHP. Monit watches PHP itself through the health path, which is never cached.
+        "stale_cache": {"valid": "10s", "keep": "1d"},
         # Per client address (defaults: docs/settings.md). The surge that brought the seed's
         # site down came in through search: it is in the strict class with the log-in.
         "limits": {

@@ -9,10 +9,11 @@ admin key, a secret in the repository. It runs at the start of every deploy
 operation runs unless group_data acknowledges the rule with a written reason.
 """
 
+import ipaddress
 import re
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -20,8 +21,9 @@ from typing import Literal
 from pyinfra import host, inventory, logger
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.hardware import Cpus, Memory
 
-from holdfast import settings
+from holdfast import nginx, settings, slices
 from holdfast.settings import AuditRule, HostSettings
 
 WATCHED_GROUP = "web"
@@ -181,6 +183,24 @@ def _tracked_secrets(estate: Estate):
                               "looks like a secret in a tracked file: take it from the environment instead")
 
 
+@rule("edge-timeouts")
+def _edge_timeouts(estate: Estate):
+    for host_name in estate.group(WATCHED_GROUP):
+        host_settings = estate.settings[host_name]
+        for name, site in host_settings.sites.items():
+            key = site.backend.service
+            own, edge = host_settings.services[key].request_timeout, site.backend.read_timeout
+            if own is None:
+                yield Finding("edge-timeouts", "warning", f"site {name}",
+                              f"{key} has no request timeout of its own (services.{key}.request_timeout): "
+                              f"after nginx gives up at {edge}s, a looping request keeps its worker until Monit "
+                              "restarts the service")
+            elif own > edge:
+                yield Finding("edge-timeouts", "warning", f"site {name}",
+                              f"{key} lets a request run {own}s and nginx waits {edge}s: the worker keeps "
+                              f"working {own - edge}s after the visitor got the fallback page")
+
+
 class AdminKeys(FactBase):
     """Distinct SSH keys that can log in as an administrator (root and the sudo group)."""
 
@@ -195,12 +215,125 @@ class AdminKeys(FactBase):
         return int(output[0])
 
 
-def host_findings(host_name: str, admin_keys: int) -> list[Finding]:
-    """Findings about one host, from its facts."""
-    if admin_keys < 2:
-        return [Finding("admin-keys", "error", f"host {host_name}",
-                        f"{admin_keys} admin SSH key(s): one lost laptop locks everyone out")]
-    return []
+class UnitRestartPolicies(FactBase):
+    """How systemd itself restarts units: Restart= and the start limit, by unit."""
+
+    @staticmethod
+    def default():
+        return {}
+
+    def command(self, units):
+        return "systemctl show -p Id -p LoadState -p Restart -p StartLimitBurst -p StartLimitIntervalUSec " + " ".join(
+            units
+        )
+
+    def process(self, output):
+        policies, current = {}, {}
+        for line in [*output, ""]:
+            if not line.strip():
+                if current.get("Id"):
+                    policies[current["Id"]] = current
+                current = {}
+                continue
+            key, _, value = line.partition("=")
+            current[key] = value
+        return policies
+
+
+class NginxAllowList(FactBase):
+    """The networks of the live nginx allow-list (None: no Holdfast edge on the host)."""
+
+    command = "sed -n '/^geo $holdfast_allow_listed/,/^}/p' /etc/nginx/holdfast/edge.conf 2>/dev/null"
+
+    def process(self, output):
+        return [parts[0] for parts in map(str.split, output) if len(parts) > 1 and parts[1] == "1;"]
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the host rules read on one host."""
+
+    name: str
+    admin_keys: int
+    cpus: int | None = None
+    memory: int | None = None  # bytes
+    units: dict[str, dict[str, str]] = field(default_factory=dict)
+    allow_listed: list[str] | None = None  # networks of the live nginx allow-list
+
+
+HOST_RULES: dict[str, Callable[[HostSettings, HostFacts, dict[str, list[str]]], Iterable[Finding]]] = {}
+
+
+def host_rule(name: AuditRule):
+    """Register an audit rule about one host, from its facts."""
+
+    def register(check):
+        HOST_RULES[name] = check
+        return check
+
+    return register
+
+
+@host_rule("admin-keys")
+def _admin_keys(host_settings, facts, monitors):
+    if facts.admin_keys < 2:
+        yield Finding("admin-keys", "error", f"host {facts.name}",
+                      f"{facts.admin_keys} admin SSH key(s): one lost laptop locks everyone out")
+
+
+@host_rule("slice-budget")
+def _slice_budget(host_settings, facts, monitors):
+    if not host_settings.slices or not facts.cpus or not facts.memory:
+        return
+    severity = "warning" if host_settings.slice_budget == "warn" else "error"
+    for loc, value, message in slices.budget_problems(host_settings.slices, facts.cpus, facts.memory):
+        yield Finding("slice-budget", severity, f"host {facts.name}", f"{'.'.join(map(str, loc))} = {value}: {message}")
+
+
+def _seconds(timespan: str) -> float:
+    """systemd's printed time span ('10s', '1min 30s', 'infinity') in seconds."""
+    units = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600, "d": 86400}
+    if timespan == "infinity":
+        return float("inf")
+    return sum(float(n) * units[unit] for n, unit in re.findall(r"([\d.]+)\s*(us|ms|min|s|h|d)", timespan))
+
+
+@host_rule("supervisor-conflict")
+def _supervisor_conflict(host_settings, facts, monitors):
+    cycle = host_settings.monit.cycle
+    for name, service in host_settings.services.items():
+        policy = facts.units.get(service.unit, {})
+        if policy.get("LoadState") != "loaded":
+            continue
+        if policy.get("Restart", "no") != "no":
+            yield Finding("supervisor-conflict", "warning", f"service {name}",
+                          f"systemd restarts {service.unit} too (Restart={policy['Restart']}): two supervisors act "
+                          "on one death, and Monit's restart-loop count misses systemd's restarts")
+        burst, interval = int(policy.get("StartLimitBurst") or 0), _seconds(policy.get("StartLimitIntervalUSec", "0"))
+        monit_starts = int(interval // cycle) + 1 if interval != float("inf") else service.supervision.restart_limit
+        if burst and min(monit_starts, service.supervision.restart_limit + 1) >= burst:
+            yield Finding("supervisor-conflict", "error", f"service {name}",
+                          f"Monit may start {service.unit} {burst} times within {interval:g}s, where systemd's start "
+                          f"limit (StartLimitBurst={burst}) refuses it: the service stays down while Monit keeps "
+                          "trying")
+
+
+@host_rule("monitors-allow-listed")
+def _monitors_allow_listed(host_settings, facts, monitors):
+    if facts.allow_listed is None:
+        return
+    networks = [ipaddress.ip_network(network) for network in facts.allow_listed]
+    for monitor, addresses in monitors.items():
+        for address in addresses:
+            if not any(ipaddress.ip_address(address) in network for network in networks):
+                yield Finding("monitors-allow-listed", "warning", f"host {facts.name}",
+                              f"the live nginx allow-list lacks monitors host {monitor} ({address}): its probes "
+                              "are rate limited like a visitor's until the next deploy")
+
+
+def host_findings(host_settings: HostSettings, facts: HostFacts, monitors: dict[str, list[str]]) -> list[Finding]:
+    """Findings about one host, from its facts (``monitors``: the monitors hosts' addresses)."""
+    return sorted({finding for check in HOST_RULES.values() for finding in check(host_settings, facts, monitors)})
 
 
 def audit(estate: Estate) -> list[Finding]:
@@ -242,8 +375,22 @@ def _audited_inventory(pyinfra_inventory) -> None:
     report(audit(estate), list(estate.settings.values()))
 
 
+def _facts(host_settings: HostSettings) -> HostFacts:
+    units = [service.unit for service in host_settings.services.values()]
+    memory = host.get_fact(Memory)
+    return HostFacts(
+        name=host.name,
+        admin_keys=host.get_fact(AdminKeys),
+        cpus=host.get_fact(Cpus),
+        memory=memory * 1024**2 if memory else None,
+        units=host.get_fact(UnitRestartPolicies, units=units) if units else {},
+        allow_listed=host.get_fact(NginxAllowList) if host_settings.sites else None,
+    )
+
+
 @deploy("Single-point-of-failure audit")
 def deploy_audit() -> None:
-    """Audit the plan and the inventory once, and this host's admin keys, before any change."""
+    """Audit the plan and the inventory once, and this host, before any change."""
     _audited_inventory(inventory)
-    report(host_findings(host.name, host.get_fact(AdminKeys)), [settings.current()])
+    host_settings = settings.current()
+    report(host_findings(host_settings, _facts(host_settings), nginx.monitor_addresses(inventory)), [host_settings])

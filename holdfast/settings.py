@@ -315,6 +315,10 @@ AuditRule = Literal[
     "relay-placement",
     "admin-keys",
     "tracked-secrets",
+    "supervisor-conflict",
+    "edge-timeouts",
+    "slice-budget",
+    "monitors-allow-listed",
 ]
 
 
@@ -394,6 +398,11 @@ class Service(Settings):
         None, description="Key of `slices` it runs in (None: where its unit puts it, usually system.slice)."
     )
     supervision: Supervision = Field(description="How Monit supervises it.")
+    request_timeout: Duration | None = Field(
+        None,
+        description="The longest the app itself lets one request run (PHP-FPM: request_terminate_timeout); "
+        "None: unknown or unlimited (the audit warns).",
+    )
 
 
 class Slice(Settings):

@@ -1,11 +1,13 @@
 """The single-point-of-failure audit: every rule passes on the sample data and fails on
 a case made to break it, with a message naming what is wrong."""
 
+import re
 from typing import get_args
 
 import pytest
 
-from holdfast import escalation, settings
+from holdfast import escalation, monit, monitoring, settings
+from holdfast.providers.model import recipients
 from tests.conftest import REPO, edit
 
 
@@ -18,13 +20,13 @@ def rules_failing(inventory="inventories/lab.py") -> set[str]:
 
 
 def test_every_rule_in_settings_is_defined():
-    assert set(get_args(settings.AuditRule)) == set(escalation.RULES) | {"admin-keys"}
+    assert set(get_args(settings.AuditRule)) == set(escalation.RULES) | set(escalation.HOST_RULES)
 
 
 @pytest.mark.parametrize("inventory", ["inventories/lab.py", "inventories/prod.py"])
 def test_the_sample_plan_passes_every_inventory_rule(inventory, monkeypatch):
     monkeypatch.chdir(REPO)
-    assert findings(inventory) == []
+    assert [f for f in findings(inventory) if f.severity == "error"] == []
 
 
 def test_one_person_in_a_tier_fails_naming_the_tier(project_copy):
@@ -80,16 +82,81 @@ def test_environment_variable_names_are_not_secrets(project_copy):
     assert "tracked-secrets" not in rules_failing()
 
 
+def lab_settings(host="web1"):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        return settings.load(settings.read_inventory("inventories/lab.py"))[host]
+
+
+def host_rule_findings(rule, host_settings=None, monitors=None, **facts) -> list[escalation.Finding]:
+    """What one host rule finds on web1 of the lab with ``facts`` (good ones by default)."""
+    facts = {"admin_keys": 2, "cpus": 2, "memory": 4 << 30, "units": {}, "allow_listed": None, **facts}
+    found = escalation.HOST_RULES[rule](host_settings or lab_settings(), escalation.HostFacts("web1", **facts),
+                                        monitors or {})
+    return list(found)
+
+
 @pytest.mark.parametrize(("keys", "failing"), [(1, True), (2, False)])
 def test_admin_keys(keys, failing):
-    assert bool(escalation.host_findings("web1", keys)) is failing
+    assert bool(host_rule_findings("admin-keys", admin_keys=keys)) is failing
+
+
+@pytest.mark.parametrize(("memory", "failing"), [(4 << 30, False), (256 << 20, True)])
+def test_slice_budget(memory, failing):
+    found = host_rule_findings("slice-budget", memory=memory)
+    assert bool(found) is failing and all(finding.severity == "error" for finding in found)
+
+
+PHP_FPM = "php8.2-fpm.service"
+
+
+def policy(restart="no", burst="5", interval="10s"):
+    return {PHP_FPM: {"Id": PHP_FPM, "LoadState": "loaded", "Restart": restart, "StartLimitBurst": burst,
+                      "StartLimitIntervalUSec": interval}}
+
+
+@pytest.mark.parametrize(
+    ("units", "expected"),
+    [
+        (policy(), set()),
+        (policy(restart="on-failure"), {"warning"}),
+        (policy(burst="2", interval="1min"), {"error"}),
+        ({}, set()),  # not installed: nothing to compare
+    ],
+    ids=["systemd-leaves-it-to-monit", "both-restart", "start-limit-locks-monit-out", "not-installed"],
+)
+def test_supervisor_conflict(units, expected):
+    assert {finding.severity for finding in host_rule_findings("supervisor-conflict", units=units)} == expected
+
+
+@pytest.mark.parametrize(("allow_listed", "failing"), [(["127.0.0.0/8", "10.123.0.10/32"], False),
+                                                       (["127.0.0.0/8"], True), (None, False)])
+def test_monitors_allow_listed(allow_listed, failing):
+    found = host_rule_findings("monitors-allow-listed", monitors={"mon1": ["10.123.0.10"]}, allow_listed=allow_listed)
+    assert bool(found) is failing
+
+
+@pytest.mark.parametrize(
+    ("timeout", "expected"),
+    [(None, "has no request timeout of its own"), ('"30s"', "keeps working 20s after"), ('"5s"', None)],
+    ids=["unknown", "longer-than-nginx", "shorter"],
+)
+def test_edge_timeouts(project_copy, timeout, expected):
+    if timeout:
+        edit(project_copy / "group_data/web.py", '"slice": "web",', f'"slice": "web", "request_timeout": {timeout},')
+    found = [f for f in findings() if f.rule == "edge-timeouts"]
+    assert [expected in f.message for f in found] == ([True] if expected else [])
+
+
+def test_every_host_rule_has_its_name_in_settings():
+    assert set(escalation.HOST_RULES) <= set(get_args(settings.AuditRule))
 
 
 def test_errors_block_unless_every_host_acknowledges(monkeypatch):
     monkeypatch.chdir(REPO)
     lab = settings.load(settings.read_inventory("inventories/lab.py"))
     prod = settings.load(settings.read_inventory("inventories/prod.py"))
-    finding = escalation.host_findings("web1", 1)[0]
+    finding = host_rule_findings("admin-keys", admin_keys=1)[0]
     assert escalation.unacknowledged([finding], lab.values()) == []
     assert escalation.unacknowledged([finding], prod.values()) == [finding]
     with pytest.raises(escalation.AuditError, match="admin-keys"):
@@ -106,3 +173,23 @@ def test_an_acknowledgement_needs_a_reason(project_copy):
     edit(project_copy / "group_data/lab.py", '"lab hosts are throwaway; they are reached only with the key the lab generates"', '"ok"')
     with pytest.raises(settings.SettingsError, match="audit.acknowledged.admin-keys = 'ok'"):
         settings.load(settings.read_inventory("inventories/lab.py"))
+
+
+def test_recipients_everywhere_are_exactly_the_plans_contacts(monkeypatch):
+    """Monit's alerts, Alertmanager's receivers and the hosted monitors' contacts all come
+    from the escalation plan: the same people, no one missing, no one extra."""
+    monkeypatch.chdir(REPO)
+    fleet = settings.load(settings.read_inventory("inventories/prod.py"))
+    web, monitor = fleet["web1.example.com"], fleet["mon1.example.net"]
+    plan = {contact.email for contact in web.escalation.contacts.values()}
+    monit_text = "".join(file.content for file in monit.config_files(web, None))
+    alertmanager_text = "".join(file.content for file in monitoring.alertmanager_files(
+        monitor, environ={"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "x"}))
+    found = {
+        "monit": set(re.findall(r"^\s*(?:set )?alert (\S+@\S+)", monit_text, flags=re.MULTILINE)),
+        "alertmanager": {address.strip() for line in re.findall(r"- to: \"([^\"]+)\"", alertmanager_text)
+                         for address in line.split(",")},
+        "hosted monitors": {recipient.address for recipient in recipients(web.escalation)
+                            if recipient.channel == "email"},
+    }
+    assert found == dict.fromkeys(found, plan)

@@ -11,7 +11,7 @@ INVENTORY ?= inventories/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit lab-check lab lab-down deploy verify audit bench clean
+.PHONY: demo test unit lab-check lab lab-down deploy verify audit runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -42,6 +42,15 @@ verify: $(VENV)/.installed
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed
 	$(PYINFRA) -y --dry $(INVENTORY) audit.py
+
+# docs/RUNBOOK.md from the escalation plan and the production inventory (a unit test
+# fails while the committed one differs).
+runbook: $(VENV)/.installed
+	$(PY) -m holdfast.runbook > docs/RUNBOOK.md
+
+# The seed's outage replayed on the lab, with and without Holdfast: table, JSON, PNG.
+drill: $(VENV)/.installed
+	$(PY) -m bench.drill
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.deploy_times

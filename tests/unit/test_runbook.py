@@ -1,0 +1,36 @@
+"""The runbook is rendered from the plan and the inventory, and says everything an alert
+can say."""
+
+import re
+
+import pytest
+
+from holdfast import monitoring, runbook, settings
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def production(monkeypatch):
+    monkeypatch.chdir(REPO)
+    return settings.read_inventory(runbook.DEFAULT_INVENTORY)
+
+
+def test_committed_runbook_is_a_fresh_rendering(production):
+    assert (REPO / "docs/RUNBOOK.md").read_text() == runbook.render_runbook(production), (
+        "docs/RUNBOOK.md is stale: run `make runbook`"
+    )
+
+
+def test_every_prometheus_alert_is_explained(production):
+    fleet = settings.load(production)
+    monitor = fleet[production.get_group("monitors")[0].name]
+    rules = "".join(file.content for file in monitoring.prometheus_files(monitor, monitoring.watched_hosts(production)))
+    built_in = set(re.findall(r"- alert: (\w+)", rules)) - {rule.name for rule in monitor.monitoring.extra_rules}
+    assert built_in == set(runbook.PROMETHEUS_ALERTS)
+
+
+def test_every_contact_and_channel_is_in_the_runbook(production):
+    text = runbook.render_runbook(production)
+    plan = settings.load(production)["web1.example.com"].escalation
+    for contact in plan.contacts.values():
+        assert contact.email in text and (contact.phone or "") in text

@@ -23,9 +23,10 @@ MACHINE_COMMANDS = {
 def required_packages() -> list[str]:
     """Every package the deploys and the lab's own deploy install, read from their modules."""
     import holdfast
-    from lab import mailsink, site
+    from lab import mailsink, plain, site
 
-    return sorted(holdfast.required_packages() | set(site.PACKAGES) | set(mailsink.PACKAGES))
+    lab_packages = {*site.PACKAGES, *mailsink.PACKAGES, *plain.PACKAGES}
+    return sorted(holdfast.required_packages() | lab_packages)
 
 
 def ensure_machine_packages() -> None:

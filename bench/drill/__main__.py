@@ -1,0 +1,67 @@
+"""``make drill``: the seed's outage on the lab, with Holdfast and without, side by side.
+
+    .venv/bin/python -m bench.drill [--short] [--protected-only] [--out bench/out]
+
+With Holdfast: the lab as `make demo` leaves it. Without: a twin lab ("bare", its own
+bridge and subnet) whose web host runs the same stand-in behind a plain nginx, with no
+limits, no slices and no Monit; it is brought up for the drill and taken down after.
+Prints the table, writes drill.json and drill.png in --out.
+"""
+
+import argparse
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.drill import report, scenario
+from bench.drill.figures import figures
+from holdfast import settings
+from lab.topology import LAB, Lab
+
+BARE = Lab("bare", ipaddress.ip_network(os.environ.get("HOLDFAST_DRILL_BARE_SUBNET", "10.122.0.0/24")), 1)
+
+
+def _bare_environment() -> dict[str, str]:
+    return {**os.environ, "HOLDFAST_LAB": BARE.name, "HOLDFAST_LAB_SUBNET": str(BARE.subnet),
+            "HOLDFAST_LAB_WEB_HOSTS": str(BARE.web_hosts)}
+
+
+def _step(*command: str, env=None) -> None:
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.drill", description=__doc__)
+    parser.add_argument("--short", action="store_true", help="the short timeline the CI test uses")
+    parser.add_argument("--protected-only", action="store_true", help="skip the run without Holdfast")
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    options = parser.parse_args()
+    timeline = scenario.SHORT if options.short else scenario.FULL
+    host_settings = settings.load(settings.read_inventory("inventories/lab.py"))[LAB.group("web")[0].name]
+
+    records = [scenario.run("with Holdfast", LAB, host_settings, True, timeline)]
+    if not options.protected_only:
+        env = _bare_environment()
+        pyinfra = Path(sys.executable).parent / "pyinfra"
+        print("[drill] bringing up the lab without Holdfast (bare)", file=sys.stderr, flush=True)
+        _step(sys.executable, "-m", "lab", "up", env=env)
+        try:
+            _step(str(pyinfra), "-y", "inventories/lab.py", "lab/unprotected.py", env=env)
+            records.append(scenario.run("without Holdfast", BARE, host_settings, False, timeline))
+        finally:
+            _step(sys.executable, "-m", "lab", "down", env=env)
+
+    runs = [figures(record) for record in records]
+    print(report.table(runs))
+    options.out.mkdir(parents=True, exist_ok=True)
+    report.write_json(options.out / "drill.json", runs, records)
+    report.write_plot(options.out / "drill.png", records)
+    print(f"\nwrote {options.out / 'drill.json'} and {options.out / 'drill.png'}")
+
+
+if __name__ == "__main__":
+    main()

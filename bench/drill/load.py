@@ -1,0 +1,84 @@
+"""The drill's HTTP clients: visitors browsing at a normal pace and an attacker flooding,
+each from an address of its own on the lab's bridge. Open-loop (a client keeps its pace
+whatever the server does), bounded in count, time and requests in flight.
+"""
+
+import asyncio
+import itertools
+import random
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request: who sent it, when (seconds since the drill began), what came back."""
+
+    client: str
+    sent: float
+    seconds: float  # until the answer was read (the timeout if none came)
+    status: int  # 0: no answer in time, or the connection failed
+    ok: bool  # a 200 carrying the page's expected text
+    path: str
+
+
+@dataclass(frozen=True)
+class Client:
+    """A source of requests: its name, address, pace, and the paths it asks for in turn."""
+
+    name: str
+    source: str
+    per_second: float
+    paths: tuple[str, ...]
+    timeout: float
+    expect: str = ""  # text a good answer contains
+
+
+async def _get(client: Client, address: str, host_name: str, path: str, started: float) -> Hit:
+    sent = time.monotonic()
+    status, body = 0, b""
+    try:
+        async with asyncio.timeout(client.timeout):
+            reader, writer = await asyncio.open_connection(address, 80, local_addr=(client.source, 0))
+            try:
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host_name}\r\nConnection: close\r\n\r\n".encode())
+                head = await reader.readline()
+                status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
+                body = await reader.read()
+            finally:
+                writer.close()
+    except (TimeoutError, OSError, ValueError, IndexError):
+        status = 0
+    ok = status == 200 and client.expect.encode() in body
+    return Hit(client.name, sent - started, time.monotonic() - sent, status, ok, path)
+
+
+async def run_client(
+    client: Client, address: str, host_name: str, started: float, begin: float, until: float, hits: list[Hit],
+    in_flight: int = 256,
+) -> None:
+    """Send ``client``'s requests at its pace from ``begin`` until ``until`` (monotonic
+    clock; ``started``: when the drill began), each without waiting for the ones before;
+    at most ``in_flight`` at once."""
+    slots = asyncio.Semaphore(in_flight)
+    tasks = set()
+    paths = itertools.cycle(client.paths)
+
+    async def one(path: str) -> None:
+        try:
+            hits.append(await _get(client, address, host_name, path, started))
+        finally:
+            slots.release()
+
+    for index in itertools.count():
+        due = begin + index / client.per_second
+        if due >= until:
+            break
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await slots.acquire()
+        path = next(paths).replace("{n}", str(random.randrange(10**9)))
+        task = asyncio.create_task(one(path))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(tasks)

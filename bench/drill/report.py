@@ -1,0 +1,99 @@
+"""The drill's report: a table on the terminal (with and without Holdfast side by side),
+the figures and time series as JSON, and a plot of visitors' success and latency."""
+
+import json
+import math
+from pathlib import Path
+
+from bench.drill.figures import GOALS, Figures, goals, timeline_series
+from bench.drill.scenario import Record
+
+ROWS = [  # (figure, label, format)
+    ("visitors_idle_success", "visitors served, idle", "{:.1%}"),
+    ("visitors_success", "visitors served, surge", "{:.1%}"),
+    ("visitors_idle_p50_ms", "visitors p50 idle (ms)", "{:.1f}"),
+    ("visitors_idle_p99_ms", "visitors p99 idle (ms)", "{:.1f}"),
+    ("visitors_p50_ms", "visitors p50 surge (ms)", "{:.1f}"),
+    ("visitors_p99_ms", "visitors p99 surge (ms)", "{:.1f}"),
+    ("latency_ratio", "p99 surge / p99 idle", "{:.2f}"),
+    ("attacker_sent", "attacker requests", "{}"),
+    ("attacker_429", "  answered 429", "{}"),
+    ("attacker_served", "  served 200", "{}"),
+    ("attacker_failed", "  failed / timed out", "{}"),
+    ("probes_success", "monitor probes OK, surge", "{:.1%}"),
+    ("app_cpu_peak", "app CPU while looping (% of a CPU)", "{:.0f}"),
+    ("ssh_idle_ms", "ssh round trip idle (ms)", "{:.0f}"),
+    ("ssh_surge_ms", "ssh round trip surge (ms)", "{:.0f}"),
+    ("monit_idle_ms", "monit summary idle (ms)", "{:.0f}"),
+    ("monit_surge_ms", "monit summary surge (ms)", "{:.0f}"),
+    ("mttd", "loop to detection (s)", "{:.1f}"),
+    ("mttr", "detection to healthy (s)", "{:.1f}"),
+    ("alert_delay", "detection to alert mail (s)", "{:.1f}"),
+    ("alerts_lost", "alerts lost", "{}"),
+]
+
+
+def _cell(value, form: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "never" if form == "{:.1f}" else "-"
+    return form.format(value)
+
+
+def table(runs: list[Figures]) -> str:
+    """The figures of each run side by side; with two runs, the ratio of the second to the first."""
+    head = f"{'':36}" + "".join(f"{run.label:>18}" for run in runs) + ("   ratio" if len(runs) == 2 else "")
+    lines = [head]
+    for key, label, form in ROWS:
+        values = [getattr(run, key) for run in runs]
+        line = f"{label:36}" + "".join(f"{_cell(value, form):>18}" for value in values)
+        if len(runs) == 2 and all(isinstance(v, int | float) and v and not math.isnan(v) for v in values):
+            line += f"   {values[1] / values[0]:6.2f}x"
+        lines.append(line)
+    protected = next((run for run in runs if run.protected), None)
+    if protected:
+        lines.append("")
+        lines.append(f"goals ({protected.label}):")
+        for key, (value, met) in goals(protected).items():
+            shown = "-" if value is None else f"{value:.3g}"
+            lines.append(f"  {'PASS' if met else 'FAIL'}  {GOALS[key]}  [{shown}]")
+    return "\n".join(lines)
+
+
+def write_json(path: Path, runs: list[Figures], records: list[Record]) -> None:
+    path.write_text(json.dumps({
+        "runs": [run.as_dict() for run in runs],
+        "goals": {run.label: {key: {"value": value, "met": met} for key, (value, met) in goals(run).items()}
+                  for run in runs if run.protected},
+        "series": {record.label: timeline_series(record) for record in records},
+    }, indent=1))
+
+
+def write_plot(path: Path, records: list[Record]) -> None:
+    """Visitors' share served and latency over time, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (served, latency) = pyplot.subplots(2, 1, sharex=True, figsize=(10, 6.5))
+    for record in records:
+        series = timeline_series(record)
+        served.plot(series["t"], series["success"], label=record.label)
+        latency.plot(series["t"], series["p50_ms"], label=f"{record.label}, median")
+        latency.plot(series["t"], series["max_ms"], linestyle=":", label=f"{record.label}, slowest")
+    timeline = records[0].timeline
+    for axis in (served, latency):
+        axis.axvspan(timeline.idle, timeline.idle + timeline.surge, color="orange", alpha=0.12, label="surge")
+        for record in records:
+            if record.loop_started is not None:
+                axis.axvline(record.loop_started, color="red", linestyle="--", alpha=0.5)
+    served.set_ylabel("visitors served (%)")
+    served.set_ylim(-5, 105)
+    served.legend(loc="lower left")
+    latency.set_ylabel("visitor latency (ms)")
+    latency.set_yscale("log")
+    latency.set_xlabel("seconds since the drill began (dashed: the loop starts)")
+    latency.legend(loc="upper left", fontsize="small")
+    served.set_title("The seed's outage replayed: a surge, then an infinite loop")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)

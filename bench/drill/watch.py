@@ -1,0 +1,148 @@
+"""What the drill watches while it runs: samplers on the lab hosts (the app's CPU, its
+health, the monitor's probes), round trips from this machine (ssh, Monit), and afterwards
+the logs and mailboxes that say when Monit acted and when its alert arrived.
+
+Every sampler prints one line per sample, ``<epoch seconds> <values...>``; the hosts share
+this machine's clock, so their times and ours compare directly.
+"""
+
+import email
+import email.utils
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+SSH_OPTIONS = (
+    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
+)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A lab host as this machine reaches it over SSH."""
+
+    name: str
+    address: str
+    key: str
+
+    def command(self, script: str) -> list[str]:
+        return ["ssh", "-i", self.key, *SSH_OPTIONS, f"root@{self.address}", script]
+
+    def run(self, script: str, timeout: float = 30) -> str:
+        return subprocess.run(self.command(script), capture_output=True, text=True, timeout=timeout).stdout
+
+
+@dataclass
+class Sampler:
+    """A script on a host that prints samples until stopped; its lines, parsed."""
+
+    remote: Remote
+    script: str
+    samples: list[tuple[float, list[str]]] = field(default_factory=list)
+
+    def start(self) -> "Sampler":
+        self.process = subprocess.Popen(self.remote.command(self.script), stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            when, *values = line.split()
+            self.samples.append((float(when), values))
+
+    def stop(self) -> list[tuple[float, list[str]]]:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.reader.join(timeout=5)
+        return self.samples
+
+
+def app_sampler(remote: Remote, unit: str, site, every: float = 0.5) -> Sampler:
+    """CPU ticks of ``unit``'s processes, its main PID, and whether ``site``'s health page
+    answers (through nginx, from the host itself, never from a cache), every ``every`` s."""
+    return Sampler(remote, (
+        f"cg=/sys/fs/cgroup/systemd$(systemctl show -p ControlGroup --value {unit}); "
+        "while :; do "
+        "ticks=$(cat $(find $cg -name cgroup.procs 2>/dev/null) 2>/dev/null | while read p; do "
+        "awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null; done | awk '{s += $1} END {print s + 0}'); "
+        f"pid=$(systemctl show -p MainPID --value {unit}); "
+        f"health=$(curl -s -m 1 -H 'Host: {site.server_names[0]}' -H 'Cookie: drill=1' "
+        f"http://127.0.0.1{site.health_path} | grep -cF '{site.health_expect}' || true); "
+        f'echo "$(date +%s.%N) $ticks $pid $health"; sleep {every}; done'
+    ))
+
+
+def probe_sampler(monitor: Remote, address: str, host_name: str, path: str, every: float = 1) -> Sampler:
+    """The monitor host's view: a GET of ``path`` every ``every`` seconds, status and time."""
+    return Sampler(monitor, (
+        "while :; do "
+        f"r=$(curl -s -o /dev/null -m 5 -w '%{{http_code}} %{{time_total}}' -H 'Host: {host_name}' "
+        f"'http://{address}{path}'); "
+        f'echo "$(date +%s.%N) $r"; sleep {every}; done'
+    ))
+
+
+def loop_start(remote: Remote, armed_file: str) -> Sampler:
+    """One sample: when the armed loop bug fires (the file that arms it is consumed)."""
+    return Sampler(remote, f'while [ -e {armed_file} ]; do sleep 0.02; done; echo "$(date +%s.%N)"')
+
+
+class RoundTrips:
+    """Times of a command run from this machine every ``every`` seconds, in a thread."""
+
+    def __init__(self, command: list[str], every: float):
+        self.command, self.every = command, every
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "RoundTrips":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            began, clock = time.time(), time.monotonic()
+            subprocess.run(self.command, capture_output=True, timeout=60)
+            self.samples.append((began, time.monotonic() - clock))
+            self._stop.wait(self.every)
+
+    def stop(self) -> list[tuple[float, float]]:
+        self._stop.set()
+        self._thread.join(timeout=70)
+        return self.samples
+
+
+_MONIT_LINE = re.compile(r"^\[(?P<when>[^\]]+)\] \w+\s*: '(?P<check>[^']+)' (?P<what>.*)$")
+
+
+def monit_events(log: str, check: str, since: float) -> list[tuple[float, str]]:
+    """(epoch, message) of Monit's log lines about ``check`` at or after ``since``."""
+    events = []
+    for line in log.splitlines():
+        match = _MONIT_LINE.match(line)
+        if match and match["check"] == check:
+            when = datetime.fromisoformat(match["when"]).timestamp()
+            if when >= since - 1:  # the log's clock has whole seconds
+                events.append((when, match["what"]))
+    return events
+
+
+def delivered(mailbox_text: str, subject_contains: str) -> list[float]:
+    """Epochs at which the mail sink received messages whose subject contains the text
+    (from the first Received: header, which the sink writes as it takes the message)."""
+    arrivals = []
+    for message in re.split(r"^From \S+ .*\n", mailbox_text, flags=re.MULTILINE):
+        if not message.strip():
+            continue
+        parsed = email.message_from_string(message)
+        if subject_contains in (parsed["Subject"] or "") and parsed["Received"]:
+            stamp = parsed["Received"].rsplit(";", 1)[-1].strip()
+            arrivals.append(email.utils.parsedate_to_datetime(stamp).timestamp())
+    return arrivals

@@ -1,0 +1,26 @@
+"""The drill's unprotected twin (lab only): the stand-in site behind a plain nginx, with
+none of Holdfast's protections: no limits, no slices, no Monit, no fallback page."""
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, systemd
+
+from holdfast import settings
+from lab.site import render
+
+PACKAGES = ("nginx",)
+
+
+@deploy("Plain nginx (lab only)")
+def deploy_plain_nginx() -> None:
+    """Serve the first FastCGI site through Debian's nginx with a bare server block."""
+    site = next(site for site in settings.current().sites.values() if site.backend.kind == "fastcgi")
+    apt.packages(name="Install nginx", packages=list(PACKAGES))
+    files.file(name="No Debian default site", path="/etc/nginx/sites-enabled/default", present=False)
+    config = files.put(
+        name="A plain server block for the site",
+        src=StringIO(render("plain/site.conf.j2", site=site)),
+        dest="/etc/nginx/sites-enabled/site.conf",
+    )
+    systemd.service(name="nginx running", service="nginx", running=True, enabled=True, reloaded=config.will_change)

@@ -1,0 +1,11 @@
+"""Deploy file of the drill's unprotected twin lab (bench/drill): what the lab's own deploy
+puts on a web host, and the site behind a plain nginx. Never Holdfast's deploy.py."""
+
+from pyinfra import host
+
+from lab.plain import deploy_plain_nginx
+from lab.site import deploy_standin
+
+if "web" in host.groups:
+    deploy_standin()
+    deploy_plain_nginx()

@@ -261,7 +261,12 @@ class HostFacts:
     allow_listed: list[str] | None = None  # networks of the live nginx allow-list
 
 
-HOST_RULES: dict[str, Callable[[HostSettings, HostFacts, dict[str, list[str]]], Iterable[Finding]]] = {}
+HOST_RULES: dict[str, Callable[..., Iterable[Finding]]] = {}
+
+
+def key_problem(loc: tuple, value, message: str) -> str:
+    """A problem with a settings key, worded as validation errors are (without the file)."""
+    return f"{'.'.join(map(str, loc))} = {value!r}: {message}"
 
 
 def host_rule(name: AuditRule):
@@ -275,19 +280,19 @@ def host_rule(name: AuditRule):
 
 
 @host_rule("admin-keys")
-def _admin_keys(host_settings, facts, monitors):
+def _admin_keys(host_settings, facts, monitors, locate):
     if facts.admin_keys < 2:
         yield Finding("admin-keys", "error", f"host {facts.name}",
                       f"{facts.admin_keys} admin SSH key(s): one lost laptop locks everyone out")
 
 
 @host_rule("slice-budget")
-def _slice_budget(host_settings, facts, monitors):
+def _slice_budget(host_settings, facts, monitors, locate):
     if not host_settings.slices or not facts.cpus or not facts.memory:
         return
     severity = "warning" if host_settings.slice_budget == "warn" else "error"
-    for loc, value, message in slices.budget_problems(host_settings.slices, facts.cpus, facts.memory):
-        yield Finding("slice-budget", severity, f"host {facts.name}", f"{'.'.join(map(str, loc))} = {value}: {message}")
+    for problem in slices.budget_problems(host_settings.slices, facts.cpus, facts.memory):
+        yield Finding("slice-budget", severity, f"host {facts.name}", locate(*problem))
 
 
 def _seconds(timespan: str) -> float:
@@ -299,7 +304,7 @@ def _seconds(timespan: str) -> float:
 
 
 @host_rule("supervisor-conflict")
-def _supervisor_conflict(host_settings, facts, monitors):
+def _supervisor_conflict(host_settings, facts, monitors, locate):
     cycle = host_settings.monit.cycle
     for name, service in host_settings.services.items():
         policy = facts.units.get(service.unit, {})
@@ -319,7 +324,7 @@ def _supervisor_conflict(host_settings, facts, monitors):
 
 
 @host_rule("monitors-allow-listed")
-def _monitors_allow_listed(host_settings, facts, monitors):
+def _monitors_allow_listed(host_settings, facts, monitors, locate):
     if facts.allow_listed is None:
         return
     networks = [ipaddress.ip_network(network) for network in facts.allow_listed]
@@ -331,9 +336,14 @@ def _monitors_allow_listed(host_settings, facts, monitors):
                               "are rate limited like a visitor's until the next deploy")
 
 
-def host_findings(host_settings: HostSettings, facts: HostFacts, monitors: dict[str, list[str]]) -> list[Finding]:
-    """Findings about one host, from its facts (``monitors``: the monitors hosts' addresses)."""
-    return sorted({finding for check in HOST_RULES.values() for finding in check(host_settings, facts, monitors)})
+def host_findings(
+    host_settings: HostSettings, facts: HostFacts, monitors: dict[str, list[str]], locate=key_problem
+) -> list[Finding]:
+    """Findings about one host, from its facts (``monitors``: the monitors hosts' addresses;
+    ``locate``: how a problem with a settings key is worded)."""
+    return sorted({
+        finding for check in HOST_RULES.values() for finding in check(host_settings, facts, monitors, locate)
+    })
 
 
 def audit(estate: Estate) -> list[Finding]:
@@ -393,4 +403,5 @@ def deploy_audit() -> None:
     """Audit the plan and the inventory once, and this host, before any change."""
     _audited_inventory(inventory)
     host_settings = settings.current()
-    report(host_findings(host_settings, _facts(host_settings), nginx.monitor_addresses(inventory)), [host_settings])
+    monitors = nginx.monitor_addresses(inventory)
+    report(host_findings(host_settings, _facts(host_settings), monitors, settings.located), [host_settings])

@@ -20,6 +20,7 @@ from tests.conftest import copy_project, edit
 from tests.deploys import run_deploy
 from tests.host import traffic
 from tests.host.probes import fastcgi
+from tests.host.standin import unsupervised
 
 pytestmark = pytest.mark.hosts("web")
 
@@ -209,15 +210,16 @@ def stuck_answer(request, host, site, target):
     backend is healed before the tests look at the answer."""
     skip_unless_disposable(target)
     try:
-        if request.param == "hung":
-            hang_every_worker(host, site)
-            path = f"{site.content_path}?never-cached={time.time()}"
-        else:
-            host.check_output("standin arm-loop")
-            path = f"{ARMED_LOOP_PATH}?q=loop"
-        visitor = LAB.client_addresses["visitor"]
-        timeout = site.backend.read_timeout + 20
-        return traffic.request(visitor, address_of(target), site.server_names[0], path, timeout=timeout)
+        with unsupervised(host, target.settings):  # Monit would restart the stuck backend meanwhile
+            if request.param == "hung":
+                hang_every_worker(host, site)
+                path = f"{site.content_path}?never-cached={time.time()}"
+            else:
+                host.check_output("standin arm-loop")
+                path = f"{ARMED_LOOP_PATH}?q=loop"
+            visitor = LAB.client_addresses["visitor"]
+            timeout = site.backend.read_timeout + 20
+            return traffic.request(visitor, address_of(target), site.server_names[0], path, timeout=timeout)
     finally:
         host.run("standin heal")
 
@@ -241,10 +243,11 @@ def stale_answer(target, site) -> traffic.Answer:
     skip_unless_disposable(target)
     visit = (LAB.client_addresses["visitor"], address_of(target), site.server_names[0], site.content_path)
     try:
-        traffic.request(*visit)
-        hang_every_worker(target.testinfra, site)
-        time.sleep(site.stale_cache.valid + 1)
-        return traffic.request(*visit, timeout=site.backend.read_timeout + 20)
+        with unsupervised(target.testinfra, target.settings):
+            traffic.request(*visit)
+            hang_every_worker(target.testinfra, site)
+            time.sleep(site.stale_cache.valid + 1)
+            return traffic.request(*visit, timeout=site.backend.read_timeout + 20)
     finally:
         target.testinfra.run("standin heal")
 

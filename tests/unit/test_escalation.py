@@ -92,7 +92,7 @@ def host_rule_findings(rule, host_settings=None, monitors=None, **facts) -> list
     """What one host rule finds on web1 of the lab with ``facts`` (good ones by default)."""
     facts = {"admin_keys": 2, "cpus": 2, "memory": 4 << 30, "units": {}, "allow_listed": None, **facts}
     found = escalation.HOST_RULES[rule](host_settings or lab_settings(), escalation.HostFacts("web1", **facts),
-                                        monitors or {})
+                                        monitors or {}, escalation.key_problem)
     return list(found)
 
 

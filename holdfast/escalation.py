@@ -12,9 +12,9 @@ operation runs unless group_data acknowledges the rule with a written reason.
 import ipaddress
 import re
 import subprocess
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -379,8 +379,14 @@ def report(findings: list[Finding], acknowledgers: list[HostSettings]) -> None:
         )
 
 
-@cache
-def _audited_inventory(pyinfra_inventory) -> None:
+_audited: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _audit_inventory_once(pyinfra_inventory) -> None:
+    """The inventory-wide audit, once per inventory: pyinfra prepares the hosts side by side."""
+    if pyinfra_inventory in _audited:
+        return
+    _audited.add(pyinfra_inventory)
     estate = Estate.of(pyinfra_inventory)
     report(audit(estate), list(estate.settings.values()))
 
@@ -401,7 +407,7 @@ def _facts(host_settings: HostSettings) -> HostFacts:
 @deploy("Single-point-of-failure audit")
 def deploy_audit() -> None:
     """Audit the plan and the inventory once, and this host, before any change."""
-    _audited_inventory(inventory)
+    _audit_inventory_once(host.inventory)
     host_settings = settings.current()
     monitors = nginx.monitor_addresses(inventory)
     report(host_findings(host_settings, _facts(host_settings), monitors, settings.located), [host_settings])

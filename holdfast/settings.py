@@ -1025,9 +1025,9 @@ def load(inventory) -> dict[str, HostSettings]:
 
 def current() -> HostSettings:
     """Settings of the host pyinfra is preparing, after the whole inventory validated."""
-    from pyinfra import host, inventory
+    from pyinfra import host
 
-    return load(inventory)[host.name]
+    return load(host.inventory)[host.name]
 
 
 def same_on_every_host(values: dict[str, Any], key: str) -> Any:

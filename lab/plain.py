@@ -9,18 +9,25 @@ from pyinfra.operations import apt, files, systemd
 from holdfast import settings
 from lab.site import render
 
-PACKAGES = ("nginx",)
+# curl: the monitor host's probes in the drill.
+PACKAGES = ("nginx", "curl")
 
 
 @deploy("Plain nginx (lab only)")
 def deploy_plain_nginx() -> None:
     """Serve the first FastCGI site through Debian's nginx with a bare server block."""
     site = next(site for site in settings.current().sites.values() if site.backend.kind == "fastcgi")
-    apt.packages(name="Install nginx", packages=list(PACKAGES))
-    files.file(name="No Debian default site", path="/etc/nginx/sites-enabled/default", present=False)
+    apt.packages(name="Install nginx", packages=["nginx"])
+    files.link(name="No Debian default site", path="/etc/nginx/sites-enabled/default", present=False)
     config = files.put(
         name="A plain server block for the site",
         src=StringIO(render("plain/site.conf.j2", site=site)),
         dest="/etc/nginx/sites-enabled/site.conf",
     )
     systemd.service(name="nginx running", service="nginx", running=True, enabled=True, reloaded=config.will_change)
+
+
+@deploy("Probe tools (lab only)")
+def deploy_probe_tools() -> None:
+    """curl, for the drill's probes from the monitor host (Holdfast's base installs it elsewhere)."""
+    apt.packages(name="Install curl", packages=["curl"])

@@ -3,9 +3,10 @@ puts on a web host, and the site behind a plain nginx. Never Holdfast's deploy.p
 
 from pyinfra import host
 
-from lab.plain import deploy_plain_nginx
+from lab.plain import deploy_plain_nginx, deploy_probe_tools
 from lab.site import deploy_standin
 
+deploy_probe_tools()
 if "web" in host.groups:
     deploy_standin()
     deploy_plain_nginx()

@@ -33,7 +33,7 @@ class Figures:
     attacker_429: int
     attacker_failed: int
     probes_success: float
-    app_cpu_peak: float
+    app_cpu_looping: float
     ssh_idle_ms: float
     ssh_surge_ms: float
     monit_idle_ms: float | None
@@ -95,7 +95,6 @@ def figures(record: Record) -> Figures:
     idle_p99 = percentile([hit.seconds * 1000 for hit in idle_visits], 0.99)
     surge_p99 = percentile([hit.seconds * 1000 for hit in surge_visits], 0.99)
     probes = [values for when, values in record.probes if when >= surge_start]
-    loop_cpu = [percent for when, percent in app_cpu(record) if record.loop_started and when >= record.loop_started]
 
     detected = recovered = alert_delay = None
     if record.loop_started is not None:
@@ -109,6 +108,9 @@ def figures(record: Record) -> Figures:
         if arrivals and None not in arrivals:
             alert_delay = max(arrivals) - detected
     lost = sum(1 for times in record.alerts.values() if not any(detected and when >= detected - 1 for when in times))
+    loop_ended = recovered if recovered is not None else timeline.idle + timeline.surge
+    loop_cpu = [percent for when, percent in app_cpu(record)
+                if record.loop_started is not None and record.loop_started < when <= loop_ended]
     mttd = detected - record.loop_started if detected is not None else None
     mttr = recovered - detected if recovered is not None else None
     ssh_idle = [took * 1000 for when, took in record.ssh if when < surge_start]
@@ -129,8 +131,8 @@ def figures(record: Record) -> Figures:
         attacker_served=sum(hit.status == 200 for hit in attacks),
         attacker_429=sum(hit.status == 429 for hit in attacks),
         attacker_failed=sum(hit.status not in (200, 429) for hit in attacks),
-        probes_success=sum(values[0] == "200" for values in probes) / len(probes) if probes else float("nan"),
-        app_cpu_peak=max(loop_cpu, default=0.0),
+        probes_success=sum(values[:1] == ["200"] for values in probes) / len(probes) if probes else float("nan"),
+        app_cpu_looping=_median(loop_cpu),
         ssh_idle_ms=_median(ssh_idle),
         ssh_surge_ms=_median(ssh_surge),
         monit_idle_ms=_median(monit_idle) if monit_idle else None,

@@ -55,7 +55,7 @@ async def _get(client: Client, address: str, host_name: str, path: str, started:
 
 async def run_client(
     client: Client, address: str, host_name: str, started: float, begin: float, until: float, hits: list[Hit],
-    in_flight: int = 256,
+    in_flight: int = 1000,
 ) -> None:
     """Send ``client``'s requests at its pace from ``begin`` until ``until`` (monotonic
     clock; ``started``: when the drill began), each without waiting for the ones before;

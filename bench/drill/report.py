@@ -21,7 +21,7 @@ ROWS = [  # (figure, label, format)
     ("attacker_served", "  served 200", "{}"),
     ("attacker_failed", "  failed / timed out", "{}"),
     ("probes_success", "monitor probes OK, surge", "{:.1%}"),
-    ("app_cpu_peak", "app CPU while looping (% of a CPU)", "{:.0f}"),
+    ("app_cpu_looping", "app CPU while looping (% of a CPU)", "{:.0f}"),
     ("ssh_idle_ms", "ssh round trip idle (ms)", "{:.0f}"),
     ("ssh_surge_ms", "ssh round trip surge (ms)", "{:.0f}"),
     ("monit_idle_ms", "monit summary idle (ms)", "{:.0f}"),
@@ -76,11 +76,11 @@ def write_plot(path: Path, records: list[Record]) -> None:
     from matplotlib import pyplot
 
     figure, (served, latency) = pyplot.subplots(2, 1, sharex=True, figsize=(10, 6.5))
-    for record in records:
+    for record, color in zip(records, ("tab:blue", "tab:orange"), strict=False):
         series = timeline_series(record)
-        served.plot(series["t"], series["success"], label=record.label)
-        latency.plot(series["t"], series["p50_ms"], label=f"{record.label}, median")
-        latency.plot(series["t"], series["max_ms"], linestyle=":", label=f"{record.label}, slowest")
+        served.plot(series["t"], series["success"], color=color, label=record.label)
+        latency.plot(series["t"], series["p50_ms"], color=color, label=f"{record.label}, median")
+        latency.plot(series["t"], series["max_ms"], color=color, linestyle=":", label=f"{record.label}, slowest")
     timeline = records[0].timeline
     for axis in (served, latency):
         axis.axvspan(timeline.idle, timeline.idle + timeline.surge, color="orange", alpha=0.12, label="surge")

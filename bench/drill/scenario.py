@@ -10,6 +10,7 @@ a record into the numbers the report and the CI test read.
 
 import asyncio
 import multiprocessing
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ def _remote(lab: Lab, lab_host: LabHost) -> watch.Remote:
 def _attack(client: load.Client, address: str, host_name: str, started: float, begin: float, until: float,
             queue) -> None:
     """The attacker, in a process of its own so its load does not slow the visitors' clock."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))  # a socket per request in flight
     hits: list[load.Hit] = []
     asyncio.run(load.run_client(client, address, host_name, started, begin, until, hits))
     queue.put(hits)
@@ -113,6 +115,8 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     ]
     attacker = load.Client("attacker", lab.client_addresses["attacker"], ATTACK_FACTOR * rate, ATTACKER_PATHS,
                            timeout=10)
+    for path in VISITOR_PATHS:  # a warm cache, as a site that has had visitors has
+        web_remote.run(f"curl -s -o /dev/null -H 'Host: {host_name}' 'http://127.0.0.1{path}'")
     epoch, started = time.time(), time.monotonic()
     samplers = [
         watch.app_sampler(web_remote, service.unit, site).start(),

@@ -7,6 +7,8 @@ validated settings the deploy used, never from values written here. Tests marked
 ``disruptive`` break things on purpose; they run only on hosts whose settings say
 ``disposable = True`` (the lab), so the suite verifies production read-only.
 
+A disruptive test runs on one host of each group (``--disrupt-every-host``: on all).
+
 A test takes ``host`` (a testinfra host, one test per inventory host, limited to groups
 with ``@pytest.mark.hosts("web")``) and ``settings`` (that host's settings). A test that
 also takes ``site``, ``service``, ``slice`` or ``placement`` runs once per host and site
@@ -27,6 +29,11 @@ from tests.conftest import REPO
 
 def pytest_addoption(parser):
     parser.addoption("--inventory", default="inventories/lab.py", help="pyinfra inventory whose hosts to verify")
+    parser.addoption(
+        "--disrupt-every-host", action="store_true",
+        help="run disruptive tests on every host, not on one host of each group (the hosts of a group share "
+        "their configuration)",
+    )
 
 
 def pytest_configure(config):
@@ -75,6 +82,14 @@ def targets_in(config, groups=()) -> list[Target]:
     return [target for target in every if not groups or set(groups) & set(target.groups)]
 
 
+def one_per_group(targets: list[Target]) -> list[Target]:
+    """The first of ``targets`` in each group (by a host's first group: web, monitors)."""
+    first: dict[str, Target] = {}
+    for target in targets:
+        first.setdefault(target.groups[0], target)
+    return list(first.values())
+
+
 # Fixtures that expand a test over one settings mapping of each host: fixture -> key.
 PER_ITEM = {"site": "sites", "service": "services", "slice": "slices", "placement": "placements"}
 
@@ -84,6 +99,8 @@ def pytest_generate_tests(metafunc):
         return
     marker = metafunc.definition.get_closest_marker("hosts")
     chosen = targets_in(metafunc.config, marker.args if marker else ())
+    if metafunc.definition.get_closest_marker("disruptive") and not metafunc.config.getoption("disrupt_every_host"):
+        chosen = one_per_group(chosen)
     item = next((fixture for fixture in PER_ITEM if fixture in metafunc.fixturenames), None)
     if item is None:
         metafunc.parametrize("target", chosen, ids=[target.name for target in chosen], scope="module")

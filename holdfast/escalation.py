@@ -75,14 +75,20 @@ class Estate:
 RULES: dict[str, Callable[[Estate], Iterable[Finding]]] = {}
 
 
-def rule(name: AuditRule):
-    """Register an inventory-wide audit rule."""
+def _registrar(registry: dict):
+    """A decorator that registers a rule in ``registry`` under its name."""
 
-    def register(check):
-        RULES[name] = check
-        return check
+    def rule(name: AuditRule):
+        def register(check):
+            registry[name] = check
+            return check
 
-    return register
+        return register
+
+    return rule
+
+
+rule = _registrar(RULES)  # an inventory-wide rule, from settings and groups
 
 
 @rule("tier-members")
@@ -269,14 +275,7 @@ def key_problem(loc: tuple, value, message: str) -> str:
     return f"{'.'.join(map(str, loc))} = {value!r}: {message}"
 
 
-def host_rule(name: AuditRule):
-    """Register an audit rule about one host, from its facts."""
-
-    def register(check):
-        HOST_RULES[name] = check
-        return check
-
-    return register
+host_rule = _registrar(HOST_RULES)  # a rule about one host, from its facts
 
 
 @host_rule("admin-keys")

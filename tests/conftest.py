@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from holdfast import settings
+
 REPO = Path(__file__).resolve().parent.parent
 # What a deploy reads; a copy of these is a project a test may edit freely.
 PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfast", "lab")
@@ -26,6 +28,18 @@ def project_copy(tmp_path, monkeypatch) -> Path:
     """A copy of the project to edit (e.g. break group_data), made the current directory."""
     monkeypatch.chdir(copy_project(tmp_path))
     return tmp_path
+
+
+def load_settings(inventory: str = "inventories/lab.py"):
+    """Validated settings of every host of ``inventory``, read from the current directory."""
+    return settings.load(settings.read_inventory(inventory))
+
+
+def settings_error(inventory: str = "inventories/lab.py") -> str:
+    """The message of the SettingsError that loading ``inventory`` raises."""
+    with pytest.raises(settings.SettingsError) as raised:
+        load_settings(inventory)
+    return str(raised.value)
 
 
 def edit(path: Path, old: str, new: str) -> None:

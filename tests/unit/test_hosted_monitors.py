@@ -8,22 +8,12 @@ import pytest
 from holdfast import hosted_monitors, settings
 from holdfast.providers import healthchecks
 from holdfast.templates import render
-from tests.conftest import REPO, edit
-
-
-def load(inventory="inventories/lab.py"):
-    return settings.load(settings.read_inventory(inventory))
-
-
-def error_of(inventory="inventories/lab.py") -> str:
-    with pytest.raises(settings.SettingsError) as raised:
-        load(inventory)
-    return str(raised.value)
+from tests.conftest import REPO, edit, load_settings, settings_error
 
 
 def test_production_uses_the_providers_and_their_usual_keys(monkeypatch):
     monkeypatch.chdir(REPO)
-    hosted = load("inventories/prod.py")["web1.example.com"].hosted_monitors
+    hosted = load_settings("inventories/prod.py")["web1.example.com"].hosted_monitors
     assert hosted.uptimerobot.api_url == "https://api.uptimerobot.com/v3"
     assert hosted.healthchecks.ping_key_env == "HOLDFAST_HEALTHCHECKS_PING_KEY"
 
@@ -32,7 +22,7 @@ def test_the_lab_points_at_its_doubles_on_the_bridge(monkeypatch):
     from lab.topology import LAB
 
     monkeypatch.chdir(REPO)
-    lab_host = load()["web1"]
+    lab_host = load_settings()["web1"]
     assert lab_host.hosted_monitors.healthchecks.ping_url.startswith(f"http://{LAB.bridge_address}:")
     assert lab_host.heartbeat.every < lab_host.heartbeat.timeout
 
@@ -53,14 +43,14 @@ def test_the_lab_points_at_its_doubles_on_the_bridge(monkeypatch):
 )
 def test_bad_values_name_file_key_and_form(project_copy, old, new, expected):
     edit(project_copy / "group_data/lab.py", old, new)
-    assert f"group_data/lab.py: {expected}" in error_of()
+    assert f"group_data/lab.py: {expected}" in settings_error()
 
 
 def test_hosted_monitors_must_be_the_same_on_every_host(project_copy):
     (project_copy / "group_data/web.py").write_text(
         (project_copy / "group_data/web.py").read_text() + '\nhosted_monitors = {"tag": "web-team"}\n'
     )
-    fleet = load("inventories/prod.py")
+    fleet = load_settings("inventories/prod.py")
     with pytest.raises(settings.SettingsError, match=r"hosted_monitors differs between hosts \(web1.example.com, "
                                                      r"web2.example.com: .*mon1.example.net: "):
         hosted_monitors._hosted(fleet)

@@ -4,60 +4,50 @@ message naming the file, the key, the value and the expected form."""
 import pytest
 
 from holdfast import settings
-from tests.conftest import REPO, edit
-
-
-def load(inventory="inventories/lab.py"):
-    return settings.load(settings.read_inventory(inventory))
-
-
-def error_of(inventory="inventories/lab.py") -> str:
-    with pytest.raises(settings.SettingsError) as raised:
-        load(inventory)
-    return str(raised.value)
+from tests.conftest import REPO, edit, load_settings, settings_error
 
 
 @pytest.mark.parametrize("inventory", ["inventories/lab.py", "inventories/prod.py"])
 def test_sample_group_data_is_valid(inventory, monkeypatch):
     monkeypatch.chdir(REPO)
-    loaded = load(inventory)
+    loaded = load_settings(inventory)
     assert len(loaded) == 3
     assert all(host.escalation.tiers for host in loaded.values())
 
 
 def test_lab_hosts_get_the_lab_overrides(monkeypatch):
     monkeypatch.chdir(REPO)
-    loaded = load()
+    loaded = load_settings()
     assert loaded["web1"].disposable and loaded["web1"].mail.relay == "mon1"
-    assert not any(host.disposable for host in load("inventories/prod.py").values())
+    assert not any(host.disposable for host in load_settings("inventories/prod.py").values())
 
 
 def test_defaults_are_applied_and_parsed(monkeypatch):
     monkeypatch.chdir(REPO)
-    assert load()["mon1"].apt.cache_time == 3600
-    assert load()["mon1"].sites == {}
+    assert load_settings()["mon1"].apt.cache_time == 3600
+    assert load_settings()["mon1"].sites == {}
 
 
 def test_typo_in_a_top_level_key_names_file_and_suggests(project_copy):
     edit(project_copy / "group_data/web.py", "services = {", "servics = {")
-    message = error_of()
+    message = settings_error()
     assert "group_data/web.py: servics: unknown key; did you mean 'services'?" in message
 
 
 def test_typo_in_a_nested_key(project_copy):
     edit(project_copy / "group_data/web.py", '"health_path":', '"helth_path":')
-    assert "group_data/web.py: sites.shop.helth_path" in error_of()
-    assert "did you mean 'health_path'?" in error_of()
+    assert "group_data/web.py: sites.shop.helth_path" in settings_error()
+    assert "did you mean 'health_path'?" in settings_error()
 
 
 def test_string_where_a_number_belongs(project_copy):
     edit(project_copy / "group_data/lab.py", '"port": 25,', '"port": "twenty-five",')
-    assert "group_data/lab.py: mail.port = 'twenty-five': expected a whole number" in error_of()
+    assert "group_data/lab.py: mail.port = 'twenty-five': expected a whole number" in settings_error()
 
 
 def test_out_of_range(project_copy):
     edit(project_copy / "group_data/all.py", '"port": 587,', '"port": 70000,')
-    assert "group_data/all.py: mail.port = 70000: expected less than or equal to 65535" in error_of(
+    assert "group_data/all.py: mail.port = 70000: expected less than or equal to 65535" in settings_error(
         "inventories/prod.py"
     )
 
@@ -75,7 +65,7 @@ def test_out_of_range(project_copy):
 )
 def test_bad_escalation_values(project_copy, old, new, expected):
     edit(project_copy / "group_data/all.py", old, new)
-    message = error_of()
+    message = settings_error()
     assert "group_data/all.py: " in message and expected in message
 
 
@@ -91,28 +81,28 @@ def test_bad_escalation_values(project_copy, old, new, expected):
 )
 def test_bad_site_values(project_copy, old, new, expected):
     edit(project_copy / "group_data/web.py", old, new)
-    message = error_of()
+    message = settings_error()
     assert "group_data/web.py: " in message and expected in message
 
 
 def test_every_problem_is_reported_once(project_copy):
     edit(project_copy / "group_data/web.py", "services = {", "servics = {")
     edit(project_copy / "group_data/all.py", '"escalate_after": "15m"', '"escalate_after": "soon"')
-    message = error_of()
+    message = settings_error()
     assert message.count("servics") == 1  # two web hosts, one message
     assert message.count("soon") == 1
 
 
 def test_a_required_key_missing(project_copy):
     edit(project_copy / "group_data/web.py", '"content_expect": "Welcome to the shop",', "")
-    assert "group_data/web.py: sites.shop.content_expect: required, but not set" in error_of()
+    assert "group_data/web.py: sites.shop.content_expect: required, but not set" in settings_error()
 
 
 def test_pyinfra_keys_are_not_typos(project_copy):
     (project_copy / "group_data/web.py").write_text(
         (project_copy / "group_data/web.py").read_text() + "\n_sudo = True\nssh_port = 22\n_helper = 'ignored'\n"
     )
-    assert load()["web1"].sites
+    assert load_settings()["web1"].sites
 
 
 def test_reference_doc_is_current():

@@ -1,33 +1,43 @@
-"""Lab boot and deploy times, printed as figures (not a test).
+"""The deploy's own cost, printed as figures and ratios (not a test).
 
     .venv/bin/python -m bench.deploy_times
 
 Takes the lab down first, so "lab up" is measured from nothing but the cached base
-image; then the lab's own deploy, the first Holdfast deploy on fresh hosts, and a
-no-op redeploy (which must report zero changes).
+image; then the lab's own deploy, the first Holdfast deploy on fresh hosts, a no-op
+redeploy (which must report zero changes) against the floor of bare fact gathering on
+the same hosts, and the no-op redeploy again with one, two and three web hosts, for the
+cost of each added host. Leaves the lab as `make demo` does.
 """
 
+import os
 import subprocess
 import sys
 import time
 
-from lab.topology import LAB
-from tests.deploys import run_deploy
+from lab.machines import Machines
+from lab.topology import LAB, Lab
+from tests.deploys import PYINFRA, run_deploy
+
+WEB_HOST_COUNTS = (1, 2, 3)
 
 
-def timed(label: str, action) -> tuple[str, float, object]:
+def seconds(action) -> tuple[float, object]:
     started = time.monotonic()
     result = action()
-    return label, time.monotonic() - started, result
+    return time.monotonic() - started, result
 
 
-def lab(action: str) -> None:
-    subprocess.run([sys.executable, "-m", "lab", action], check=True, capture_output=True)
+def environment(web_hosts: int) -> dict[str, str]:
+    return {**os.environ, "HOLDFAST_LAB_WEB_HOSTS": str(web_hosts)}
 
 
-def deploy(deploy_file: str):
+def lab(action: str, web_hosts: int = LAB.web_hosts) -> None:
+    subprocess.run([sys.executable, "-m", "lab", action], check=True, capture_output=True, env=environment(web_hosts))
+
+
+def deploy(deploy_file: str = "deploy.py", web_hosts: int = LAB.web_hosts):
     def action():
-        run = run_deploy("inventories/lab.py", deploy_file)
+        run = run_deploy("inventories/lab.py", deploy_file, None, env=environment(web_hosts))
         if run.returncode != 0:
             sys.exit(f"{deploy_file} failed:\n{run.output[-3000:]}")
         return run
@@ -35,19 +45,45 @@ def deploy(deploy_file: str):
     return action
 
 
+def fact_gathering(web_hosts: int = LAB.web_hosts):
+    """The floor: connect to every host and read one fact, nothing else."""
+    def action():
+        subprocess.run([str(PYINFRA), "-y", "inventories/lab.py", "fact", "server.Hostname"],
+                       check=True, capture_output=True, env=environment(web_hosts))
+
+    return action
+
+
 def main() -> None:
-    lab("down")
-    rows = [
-        timed(f"lab up ({len(LAB.hosts)} hosts, to SSH-ready)", lambda: lab("up")),
-        timed("lab deploy (stand-in site, mail sink)", deploy("lab/deploy.py")),
-        timed("first Holdfast deploy", deploy("deploy.py")),
-        timed("no-op Holdfast redeploy", deploy("deploy.py")),
-    ]
-    width = max(len(label) for label, _, _ in rows)
-    print(f"{'step':{width}}  seconds  changed operations")
-    for label, seconds, result in rows:
-        changed = len(result.changed_operations) if result else ""
-        print(f"{label:{width}}  {seconds:7.1f}  {changed}")
+    lab("down", max(WEB_HOST_COUNTS))
+    boot, _ = seconds(lambda: lab("up"))
+    own, _ = seconds(deploy("lab/deploy.py"))
+    first, _ = seconds(deploy())
+    noop, run = seconds(deploy())
+    floor, _ = seconds(fact_gathering())
+    print(f"lab up ({len(LAB.hosts)} hosts, to SSH-ready)      {boot:6.1f} s")
+    print(f"lab deploy (stand-in site, mail sink)    {own:6.1f} s")
+    print(f"first Holdfast deploy                    {first:6.1f} s")
+    print(f"no-op Holdfast redeploy                  {noop:6.1f} s   {len(run.changed_operations)} operations changed")
+    print(f"floor: fact gathering on the same hosts  {floor:6.1f} s   no-op / floor = {noop / floor:.2f}x")
+
+    print("\nweb hosts  hosts  no-op redeploy  floor    no-op / floor  added host")
+    previous = None
+    for web_hosts in WEB_HOST_COUNTS:
+        lab("up", web_hosts)
+        deploy("lab/deploy.py", web_hosts)()
+        deploy("deploy.py", web_hosts)()  # brings an added host (and the monitor's targets) in
+        noop, _ = seconds(deploy("deploy.py", web_hosts))
+        floor, _ = seconds(fact_gathering(web_hosts))
+        added = f"{noop - previous:+6.1f} s" if previous is not None else ""
+        print(f"{web_hosts:9}  {web_hosts + 1:5}  {noop:12.1f} s  {floor:5.1f} s  {noop / floor:11.2f}x  {added}")
+        previous = noop
+    larger = Lab(LAB.name, LAB.subnet, max(WEB_HOST_COUNTS))
+    machines = Machines(larger)
+    for extra in set(larger.hosts) - set(LAB.hosts):
+        machines.stop(extra)
+        machines.remove(extra)
+    deploy()()  # the monitor forgets the hosts removed
 
 
 if __name__ == "__main__":

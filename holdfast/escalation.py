@@ -249,7 +249,7 @@ class UnitRestartPolicies(FactBase):
 class NginxAllowList(FactBase):
     """The networks of the live nginx allow-list (None: no Holdfast edge on the host)."""
 
-    command = "sed -n '/^geo $holdfast_allow_listed/,/^}/p' /etc/nginx/holdfast/edge.conf 2>/dev/null"
+    command = "sed -n '/^geo $holdfast_allow_listed/,/^}/p' /etc/nginx/holdfast/edge.conf 2>/dev/null || true"
 
     def process(self, output):
         return [parts[0] for parts in map(str.split, output) if len(parts) > 1 and parts[1] == "1;"]

@@ -33,11 +33,14 @@ class DeployRun:
         ]
 
 
-def run_deploy(inventory: str, deploy_file: str = "deploy.py", cwd: Path | None = None, *extra: str) -> DeployRun:
-    """``pyinfra -y INVENTORY DEPLOY_FILE`` in ``cwd``; output is stdout and stderr together."""
+def run_deploy(
+    inventory: str, deploy_file: str = "deploy.py", cwd: Path | None = None, *extra: str, env: dict | None = None
+) -> DeployRun:
+    """``pyinfra -y INVENTORY DEPLOY_FILE`` in ``cwd`` (with ``env``, if given); output is
+    stdout and stderr together."""
     result = subprocess.run(
         [str(PYINFRA), "-y", *extra, inventory, deploy_file],
-        cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
     )
     return DeployRun(result.returncode, result.stdout + result.stderr)
 

@@ -19,7 +19,7 @@ from holdfast import monitoring
 from tests.conftest import REPO, append
 from tests.deploys import run_deploy
 from tests.host.conftest import targets_in
-from tests.host.probes import Mailboxes
+from tests.host.probes import Mailboxes, wait_for
 
 pytestmark = pytest.mark.hosts("monitors")
 
@@ -68,17 +68,7 @@ def own_metric(host, address: str, name: str) -> str:
     return host.check_output(f"curl -sS -m 5 http://{address}/metrics | awk '$1 == \"{name}\" {{print $2}}'")
 
 
-MAIL_POLL = 1  # seconds between two looks at the mailboxes
-
-
-def wait_for(condition, timeout: float, interval: float = MAIL_POLL):
-    """Poll ``condition`` until it returns something true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
+MAIL_POLL = 0.5  # seconds between two looks at the mailboxes (probes.wait_for)
 
 
 # --- read-only: services, configuration, targets --------------------------------------

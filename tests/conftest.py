@@ -10,6 +10,8 @@ from holdfast import settings
 REPO = Path(__file__).resolve().parent.parent
 # What a deploy reads; a copy of these is a project a test may edit freely.
 PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfast", "lab")
+# The environment the sample group_data reads its SMTP login from; made-up values for rendering.
+FAKE_SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "fake-pw"}
 
 
 def copy_project(destination: Path) -> Path:

@@ -8,7 +8,7 @@ import pytest
 
 from holdfast import escalation, monit, monitoring, settings
 from holdfast.providers.model import recipients
-from tests.conftest import REPO, edit
+from tests.conftest import FAKE_SMTP_ENV, REPO, edit
 
 
 def findings(inventory="inventories/lab.py"):
@@ -184,7 +184,7 @@ def test_recipients_everywhere_are_exactly_the_plans_contacts(monkeypatch):
     plan = {contact.email for contact in web.escalation.contacts.values()}
     monit_text = "".join(file.content for file in monit.config_files(web, None))
     alertmanager_text = "".join(file.content for file in monitoring.alertmanager_files(
-        monitor, environ={"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "x"}))
+        monitor, environ=FAKE_SMTP_ENV))
     found = {
         "monit": set(re.findall(r"^\s*(?:set )?alert (\S+@\S+)", monit_text, flags=re.MULTILINE)),
         "alertmanager": {address.strip() for line in re.findall(r"- to: \"([^\"]+)\"", alertmanager_text)

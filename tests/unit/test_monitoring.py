@@ -10,10 +10,9 @@ from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import monitoring, settings
 from holdfast.templates import render
-from tests.conftest import REPO, append, edit
+from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit
 
 PROD = "inventories/prod.py"
-SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "s3cret"}
 
 
 def inventory_at(path=PROD):
@@ -57,7 +56,7 @@ def rules(host_settings) -> list[dict]:
     ]
 
 
-def alertmanager_config(host_settings, environ=SMTP_ENV) -> list:
+def alertmanager_config(host_settings, environ=FAKE_SMTP_ENV) -> list:
     return monitoring.alertmanager_files(host_settings, environ)
 
 
@@ -192,9 +191,10 @@ def test_relay_password_goes_to_a_file_the_service_alone_reads(prod):
     files = {file.path: file for file in alertmanager_config(monitor_settings(prod))}
     password = files[monitoring.SMTP_PASSWORD_FILE]
     config = files[monitoring.ALERTMANAGER_CONFIG]
-    assert (password.content, password.mode, password.user, password.group) == ("s3cret", "640", "root", "prometheus")
+    secret = FAKE_SMTP_ENV["HOLDFAST_SMTP_PASSWORD"]
+    assert (password.content, password.mode, password.user, password.group) == (secret, "640", "root", "prometheus")
     assert (config.mode, config.group) == ("640", "prometheus")
-    assert "s3cret" not in config.content
+    assert secret not in config.content
     assert f"smtp_auth_password_file: {json.dumps(monitoring.SMTP_PASSWORD_FILE)}" in config.content
     assert 'smtp_auth_username: "alerts"' in config.content
 
@@ -210,7 +210,7 @@ def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
 # --- errors found while preparing the deploy -----------------------------------------
 
 
-def prepare_error(inventory, environ=SMTP_ENV) -> str:
+def prepare_error(inventory, environ=FAKE_SMTP_ENV) -> str:
     """The error deploy_monitor_host's preparation raises for the monitor host."""
     with ctx_inventory.use(inventory), ctx_host.use(monitor_of(inventory)):
         with pytest.raises(settings.SettingsError) as raised:

@@ -153,14 +153,16 @@ def targets(pytestconfig) -> dict[str, Target]:
     return pytestconfig.holdfast_targets
 
 
-@pytest.fixture(autouse=True)
-def _only_disposable_hosts_are_disrupted(request):
-    if not request.node.get_closest_marker("disruptive"):
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Skip a disruptive test that involves a host not ``disposable``, before any of its
+    fixtures runs: module-scoped ones (a deploy, a flood) would otherwise come first. A test
+    involves its target, or every host if it (or a fixture it uses) takes ``targets``."""
+    if not item.get_closest_marker("disruptive"):
         return
-    if "target" in request.fixturenames:
-        involved = [request.getfixturevalue("target")]
-    else:
-        involved = list(request.config.holdfast_targets.values())
-    precious = [target.name for target in involved if not target.settings.disposable]
+    callspec = getattr(item, "callspec", None)
+    target = callspec.params.get("target") if callspec else None
+    involved = [target] if target and "targets" not in item.fixturenames else item.config.holdfast_targets.values()
+    precious = [each.name for each in involved if not each.settings.disposable]
     if precious:
         pytest.skip(f"read-only run: {', '.join(precious)} not disposable")

@@ -71,13 +71,6 @@ def address_of(target) -> str:
     return target.pyinfra_host.data.get("ssh_hostname") or target.name
 
 
-def skip_unless_disposable(*targets) -> None:
-    """For module-scoped fixtures, which run before the per-test guard of tests/host/conftest.py."""
-    precious = [target.name for target in targets if not target.settings.disposable]
-    if precious:
-        pytest.skip(f"read-only run: {', '.join(precious)} not disposable")
-
-
 @pytest.fixture
 def address(target) -> str:
     return address_of(target)
@@ -208,7 +201,6 @@ def stuck_answer(request, host, site, target):
     """What a visitor gets through nginx while the backend is hung (every worker asleep) or
     loops (the armed search): the answer to one request, with the seconds it took. The
     backend is healed before the tests look at the answer."""
-    skip_unless_disposable(target)
     try:
         with unsupervised(host, target.settings):  # Monit would restart the stuck backend meanwhile
             if request.param == "hung":
@@ -240,7 +232,6 @@ def stale_answer(target, site) -> traffic.Answer:
     is older than the cache keeps it fresh (sites with a stale cache)."""
     if not site.stale_cache:
         pytest.skip("no stale cache for this site")
-    skip_unless_disposable(target)
     visit = (LAB.client_addresses["visitor"], address_of(target), site.server_names[0], site.content_path)
     try:
         with unsupervised(target.testinfra, target.settings):
@@ -264,7 +255,6 @@ def test_stale_cache_answers_while_the_backend_hangs(stale_answer, site):
 def rejected_deploy(pytestconfig, targets, tmp_path_factory):
     """A deploy whose group_data renders a configuration nginx refuses (a limit zone smaller
     than nginx allows), with the live configuration of each web host before it."""
-    skip_unless_disposable(*targets.values())
     project = copy_project(tmp_path_factory.mktemp("project"))
     edit(project / "group_data/lab.py", '"allow": [', '"zone_size": "16k",\n    "allow": [')
     web = {name: target.testinfra for name, target in targets.items() if "web" in target.groups}

@@ -74,6 +74,17 @@ def _debootstrap(base: Path) -> None:
     partial.rename(base)
 
 
+def mount_overlay(base: Path, directory: Path) -> Path:
+    """Mount a writable overlay of ``base`` at ``directory``/root, its changes kept in
+    ``directory``/upper (``directory`` must not exist yet); return the root."""
+    for part in ("upper", "work", "root"):
+        (directory / part).mkdir(parents=True)
+    root = directory / "root"
+    run("mount", "-t", "overlay", "overlay", "-o",
+        f"lowerdir={base},upperdir={directory}/upper,workdir={directory}/work", root)
+    return root
+
+
 def package_repository(base: Path, packages: list[str]) -> Path:
     """A local apt repository holding ``packages`` and everything they pull in."""
     repo = CACHE_DIR / f"repo-{DEBIAN_RELEASE}-{_digest(packages)}-{base.name[-12:]}"
@@ -89,11 +100,7 @@ def _download_packages(base: Path, packages: list[str], repo: Path) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "debs").mkdir(parents=True)
     scratch = partial / "chroot"
-    for part in ("upper", "work", "root"):
-        (scratch / part).mkdir(parents=True)
-    root = scratch / "root"
-    run("mount", "-t", "overlay", "overlay", "-o",
-        f"lowerdir={base},upperdir={scratch}/upper,workdir={scratch}/work", root)
+    root = mount_overlay(base, scratch)
     try:
         (root / "etc/resolv.conf").unlink(missing_ok=True)
         shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from lab import LabError, log, run
+from lab.image import mount_overlay
 from lab.topology import CACHE_DIR, CGROUP_ROOT, Lab, LabHost
 
 FILES = Path(__file__).parent / "files"
@@ -79,7 +80,6 @@ class Machines:
 
     def __init__(self, lab: Lab):
         self.lab = lab
-        self.hosts_dir = lab.state_dir / "hosts"
 
     # -- cgroups ----------------------------------------------------------------------
     def _new_cgroup_dirs(self, lab_host: LabHost) -> list[Path]:
@@ -108,10 +108,13 @@ class Machines:
     def ssh_ready(self, lab_host: LabHost) -> bool:
         return self.ssh(lab_host, "true").returncode == 0
 
+    def _bridge_exists(self) -> bool:
+        return run("ip", "link", "show", self.lab.bridge, quiet=True, check=False) == 0
+
     # -- bring up ---------------------------------------------------------------------
     def ensure_bridge(self) -> None:
         bridge = self.lab.bridge
-        if run("ip", "link", "show", bridge, quiet=True, check=False) != 0:
+        if not self._bridge_exists():
             run("ip", "link", "add", bridge, "type", "bridge")
         prefix = self.lab.subnet.prefixlen
         existing = run("ip", "-o", "addr", "show", "dev", bridge, capture=True)
@@ -141,11 +144,7 @@ class Machines:
             return
         self.remove(lab_host)
         host_dir = self.lab.host_dir(lab_host)
-        for part in ("upper", "work", "root"):
-            (host_dir / part).mkdir(parents=True)
-        root = host_dir / "root"
-        run("mount", "-t", "overlay", "overlay", "-o",
-            f"lowerdir={base},upperdir={host_dir}/upper,workdir={host_dir}/work", root)
+        root = mount_overlay(base, host_dir)
         self._customise(lab_host, root)
         cgroups = self._new_cgroup_dirs(lab_host)
         for cgroup in cgroups:
@@ -266,9 +265,9 @@ class Machines:
     def remove_all(self) -> None:
         """Stop every host of this lab, then remove all it left on the machine."""
         known = {h.name: h for h in self.lab.hosts}
-        if self.hosts_dir.is_dir():
+        if self.lab.hosts_dir.is_dir():
             # Hosts of an earlier, larger lab (HOLDFAST_LAB_WEB_HOSTS) are removed too.
-            for name in os.listdir(self.hosts_dir):
+            for name in os.listdir(self.lab.hosts_dir):
                 known.setdefault(name, LabHost(name, "", ""))
         for lab_host in known.values():
             self.stop(lab_host)
@@ -277,17 +276,17 @@ class Machines:
         for cgroup in self._lab_cgroup_dirs():
             _remove_cgroup_tree(cgroup)
             _remove_if_empty(cgroup.parent)
-        if run("ip", "link", "show", self.lab.bridge, quiet=True, check=False) == 0:
+        if self._bridge_exists():
             run("ip", "link", "del", self.lab.bridge)
 
     def leftovers(self) -> list[str]:
         """Everything of this lab still on the machine (empty once ``down`` is done)."""
         found = [str(cgroup) for cgroup in self._lab_cgroup_dirs()]
-        if self.hosts_dir.is_dir() and any(self.hosts_dir.iterdir()):
-            found.append(str(self.hosts_dir))
+        if self.lab.hosts_dir.is_dir() and any(self.lab.hosts_dir.iterdir()):
+            found.append(str(self.lab.hosts_dir))
         mounts = Path("/proc/mounts").read_text()
         found += [line.split()[1] for line in mounts.splitlines() if str(self.lab.state_dir) in line]
-        if run("ip", "link", "show", self.lab.bridge, quiet=True, check=False) == 0:
+        if self._bridge_exists():
             found.append(f"bridge {self.lab.bridge}")
         processes = run("ps", "-eo", "args", capture=True)
         found += [line for line in processes.splitlines()

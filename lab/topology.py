@@ -100,8 +100,12 @@ class Lab:
     def ssh_config(self) -> Path:
         return self.state_dir / "ssh_config"
 
+    @property
+    def hosts_dir(self) -> Path:
+        return self.state_dir / "hosts"
+
     def host_dir(self, lab_host: LabHost) -> Path:
-        return self.state_dir / "hosts" / lab_host.name
+        return self.hosts_dir / lab_host.name
 
     def machine_name(self, lab_host: LabHost) -> str:
         return f"hf-{self.name}-{lab_host.name}"

@@ -9,13 +9,13 @@ the same hosts, and the no-op redeploy again with one, two and three web hosts, 
 cost of each added host. Leaves the lab as `make demo` does.
 """
 
-import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 from lab.machines import Machines
-from lab.topology import LAB, Lab
+from lab.topology import LAB
 from tests.deploys import PYINFRA, run_deploy
 
 WEB_HOST_COUNTS = (1, 2, 3)
@@ -28,7 +28,7 @@ def seconds(action) -> tuple[float, object]:
 
 
 def environment(web_hosts: int) -> dict[str, str]:
-    return {**os.environ, "HOLDFAST_LAB_WEB_HOSTS": str(web_hosts)}
+    return replace(LAB, web_hosts=web_hosts).environment()
 
 
 def lab(action: str, web_hosts: int = LAB.web_hosts) -> None:
@@ -78,7 +78,7 @@ def main() -> None:
         added = f"{noop - previous:+6.1f} s" if previous is not None else ""
         print(f"{web_hosts:9}  {web_hosts + 1:5}  {noop:12.1f} s  {floor:5.1f} s  {noop / floor:11.2f}x  {added}")
         previous = noop
-    larger = Lab(LAB.name, LAB.subnet, max(WEB_HOST_COUNTS))
+    larger = replace(LAB, web_hosts=max(WEB_HOST_COUNTS))
     machines = Machines(larger)
     for extra in set(larger.hosts) - set(LAB.hosts):
         machines.stop(extra)

@@ -24,13 +24,7 @@ FILES = Path(__file__).parent / "files"
 CACHE_MOUNT = "/srv/holdfast-lab-cache"
 # Controllers whose hierarchy each host gets to itself (see lab/files/lab-init).
 PRIVATE_CGROUP_CONTROLLERS = ("cpu", "cpuacct", "pids", "systemd", "unified")
-SSH_OPTIONS = (
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR",
-    "-o", "ConnectTimeout=2",
-)
+SSH_CONNECT_TIMEOUT = 2  # seconds; a booting host is polled
 STOP_TIMEOUT = 20
 
 
@@ -101,7 +95,7 @@ class Machines:
 
     def ssh(self, lab_host: LabHost, command: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["ssh", "-i", str(self.lab.ssh_key), *SSH_OPTIONS, f"root@{lab_host.address}", command],
+            self.lab.ssh_command(lab_host, command, SSH_CONNECT_TIMEOUT),
             stdin=subprocess.DEVNULL, capture_output=True, text=True,
         )
 

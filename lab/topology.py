@@ -56,6 +56,12 @@ class Lab:
             raise ValueError(f"HOLDFAST_LAB_WEB_HOSTS={web_hosts}: expected 1 to 50")
         return cls(name, subnet, web_hosts)
 
+    def environment(self) -> dict[str, str]:
+        """This process's environment with this lab's settings: what ``from_environment``
+        reads back as this lab (for commands run on it, e.g. ``python -m lab up``)."""
+        return {**os.environ, "HOLDFAST_LAB": self.name, "HOLDFAST_LAB_SUBNET": str(self.subnet),
+                "HOLDFAST_LAB_WEB_HOSTS": str(self.web_hosts)}
+
     def address(self, offset: int) -> str:
         return str(self.subnet.network_address + offset)
 
@@ -103,6 +109,18 @@ class Lab:
     @property
     def hosts_dir(self) -> Path:
         return self.state_dir / "hosts"
+
+    def ssh_command(self, lab_host: LabHost, script: str, connect_timeout: int) -> list[str]:
+        """The command that runs ``script`` on ``lab_host`` as root, over SSH with the lab's key."""
+        return [
+            "ssh", "-i", str(self.ssh_key),
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR",
+            "-o", f"ConnectTimeout={connect_timeout}",
+            f"root@{lab_host.address}", script,
+        ]
 
     def host_dir(self, lab_host: LabHost) -> Path:
         return self.hosts_dir / lab_host.name

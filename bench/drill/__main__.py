@@ -23,11 +23,6 @@ from lab.topology import LAB, Lab
 BARE = Lab("bare", ipaddress.ip_network(os.environ.get("HOLDFAST_DRILL_BARE_SUBNET", "10.122.0.0/24")), 1)
 
 
-def _bare_environment() -> dict[str, str]:
-    return {**os.environ, "HOLDFAST_LAB": BARE.name, "HOLDFAST_LAB_SUBNET": str(BARE.subnet),
-            "HOLDFAST_LAB_WEB_HOSTS": str(BARE.web_hosts)}
-
-
 def _step(*command: str, env=None) -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -45,7 +40,7 @@ def main() -> None:
 
     records = [scenario.run("with Holdfast", LAB, host_settings, True, timeline)]
     if not options.protected_only:
-        env = _bare_environment()
+        env = BARE.environment()
         pyinfra = Path(sys.executable).parent / "pyinfra"
         print("[drill] bringing up the lab without Holdfast (bare)", file=sys.stderr, flush=True)
         _step(sys.executable, "-m", "lab", "up", env=env)

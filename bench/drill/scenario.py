@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from bench.drill import load, watch
 from holdfast.settings import HostSettings
 from lab.site import LOOP_ARMED_FILE
-from lab.topology import Lab, LabHost
+from lab.topology import Lab
 
 CLK_TCK = 100  # Linux's USER_HZ: the unit of /proc/<pid>/stat times
 VISITOR_PATHS = ("/", "/?product=1", "/?product=2", "/?product=3", "/?product=4", "/?product=5")
@@ -65,10 +65,6 @@ class Record:
     alerts: dict[str, list[float]] = field(default_factory=dict)
 
 
-def _remote(lab: Lab, lab_host: LabHost) -> watch.Remote:
-    return watch.Remote(lab_host.name, lab_host.address, str(lab.ssh_key))
-
-
 def _attack(client: load.Client, address: str, host_name: str, started: float, begin: float, until: float,
             queue) -> None:
     """The attacker, in a process of its own so its load does not slow the visitors' clock."""
@@ -100,7 +96,7 @@ async def _visitors(clients, address, host_name, started, until, hits, label) ->
 def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, timeline: Timeline) -> Record:
     """Run the drill once against ``lab``'s first web host; return what it recorded."""
     web, monitor = lab.group("web")[0], lab.group("monitors")[0]
-    web_remote, monitor_remote = _remote(lab, web), _remote(lab, monitor)
+    web_remote, monitor_remote = watch.Remote(lab, web), watch.Remote(lab, monitor)
     site = next(site for site in host_settings.sites.values() if site.backend.kind == "fastcgi")
     service = host_settings.services[site.backend.service]
     rate = site.limits.default.per_second
@@ -168,7 +164,7 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
         relay = next(h for h in lab.hosts if h.name == host_settings.mail.relay)
         tier = next(t for t in host_settings.escalation.tiers if t.name == host_settings.monit.alert_tier)
         for contact in host_settings.escalation.tier_contacts(tier):
-            mailbox = _remote(lab, relay).run(f"cat /var/mail/{contact.email.split('@')[0]} 2>/dev/null")
+            mailbox = watch.Remote(lab, relay).run(f"cat /var/mail/{contact.email.split('@')[0]} 2>/dev/null")
             record.alerts[contact.email] = [
                 when - epoch for when in watch.delivered(mailbox, f"{site.backend.service}:") if when >= epoch
             ]

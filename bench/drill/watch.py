@@ -15,22 +15,20 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-SSH_OPTIONS = (
-    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
-)
+from lab.topology import Lab, LabHost
+
+SSH_CONNECT_TIMEOUT = 5  # seconds
 
 
 @dataclass(frozen=True)
 class Remote:
     """A lab host as this machine reaches it over SSH."""
 
-    name: str
-    address: str
-    key: str
+    lab: Lab
+    host: LabHost
 
     def command(self, script: str) -> list[str]:
-        return ["ssh", "-i", self.key, *SSH_OPTIONS, f"root@{self.address}", script]
+        return self.lab.ssh_command(self.host, script, SSH_CONNECT_TIMEOUT)
 
     def run(self, script: str, timeout: float = 30) -> str:
         return subprocess.run(self.command(script), capture_output=True, text=True, timeout=timeout).stdout

@@ -19,12 +19,15 @@ from bench.drill import report, scenario
 from bench.drill.figures import figures
 from holdfast import settings
 from lab.topology import LAB, Lab
+from tests.deploys import run_deploy
 
 BARE = Lab("bare", ipaddress.ip_network(os.environ.get("HOLDFAST_DRILL_BARE_SUBNET", "10.122.0.0/24")), 1)
 
 
-def _step(*command: str, env=None) -> None:
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
+def _bare_lab(action: str) -> None:
+    """``python -m lab <action>`` for the bare lab; exits with its output if it fails."""
+    command = (sys.executable, "-m", "lab", action)
+    result = subprocess.run(command, env=BARE.environment(), capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{(result.stdout + result.stderr)[-3000:]}")
 
@@ -40,15 +43,15 @@ def main() -> None:
 
     records = [scenario.run("with Holdfast", LAB, host_settings, True, timeline)]
     if not options.protected_only:
-        env = BARE.environment()
-        pyinfra = Path(sys.executable).parent / "pyinfra"
         print("[drill] bringing up the lab without Holdfast (bare)", file=sys.stderr, flush=True)
-        _step(sys.executable, "-m", "lab", "up", env=env)
+        _bare_lab("up")
         try:
-            _step(str(pyinfra), "-y", "inventories/lab.py", "lab/unprotected.py", env=env)
+            deployed = run_deploy("inventories/lab.py", "lab/unprotected.py", None, env=BARE.environment())
+            if deployed.returncode != 0:
+                sys.exit(f"lab/unprotected.py failed:\n{deployed.output[-3000:]}")
             records.append(scenario.run("without Holdfast", BARE, host_settings, False, timeline))
         finally:
-            _step(sys.executable, "-m", "lab", "down", env=env)
+            _bare_lab("down")
 
     runs = [figures(record) for record in records]
     print(report.table(runs))

@@ -2,6 +2,9 @@
 alert mail for the escalation contacts and delivers it to local mailboxes the tests read.
 In production the relay is the company's; this deploy never runs there."""
 
+import email
+import re
+from email.message import Message
 from io import StringIO
 
 from pyinfra.api import deploy
@@ -14,9 +17,15 @@ from lab.topology import LAB
 PACKAGES = ("exim4-daemon-light",)
 
 
-def mailbox(email: str) -> str:
+def mailbox(address: str) -> str:
     """The sink's mailbox file for an address."""
-    return f"/var/mail/{email.split('@')[0]}"
+    return f"/var/mail/{address.split('@')[0]}"
+
+
+def messages(text: str) -> list[Message]:
+    """The messages in (part of) a mailbox file's text, oldest first."""
+    parts = re.split(r"^From \S+ .*\n", text, flags=re.MULTILINE)
+    return [email.message_from_string(part) for part in parts if part.strip()]
 
 
 @deploy("Mail sink (lab only)")
@@ -24,10 +33,10 @@ def deploy_mail_sink() -> None:
     host_settings = settings.current()
     emails = [contact.email for contact in host_settings.escalation.contacts.values()]
     apt.packages(name="Install exim4", packages=list(PACKAGES))
-    for email in emails:
+    for address in emails:
         server.user(
-            name=f"Mailbox for {email}",
-            user=email.split("@")[0],
+            name=f"Mailbox for {address}",
+            user=address.split("@")[0],
             shell="/usr/sbin/nologin",
             create_home=False,
             system=True,
@@ -36,7 +45,7 @@ def deploy_mail_sink() -> None:
         name="Configure the mail sink",
         src=StringIO(render(
             "mailsink/update-exim4.conf.conf.j2",
-            domains=sorted({email.split("@")[1] for email in emails}),
+            domains=sorted({address.split("@")[1] for address in emails}),
             relay_nets=str(LAB.subnet),
         )),
         dest="/etc/exim4/update-exim4.conf.conf",

@@ -6,7 +6,6 @@ Every sampler prints one line per sample, ``<epoch seconds> <values...>``; the h
 this machine's clock, so their times and ours compare directly.
 """
 
-import email
 import email.utils
 import re
 import subprocess
@@ -15,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lab.mailsink import messages
 from lab.topology import Lab, LabHost
 
 SSH_CONNECT_TIMEOUT = 5  # seconds
@@ -136,10 +136,7 @@ def delivered(mailbox_text: str, subject_contains: str) -> list[float]:
     """Epochs at which the mail sink received messages whose subject contains the text
     (from the first Received: header, which the sink writes as it takes the message)."""
     arrivals = []
-    for message in re.split(r"^From \S+ .*\n", mailbox_text, flags=re.MULTILINE):
-        if not message.strip():
-            continue
-        parsed = email.message_from_string(message)
+    for parsed in messages(mailbox_text):
         if subject_contains in (parsed["Subject"] or "") and parsed["Received"]:
             stamp = parsed["Received"].rsplit(";", 1)[-1].strip()
             arrivals.append(email.utils.parsedate_to_datetime(stamp).timestamp())

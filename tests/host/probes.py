@@ -1,11 +1,9 @@
 """Measurements the host tests take on a host, each in one command run there, and the
 lab's mailboxes."""
 
-import email
-import re
 import time
 
-from lab.mailsink import mailbox
+from lab.mailsink import mailbox, messages
 
 
 def cpu_percent(host, unit: str, seconds: float = 4) -> float:
@@ -76,8 +74,7 @@ class Mailboxes:
     def subjects(self, address: str) -> list[str]:
         """Subjects of the mail ``address`` received since this was made."""
         text = self.host.check_output(f"tail -c +{self.offsets[address] + 1} {self.paths[address]} 2>/dev/null || true")
-        messages = re.split(r"^From \S+ .*\n", text, flags=re.M)
-        return [email.message_from_string(message)["Subject"] for message in messages if message.strip()]
+        return [message["Subject"] for message in messages(text)]
 
     def waiting_for(self, subject: str) -> list[str]:
         """The addresses that have not received mail with ``subject`` yet."""

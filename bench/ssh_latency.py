@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from holdfast import settings
 from holdfast.slices import slice_unit
+from lab.site import standin_site
 from lab.topology import LAB
 
 GOAL = 1.5
@@ -56,7 +57,7 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 6
     host = LAB.group("web")[0].name
     host_settings = settings.load(settings.read_inventory("inventories/lab.py"))[host]
-    site = next(site for site in host_settings.sites.values() if site.backend.kind == "fastcgi")
+    site = standin_site(host_settings)
     placed = host_settings.services[site.backend.service].slice
     loops = int(ssh(host, "nproc")) + 1
     burn = " && ".join(f"systemd-run --quiet --unit=bench-burn-{n} sh -c 'while :; do :; done'" for n in range(loops))

@@ -19,6 +19,12 @@ LOOP_ARMED_FILE = f"{STATE_DIR}/loop-armed"
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+def standin_site(host_settings: settings.HostSettings) -> settings.Site | None:
+    """The site whose service `standin` breaks, and that the drill and benches use: the
+    host's first FastCGI site (None if it has none)."""
+    return next((site for site in host_settings.sites.values() if site.backend.kind == "fastcgi"), None)
+
+
 def render(template: str, **context) -> str:
     """Render one of the lab's own templates, with the same "managed" header as Holdfast's."""
     environment = Environment(
@@ -45,7 +51,7 @@ def deploy_standin() -> None:
             src=StringIO(render("site/index.php.j2", name=name, site=site, loop_armed_file=LOOP_ARMED_FILE)),
             dest=f"{site.root}/index.php",
         )
-    name, site = next(iter(fastcgi_sites.items()))
+    site = standin_site(host_settings)
     service = host_settings.services[site.backend.service]
     files.put(
         name="The `standin` fault tool",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from bench.drill import load, watch
 from holdfast.settings import HostSettings
-from lab.site import LOOP_ARMED_FILE
+from lab.site import LOOP_ARMED_FILE, standin_site
 from lab.topology import Lab
 
 CLK_TCK = 100  # Linux's USER_HZ: the unit of /proc/<pid>/stat times
@@ -97,7 +97,7 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     """Run the drill once against ``lab``'s first web host; return what it recorded."""
     web, monitor = lab.group("web")[0], lab.group("monitors")[0]
     web_remote, monitor_remote = watch.Remote(lab, web), watch.Remote(lab, monitor)
-    site = next(site for site in host_settings.sites.values() if site.backend.kind == "fastcgi")
+    site = standin_site(host_settings)
     service = host_settings.services[site.backend.service]
     rate = site.limits.default.per_second
     record = Record(label, protected, timeline, host_settings.monit.cycle, rate)

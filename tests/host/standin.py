@@ -6,7 +6,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from holdfast.monit import tier_emails
+from lab.site import standin_site
 from tests.host.probes import Mailboxes, wait_for
 
 # Seconds an alert takes from Monit through the relay into a mailbox.
@@ -36,7 +36,7 @@ class StandIn:
 
     @classmethod
     def of(cls, host, settings) -> "StandIn":
-        name = next(site.backend.service for site in settings.sites.values() if site.backend.kind == "fastcgi")
+        name = standin_site(settings).backend.service
         return cls(host, name, settings.services[name].unit, host.check_output("hostname"))
 
     def main_pid(self) -> int:
@@ -100,8 +100,9 @@ def begin_fault(standin: StandIn, settings, relay, command: str, relay_down: boo
     """Run ``standin <command>`` once the stand-in is quiet (with the relay's MTA stopped
     first if ``relay_down``); returns the fault and the main PID before it."""
     standin.quiet(settings)
-    tier1 = Mailboxes(relay, tier_emails(settings, settings.monit.alert_tier))
-    tier2 = Mailboxes(relay, [e for e in tier_emails(settings, settings.monit.escalation_tier) if e not in tier1.paths])
+    plan = settings.escalation
+    tier1 = Mailboxes(relay, plan.tier_emails(settings.monit.alert_tier))
+    tier2 = Mailboxes(relay, [e for e in plan.tier_emails(settings.monit.escalation_tier) if e not in tier1.paths])
     before = standin.main_pid()
     if relay_down:
         relay.check_output("systemctl stop exim4")

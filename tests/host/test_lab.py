@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from lab.site import LOOP_ARMED_FILE
+from lab import site as lab_site
 from tests.host.probes import cpu_percent, fastcgi
 
 pytestmark = pytest.mark.disruptive
@@ -51,7 +51,7 @@ class TestStandIn:
     # Not "site": tests taking a fixture of that name run once per site (tests/host/conftest.py).
     @pytest.fixture
     def standin_site(self, settings):
-        return next(site for site in settings.sites.values() if site.backend.kind == "fastcgi")
+        return lab_site.standin_site(settings)
 
     @pytest.fixture
     def unit(self, settings, standin_site):
@@ -79,7 +79,7 @@ class TestStandIn:
     def test_armed_loop_bug_fires_on_the_next_search(self, host, standin_site, unit, busy):
         host.check_output("standin arm-loop")
         fastcgi(host, standin_site, "/search?q=shoes", timeout=1)
-        assert not host.file(LOOP_ARMED_FILE).exists
+        assert not host.file(lab_site.LOOP_ARMED_FILE).exists
         assert cpu_percent(host, unit, 2) > busy
 
     def test_leak_grows_memory(self, host, unit):

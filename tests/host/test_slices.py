@@ -13,6 +13,7 @@ import time
 import pytest
 
 from holdfast.slices import DROP_IN, drop_in, slice_unit, verify_command
+from lab.site import standin_site
 from tests.conftest import REPO, append, copy_project
 from tests.deploys import fingerprints, run_deploy
 from tests.host.probes import cpu_percent, oom_kills
@@ -99,7 +100,7 @@ def test_no_drop_in_is_left_for_a_unit_not_placed(host, settings):
 @pytest.fixture(scope="module")
 def app_slice(settings) -> str:
     """The key of the slice the stand-in site's service runs in."""
-    site = next((site for site in settings.sites.values() if site.backend.kind == "fastcgi"), None)
+    site = standin_site(settings)
     name = site and settings.services[site.backend.service].slice
     if not name:
         pytest.skip("no FastCGI site whose service is placed in a slice")

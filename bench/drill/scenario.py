@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from bench.drill import load, watch
 from holdfast.settings import HostSettings
+from lab.mailsink import mailbox
 from lab.site import LOOP_ARMED_FILE, standin_site
 from lab.topology import Lab
 
@@ -153,25 +154,25 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     loop_start = asyncio.run(scenario())
     record.hits += queue.get(timeout=timeline.total + 60)
     attack.join(timeout=30)
-    record.app, record.probes = (sampler.stop() for sampler in samplers)
-    record.ssh = ssh.stop()
-    record.monit = monit.stop() if monit else []
+
+    def since_epoch(samples: list[tuple]) -> list[tuple]:
+        """(time, ...) samples, their times made seconds since the run began."""
+        return [(when - epoch, rest) for when, rest in samples]
+
+    record.app, record.probes = (since_epoch(sampler.stop()) for sampler in samplers)
+    record.ssh = since_epoch(ssh.stop())
+    record.monit = since_epoch(monit.stop()) if monit else []
     fired = loop_start.stop() if loop_start else []
     record.loop_started = fired[0][0] - epoch if fired else None
     if protected:
         log = web_remote.run("cat /var/log/monit.log")
-        record.monit_log = [(when - epoch, what) for when, what in watch.monit_events(log, site.backend.service, epoch)]
-        relay = next(h for h in lab.hosts if h.name == host_settings.mail.relay)
-        tier = next(t for t in host_settings.escalation.tiers if t.name == host_settings.monit.alert_tier)
-        for contact in host_settings.escalation.tier_contacts(tier):
-            mailbox = watch.Remote(lab, relay).run(f"cat /var/mail/{contact.email.split('@')[0]} 2>/dev/null")
-            record.alerts[contact.email] = [
-                when - epoch for when in watch.delivered(mailbox, f"{site.backend.service}:") if when >= epoch
+        record.monit_log = since_epoch(watch.monit_events(log, site.backend.service, epoch))
+        relay = watch.Remote(lab, next(h for h in lab.hosts if h.name == host_settings.mail.relay))
+        for address in host_settings.escalation.tier_emails(host_settings.monit.alert_tier):
+            text = relay.run(f"cat {mailbox(address)} 2>/dev/null")
+            record.alerts[address] = [
+                when - epoch for when in watch.delivered(text, f"{site.backend.service}:") if when >= epoch
             ]
-    record.app = [(when - epoch, values) for when, values in record.app]
-    record.probes = [(when - epoch, values) for when, values in record.probes]
-    record.ssh = [(when - epoch, took) for when, took in record.ssh]
-    record.monit = [(when - epoch, took) for when, took in record.monit]
     web_remote.run("standin heal")
     _say(label, "done")
     return record

@@ -34,10 +34,10 @@ def ssh(host: str, command: str) -> str:
 RUNS_PER_ROUND = 5
 
 
-def latencies(host: str, runs: int = RUNS_PER_ROUND) -> list[float]:
+def latencies(host: str) -> list[float]:
     ssh(host, "true")  # warm up
     timings = []
-    for _ in range(runs):
+    for _ in range(RUNS_PER_ROUND):
         started = time.monotonic()
         ssh(host, "true")
         timings.append(time.monotonic() - started)

@@ -91,13 +91,10 @@ def status() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
-    parser.add_argument("action", choices=("up", "down", "status", "packages"))
+    parser.add_argument("action", choices=("up", "down", "status"))
     action = parser.parse_args().action
     try:
-        if action == "packages":
-            print(" ".join(required_packages()))
-        else:
-            {"up": up, "down": down, "status": status}[action]()
+        {"up": up, "down": down, "status": status}[action]()
     except LabError as error:
         log(f"error: {error}")
         return 1

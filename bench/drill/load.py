@@ -9,6 +9,8 @@ import random
 import time
 from dataclasses import dataclass
 
+IN_FLIGHT = 1000  # requests a client has open at once, at most
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -19,7 +21,6 @@ class Hit:
     seconds: float  # until the answer was read (the timeout if none came)
     status: int  # 0: no answer in time, or the connection failed
     ok: bool  # a 200 carrying the page's expected text
-    path: str
 
 
 @dataclass(frozen=True)
@@ -50,17 +51,16 @@ async def _get(client: Client, address: str, host_name: str, path: str, started:
     except (TimeoutError, OSError, ValueError, IndexError):
         status = 0
     ok = status == 200 and client.expect.encode() in body
-    return Hit(client.name, sent - started, time.monotonic() - sent, status, ok, path)
+    return Hit(client.name, sent - started, time.monotonic() - sent, status, ok)
 
 
 async def run_client(
     client: Client, address: str, host_name: str, started: float, begin: float, until: float, hits: list[Hit],
-    in_flight: int = 1000,
 ) -> None:
     """Send ``client``'s requests at its pace from ``begin`` until ``until`` (monotonic
     clock; ``started``: when the drill began), each without waiting for the ones before;
-    at most ``in_flight`` at once."""
-    slots = asyncio.Semaphore(in_flight)
+    at most ``IN_FLIGHT`` at once."""
+    slots = asyncio.Semaphore(IN_FLIGHT)
     tasks = set()
     paths = itertools.cycle(client.paths)
 

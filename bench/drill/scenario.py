@@ -55,7 +55,6 @@ class Record:
     protected: bool
     timeline: Timeline
     monit_cycle: int
-    rate: float
     hits: list[load.Hit] = field(default_factory=list)
     app: list[tuple[float, list[str]]] = field(default_factory=list)
     probes: list[tuple[float, list[str]]] = field(default_factory=list)
@@ -101,7 +100,7 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     site = standin_site(host_settings)
     service = host_settings.services[site.backend.service]
     rate = site.limits.default.per_second
-    record = Record(label, protected, timeline, host_settings.monit.cycle, rate)
+    record = Record(label, protected, timeline, host_settings.monit.cycle)
     web_remote.run("standin heal")
 
     host_name = site.server_names[0]

@@ -11,9 +11,9 @@ TIMELINE = Timeline(idle=10, surge=20, loop_after=5, cooldown=5)
 
 
 def record(**changes) -> Record:
-    made = Record("with Holdfast", True, TIMELINE, monit_cycle=5, rate=10)
-    made.hits = [Hit("visitor", t / 2, 0.002, 200, True, "/") for t in range(60)]
-    made.hits += [Hit("attacker", 10 + t / 100, 0.001, 429 if t % 10 else 200, False, "/search") for t in range(1000)]
+    made = Record("with Holdfast", True, TIMELINE, monit_cycle=5)
+    made.hits = [Hit("visitor", t / 2, 0.002, 200, True) for t in range(60)]
+    made.hits += [Hit("attacker", 10 + t / 100, 0.001, 429 if t % 10 else 200, False) for t in range(1000)]
     made.loop_started = 15.2
     # ticks (1/100 s), main pid, health: a loop from 15.2 s, a restart with a new pid at 24 s
     made.app = [(t / 2, [str(int(50 * max(0, t / 2 - 15.2))) if t / 2 < 24 else "0", "100" if t / 2 < 24 else "200", "1"])
@@ -64,7 +64,7 @@ def test_no_monit_means_never_detected():
 
 
 def test_visitors_failing_during_the_surge():
-    failing = [Hit("visitor", 10 + t / 2, 10.0, 0, False, "/") for t in range(20)]
+    failing = [Hit("visitor", 10 + t / 2, 10.0, 0, False) for t in range(20)]
     result = figures.figures(record(hits=record().hits[:20] + failing))
     assert result.visitors_success == 0 and not figures.goals(result)["visitors_success"][1]
 

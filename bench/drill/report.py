@@ -55,7 +55,7 @@ def table(runs: list[Figures]) -> str:
         lines.append(f"goals ({protected.label}):")
         for key, (value, met) in goals(protected).items():
             shown = "-" if value is None else f"{value:.3g}"
-            lines.append(f"  {'PASS' if met else 'FAIL'}  {GOALS[key]}  [{shown}]")
+            lines.append(f"  {'PASS' if met else 'FAIL'}  {GOALS[key][0]}  [{shown}]")
     return "\n".join(lines)
 
 

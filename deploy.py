@@ -11,18 +11,19 @@ from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
 from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
+from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.slices import deploy_slices
 
 deploy_audit()
 deploy_base()
 deploy_heartbeat()
 
-if "web" in host.groups:
+if WATCHED_GROUP in host.groups:
     deploy_slices()  # first: a service installed after it starts in its slice
     deploy_nginx()
     deploy_node_exporter()
 
-if "monitors" in host.groups:
+if MONITOR_GROUP in host.groups:
     deploy_monitor_host()
 
 deploy_monit()  # after what it supervises is installed

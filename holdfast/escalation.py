@@ -21,13 +21,9 @@ from typing import Literal
 from pyinfra import host, inventory, logger
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.facts.hardware import Cpus, Memory
 
-from holdfast import nginx, settings, slices
-from holdfast.settings import AuditRule, HostSettings
-
-WATCHED_GROUP = "web"
-MONITOR_GROUP = "monitors"
+from holdfast import nginx, settings
+from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP, AuditRule, HostSettings
 
 
 class AuditError(PyinfraError):
@@ -59,7 +55,7 @@ class Estate:
         return cls(
             settings=settings.load(pyinfra_inventory),
             groups={name: [h.name for h in hosts] for name, hosts in pyinfra_inventory.groups.items()},
-            addresses={h.name: h.data.get("ssh_hostname") or h.name for h in pyinfra_inventory},
+            addresses={h.name: settings.address_of(h) for h in pyinfra_inventory},
             project=project or Path.cwd(),
         )
 
@@ -100,19 +96,16 @@ def _tier_members(estate: Estate):
                               f"only {', '.join(tier.members)}: one person away from nobody answering")
 
 
-_CHANNEL_NEEDS = {"phone": "phone", "sms": "phone", "chat": "chat"}
-
-
 @rule("tier-channels")
 def _tier_channels(estate: Estate):
     for plan in estate.plans:
         for tier in plan.tiers:
             for channel in tier.channels:
-                needed = _CHANNEL_NEEDS.get(channel)
                 for member in tier.members:
-                    if needed and getattr(plan.contacts[member], needed) is None:
+                    if plan.contacts[member].address(channel) is None:
+                        missing = settings.CHANNEL_FIELD[channel]
                         yield Finding("tier-channels", "error", f"tier {tier.name}",
-                                      f"reaches people by {channel}, but {member} has no {needed}")
+                                      f"reaches people by {channel}, but {member} has no {missing}")
 
 
 @rule("channel-types")
@@ -261,8 +254,6 @@ class HostFacts:
 
     name: str
     admin_keys: int
-    cpus: int | None = None
-    memory: int | None = None  # bytes
     units: dict[str, dict[str, str]] = field(default_factory=dict)
     allow_listed: list[str] | None = None  # networks of the live nginx allow-list
 
@@ -283,15 +274,6 @@ def _admin_keys(host_settings, facts, monitors, locate):
     if facts.admin_keys < 2:
         yield Finding("admin-keys", "error", f"host {facts.name}",
                       f"{facts.admin_keys} admin SSH key(s): one lost laptop locks everyone out")
-
-
-@host_rule("slice-budget")
-def _slice_budget(host_settings, facts, monitors, locate):
-    if not host_settings.slices or not facts.cpus or not facts.memory:
-        return
-    severity = "warning" if host_settings.slice_budget == "warn" else "error"
-    for problem in slices.budget_problems(host_settings.slices, facts.cpus, facts.memory):
-        yield Finding("slice-budget", severity, f"host {facts.name}", locate(*problem))
 
 
 def _seconds(timespan: str) -> float:
@@ -392,12 +374,9 @@ def _audit_inventory_once(pyinfra_inventory) -> None:
 
 def _facts(host_settings: HostSettings) -> HostFacts:
     units = [service.unit for service in host_settings.services.values()]
-    memory = host.get_fact(Memory)
     return HostFacts(
         name=host.name,
         admin_keys=host.get_fact(AdminKeys),
-        cpus=host.get_fact(Cpus),
-        memory=memory * 1024**2 if memory else None,
         units=host.get_fact(UnitRestartPolicies, units=units) if units else {},
         allow_listed=host.get_fact(NginxAllowList) if host_settings.sites else None,
     )

@@ -120,19 +120,12 @@ def filesystem_check_name(path: str) -> str:
     return "fs-" + (path.strip("/").replace("/", "-") or "root")
 
 
-def tier_emails(host_settings: HostSettings, tier_name: str) -> list[str]:
-    """Email addresses of the members of the escalation tier named ``tier_name``."""
-    plan = host_settings.escalation
-    tier = next(tier for tier in plan.tiers if tier.name == tier_name)
-    return [contact.email for contact in plan.tier_contacts(tier)]
-
-
 def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> list[ConfigFile]:
     """monitrc and the checks, all root-only (they may hold the relay password)."""
-    monit = host_settings.monit
-    alert_emails = tier_emails(host_settings, monit.alert_tier)
+    monit, plan = host_settings.monit, host_settings.escalation
+    alert_emails = plan.tier_emails(monit.alert_tier)
     # A local `alert` overrides the global one for that address: tier 1 members keep all alerts.
-    escalation_emails = [e for e in tier_emails(host_settings, monit.escalation_tier) if e not in alert_emails]
+    escalation_emails = [e for e in plan.tier_emails(monit.escalation_tier) if e not in alert_emails]
     files = [
         ConfigFile(CONTROL_FILE, render(
             "monit/etc/monit/monitrc.j2",

@@ -30,7 +30,6 @@ MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-al
 WATCHED_PACKAGES = ("prometheus-node-exporter",)
 PACKAGES = MONITOR_PACKAGES + WATCHED_PACKAGES
 
-WATCHED_GROUP = "web"
 NODE_EXPORTER_PORT = 9100
 # node_exporter's textfile collector reads *.prom here (Debian's default directory).
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
@@ -105,11 +104,11 @@ def watched_hosts(pyinfra_inventory) -> list[WatchedHost]:
     return [
         WatchedHost(
             name=watched.name,
-            address=_url_address(watched.data.get("ssh_hostname") or watched.name),
+            address=_url_address(settings.address_of(watched)),
             sites=all_settings[watched.name].sites,
             monit_cycle=all_settings[watched.name].monit.cycle,
         )
-        for watched in pyinfra_inventory.get_group(WATCHED_GROUP, [])
+        for watched in pyinfra_inventory.get_group(settings.WATCHED_GROUP, [])
     ]
 
 
@@ -135,26 +134,18 @@ def probes(watched: list[WatchedHost]) -> list[Probe]:
 
 def _refused(loc: tuple, value, message: str) -> settings.SettingsError:
     """The error that stops the deploy while preparing, naming the group_data file and key."""
-    return settings.SettingsError(
-        "invalid group_data, nothing was changed on any host:\n  " + settings.located(loc, value, message)
-    )
+    return settings.refused(settings.located(loc, value, message))
 
 
-def smtp_credentials(mail: settings.Mail, environ=os.environ) -> tuple[str | None, str | None]:
-    """(user name, password) for the relay, from the environment variables ``mail`` names.
+def smtp_credentials(mail: settings.Mail, environ=os.environ) -> tuple[str, str] | None:
+    """The relay login (``Mail.credentials``), for a TLS setting Alertmanager can honour.
 
     Raises SettingsError (before any operation runs) for a variable that is not set, or
-    for a TLS setting Alertmanager cannot honour.
+    for implicit TLS on another port than 465.
     """
     if mail.security == "tls" and mail.port != 465:
         raise _refused(("mail", "port"), mail.port, "expected 465: Alertmanager speaks implicit TLS only there")
-    credentials = []
-    for key in ("username_env", "password_env"):
-        variable = getattr(mail, key)
-        if variable and not environ.get(variable):
-            raise _refused(("mail", key), variable, "expected a variable set in the deploy's environment")
-        credentials.append(environ.get(variable) if variable else None)
-    return credentials[0], credentials[1]
+    return mail.credentials(environ)
 
 
 def tier_emails(escalation: settings.Escalation) -> dict[str, list[str]]:
@@ -167,7 +158,7 @@ def tier_emails(escalation: settings.Escalation) -> dict[str, list[str]]:
         if "email" not in tier.channels:
             raise _refused(("escalation", "tiers", index, "channels"), tier.channels,
                                    "expected 'email' among them: the external monitor alerts by email")
-    return {tier.name: [contact.email for contact in escalation.tier_contacts(tier)] for tier in escalation.tiers}
+    return {tier.name: escalation.tier_emails(tier.name) for tier in escalation.tiers}
 
 
 def prometheus_files(host_settings: settings.HostSettings, watched: list[WatchedHost]) -> list[ConfigFile]:
@@ -201,7 +192,7 @@ def alertmanager_files(host_settings: settings.HostSettings, environ=os.environ)
     Both are readable by root and the service only: the password, and the watchdog URL,
     are secrets.
     """
-    username, password = smtp_credentials(host_settings.mail, environ)
+    username, password = smtp_credentials(host_settings.mail, environ) or (None, None)
     readable_by_service = {"mode": "640", "group": SERVICE_USER}
     files = [ConfigFile(ALERTMANAGER_CONFIG, render(
         "monitoring/etc/prometheus/alertmanager.yml.j2",

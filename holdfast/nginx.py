@@ -29,8 +29,8 @@ def monitor_addresses(inventory) -> dict[str, list[str]]:
     """Addresses of the inventory's monitors hosts, by host name: ``ssh_hostname`` (or the
     host name) as an address, else what it resolves to on the machine running the deploy."""
     addresses = {}
-    for monitor in inventory.get_group("monitors", []):
-        name = monitor.data.get("ssh_hostname") or monitor.name
+    for monitor in inventory.get_group(settings.MONITOR_GROUP, []):
+        name = settings.address_of(monitor)
         try:
             addresses[monitor.name] = [str(ipaddress.ip_address(name))]
         except ValueError:

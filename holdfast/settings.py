@@ -193,6 +193,7 @@ Rate = _form("a request rate such as '10r/s' or '600r/m'", _matching(r"[1-9]\d*r
 NginxSize = _form("a size such as '10m' or '512k' (bytes, or k, m, g units)", _matching(r"[1-9]\d*[kKmMgG]?"))
 Delay = _form("a number of requests (0 or more) or 'nodelay'", _delay, int | str)
 Port = Annotated[int, Field(ge=1, le=65535)]
+Interval = Annotated[Duration, Field(ge=1)]
 SliceName = _form(
     "a slice name of lowercase letters, digits and '_' such as 'web' (no '-': systemd reads it as nesting)",
     _matching(r"[a-z][a-z0-9_]{0,29}"),
@@ -233,6 +234,11 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+Channel = Literal["email", "phone", "sms", "chat"]
+# The field of a contact each channel reaches them at.
+CHANNEL_FIELD: dict[str, str] = {"email": "email", "phone": "phone", "sms": "phone", "chat": "chat"}
+
+
 class Contact(Settings):
     """A person or company that can be alerted."""
 
@@ -243,8 +249,9 @@ class Contact(Settings):
     chat: str | None = Field(None, description="Chat handle (e.g. '@alice:matrix.org'); needed for the chat channel.")
     internal: bool = Field(True, description="An employee (True) or someone outside the company (False).")
 
-
-Channel = Literal["email", "phone", "sms", "chat"]
+    def address(self, channel: Channel) -> str | None:
+        """Where ``channel`` reaches them; None if they gave no such address."""
+        return getattr(self, CHANNEL_FIELD[channel])
 
 
 class Tier(Settings):
@@ -271,6 +278,11 @@ class Escalation(Settings):
     def tier_contacts(self, tier: Tier) -> list[Contact]:
         return [self.contacts[member] for member in tier.members]
 
+    def tier_emails(self, tier_name: str) -> list[str]:
+        """Email addresses of the members of the tier named ``tier_name``."""
+        tier = next(tier for tier in self.tiers if tier.name == tier_name)
+        return [contact.email for contact in self.tier_contacts(tier)]
+
 
 class Mail(Settings):
     """The SMTP relay alert mail goes through. Credentials come from the environment."""
@@ -288,21 +300,21 @@ class Mail(Settings):
         "HOLDFAST_SMTP_PASSWORD", description="Environment variable holding the relay password."
     )
 
-    def credentials(self) -> tuple[str, str] | None:
+    def credentials(self, environ=os.environ) -> tuple[str, str] | None:
         """The relay login (user name, password), read from the environment of the deploy;
-        None when username_env is None. A variable that is not set is a SettingsError."""
+        None when username_env is None. A variable that is not set is a SettingsError naming
+        the group_data file and key (so it is called while pyinfra prepares a host)."""
         if self.username_env is None:
             return None
-        login = []
         for key in ("username_env", "password_env"):
             name = getattr(self, key)
-            if not name or not os.environ.get(name):
-                raise SettingsError(
-                    f"mail.{key} = {name!r}: expected the name of an environment variable that is set "
-                    "(the relay login comes from the environment, never from group_data)"
-                )
-            login.append(os.environ[name])
-        return login[0], login[1]
+            if not name or not environ.get(name):
+                raise refused(located(
+                    ("mail", key), name,
+                    "expected a variable set in the deploy's environment (the relay login comes from the "
+                    "environment, never from group_data)",
+                ))
+        return environ[self.username_env], environ[self.password_env]
 
 
 # The single-point-of-failure audit's rules (holdfast/escalation.py), by name.
@@ -317,7 +329,6 @@ AuditRule = Literal[
     "tracked-secrets",
     "supervisor-conflict",
     "edge-timeouts",
-    "slice-budget",
     "monitors-allow-listed",
 ]
 
@@ -461,19 +472,19 @@ class Backend(Settings):
     kind: Literal["fastcgi", "proxy"] = Field(description="fastcgi (e.g. PHP-FPM) or proxy (an HTTP app).")
     address: Upstream = Field(description="Socket or host:port of the backend.")
     service: Slug = Field(description="Key of `services` that answers here.")
-    connect_timeout: Annotated[Duration, Field(ge=1)] = Field(
+    connect_timeout: Interval = Field(
         "5s", description="Longest wait for a connection to the backend before the fallback page."
     )
-    read_timeout: Annotated[Duration, Field(ge=1)] = Field(
+    read_timeout: Interval = Field(
         "30s", description="Longest silence from a busy backend (a loop, a hang) before the fallback page."
     )
-    send_timeout: Annotated[Duration, Field(ge=1)] = Field(
+    send_timeout: Interval = Field(
         "30s", description="Longest stall while sending a request to the backend before the fallback page."
     )
     max_fails: int = Field(
         3, ge=0, description="Failed attempts within fail_timeout that mark a server down (0: never)."
     )
-    fail_timeout: Annotated[Duration, Field(ge=1)] = Field(
+    fail_timeout: Interval = Field(
         "10s", description="Window for max_fails, and how long a server marked down is left alone."
     )
 
@@ -537,8 +548,8 @@ class Limits(Settings):
 class StaleCache(Settings):
     """Answers kept to serve, stale, while the backend fails (GET/HEAD without cookies only)."""
 
-    valid: Annotated[Duration, Field(ge=1)] = Field("1m", description="How long a cached answer is served as fresh.")
-    keep: Annotated[Duration, Field(ge=1)] = Field(
+    valid: Interval = Field("1m", description="How long a cached answer is served as fresh.")
+    keep: Interval = Field(
         "1d", description="How long an answer nobody asks for stays available to be served stale."
     )
     max_size: NginxSize = Field("100m", description="Disk space the site's cache may use.")
@@ -652,7 +663,6 @@ class Heartbeat(Settings):
 
 
 AlertName = _form("an alert name of letters, digits and '_' such as 'DiskAlmostFull'", _matching(r"[A-Za-z_]\w*"))
-Interval = Annotated[Duration, Field(ge=1)]
 
 
 class AlertRule(Settings):
@@ -989,6 +999,11 @@ def _located(inventory, host, loc: tuple, value, message: str) -> str:
     return f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)} = {value!r}: {message}"
 
 
+def refused(*problems: str) -> SettingsError:
+    """The error that stops a deploy before any host is touched, listing ``problems``."""
+    return SettingsError("invalid group_data, nothing was changed on any host:\n  " + "\n  ".join(problems))
+
+
 def located(loc: tuple, value, message: str) -> str:
     """A problem with a key of the current host's settings, worded as validation errors are:
     file, key, value, message (for checks against host facts at prepare time)."""
@@ -1015,9 +1030,7 @@ def load(inventory) -> dict[str, HostSettings]:
     for host in inventory:
         errors.update(dict.fromkeys(_host_errors(inventory, host)))
     if errors:
-        raise SettingsError(
-            "invalid group_data, nothing was changed on any host:\n  " + "\n  ".join(errors)
-        )
+        raise refused(*errors)
     settings = {host.name: _validate(host.data.dict()) for host in inventory}
     _validated[inventory] = settings
     return settings
@@ -1042,11 +1055,20 @@ def same_on_every_host(values: dict[str, Any], key: str) -> Any:
     if len(distinct) > 1:
         first, other = distinct[:2]
         holders = [", ".join(host for host, value in values.items() if value == each) for each in (first, other)]
-        raise SettingsError(
-            f"invalid group_data, nothing was changed on any host:\n  {key} differs between hosts "
-            f"({holders[0]}: {first!r}; {holders[1]}: {other!r}): it must be the same for all of them"
-        )
+        raise refused(f"{key} differs between hosts ({holders[0]}: {first!r}; {holders[1]}: {other!r}): "
+                      "it must be the same for all of them")
     return distinct[0]
+
+
+# The inventory groups Holdfast deploys to: the hosts it protects and watches, and the
+# external monitors.
+WATCHED_GROUP = "web"
+MONITOR_GROUP = "monitors"
+
+
+def address_of(pyinfra_host) -> str:
+    """How the deploy machine reaches an inventory host: its ``ssh_hostname``, else its name."""
+    return pyinfra_host.data.get("ssh_hostname") or pyinfra_host.name
 
 
 def read_inventory(path: str | Path):

@@ -9,7 +9,7 @@ Each provider module turns its API's records into ``Existing`` and the inventory
 from dataclasses import dataclass, field
 from typing import Literal
 
-from holdfast.settings import Escalation
+from holdfast.settings import Channel, Escalation
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,6 @@ def changes(wanted: list[Wanted], existing: list[Existing]) -> tuple[list[Change
     return writes, notes
 
 
-Channel = Literal["email", "phone", "sms", "chat"]
-
-
 @dataclass(frozen=True)
 class Recipient:
     """One way of reaching one contact of the escalation plan, and when."""
@@ -114,7 +111,7 @@ def recipients(escalation: Escalation) -> list[Recipient]:
         for key in tier.members:
             contact = escalation.contacts[key]
             for channel in tier.channels:
-                address = {"email": contact.email, "chat": contact.chat}.get(channel, contact.phone)
+                address = contact.address(channel)
                 if address:
                     found.setdefault((key, channel), Recipient(key, channel, address, tier.escalate_after))
     return list(found.values())

@@ -90,7 +90,7 @@ def lab_settings(host="web1"):
 
 def host_rule_findings(rule, host_settings=None, monitors=None, **facts) -> list[escalation.Finding]:
     """What one host rule finds on web1 of the lab with ``facts`` (good ones by default)."""
-    facts = {"admin_keys": 2, "cpus": 2, "memory": 4 << 30, "units": {}, "allow_listed": None, **facts}
+    facts = {"admin_keys": 2, "units": {}, "allow_listed": None, **facts}
     found = escalation.HOST_RULES[rule](host_settings or lab_settings(), escalation.HostFacts("web1", **facts),
                                         monitors or {}, escalation.key_problem)
     return list(found)
@@ -99,12 +99,6 @@ def host_rule_findings(rule, host_settings=None, monitors=None, **facts) -> list
 @pytest.mark.parametrize(("keys", "failing"), [(1, True), (2, False)])
 def test_admin_keys(keys, failing):
     assert bool(host_rule_findings("admin-keys", admin_keys=keys)) is failing
-
-
-@pytest.mark.parametrize(("memory", "failing"), [(4 << 30, False), (256 << 20, True)])
-def test_slice_budget(memory, failing):
-    found = host_rule_findings("slice-budget", memory=memory)
-    assert bool(found) is failing and all(finding.severity == "error" for finding in found)
 
 
 PHP_FPM = "php8.2-fpm.service"

@@ -3,33 +3,24 @@
 import re
 
 import pytest
+from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import monit, settings
-from tests.conftest import REPO, edit
-
-
-def load(inventory: str) -> dict[str, settings.HostSettings]:
-    return settings.load(settings.read_inventory(inventory))
-
-
-def error_of(inventory: str = "inventories/lab.py") -> str:
-    with pytest.raises(settings.SettingsError) as raised:
-        load(inventory)
-    return str(raised.value)
+from tests.conftest import REPO, edit, load_settings, settings_error
 
 
 @pytest.fixture(scope="module")
 def prod():
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(REPO)
-        return load("inventories/prod.py")
+        return load_settings("inventories/prod.py")
 
 
 @pytest.fixture(scope="module")
 def lab():
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(REPO)
-        return load("inventories/lab.py")
+        return load_settings("inventories/lab.py")
 
 
 def files_of(host_settings, login=None) -> dict[str, str]:
@@ -61,7 +52,7 @@ def test_production_cycle_is_the_default_and_the_lab_overrides_it(prod, lab):
 )
 def test_bad_supervision_values(project_copy, old, new, expected):
     edit(project_copy / "group_data/web.py", old, new)
-    message = error_of()
+    message = settings_error()
     assert "group_data/web.py: " in message and expected in message
 
 
@@ -76,13 +67,13 @@ def test_bad_supervision_values(project_copy, old, new, expected):
 )
 def test_a_rule_its_slice_makes_unreachable(project_copy, old, new, expected):
     edit(project_copy / "group_data/web.py", old, new)
-    assert f"group_data/web.py: services.php-fpm.{expected}" in error_of()
+    assert f"group_data/web.py: services.php-fpm.{expected}" in settings_error()
 
 
 def test_an_escalation_tier_that_does_not_exist(project_copy):
     edit(project_copy / "group_data/lab.py", '"cycle": "5s",', '"cycle": "5s", "escalation_tier": "tier9",')
     assert ("group_data/lab.py: monit.escalation_tier = 'tier9': expected a key of escalation.tiers (by name) "
-            "(tier1, tier2)") in error_of()
+            "(tier1, tier2)") in settings_error()
 
 
 def test_relay_login_comes_from_the_environment(prod, monkeypatch):
@@ -91,11 +82,16 @@ def test_relay_login_comes_from_the_environment(prod, monkeypatch):
     assert prod["web1.example.com"].mail.credentials() == ("alerts", "from-the-environment")
 
 
-def test_a_missing_relay_password_names_its_key(prod, monkeypatch):
+def test_a_missing_relay_password_names_its_file_and_key(monkeypatch):
+    monkeypatch.chdir(REPO)
     monkeypatch.setenv("HOLDFAST_SMTP_USER", "alerts")
     monkeypatch.delenv("HOLDFAST_SMTP_PASSWORD", raising=False)
-    with pytest.raises(settings.SettingsError, match="mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected"):
-        monit.relay_login(prod["web1.example.com"])
+    inventory = settings.read_inventory("inventories/prod.py")
+    web = inventory.get_host("web1.example.com")
+    with ctx_inventory.use(inventory), ctx_host.use(web), pytest.raises(
+        settings.SettingsError, match="group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected"
+    ):
+        monit.relay_login(settings.load(inventory)[web.name])
 
 
 def test_implicit_tls_is_refused_for_monit(prod):
@@ -140,7 +136,7 @@ def test_second_tier_gets_restart_loops_of_every_process(prod):
 
 def test_a_contact_in_both_tiers_keeps_every_alert(project_copy):
     edit(project_copy / "group_data/all.py", '"members": ["carol", "acme"]', '"members": ["carol", "acme", "alice"]')
-    php = files_of(load("inventories/prod.py")["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-php-fpm.conf"]
+    php = files_of(load_settings("inventories/prod.py")["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-php-fpm.conf"]
     assert "alice@example.com" not in php  # a local alert would narrow alice to timeouts only
 
 

@@ -59,12 +59,17 @@ class Target:
     def groups(self) -> list[str]:
         return self.pyinfra_host.groups
 
+    @property
+    def address(self) -> str:
+        """Where this machine (and the lab's clients) reach it."""
+        return holdfast_settings.address_of(self.pyinfra_host)
+
     @cached_property
     def testinfra(self):
         data = self.pyinfra_host.data
         ssh_config = Path(os.environ.get("TMPDIR", "/tmp")) / f"holdfast-tests-{os.getpid()}-{self.name}.ssh_config"
         options = {
-            "HostName": data.get("ssh_hostname") or self.name,
+            "HostName": self.address,
             "User": data.get("ssh_user"),
             "Port": data.get("ssh_port"),
             "IdentityFile": data.get("ssh_key"),
@@ -151,6 +156,14 @@ def placement(settings, placement_name) -> tuple[str, str]:
 def targets(pytestconfig) -> dict[str, Target]:
     """Every host of the inventory, by name (for tests that involve several hosts)."""
     return pytestconfig.holdfast_targets
+
+
+@pytest.fixture(scope="module")
+def relay(targets, settings):
+    """The mail relay (the lab's sink), when it is an inventory host."""
+    if settings.mail.relay not in targets:
+        pytest.skip(f"the mail relay {settings.mail.relay} is not an inventory host")
+    return targets[settings.mail.relay].testinfra
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -76,14 +76,6 @@ def test_host_and_filesystems_are_watched(host, settings):
 
 
 @pytest.fixture(scope="module")
-def relay(targets, settings):
-    """The mail relay (the lab's sink), when it is an inventory host."""
-    if settings.mail.relay not in targets:
-        pytest.skip(f"the mail relay {settings.mail.relay} is not an inventory host")
-    return targets[settings.mail.relay].testinfra
-
-
-@pytest.fixture(scope="module")
 def standin(host, settings):
     """The service the lab's `standin` breaks."""
     return StandIn.of(host, settings)

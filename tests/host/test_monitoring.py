@@ -214,11 +214,6 @@ def test_monit_view_of_each_service_reaches_prometheus(host, watched):
 # --- disruptive: outages and the mail they cause ---------------------------------------
 
 
-def tier_emails(settings, index: int) -> list[str]:
-    tier = settings.escalation.tiers[index]
-    return [contact.email for contact in settings.escalation.tier_contacts(tier)]
-
-
 def alert_deadline(monitor, after: int) -> float:
     """Seconds from a failure to its alert mail: the alert's wait, one probe that times out,
     a scrape and an evaluation to notice it, Alertmanager's bundling, and delivery."""
@@ -228,14 +223,6 @@ def alert_deadline(monitor, after: int) -> float:
 def resolve_deadline(monitor) -> float:
     """Seconds from recovery to the resolved mail."""
     return monitor.scrape_interval + monitor.evaluation_interval + monitor.group_interval + 15
-
-
-@pytest.fixture(scope="module")
-def relay(targets, settings):
-    """The relay host (the lab's mail sink), from the inventory."""
-    if settings.mail.relay not in targets:
-        pytest.skip(f"the mail relay {settings.mail.relay} is not an inventory host")
-    return targets[settings.mail.relay].testinfra
 
 
 class Outage:
@@ -253,10 +240,9 @@ def run_outage(relay, settings, break_it, repair, alert: str, host_name: str, af
     """Break a host, wait for the alert mail of the first ``tiers`` tiers, repair it, and
     wait for their resolved mail. ``after``: the alert's own wait before tier 1."""
     monitor = settings.monitoring
-    waited = [(tier, Mailboxes(relay, tier_emails(settings, index)))
-              for index, tier in enumerate(settings.escalation.tiers[:tiers])]
-    others = Mailboxes(relay, [address for index in range(tiers, len(settings.escalation.tiers))
-                               for address in tier_emails(settings, index)])
+    plan = settings.escalation
+    waited = [(tier, Mailboxes(relay, plan.tier_emails(tier.name))) for tier in plan.tiers[:tiers]]
+    others = Mailboxes(relay, [address for tier in plan.tiers[tiers:] for address in plan.tier_emails(tier.name)])
     outage = Outage()
 
     def wait_for_mail(status: str, since: float, deadline) -> list[float | None]:

@@ -66,14 +66,9 @@ def test_unknown_host_names_get_no_answer(host):
 # --- under real traffic (lab only) ----------------------------------------------------
 
 
-def address_of(target) -> str:
-    """A host's address, as clients reach it."""
-    return target.pyinfra_host.data.get("ssh_hostname") or target.name
-
-
 @pytest.fixture
 def address(target) -> str:
-    return address_of(target)
+    return target.address
 
 
 def class_path(site, class_name: str) -> str:
@@ -211,7 +206,7 @@ def stuck_answer(request, host, site, target):
                 path = f"{ARMED_LOOP_PATH}?q=loop"
             visitor = LAB.client_addresses["visitor"]
             timeout = site.backend.read_timeout + 20
-            return traffic.request(visitor, address_of(target), site.server_names[0], path, timeout=timeout)
+            return traffic.request(visitor, target.address, site.server_names[0], path, timeout=timeout)
     finally:
         host.run("standin heal")
 
@@ -232,7 +227,7 @@ def stale_answer(target, site) -> traffic.Answer:
     is older than the cache keeps it fresh (sites with a stale cache)."""
     if not site.stale_cache:
         pytest.skip("no stale cache for this site")
-    visit = (LAB.client_addresses["visitor"], address_of(target), site.server_names[0], site.content_path)
+    visit = (LAB.client_addresses["visitor"], target.address, site.server_names[0], site.content_path)
     try:
         with unsupervised(target.testinfra, target.settings):
             traffic.request(*visit)

@@ -5,7 +5,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from bench.drill.scenario import CLK_TCK, Record
+from bench.drill.scenario import Record
 
 
 @dataclass
@@ -57,7 +57,7 @@ def app_cpu(record: Record) -> list[tuple[float, float]]:
     """(time, percent of one CPU) the app's processes used between samples."""
     series = []
     for (before, old), (after, new) in zip(record.app, record.app[1:], strict=False):
-        used = max(0, int(new[0]) - int(old[0])) / CLK_TCK
+        used = max(0, int(new[0]) - int(old[0])) / record.clock_ticks
         series.append((after, 100 * used / (after - before)))
     return series
 

@@ -21,7 +21,6 @@ from lab.mailsink import mailbox
 from lab.site import LOOP_ARMED_FILE, standin_site
 from lab.topology import Lab
 
-CLK_TCK = 100  # Linux's USER_HZ: the unit of /proc/<pid>/stat times
 VISITOR_PATHS = ("/", "/?product=1", "/?product=2", "/?product=3", "/?product=4", "/?product=5")
 ATTACKER_PATHS = ("/search?q={n}", "/search?q={n}", "/?page={n}")  # {n}: a new random number each time
 ATTACK_FACTOR = 20  # times the site's default rate
@@ -55,6 +54,7 @@ class Record:
     protected: bool
     timeline: Timeline
     monit_cycle: int
+    clock_ticks: int  # per second: the unit of the app's CPU time (getconf CLK_TCK on the host)
     hits: list[load.Hit] = field(default_factory=list)
     app: list[tuple[float, list[str]]] = field(default_factory=list)
     probes: list[tuple[float, list[str]]] = field(default_factory=list)
@@ -100,7 +100,7 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     site = standin_site(host_settings)
     service = host_settings.services[site.backend.service]
     rate = site.limits.default.per_second
-    record = Record(label, protected, timeline, host_settings.monit.cycle)
+    record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")))
     web_remote.run("standin heal")
 
     host_name = site.server_names[0]

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from lab.mailsink import messages
 from lab.topology import Lab, LabHost
+from tests.host.probes import cpu_ticks_function
 
 SSH_CONNECT_TIMEOUT = 5  # seconds
 
@@ -64,11 +65,9 @@ class Sampler:
 def app_sampler(remote: Remote, unit: str, site, every: float = 0.5) -> Sampler:
     """CPU ticks of ``unit``'s processes, its main PID, and whether ``site``'s health page
     answers (through nginx, from the host itself, never from a cache), every ``every`` s."""
-    return Sampler(remote, (
-        f"cg=/sys/fs/cgroup/systemd$(systemctl show -p ControlGroup --value {unit}); "
+    return Sampler(remote, cpu_ticks_function(unit) + (
         "while :; do "
-        "ticks=$(cat $(find $cg -name cgroup.procs 2>/dev/null) 2>/dev/null | while read p; do "
-        "awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null; done | awk '{s += $1} END {print s + 0}'); "
+        "ticks=$(cpu_ticks); "
         f"pid=$(systemctl show -p MainPID --value {unit}); "
         f"health=$(curl -s -m 1 -H 'Host: {site.server_names[0]}' -H 'Cookie: drill=1' "
         f"http://127.0.0.1{site.health_path} | grep -cF '{site.health_expect}' || true); "

@@ -6,6 +6,17 @@ import time
 from lab.mailsink import mailbox, messages
 
 
+def cpu_ticks_function(unit: str) -> str:
+    """Shell defining ``cpu_ticks``, which prints the CPU time the processes of ``unit``
+    have used so far (utime + stime, in clock ticks: 1/``getconf CLK_TCK`` s); for a
+    slice, the processes of every unit in it."""
+    return (
+        f"cg=$(systemctl show -p ControlGroup --value {unit}); "
+        "cpu_ticks() { find /sys/fs/cgroup/systemd$cg -name cgroup.procs -exec cat {} + 2>/dev/null | while read p; do "
+        "awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }; "
+    )
+
+
 def cpu_percent(host, unit: str, seconds: float = 4) -> float:
     """CPU used by the processes of ``unit`` over ``seconds``, in percent of one CPU; for a
     slice, by the processes of every unit in it.
@@ -14,12 +25,7 @@ def cpu_percent(host, unit: str, seconds: float = 4) -> float:
     accounting setting on the unit: the lab's systemd keeps no cpuacct groups, as the
     machine mounts cpu and cpuacct apart and systemd expects them together.
     """
-    ticks = (
-        f"cg=$(systemctl show -p ControlGroup --value {unit}); "
-        "t() { find /sys/fs/cgroup/systemd$cg -name cgroup.procs -exec cat {} + | while read p; do "
-        "awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }; "
-        f"a=$(t); sleep {seconds}; b=$(t); echo $((b - a)) $(getconf CLK_TCK)"
-    )
+    ticks = cpu_ticks_function(unit) + f"a=$(cpu_ticks); sleep {seconds}; b=$(cpu_ticks); echo $((b - a)) $(getconf CLK_TCK)"
     used, per_second = map(int, host.check_output(ticks).split())
     return used / per_second / seconds * 100
 

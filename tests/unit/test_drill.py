@@ -11,7 +11,7 @@ TIMELINE = Timeline(idle=10, surge=20, loop_after=5, cooldown=5)
 
 
 def record(**changes) -> Record:
-    made = Record("with Holdfast", True, TIMELINE, monit_cycle=5)
+    made = Record("with Holdfast", True, TIMELINE, monit_cycle=5, clock_ticks=100)
     made.hits = [Hit("visitor", t / 2, 0.002, 200, True) for t in range(60)]
     made.hits += [Hit("attacker", 10 + t / 100, 0.001, 429 if t % 10 else 200, False) for t in range(1000)]
     made.loop_started = 15.2

@@ -37,6 +37,14 @@ def load_settings(inventory: str = "inventories/lab.py"):
     return settings.load(settings.read_inventory(inventory))
 
 
+def repo_settings(inventory: str = "inventories/lab.py"):
+    """``load_settings`` from the repository itself, for module-scoped fixtures (which
+    cannot take ``monkeypatch``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        return load_settings(inventory)
+
+
 def settings_error(inventory: str = "inventories/lab.py") -> str:
     """The message of the SettingsError that loading ``inventory`` raises."""
     with pytest.raises(settings.SettingsError) as raised:

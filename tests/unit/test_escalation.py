@@ -8,7 +8,7 @@ import pytest
 
 from holdfast import escalation, monit, monitoring, settings
 from holdfast.providers.model import recipients
-from tests.conftest import FAKE_SMTP_ENV, REPO, edit
+from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit, load_settings, repo_settings, settings_error
 
 
 def findings(inventory="inventories/lab.py"):
@@ -17,6 +17,12 @@ def findings(inventory="inventories/lab.py"):
 
 def rules_failing(inventory="inventories/lab.py") -> set[str]:
     return {finding.rule for finding in findings(inventory)}
+
+
+def only_finding(rule: str) -> escalation.Finding:
+    """The one finding of ``rule`` on the lab inventory of the project under test."""
+    [finding] = [f for f in findings() if f.rule == rule]
+    return finding
 
 
 def test_every_rule_in_settings_is_defined():
@@ -31,13 +37,13 @@ def test_the_sample_plan_passes_every_inventory_rule(inventory, monkeypatch):
 
 def test_one_person_in_a_tier_fails_naming_the_tier(project_copy):
     edit(project_copy / "group_data/all.py", '"members": ["carol", "acme"]', '"members": ["acme"]')
-    [finding] = [f for f in findings() if f.rule == "tier-members"]
+    finding = only_finding("tier-members")
     assert finding.subject == "tier tier2" and finding.severity == "error"
 
 
 def test_a_channel_some_member_cannot_be_reached_on(project_copy):
     edit(project_copy / "group_data/all.py", '"chat": "@bob:example.com",', "")
-    [finding] = [f for f in findings() if f.rule == "tier-channels"]
+    finding = only_finding("tier-channels")
     assert finding.subject == "tier tier1" and "bob has no chat" in finding.message
 
 
@@ -49,7 +55,7 @@ def test_a_single_channel_type(project_copy):
 
 def test_no_outsider_in_the_last_tier(project_copy):
     edit(project_copy / "group_data/all.py", '"internal": False,', "")
-    [finding] = [f for f in findings() if f.rule == "external-contact"]
+    finding = only_finding("external-contact")
     assert finding.subject == "tier tier2"
 
 
@@ -64,28 +70,24 @@ def test_monitor_hosted_only_on_a_watched_box(project_copy):
 
 def test_mail_relay_on_a_watched_host(project_copy):
     edit(project_copy / "group_data/lab.py", '"relay": "mon1"', '"relay": "web1"')
-    [finding] = [f for f in findings() if f.rule == "relay-placement"]
+    finding = only_finding("relay-placement")
     assert finding.subject == "mail relay web1"
 
 
 def test_a_secret_in_a_tracked_file(project_copy):
     planted = "password" + ' = "' + "hunter2" * 2 + '"\n'
-    (project_copy / "group_data/web.py").write_text((project_copy / "group_data/web.py").read_text() + "_" + planted)
-    [finding] = [f for f in findings() if f.rule == "tracked-secrets"]
+    append(project_copy / "group_data/web.py", "_" + planted)
+    finding = only_finding("tracked-secrets")
     assert finding.subject.startswith("group_data/web.py:")
 
 
 def test_environment_variable_names_are_not_secrets(project_copy):
-    (project_copy / "group_data/web.py").write_text(
-        (project_copy / "group_data/web.py").read_text() + '\n_token_env = {"api_key": "${HOLDFAST_API_KEY}"}\n'
-    )
+    append(project_copy / "group_data/web.py", '_token_env = {"api_key": "${HOLDFAST_API_KEY}"}')
     assert "tracked-secrets" not in rules_failing()
 
 
 def lab_settings(host="web1"):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(REPO)
-        return settings.load(settings.read_inventory("inventories/lab.py"))[host]
+    return repo_settings()[host]
 
 
 def host_rule_findings(rule, host_settings=None, monitors=None, **facts) -> list[escalation.Finding]:
@@ -148,8 +150,7 @@ def test_every_host_rule_has_its_name_in_settings():
 
 def test_errors_block_unless_every_host_acknowledges(monkeypatch):
     monkeypatch.chdir(REPO)
-    lab = settings.load(settings.read_inventory("inventories/lab.py"))
-    prod = settings.load(settings.read_inventory("inventories/prod.py"))
+    lab, prod = load_settings(), load_settings("inventories/prod.py")
     finding = host_rule_findings("admin-keys", admin_keys=1)[0]
     assert escalation.unacknowledged([finding], lab.values()) == []
     assert escalation.unacknowledged([finding], prod.values()) == [finding]
@@ -159,21 +160,19 @@ def test_errors_block_unless_every_host_acknowledges(monkeypatch):
 
 def test_acknowledging_an_unknown_rule_is_a_settings_error(project_copy):
     edit(project_copy / "group_data/lab.py", '"admin-keys":', '"admin-key":')
-    with pytest.raises(settings.SettingsError, match="group_data/lab.py: audit.acknowledged.admin-key"):
-        settings.load(settings.read_inventory("inventories/lab.py"))
+    assert "group_data/lab.py: audit.acknowledged.admin-key" in settings_error()
 
 
 def test_an_acknowledgement_needs_a_reason(project_copy):
     edit(project_copy / "group_data/lab.py", '"lab hosts are throwaway; they are reached only with the key the lab generates"', '"ok"')
-    with pytest.raises(settings.SettingsError, match="audit.acknowledged.admin-keys = 'ok'"):
-        settings.load(settings.read_inventory("inventories/lab.py"))
+    assert "audit.acknowledged.admin-keys = 'ok'" in settings_error()
 
 
 def test_recipients_everywhere_are_exactly_the_plans_contacts(monkeypatch):
     """Monit's alerts, Alertmanager's receivers and the hosted monitors' contacts all come
     from the escalation plan: the same people, no one missing, no one extra."""
     monkeypatch.chdir(REPO)
-    fleet = settings.load(settings.read_inventory("inventories/prod.py"))
+    fleet = load_settings("inventories/prod.py")
     web, monitor = fleet["web1.example.com"], fleet["mon1.example.net"]
     plan = {contact.email for contact in web.escalation.contacts.values()}
     monit_text = "".join(file.content for file in monit.config_files(web, None))

@@ -8,7 +8,7 @@ import pytest
 from holdfast import hosted_monitors, settings
 from holdfast.providers import healthchecks
 from holdfast.templates import render
-from tests.conftest import REPO, edit, load_settings, settings_error
+from tests.conftest import REPO, append, edit, load_settings, settings_error
 
 
 def test_production_uses_the_providers_and_their_usual_keys(monkeypatch):
@@ -47,9 +47,7 @@ def test_bad_values_name_file_key_and_form(project_copy, old, new, expected):
 
 
 def test_hosted_monitors_must_be_the_same_on_every_host(project_copy):
-    (project_copy / "group_data/web.py").write_text(
-        (project_copy / "group_data/web.py").read_text() + '\nhosted_monitors = {"tag": "web-team"}\n'
-    )
+    append(project_copy / "group_data/web.py", 'hosted_monitors = {"tag": "web-team"}')
     fleet = load_settings("inventories/prod.py")
     with pytest.raises(settings.SettingsError, match=r"hosted_monitors differs between hosts \(web1.example.com, "
                                                      r"web2.example.com: .*mon1.example.net: "):

@@ -6,21 +6,17 @@ import pytest
 from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import monit, settings
-from tests.conftest import REPO, edit, load_settings, settings_error
+from tests.conftest import REPO, edit, load_settings, repo_settings, settings_error
 
 
 @pytest.fixture(scope="module")
 def prod():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(REPO)
-        return load_settings("inventories/prod.py")
+    return repo_settings("inventories/prod.py")
 
 
 @pytest.fixture(scope="module")
 def lab():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(REPO)
-        return load_settings("inventories/lab.py")
+    return repo_settings()
 
 
 def files_of(host_settings, login=None) -> dict[str, str]:

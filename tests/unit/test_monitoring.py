@@ -3,29 +3,22 @@
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import monitoring, settings
 from holdfast.templates import render
-from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit
+from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit, settings_error
 
 PROD = "inventories/prod.py"
-
-
-def inventory_at(path=PROD):
-    """The inventory at ``path`` under the current directory (absolute: pyinfra caches
-    the code of inventory files by the name it is given)."""
-    return settings.read_inventory(Path.cwd() / path)
 
 
 @pytest.fixture
 def prod(monkeypatch):
     """The production inventory, read from the repository."""
     monkeypatch.chdir(REPO)
-    return inventory_at()
+    return settings.read_inventory(PROD)
 
 
 def monitor_of(inventory):
@@ -75,7 +68,7 @@ def test_every_site_of_every_web_host_is_probed_through_its_nginx(prod):
 
 def test_a_host_is_reached_at_its_ssh_hostname(monkeypatch):
     monkeypatch.chdir(REPO)
-    lab = inventory_at("inventories/lab.py")
+    lab = settings.read_inventory("inventories/lab.py")
     addresses = {host.name: host.address for host in monitoring.watched_hosts(lab)}
     assert addresses == {web.name: web.data.ssh_hostname for web in lab.get_group("web")}
 
@@ -100,13 +93,13 @@ def test_every_web_host_is_a_node_exporter_target(prod):
 
 def test_a_host_removed_from_the_inventory_loses_its_targets(project_copy):
     edit(project_copy / PROD, '    ("web2.example.com", _deploy_user),\n', "")
-    config = prometheus_config(inventory_at())
+    config = prometheus_config(settings.read_inventory(PROD))
     assert "web1.example.com" in config and "web2.example.com" not in config
 
 
 def test_no_web_hosts_still_renders_valid_empty_lists(project_copy):
     edit(project_copy / PROD, "web = [", "_web = [")
-    inventory = inventory_at()
+    inventory = settings.read_inventory(PROD)
     assert "static_configs: []" in prometheus_config(inventory)
     blackbox = monitoring.blackbox_files(monitor_settings(inventory), [])[0].content
     assert "modules: {}" in blackbox
@@ -155,7 +148,7 @@ def test_monit_state_is_read_from_its_exported_metric(prod):
 
 def test_extra_rules_are_escalated_like_the_built_in_ones(monkeypatch):
     monkeypatch.chdir(REPO)
-    lab_monitor = monitor_settings(inventory_at("inventories/lab.py"))
+    lab_monitor = monitor_settings(settings.read_inventory("inventories/lab.py"))
     extra = lab_monitor.monitoring.extra_rules[0]
     copies = [rule for rule in rules(lab_monitor) if rule["name"] == extra.name]
     assert [(copy["tier"], copy["for"]) for copy in copies] == [
@@ -201,7 +194,7 @@ def test_relay_password_goes_to_a_file_the_service_alone_reads(prod):
 
 def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
     monkeypatch.chdir(REPO)
-    files = alertmanager_config(monitor_settings(inventory_at("inventories/lab.py")), environ={})
+    files = alertmanager_config(monitor_settings(settings.read_inventory("inventories/lab.py")), environ={})
     assert [file.path for file in files] == [monitoring.ALERTMANAGER_CONFIG]
     assert 'smtp_smarthost: "mon1:25"' in files[0].content
     assert "smtp_require_tls: false" in files[0].content
@@ -225,13 +218,13 @@ def test_a_missing_relay_password_stops_the_deploy(prod):
 
 def test_implicit_tls_needs_port_465(project_copy):
     edit(project_copy / "group_data/all.py", '"security": "starttls"', '"security": "tls"')
-    assert "group_data/all.py: mail.port = 587: expected 465" in prepare_error(inventory_at())
+    assert "group_data/all.py: mail.port = 587: expected 465" in prepare_error(settings.read_inventory(PROD))
 
 
 def test_a_tier_without_email_is_refused(project_copy):
     edit(project_copy / "group_data/all.py", '"channels": ["email", "phone"]', '"channels": ["phone"]')
     assert ("group_data/all.py: escalation.tiers[1].channels = ['phone']: expected 'email' among them"
-            in prepare_error(inventory_at()))
+            in prepare_error(settings.read_inventory(PROD)))
 
 
 # --- settings ------------------------------------------------------------------------
@@ -239,9 +232,7 @@ def test_a_tier_without_email_is_refused(project_copy):
 
 def monitoring_error(project_copy, section: str) -> str:
     append(project_copy / "group_data/lab.py", f"monitoring = {section}")
-    with pytest.raises(settings.SettingsError) as raised:
-        settings.load(inventory_at("inventories/lab.py"))
-    return str(raised.value)
+    return settings_error()
 
 
 @pytest.mark.parametrize(
@@ -266,7 +257,7 @@ def test_bad_monitoring_values(project_copy, section, expected):
     assert f"group_data/lab.py: {expected}" in monitoring_error(project_copy, section)
 
 
-def test_monit_view_is_exported_for_node_exporter(tmp_path, prod):
+def test_monit_view_is_exported_for_node_exporter(tmp_path):
     """The export script, run against a stand-in `monit` printing Monit 5.33's summary."""
     (tmp_path / "monit").write_text(
         "#!/bin/sh\ncat <<'SUMMARY'\n"

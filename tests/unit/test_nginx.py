@@ -13,16 +13,14 @@ import crossplane
 import pytest
 
 from holdfast import nginx, settings
-from tests.conftest import REPO, edit
+from tests.conftest import REPO, edit, load_settings, repo_settings, settings_error
 
 MONITORS = {"mon1.example.net": ["198.51.100.10", "2001:db8::10"]}
 
 
 @pytest.fixture(scope="module")
 def web_settings() -> settings.HostSettings:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(REPO)
-        return settings.load(settings.read_inventory("inventories/prod.py"))["web1.example.com"]
+    return repo_settings("inventories/prod.py")["web1.example.com"]
 
 
 def files_by_path(host_settings, monitors=MONITORS) -> dict[str, str]:
@@ -82,7 +80,7 @@ def test_site_file_names_its_hosts_and_backend(web_settings):
         assert f"server {site.backend.address} max_fails=" in content
 
 
-def test_allow_list_is_loopback_monitors_and_edge_allow_each_once(web_settings):
+def test_allow_list_is_loopback_monitors_and_edge_allow_each_once():
     edge = settings.Edge(allow=["198.51.100.10", "203.0.113.0/29"])
     assert nginx.allow_list(edge, MONITORS) == [
         ("127.0.0.0/8", "loopback"),
@@ -245,12 +243,6 @@ def test_gixy_finds_nothing(rendered_tree):
 # --- settings of the edge ----------------------------------------------------------
 
 
-def error_of(inventory="inventories/lab.py") -> str:
-    with pytest.raises(settings.SettingsError) as raised:
-        settings.load(settings.read_inventory(inventory))
-    return str(raised.value)
-
-
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
@@ -276,7 +268,7 @@ def error_of(inventory="inventories/lab.py") -> str:
 )
 def test_bad_site_edge_values(project_copy, old, new, expected):
     edit(project_copy / "group_data/web.py", old, new)
-    message = error_of()
+    message = settings_error()
     assert f"group_data/web.py: {expected}" in message
 
 
@@ -292,10 +284,10 @@ def test_bad_site_edge_values(project_copy, old, new, expected):
 )
 def test_bad_edge_values(project_copy, old, new, expected):
     edit(project_copy / "group_data/web.py", old, new)
-    assert f"group_data/web.py: {expected}" in error_of("inventories/prod.py")
+    assert f"group_data/web.py: {expected}" in settings_error("inventories/prod.py")
 
 
 def test_defaults_apply_to_a_site_that_sets_no_limits(project_copy):
     edit(project_copy / "group_data/web.py", '"strict_paths": ["/login", "/search", "/xmlrpc.php"],', "")
-    site = settings.load(settings.read_inventory("inventories/prod.py"))["web1.example.com"].sites["shop"]
+    site = load_settings("inventories/prod.py")["web1.example.com"].sites["shop"]
     assert site.limits == settings.Limits()

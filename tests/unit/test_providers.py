@@ -9,7 +9,7 @@ import pytest
 
 from holdfast import providers, settings
 from holdfast.providers.api import ProviderError
-from tests.conftest import REPO
+from tests.conftest import REPO, load_settings
 from tests.doubles.healthchecks import HealthchecksDouble
 from tests.doubles.uptimerobot import UptimeRobotDouble
 
@@ -59,7 +59,7 @@ def hosted(robot, checks):
 def fleet(monkeypatch) -> dict[str, settings.HostSettings]:
     """The production inventory's hosts; web2 also serves a blog."""
     monkeypatch.chdir(REPO)
-    loaded = settings.load(settings.read_inventory("inventories/prod.py"))
+    loaded = load_settings("inventories/prod.py")
     web2 = loaded["web2.example.com"]
     blog = web2.sites["shop"].model_copy(update={"public_url": "https://blog.example.com/", "content_expect": "Posts"})
     return {**loaded, "web2.example.com": web2.model_copy(update={"sites": {**web2.sites, "blog": blog}})}

@@ -4,7 +4,7 @@ message naming the file, the key, the value and the expected form."""
 import pytest
 
 from holdfast import settings
-from tests.conftest import REPO, edit, load_settings, settings_error
+from tests.conftest import REPO, append, edit, load_settings, settings_error
 
 
 @pytest.mark.parametrize("inventory", ["inventories/lab.py", "inventories/prod.py"])
@@ -99,9 +99,7 @@ def test_a_required_key_missing(project_copy):
 
 
 def test_pyinfra_keys_are_not_typos(project_copy):
-    (project_copy / "group_data/web.py").write_text(
-        (project_copy / "group_data/web.py").read_text() + "\n_sudo = True\nssh_port = 22\n_helper = 'ignored'\n"
-    )
+    append(project_copy / "group_data/web.py", "_sudo = True\nssh_port = 22\n_helper = 'ignored'")
     assert load_settings()["web1"].sites
 
 

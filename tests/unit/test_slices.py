@@ -5,16 +5,14 @@ sizes of hosts."""
 import pytest
 
 from holdfast import settings, slices
-from tests.conftest import REPO, append
+from tests.conftest import append, repo_settings, settings_error
 
 MiB = slices.MiB
 
 
 @pytest.fixture(scope="module")
 def lab_settings() -> dict[str, settings.HostSettings]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(REPO)
-        return settings.load(settings.read_inventory("inventories/lab.py"))
+    return repo_settings()
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +22,7 @@ def web(lab_settings) -> settings.HostSettings:
 
 def error_of(project, group_data_line: str) -> str:
     append(project / "group_data/web.py", group_data_line)
-    with pytest.raises(settings.SettingsError) as raised:
-        settings.load(settings.read_inventory("inventories/lab.py"))
-    return str(raised.value)
+    return settings_error()
 
 
 # --- settings ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Rendering of the files in ``templates/``: strict, and each with its "managed" header."""
+"""Rendering of the files in ``templates/`` (and the lab's): strict, and each with its
+"managed" header."""
 
 import json
 from functools import cache
@@ -6,13 +7,14 @@ from pathlib import Path
 
 import jinja2
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_DIR / "templates"
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def _environment(templates_dir: Path) -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        loader=jinja2.FileSystemLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -23,14 +25,14 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def managed_notice(template: str) -> str:
+def managed_notice(template: str, templates_dir: Path = TEMPLATES_DIR) -> str:
     """The line every rendered file opens with (inside the file's comment syntax)."""
-    return (
-        f"Managed by Holdfast from templates/{template}: "
-        "local changes are overwritten by the next deploy."
+    source = (templates_dir / template).relative_to(PROJECT_DIR).as_posix()
+    return f"Managed by Holdfast from {source}: local changes are overwritten by the next deploy."
+
+
+def render(template: str, templates_dir: Path = TEMPLATES_DIR, **context) -> str:
+    """Render ``<templates_dir>/<template>`` with ``context``; a missing variable is an error."""
+    return _environment(templates_dir).get_template(template).render(
+        managed=managed_notice(template, templates_dir), **context
     )
-
-
-def render(template: str, **context) -> str:
-    """Render ``templates/<template>`` with ``context``; a missing variable is an error."""
-    return _environment().get_template(template).render(managed=managed_notice(template), **context)

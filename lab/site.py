@@ -4,12 +4,10 @@ web hosts by the lab's own deploy (never by deploy.py), that fails on demand."""
 from io import StringIO
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import settings
-from holdfast.templates import managed_notice
+from holdfast import settings, templates
 
 # php-fpm runs the app; libfcgi-bin's cgi-fcgi lets `standin` and the tests talk to
 # PHP-FPM directly, without nginx.
@@ -26,13 +24,8 @@ def standin_site(host_settings: settings.HostSettings) -> settings.Site | None:
 
 
 def render(template: str, **context) -> str:
-    """Render one of the lab's own templates, with the same "managed" header as Holdfast's."""
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True
-    )
-    return environment.get_template(template).render(
-        managed=managed_notice(f"../lab/templates/{template}"), **context
-    )
+    """Render one of the lab's own templates, as Holdfast renders its own."""
+    return templates.render(template, TEMPLATES, **context)
 
 
 @deploy("Stand-in site (lab only)")

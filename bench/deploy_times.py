@@ -37,7 +37,7 @@ def lab(action: str, web_hosts: int = LAB.web_hosts) -> None:
 
 def deploy(deploy_file: str = "deploy.py", web_hosts: int = LAB.web_hosts):
     def action():
-        run = run_deploy("inventories/lab.py", deploy_file, None, env=environment(web_hosts))
+        run = run_deploy("inventories/lab.py", deploy_file=deploy_file, env=environment(web_hosts))
         if run.returncode != 0:
             sys.exit(f"{deploy_file} failed:\n{run.output[-3000:]}")
         return run

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PYINFRA = Path(sys.executable).parent / "pyinfra"
+
+
+def fingerprint_command(*directories: str) -> str:
+    """A shell command printing one checksum of every file under ``directories``."""
+    return f"find {' '.join(directories)} -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 sha1sum | sha1sum"
+
+
 # Everything a deploy could change, fingerprinted.
-FINGERPRINT = (
-    "find /etc /usr/local /srv /var/lib/holdfast -xdev -type f -print0 2>/dev/null"
-    " | sort -z | xargs -0 sha1sum | sha1sum"
-)
+FINGERPRINT = fingerprint_command("/etc", "/usr/local", "/srv", "/var/lib/holdfast")
 _RESULT_ROW = re.compile(
     r"^\s{4}(?P<operation>\S.*?)\s{2,}(?P<hosts>\d+)\s+(?P<success>\d+|-)\s+(?P<error>\d+|-)\s+(?P<no_change>\d+|-)\s*$"
 )
@@ -34,10 +38,10 @@ class DeployRun:
 
 
 def run_deploy(
-    inventory: str, deploy_file: str = "deploy.py", cwd: Path | None = None, *extra: str, env: dict | None = None
+    inventory: str, *extra: str, deploy_file: str = "deploy.py", cwd: Path | None = None, env: dict | None = None
 ) -> DeployRun:
-    """``pyinfra -y INVENTORY DEPLOY_FILE`` in ``cwd`` (with ``env``, if given); output is
-    stdout and stderr together."""
+    """``pyinfra -y EXTRA... INVENTORY DEPLOY_FILE`` in ``cwd`` (with ``env``, if given);
+    output is stdout and stderr together."""
     result = subprocess.run(
         [str(PYINFRA), "-y", *extra, inventory, deploy_file],
         cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,

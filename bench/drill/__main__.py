@@ -46,7 +46,7 @@ def main() -> None:
         print("[drill] bringing up the lab without Holdfast (bare)", file=sys.stderr, flush=True)
         _bare_lab("up")
         try:
-            deployed = run_deploy("inventories/lab.py", "lab/unprotected.py", None, env=BARE.environment())
+            deployed = run_deploy("inventories/lab.py", deploy_file="lab/unprotected.py", env=BARE.environment())
             if deployed.returncode != 0:
                 sys.exit(f"lab/unprotected.py failed:\n{deployed.output[-3000:]}")
             records.append(scenario.run("without Holdfast", BARE, host_settings, False, timeline))

@@ -48,7 +48,7 @@ def keys(monkeypatch, hosted):
 
 
 def deploy(pytestconfig, *extra: str):
-    return run_deploy(pytestconfig.getoption("inventory"), "deploy.py", None, *extra)
+    return run_deploy(pytestconfig.getoption("inventory"), *extra)
 
 
 def wanted_names(targets) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ import pytest
 from holdfast import monit
 from lab.site import STATE_DIR as STANDIN_STATE_DIR
 from tests.conftest import REPO, edit
-from tests.deploys import run_deploy
+from tests.deploys import fingerprint_command, run_deploy
 from tests.host.probes import wait_for
 from tests.host.standin import (
     DELIVERY,
@@ -196,7 +196,7 @@ def test_queued_alert_is_mailed_once_the_relay_is_back(relay_outage, settings, h
 
 # --- disruptive: deploys ------------------------------------------------------------------
 
-LIVE_MONIT = "find /etc/monit -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum"
+LIVE_MONIT = fingerprint_command("/etc/monit")
 
 
 def monit_state(targets) -> dict[str, tuple[str, str]]:
@@ -236,7 +236,7 @@ def test_relay_password_is_never_printed(pytestconfig, targets, project_copy, mo
     edit(project_copy / "group_data/lab.py", '"username_env": None,', '"username_env": "HOLDFAST_TEST_RELAY_USER",')
     edit(project_copy / "group_data/lab.py", '"password_env": None,', '"password_env": "HOLDFAST_TEST_RELAY_PASSWORD",')
     try:
-        run = run_deploy(pytestconfig.getoption("inventory"), "deploy.py", project_copy, "--diff", "-v")
+        run = run_deploy(pytestconfig.getoption("inventory"), "--diff", "-v", cwd=project_copy)
         on_hosts = [target.testinfra.file(monit.CONTROL_FILE).contains(password) for target in targets.values()]
         assert (run.returncode, password in run.output, all(on_hosts)) == (0, False, True)
     finally:

@@ -68,7 +68,7 @@ def own_metric(host, address: str, name: str) -> str:
     return host.check_output(f"curl -sS -m 5 http://{address}/metrics | awk '$1 == \"{name}\" {{print $2}}'")
 
 
-MAIL_POLL = 0.5  # seconds between two looks at the mailboxes (probes.wait_for)
+MAIL_POLL = 0.5  # seconds between two looks at the mailboxes
 
 
 # --- read-only: services, configuration, targets --------------------------------------
@@ -252,6 +252,7 @@ def run_outage(relay, settings, break_it, repair, alert: str, host_name: str, af
             arrived = wait_for(
                 lambda mailboxes=mailboxes, subject=subject: not mailboxes.waiting_for(subject),
                 deadline(tier) - (time.monotonic() - since),
+                interval=MAIL_POLL,
             )
             arrivals.append(round(time.monotonic() - since, 1) if arrived else None)
         return arrivals
@@ -335,13 +336,13 @@ OUTAGES = ["monit_check_outage", "nginx_outage", "host_death"]
 
 @pytest.mark.disruptive
 @pytest.mark.parametrize("outage", OUTAGES)
-def test_alert_mail_reaches_tier1(request, relay, outage):
+def test_alert_mail_reaches_tier1(request, outage):
     assert request.getfixturevalue(outage).alerted_after[0] is not None
 
 
 @pytest.mark.disruptive
 @pytest.mark.parametrize("outage", OUTAGES)
-def test_resolved_mail_follows_recovery(request, relay, outage):
+def test_resolved_mail_follows_recovery(request, outage):
     assert request.getfixturevalue(outage).resolved_after[0] is not None
 
 
@@ -384,7 +385,7 @@ def test_tier2_is_mailed_after_its_wait_while_unresolved(pytestconfig, project_c
         restored = run_deploy(inventory, cwd=REPO)
     assert restored.returncode == 0, restored.output[-3000:]
     tier1, tier2 = outage.alerted_after[:2]
-    # Each arrival is seen by polling, a second apart: allow one poll on top of an evaluation.
+    # Each arrival is seen by polling, MAIL_POLL apart: allow one poll on top of an evaluation.
     earliest = ESCALATION_WAIT - settings.monitoring.evaluation_interval - MAIL_POLL
     assert tier1 is not None and tier2 is not None and tier2 - tier1 >= earliest, outage.__dict__
 

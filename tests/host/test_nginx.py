@@ -17,7 +17,7 @@ import pytest
 from holdfast import nginx
 from lab.topology import LAB
 from tests.conftest import copy_project, edit
-from tests.deploys import run_deploy
+from tests.deploys import fingerprint_command, run_deploy
 from tests.host import traffic
 from tests.host.probes import fastcgi
 from tests.host.standin import unsupervised
@@ -28,7 +28,7 @@ CLASSES = ("default", "strict")
 # The stand-in's search loops forever once `standin arm-loop` armed it: the seed's bug
 # (lab/templates/site/index.php.j2).
 ARMED_LOOP_PATH = "/search"
-LIVE_CONFIG = "find /etc/nginx -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum"
+LIVE_CONFIG = fingerprint_command("/etc/nginx")
 
 
 def get(host, site, path: str) -> str:

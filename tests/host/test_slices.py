@@ -16,7 +16,7 @@ from holdfast.slices import DROP_IN, drop_in, slice_unit, verify_command
 from lab.site import standin_site
 from tests.conftest import REPO, append, copy_project
 from tests.deploys import fingerprints, run_deploy
-from tests.host.probes import cpu_percent, oom_kills
+from tests.host.probes import cpu_percent, oom_kills, wait_for
 from tests.host.standin import unsupervised
 
 pytestmark = pytest.mark.hosts("web")
@@ -150,9 +150,7 @@ def leak(host, settings, app_slice):
     try:
         with unsupervised(host, settings):  # Monit's memory rule would restart it before the OOM killer acts
             host.check_output("standin leak")
-            deadline = time.monotonic() + 90
-            while oom_kills(host, unit) == before["slice"] and time.monotonic() < deadline:
-                time.sleep(1)
+            wait_for(lambda: oom_kills(host, unit) != before["slice"], 90, interval=1)
             after = observe()
     finally:
         host.check_output("standin heal")
@@ -269,7 +267,7 @@ def test_bad_slice_value_stops_the_deploy_before_any_host_is_touched(
 @pytest.mark.disruptive
 def test_slice_beyond_the_host_only_warns_where_group_data_says_so(pytestconfig, project_copy, a_slice):
     append(project_copy / "group_data/web.py", f"slices[{a_slice!r}]['CPUQuota'] = '100000%'\nslice_budget = 'warn'")
-    run = run_deploy(pytestconfig.getoption("inventory"), "deploy.py", project_copy, "--dry")
+    run = run_deploy(pytestconfig.getoption("inventory"), "--dry", cwd=project_copy)
     assert run.returncode == 0, run.output[-2000:]
     assert f"slices.{a_slice}.CPUQuota = '100000%': more than the host's" in run.output
 

@@ -22,18 +22,17 @@ import re
 from pyinfra import host, inventory, logger, state
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
-from pyinfra.operations import python, systemd
+from pyinfra.operations import python
 
 from holdfast import providers, settings
 from holdfast.providers import healthchecks
-from holdfast.safe_config import ConfigFile, validated_config
+from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_timer
 from holdfast.templates import render
 
 # The heartbeat needs curl, which the base capability installs.
 PACKAGES = ()
 
 UNIT = "holdfast-heartbeat"
-UNIT_DIR = "/etc/systemd/system"
 CURL_CONFIG = "/etc/holdfast/heartbeat.curlrc"
 
 
@@ -76,14 +75,8 @@ def deploy_heartbeat() -> None:
         ConfigFile(CURL_CONFIG, render("heartbeat/etc/holdfast/heartbeat.curlrc.j2",
                                        url=healthchecks.ping_url(hosted, ping_key, host.name)), mode="600"),
     ]
-    validated_config(
-        name="Heartbeat timer and its check's URL",
-        config="heartbeat",
-        files=files,
-        validate=f"systemd-analyze verify {UNIT_DIR}/{UNIT}.service {UNIT_DIR}/{UNIT}.timer",
-        reload="systemctl daemon-reload",
-    )
-    systemd.service(name="Heartbeat timer running", service=f"{UNIT}.timer", running=True, enabled=True)
+    validated_timer(name="Heartbeat timer and its check's URL", config="heartbeat", unit=UNIT, files=files,
+                    running_name="Heartbeat timer running")
 
 
 def _carrier():

@@ -23,7 +23,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
 from holdfast import settings
-from holdfast.safe_config import ConfigFile, validated_config
+from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config, validated_timer
 from holdfast.templates import render
 
 MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager")
@@ -253,9 +253,9 @@ def monit_export_files(host_settings: settings.HostSettings) -> list[ConfigFile]
     script = f"/usr/local/sbin/{MONIT_EXPORT}"
     return [
         ConfigFile(script, render(f"monitoring{script}.j2", textfile=MONIT_EXPORT_FILE), mode="755"),
-        ConfigFile(f"/etc/systemd/system/{MONIT_EXPORT}.service",
+        ConfigFile(f"{UNIT_DIR}/{MONIT_EXPORT}.service",
                    render(f"monitoring/etc/systemd/system/{MONIT_EXPORT}.service.j2", script=script)),
-        ConfigFile(f"/etc/systemd/system/{MONIT_EXPORT}.timer",
+        ConfigFile(f"{UNIT_DIR}/{MONIT_EXPORT}.timer",
                    render(f"monitoring/etc/systemd/system/{MONIT_EXPORT}.timer.j2", every=host_settings.monit.cycle)),
     ]
 
@@ -269,12 +269,5 @@ def deploy_node_exporter() -> None:
     systemd.service(
         name="node_exporter enabled and running", service="prometheus-node-exporter", running=True, enabled=True
     )
-    validated_config(
-        name="Monit's view for Prometheus, every Monit cycle",
-        config="monit-export",
-        files=monit_export_files(host_settings),
-        validate=f"systemd-analyze verify /etc/systemd/system/{MONIT_EXPORT}.service "
-        f"/etc/systemd/system/{MONIT_EXPORT}.timer",
-        reload="systemctl daemon-reload",
-    )
-    systemd.service(name="Monit export timer running", service=f"{MONIT_EXPORT}.timer", running=True, enabled=True)
+    validated_timer(name="Monit's view for Prometheus, every Monit cycle", config="monit-export", unit=MONIT_EXPORT,
+                    files=monit_export_files(host_settings), running_name="Monit export timer running")

@@ -19,8 +19,10 @@ from pathlib import PurePosixPath
 from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
+from pyinfra.operations import systemd
 
 STATE_DIR = "/var/lib/holdfast"
+UNIT_DIR = "/etc/systemd/system"
 APPLY_COMMAND = "/usr/local/sbin/holdfast-apply-config"
 
 
@@ -114,3 +116,16 @@ def validated_config(
     if callable(reload):
         reload = reload([wanted.path for wanted in changed], stale)
     yield StringCommand(APPLY_COMMAND, config, shlex.quote(validate), shlex.quote(reload), *map(shlex.quote, stale))
+
+
+def validated_timer(name: str, config: str, unit: str, files: Sequence[ConfigFile], running_name: str) -> None:
+    """``files`` (``unit``.service and ``unit``.timer among them) installed once systemd
+    accepts both units, then the timer enabled and running."""
+    validated_config(
+        name=name,
+        config=config,
+        files=files,
+        validate=f"systemd-analyze verify {UNIT_DIR}/{unit}.service {UNIT_DIR}/{unit}.timer",
+        reload="systemctl daemon-reload",
+    )
+    systemd.service(name=running_name, service=f"{unit}.timer", running=True, enabled=True)

@@ -20,11 +20,10 @@ from pyinfra.api import deploy
 from pyinfra.facts.hardware import Cpus, Memory
 
 from holdfast import settings
-from holdfast.safe_config import ConfigFile, validated_config
+from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
 
 PACKAGES = ()  # systemd is on every host
-UNIT_DIR = "/etc/systemd/system"
 DROP_IN = "holdfast-slice.conf"
 MEMORY_KEYS = ("MemoryLow", "MemoryHigh", "MemoryMax")  # in the order their values must rise
 MiB = 1024**2

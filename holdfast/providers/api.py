@@ -81,7 +81,7 @@ class Api:
                     self._pause(2 ** (attempt - 1), what)
                     continue
                 raise self._error(error, what) from None
-            except (urllib.error.URLError, TimeoutError, OSError) as error:
+            except OSError as error:  # URLError and TimeoutError among them
                 reason = getattr(error, "reason", error)
                 if method == "GET" and attempt < READ_ATTEMPTS:
                     self._pause(2 ** (attempt - 1), what)

@@ -7,6 +7,7 @@ import pytest
 
 from lab import site as lab_site
 from tests.host.probes import cpu_percent, fastcgi
+from tests.host.standin import unsupervised
 
 pytestmark = pytest.mark.disruptive
 
@@ -64,9 +65,12 @@ class TestStandIn:
         return 0.7 * min(100, placed.CPUQuota if placed and placed.CPUQuota else 100)
 
     @pytest.fixture(autouse=True)
-    def heal(self, host):
-        yield
-        host.check_output("standin heal")
+    def unsupervised_and_healed(self, host, settings):
+        """Monit leaves the stand-in alone while it fails on demand here (its runaway rule
+        would restart a looping worker mid-measurement); healed after each test."""
+        with unsupervised(host, settings):
+            yield
+            host.check_output("standin heal")
 
     def test_health_and_content(self, host, standin_site):
         assert standin_site.health_expect in fastcgi(host, standin_site, standin_site.health_path)

@@ -331,18 +331,20 @@ def monit_check_outage(relay, settings, targets):
 
 
 # Monit on a web host stops watching a check; nginx stopped; a web host cut off the network.
+# The tests fetch the outage by name, so they take ``relay`` themselves: it is what runs
+# them once per monitor host, with its settings.
 OUTAGES = ["monit_check_outage", "nginx_outage", "host_death"]
 
 
 @pytest.mark.disruptive
 @pytest.mark.parametrize("outage", OUTAGES)
-def test_alert_mail_reaches_tier1(request, outage):
+def test_alert_mail_reaches_tier1(request, relay, outage):
     assert request.getfixturevalue(outage).alerted_after[0] is not None
 
 
 @pytest.mark.disruptive
 @pytest.mark.parametrize("outage", OUTAGES)
-def test_resolved_mail_follows_recovery(request, outage):
+def test_resolved_mail_follows_recovery(request, relay, outage):
     assert request.getfixturevalue(outage).resolved_after[0] is not None
 
 

@@ -8,10 +8,10 @@ from pyinfra import host
 from holdfast.base import deploy_base
 from holdfast.escalation import deploy_audit
 from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
-from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.slices import deploy_slices
 
 deploy_audit()

@@ -22,8 +22,9 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.exceptions import PyinfraError
 
-from holdfast import nginx, settings
-from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP, AuditRule, HostSettings
+from holdfast import loading, settings
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, address_of, monitor_addresses
+from holdfast.settings import AuditRule, HostSettings
 
 
 class AuditError(PyinfraError):
@@ -53,9 +54,9 @@ class Estate:
     @classmethod
     def of(cls, pyinfra_inventory, project: Path | None = None) -> "Estate":
         return cls(
-            settings=settings.load(pyinfra_inventory),
+            settings=loading.load(pyinfra_inventory),
             groups={name: [h.name for h in hosts] for name, hosts in pyinfra_inventory.groups.items()},
-            addresses={h.name: settings.address_of(h) for h in pyinfra_inventory},
+            addresses={h.name: address_of(h) for h in pyinfra_inventory},
             project=project or Path.cwd(),
         )
 
@@ -386,6 +387,6 @@ def _facts(host_settings: HostSettings) -> HostFacts:
 def deploy_audit() -> None:
     """Audit the plan and the inventory once, and this host, before any change."""
     _audit_inventory_once(host.inventory)
-    host_settings = settings.current()
-    monitors = nginx.monitor_addresses(inventory)
-    report(host_findings(host_settings, _facts(host_settings), monitors, settings.located), [host_settings])
+    host_settings = loading.current()
+    monitors = monitor_addresses(inventory)
+    report(host_findings(host_settings, _facts(host_settings), monitors, loading.located), [host_settings])

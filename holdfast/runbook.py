@@ -9,10 +9,10 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 
 import sys
 
-from holdfast import monit, monitoring, nginx, settings, slices
+from holdfast import monit, monitoring, nginx, slices
 from holdfast.escalation import Estate
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
-from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.templates import render
 
 DEFAULT_INVENTORY = "inventories/prod.py"
@@ -101,7 +101,7 @@ def render_runbook(pyinfra_inventory) -> str:
 
 def main() -> None:
     inventory_path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_INVENTORY
-    print(render_runbook(settings.read_inventory(inventory_path)), end="")
+    print(render_runbook(read_inventory(inventory_path)), end="")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import settings
+from holdfast import loading
 from lab.site import render, standin_site
 
 # curl: the monitor host's probes in the drill.
@@ -16,7 +16,7 @@ PACKAGES = ("nginx", "curl")
 @deploy("Plain nginx (lab only)")
 def deploy_plain_nginx() -> None:
     """Serve the first FastCGI site through Debian's nginx with a bare server block."""
-    site = standin_site(settings.current())
+    site = standin_site(loading.current())
     apt.packages(name="Install nginx", packages=["nginx"])
     files.link(name="No Debian default site", path="/etc/nginx/sites-enabled/default", present=False)
     config = files.put(

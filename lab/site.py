@@ -7,7 +7,7 @@ from pathlib import Path
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import settings, templates
+from holdfast import loading, settings, templates
 
 # php-fpm runs the app; libfcgi-bin's cgi-fcgi lets `standin` and the tests talk to
 # PHP-FPM directly, without nginx.
@@ -31,7 +31,7 @@ def render(template: str, **context) -> str:
 @deploy("Stand-in site (lab only)")
 def deploy_standin() -> None:
     """Install the stand-in app in the root of every FastCGI site, and its `standin` tool."""
-    host_settings = settings.current()
+    host_settings = loading.current()
     fastcgi_sites = {name: site for name, site in host_settings.sites.items() if site.backend.kind == "fastcgi"}
     if not fastcgi_sites:
         return

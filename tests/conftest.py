@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from holdfast import settings
+from holdfast import loading
+from holdfast.inventory import read_inventory
 
 REPO = Path(__file__).resolve().parent.parent
 # What a deploy reads; a copy of these is a project a test may edit freely.
@@ -34,7 +35,7 @@ def project_copy(tmp_path, monkeypatch) -> Path:
 
 def load_settings(inventory: str = "inventories/lab.py"):
     """Validated settings of every host of ``inventory``, read from the current directory."""
-    return settings.load(settings.read_inventory(inventory))
+    return loading.load(read_inventory(inventory))
 
 
 def repo_settings(inventory: str = "inventories/lab.py"):
@@ -47,7 +48,7 @@ def repo_settings(inventory: str = "inventories/lab.py"):
 
 def settings_error(inventory: str = "inventories/lab.py") -> str:
     """The message of the SettingsError that loading ``inventory`` raises."""
-    with pytest.raises(settings.SettingsError) as raised:
+    with pytest.raises(loading.SettingsError) as raised:
         load_settings(inventory)
     return str(raised.value)
 

@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from holdfast import nginx
+from holdfast.inventory import monitor_addresses
 from lab.topology import LAB
 from tests.conftest import copy_project, edit
 from tests.deploys import fingerprint_command, run_deploy
@@ -46,7 +47,7 @@ def test_live_configuration_is_valid(host):
 
 
 def test_live_configuration_is_the_deployed_one(host, target, settings):
-    wanted = nginx.config_files(settings, nginx.monitor_addresses(target.pyinfra_host.inventory))
+    wanted = nginx.config_files(settings, monitor_addresses(target.pyinfra_host.inventory))
     live = {file.path: host.file(file.path).sha256sum if host.file(file.path).exists else None for file in wanted}
     assert live == {file.path: hashlib.sha256(file.content.encode()).hexdigest() for file in wanted}
 

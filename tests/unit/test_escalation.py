@@ -7,12 +7,13 @@ from typing import get_args
 import pytest
 
 from holdfast import escalation, monit, monitoring, settings
+from holdfast.inventory import read_inventory
 from holdfast.providers.model import recipients
 from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit, load_settings, repo_settings, settings_error
 
 
 def findings(inventory="inventories/lab.py"):
-    return escalation.audit(escalation.Estate.of(settings.read_inventory(inventory)))
+    return escalation.audit(escalation.Estate.of(read_inventory(inventory)))
 
 
 def rules_failing(inventory="inventories/lab.py") -> set[str]:

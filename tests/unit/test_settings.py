@@ -3,7 +3,7 @@ message naming the file, the key, the value and the expected form."""
 
 import pytest
 
-from holdfast import settings
+from holdfast import reference
 from tests.conftest import REPO, append, edit, load_settings, settings_error
 
 
@@ -104,6 +104,6 @@ def test_pyinfra_keys_are_not_typos(project_copy):
 
 
 def test_reference_doc_is_current():
-    assert (REPO / "docs/settings.md").read_text() == settings.reference(), (
-        "docs/settings.md is stale: run `.venv/bin/python -m holdfast.settings > docs/settings.md`"
+    assert (REPO / "docs/settings.md").read_text() == reference.reference(), (
+        "docs/settings.md is stale: run `.venv/bin/python -m holdfast.reference > docs/settings.md`"
     )

@@ -5,8 +5,8 @@
 
 from pyinfra import host
 
+from holdfast.audit import deploy_audit
 from holdfast.base import deploy_base
-from holdfast.escalation import deploy_audit
 from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
 from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter

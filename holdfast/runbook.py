@@ -10,7 +10,7 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 import sys
 
 from holdfast import monit, monitoring, nginx, settings, slices
-from holdfast.escalation import Estate
+from holdfast.audit import Estate
 from holdfast.providers import healthchecks
 from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.templates import render

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 from pyinfra import host, inventory, logger
-from pyinfra.api import FactBase, deploy
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from holdfast import nginx, settings
+from holdfast.facts import AdminKeys, NginxAllowList, UnitRestartPolicies
 from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP, HostSettings
 
 
@@ -205,54 +206,6 @@ def _edge_timeouts(estate: Estate):
                 yield Finding("edge-timeouts", "warning", f"site {name}",
                               f"{key} lets a request run {own}s and nginx waits {edge}s: the worker keeps "
                               f"working {own - edge}s after the visitor got the fallback page")
-
-
-class AdminKeys(FactBase):
-    """Distinct SSH keys that can log in as an administrator (root and the sudo group)."""
-
-    command = (
-        "for home in /root $(getent group sudo | cut -d: -f4 | tr , ' ' | "
-        "xargs -r -n1 sh -c 'getent passwd \"$0\" | cut -d: -f6'); do "
-        'cat "$home/.ssh/authorized_keys" 2>/dev/null; done | '
-        "grep -E '^(ssh-|ecdsa-|sk-)' | cut -d' ' -f2 | sort -u | wc -l"
-    )
-
-    def process(self, output):
-        return int(output[0])
-
-
-class UnitRestartPolicies(FactBase):
-    """How systemd itself restarts units: Restart= and the start limit, by unit."""
-
-    @staticmethod
-    def default():
-        return {}
-
-    def command(self, units):
-        return "systemctl show -p Id -p LoadState -p Restart -p StartLimitBurst -p StartLimitIntervalUSec " + " ".join(
-            units
-        )
-
-    def process(self, output):
-        policies, current = {}, {}
-        for line in [*output, ""]:
-            if not line.strip():
-                if current.get("Id"):
-                    policies[current["Id"]] = current
-                current = {}
-                continue
-            key, _, value = line.partition("=")
-            current[key] = value
-        return policies
-
-
-class NginxAllowList(FactBase):
-    """The networks of the live nginx allow-list (None: no Holdfast edge on the host)."""
-
-    command = "sed -n '/^geo $holdfast_allow_listed/,/^}/p' /etc/nginx/holdfast/edge.conf 2>/dev/null || true"
-
-    def process(self, output):
-        return [parts[0] for parts in map(str.split, output) if len(parts) > 1 and parts[1] == "1;"]
 
 
 @dataclass(frozen=True)

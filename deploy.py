@@ -5,8 +5,8 @@
 
 from pyinfra import host
 
+from holdfast.audit import deploy_audit
 from holdfast.base import deploy_base
-from holdfast.escalation import deploy_audit
 from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.monit import deploy_monit

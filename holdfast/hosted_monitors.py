@@ -39,7 +39,6 @@ CURL_CONFIG = "/etc/holdfast/heartbeat.curlrc"
 @deploy("Hosted monitors")
 def deploy_hosted_monitors() -> None:
     """Plan the hosted monitors against the inventory; write the plan when the deploy runs."""
-    loading.current()
     if host != _carrier():
         return
     fleet = loading.load(inventory)

@@ -174,6 +174,13 @@ def refuse(*problems: Problem) -> SettingsError:
     return _refused(f"invalid group_data for {pyinfra.host.name}", [located(*problem) for problem in problems])
 
 
+def refuse_in(inventory, problems) -> SettingsError:
+    """The error that stops the deploy for problems found across ``inventory``: ``problems``
+    are (host, Problem) pairs, each worded with its host's file, key, value and form, once."""
+    worded = (_located(inventory, host, *problem) for host, problem in problems)
+    return _refused("invalid group_data", dict.fromkeys(worded))
+
+
 def _validate(data: dict) -> HostSettings:
     return HostSettings.model_validate({key: value for key, value in data.items() if key in HostSettings.model_fields})
 

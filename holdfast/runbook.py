@@ -10,7 +10,7 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 import sys
 
 from holdfast import monit, monitoring, nginx, slices
-from holdfast.escalation import Estate
+from holdfast.audit import Estate
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
 from holdfast.templates import render

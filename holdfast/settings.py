@@ -164,27 +164,12 @@ class Mail(Settings):
         return environ[self.username_env], environ[self.password_env]
 
 
-# The single-point-of-failure audit's rules (holdfast/escalation.py), by name.
-AuditRule = Literal[
-    "tier-members",
-    "tier-channels",
-    "channel-types",
-    "external-contact",
-    "monitor-placement",
-    "relay-placement",
-    "admin-keys",
-    "tracked-secrets",
-    "supervisor-conflict",
-    "edge-timeouts",
-    "monitors-allow-listed",
-]
-
-
 class Audit(Settings):
     """The single-point-of-failure audit: findings accepted on purpose, each with its reason."""
 
-    acknowledged: dict[AuditRule, Annotated[str, Field(min_length=10)]] = Field(
-        {}, description="Rule name -> the written reason its errors are accepted (at least 10 characters)."
+    acknowledged: dict[Slug, Annotated[str, Field(min_length=10)]] = Field(
+        {}, description="Rule name (holdfast/audit.py) -> the written reason its errors are accepted (at least 10 "
+        "characters)."
     )
 
 

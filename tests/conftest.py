@@ -15,9 +15,10 @@ PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfas
 FAKE_SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "fake-pw"}
 
 
-def copy_project(destination: Path) -> Path:
-    """A copy of the project in ``destination``, to edit freely."""
-    for name in PROJECT_FILES:
+def copy_project(destination: Path, names: tuple[str, ...] = PROJECT_FILES) -> Path:
+    """A copy of the project (its files ``names``) in ``destination``, to edit freely."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in names:
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -197,7 +197,7 @@ def _edge_timeouts(estate: Estate):
         host_settings = estate.settings[host_name]
         for name, site in host_settings.sites.items():
             key = site.backend.service
-            own, edge = host_settings.services[key].request_timeout, site.backend.read_timeout
+            own, edge = host_settings.services[key].app_timeout, site.backend.read_timeout
             if own is None:
                 yield Finding("edge-timeouts", "warning", f"site {name}",
                               f"{key} has no request timeout of its own (services.{key}.request_timeout): "

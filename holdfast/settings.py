@@ -10,6 +10,7 @@ reference (docs/settings.md).
 import fnmatch
 import math
 import os
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
@@ -44,6 +45,7 @@ from holdfast.forms import (
     Upstream,
     Url,
     UrlPath,
+    UserName,
     Weight,
     unique,
 )
@@ -233,6 +235,79 @@ class Supervision(Settings):
         return self
 
 
+# --- PHP-FPM's pool (holdfast/php_fpm.py) -----------------------------------------------
+
+PHP_FPM_UNIT = re.compile(r"php(\d+\.\d+)-fpm\.service")
+
+
+class PhpFpm(Settings):
+    """The PHP-FPM pool Holdfast writes for a FastCGI service: it listens where the service's
+    sites send their requests, kills a request that runs too long, and logs the PHP stack of
+    a slow one. pm.max_children is derived on the host: the service's memory (the lower of
+    its slice's MemoryMax and its supervision.memory_limit, else the host's memory) divided
+    by worker_memory."""
+
+    user: UserName = Field("www-data", description="User (and group) the pool's workers run as.")
+    request_terminate_timeout: Interval = Field(
+        "30s",
+        description="PHP-FPM kills a request running longer than this (its worker, not the service); at most "
+        "the read_timeout of the service's sites, so nginx never waits on a request PHP-FPM has given up.",
+    )
+    request_slowlog_timeout: Interval = Field(
+        "5s",
+        description="A request running longer than this gets its PHP stack written to the slow log; less than "
+        "request_terminate_timeout.",
+    )
+    worker_memory: Size = Field(
+        "64M", description="Memory one worker is expected to take at most, for pm.max_children."
+    )
+    max_requests: int = Field(
+        500, ge=0, description="Requests a worker serves before it is replaced (pm.max_requests; 0: never)."
+    )
+    listen_backlog: int = Field(
+        511, ge=1, le=65535,
+        description="Connections waiting for a free worker before new ones are refused (listen.backlog; the "
+        "kernel caps it at net.core.somaxconn).",
+    )
+
+    @model_validator(mode="after")
+    def _slowlog_before_the_kill(self):
+        if self.request_slowlog_timeout >= self.request_terminate_timeout:
+            raise ValueError(
+                f"expected request_slowlog_timeout ({self.request_slowlog_timeout}s) less than "
+                f"request_terminate_timeout ({self.request_terminate_timeout}s)"
+            )
+        return self
+
+
+def php_fpm_errors(host_settings: "HostSettings") -> list[Problem]:
+    """Pools Holdfast cannot write as group_data asks: not PHP-FPM's unit, no single FastCGI
+    address to listen on, a request timeout above nginx's, two request timeouts."""
+    errors = []
+    for name, service in host_settings.services.items():
+        pool = service.php_fpm
+        if pool is None:
+            continue
+        loc = ("services", name)
+        if not PHP_FPM_UNIT.fullmatch(service.unit):
+            errors.append(((*loc, "unit"), service.unit, "expected php<X.Y>-fpm.service with a php_fpm section"))
+        if service.request_timeout is not None:
+            errors.append(((*loc, "request_timeout"), service.request_timeout,
+                           "expected None with a php_fpm section (its request_terminate_timeout is the app's)"))
+        sites = {key: site for key, site in host_settings.sites.items()
+                 if site.backend.service == name and site.backend.kind == "fastcgi"}
+        if len({site.backend.address for site in sites.values()}) != 1:
+            found = {key: site.backend.address for key, site in sites.items()}
+            errors.append(((*loc, "php_fpm"), found or "no FastCGI site",
+                           "expected the FastCGI sites of this service to share one backend.address"))
+        for key, site in sites.items():
+            if pool.request_terminate_timeout > site.backend.read_timeout:
+                errors.append(((*loc, "php_fpm", "request_terminate_timeout"), pool.request_terminate_timeout,
+                               f"expected at most sites.{key}.backend.read_timeout ({site.backend.read_timeout}s): "
+                               "nginx would answer the visitor while the worker keeps running"))
+    return errors
+
+
 class Service(Settings):
     """A service of the site that Holdfast protects (installed by other means)."""
 
@@ -244,8 +319,16 @@ class Service(Settings):
     request_timeout: Duration | None = Field(
         None,
         description="The longest the app itself lets one request run (PHP-FPM: request_terminate_timeout); "
-        "None: unknown or unlimited (the audit warns).",
+        "None: unknown or unlimited (the audit warns). With php_fpm, its request_terminate_timeout instead.",
     )
+    php_fpm: PhpFpm | None = Field(
+        None, description="Holdfast writes this PHP-FPM service's pool (None: the pools are left as they are)."
+    )
+
+    @property
+    def app_timeout(self) -> int | None:
+        """The longest the app lets one request run: its pool's timeout, else request_timeout."""
+        return self.php_fpm.request_terminate_timeout if self.php_fpm else self.request_timeout
 
 
 class Slice(Settings):
@@ -650,7 +733,7 @@ class HostSettings(Settings):
         tiers = {tier.name: tier for tier in self.escalation.tiers}
         for key in ("alert_tier", "escalation_tier"):
             errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")
-        return errors + self._placement_errors() + self._supervision_errors()
+        return errors + self._placement_errors() + self._supervision_errors() + php_fpm_errors(self)
 
     def _supervision_errors(self) -> list[Problem]:
         """Monit rules that a service's slice makes unreachable."""

@@ -130,12 +130,14 @@ def test_monitors_allow_listed(allow_listed, failing):
 
 @pytest.mark.parametrize(
     ("timeout", "expected"),
-    [(None, "has no request timeout of its own"), ('"30s"', "keeps working 20s after"), ('"5s"', None)],
-    ids=["unknown", "longer-than-nginx", "shorter"],
+    [(None, "has no request timeout of its own"), ('"30s"', "keeps working 20s after"), ('"5s"', None),
+     ("pool", None)],
+    ids=["unknown", "longer-than-nginx", "shorter", "php-fpm-pool"],
 )
 def test_edge_timeouts(project_copy, timeout, expected):
-    if timeout:
-        edit(project_copy / "group_data/web.py", '"slice": "web",', f'"slice": "web", "request_timeout": {timeout},')
+    if timeout != "pool":  # the sample's pool (php_fpm) has its own request_terminate_timeout
+        append(project_copy / "group_data/web.py",
+               f'services["php-fpm"].pop("php_fpm")\nservices["php-fpm"]["request_timeout"] = {timeout}')
     found = [f for f in findings() if f.rule == "edge-timeouts"]
     assert [expected in f.message for f in found] == ([True] if expected else [])
 

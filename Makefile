@@ -18,8 +18,10 @@ demo: lab deploy
 
 test: unit lab-check lab deploy verify
 
+# The alert rules' tests run promtool (Debian's prometheus package) on this machine.
 unit: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; }
 	$(PYTEST) tests/unit
 
 # lab down leaves no trace, lab up brings the same hosts back (run as root, on the machine).

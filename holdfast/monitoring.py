@@ -63,6 +63,69 @@ SERVICE_FLAGS = {
 
 
 @dataclass(frozen=True)
+class Alert:
+    """One alert the monitor can send: its rule's severity and description, and its runbook section."""
+
+    severity: settings.Severity
+    description: str  # what it means
+    first_steps: str
+
+
+# Every alert the rules can send, by name. The rules carry severity, description and the
+# runbook section's address; the runbook renders one section each; a unit test compares
+# these with the rendered rules, so a new alert cannot miss the runbook.
+ALERTS = {
+    "SiteDown": Alert(
+        "page", "a site gave no 2xx answer with its expected text to the external monitor, several probes in a row",
+        "open the site from outside; on its web host `monit summary`, `systemctl status nginx`, "
+        "`tail /var/log/nginx/error.log`; if nginx is fine, the app (under What runs where)"),
+    "SiteBudgetBurnFast": Alert(
+        "page", "a site fails so many probes that, at this rate, its error budget (the failures its "
+        "`availability_objective` allows in 30 days) is gone within days: 14.4 times the allowed rate over the last "
+        "hour and 5 minutes, or 6 times over the last 6 hours and 30 minutes; it catches partial failures (one "
+        "probe in four) that SiteDown's probes in a row never see",
+        "as SiteDown; a partial failure is often one worker, one backend or one web host out of several: "
+        "nginx's error log for the failed requests, `monit summary` on each web host"),
+    "SiteBudgetBurnSlow": Alert(
+        "ticket", "a site's error budget is being spent faster than it lasts: 3 times the allowed rate over the "
+        "last day and 2 hours, or above it over the last 3 days and 6 hours; nobody is woken for it",
+        "in working hours: when did probes fail (Prometheus, `probe_success`), which requests failed "
+        "(nginx's error log), and what changed then"),
+    "SiteSlow": Alert(
+        "page", "pages take longer than `monitoring.slow_response` to arrive",
+        "on the web host: `systemd-cgtop` (is the app slice at its CPUQuota?), nginx's error log (limits, "
+        "upstream timeouts); a surge is held at the edge, a slow app is not"),
+    "HostDown": Alert(
+        "page", "the monitor cannot reach a web host's node_exporter: the host is down or cut off",
+        "ping and ssh it; if unreachable, the hosting provider's console (tier 2 has the contractor); "
+        "Healthchecks.io's heartbeat of the host says whether it is alive at all"),
+    "MonitCheckFailing": Alert(
+        "page", "Monit on a web host reports one of its checks not OK (the check and its state are in the subject)",
+        "on that host `monit summary`, then `monit status <check>`; Monit mails its own alerts about it too"),
+    "MonitSilent": Alert(
+        "page", "Monit on a web host has exported nothing for several of its cycles: Monit (or the export) stopped",
+        "on that host `systemctl status monit`, `tail /var/log/monit.log`; until it is back nothing restarts a "
+        "failed service there"),
+    "Watchdog": Alert(
+        "ticket", "always firing, by design: the external monitor calls its heartbeat with it",
+        "nothing, while it keeps firing; when the heartbeat's provider says it stopped, the monitor host, "
+        "Prometheus or Alertmanager is down: `systemctl status prometheus prometheus-alertmanager`"),
+}
+
+
+def extra_alerts(monitoring: settings.Monitoring) -> dict[str, Alert]:
+    """The user's own rules (``monitoring.extra_rules``) as the runbook explains them."""
+    return {rule.name: Alert(rule.severity, rule.description or rule.summary,
+                             "(a rule of group_data: `monitoring.extra_rules`)")
+            for rule in monitoring.extra_rules}
+
+
+def runbook_anchor(name: str) -> str:
+    """The anchor of an alert's runbook section (its heading is the alert's name)."""
+    return name.lower()
+
+
+@dataclass(frozen=True)
 class WatchedHost:
     """A host of the ``web`` group as the monitor reaches it."""
 
@@ -160,6 +223,19 @@ def tier_emails(escalation: settings.Escalation) -> dict[str, list[str]]:
     return {tier.name: escalation.tier_emails(tier.name) for tier in escalation.tiers}
 
 
+def site_objectives(watched: list[WatchedHost]) -> dict[str, float]:
+    """Each probed site's availability objective, as a fraction (99.9 % is 0.999).
+
+    A site served by several web hosts has one objective (the first host's), each host's
+    probes measured against it.
+    """
+    objectives = {}
+    for host in watched:
+        for name, site in host.sites.items():
+            objectives.setdefault(name, site.availability_objective / 100)
+    return objectives
+
+
 def prometheus_files(host_settings: settings.HostSettings, watched: list[WatchedHost]) -> list[ConfigFile]:
     """prometheus.yml (targets) and the alert rules, escalated through the tiers."""
     monitoring = host_settings.monitoring
@@ -172,6 +248,8 @@ def prometheus_files(host_settings: settings.HostSettings, watched: list[Watched
         ConfigFile(RULES_FILE, render(
             "monitoring/etc/prometheus/holdfast-alerts.yml.j2",
             monitoring=monitoring, tiers=host_settings.escalation.tiers,
+            alerts=ALERTS | extra_alerts(monitoring), anchor=runbook_anchor,
+            objectives=site_objectives(watched),
             monit_export_file=MONIT_EXPORT_FILE.rsplit("/", 1)[1],
             monit_silent_after=MONIT_SILENT_CYCLES * max((each.monit_cycle for each in watched), default=0),
         )),

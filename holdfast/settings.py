@@ -499,6 +499,12 @@ class Site(Settings):
         None, description="Serve cached answers while the backend fails (None: the fallback page only)."
     )
     fallback: Fallback = Field(Fallback(), description="The page visitors see while the backend fails.")
+    availability_objective: float = Field(
+        99.9, gt=0, lt=100,
+        description="Percent of the external monitor's probes of the site (on each web host) that succeed, over "
+        "30 days; the rest is the error budget: burning it fast pages (SiteBudgetBurnFast), slowly opens a "
+        "ticket (SiteBudgetBurnSlow).",
+    )
 
 
 class Edge(Settings):
@@ -578,6 +584,10 @@ class Heartbeat(Settings):
 
 
 
+Severity = Literal["page", "ticket"]
+SEVERITY_HELP = "page (every tier in turn, until resolved) or ticket (the first tier only, in working hours)."
+
+
 class AlertRule(Settings):
     """An alert rule of the user's own, escalated through the tiers like Holdfast's."""
 
@@ -589,6 +599,8 @@ class AlertRule(Settings):
     summary: str = Field(
         min_length=1, description="One line for the alert mail; may use {{ $labels.host }} and {{ $value }}."
     )
+    severity: Severity = Field("page", description=SEVERITY_HELP)
+    description: str | None = Field(None, description="What the alert means, for the runbook (None: the summary).")
 
 
 class Monitoring(Settings):
@@ -621,6 +633,11 @@ class Monitoring(Settings):
     )
     watchdog_interval: Interval = Field("1m", description="How often the Watchdog alert calls watchdog_url.")
     extra_rules: list[AlertRule] = Field([], description="Alert rules of your own, escalated like the built-in ones.")
+    runbook_url: str = Field(
+        "docs/RUNBOOK.md", min_length=1,
+        description="Where the team reads the runbook (a URL, or the path in this repository); every alert carries "
+        "this with its section's anchor as runbook_url.",
+    )
 
     def contradictions(self) -> list[Problem]:
         """Values that contradict another value of this section, as (key, value, message) triples."""
@@ -628,6 +645,9 @@ class Monitoring(Settings):
         if self.probe_timeout > self.scrape_interval:
             errors.append((("probe_timeout",), self.probe_timeout,
                            f"expected at most monitoring.scrape_interval ({self.scrape_interval})"))
+        if self.scrape_interval > 60:
+            errors.append((("scrape_interval",), self.scrape_interval,
+                           "expected at most 60s: the error budget's 5-minute window needs 5 probes at least"))
         if self.slow_response >= self.probe_timeout:
             errors.append((("slow_response",), self.slow_response,
                            f"expected less than monitoring.probe_timeout ({self.probe_timeout})"))

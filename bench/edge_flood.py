@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from holdfast import settings
+from lab.harness import traffic
 from lab.topology import LAB
-from tests.host import traffic
 
 
 def main() -> None:

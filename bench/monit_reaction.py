@@ -10,8 +10,8 @@ the bound the host tests hold them to. Breaks the stand-in on purpose and heals 
 import testinfra
 
 from holdfast import settings as holdfast_settings
+from lab.harness.faults import DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline
 from lab.topology import LAB
-from tests.host.standin import DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline
 
 
 def main() -> None:

@@ -67,6 +67,8 @@ class DeployRun:
 
     @property
     def operations(self) -> list[OperationResult]:
+        """Each operation's outcome per host; DeployResultError, with the log's end, if the
+        run printed none."""
         try:
             return operation_results(self.result)
         except DeployResultError as error:

@@ -2,30 +2,24 @@
 web hosts by the lab's own deploy (never by deploy.py), that fails on demand."""
 
 from io import StringIO
-from pathlib import Path
 
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import loading, settings, templates
+from holdfast import loading, settings
+from lab import render
 
 # php-fpm runs the app; libfcgi-bin's cgi-fcgi lets `standin` and the tests talk to
 # PHP-FPM directly, without nginx.
 PACKAGES = ("php-fpm", "libfcgi-bin")
 STATE_DIR = "/var/lib/standin"
 LOOP_ARMED_FILE = f"{STATE_DIR}/loop-armed"
-TEMPLATES = Path(__file__).parent / "templates"
 
 
 def standin_site(host_settings: settings.HostSettings) -> settings.Site | None:
     """The site whose service `standin` breaks, and that the drill and benches use: the
     host's first FastCGI site (None if it has none)."""
     return next((site for site in host_settings.sites.values() if site.backend.kind == "fastcgi"), None)
-
-
-def render(template: str, **context) -> str:
-    """Render one of the lab's own templates, as Holdfast renders its own."""
-    return templates.render(template, TEMPLATES, **context)
 
 
 @deploy("Stand-in site (lab only)")

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lab.harness.probes import cpu_ticks_function
 from lab.mailsink import messages
 from lab.topology import Lab, LabHost
-from tests.host.probes import cpu_ticks_function
 
 SSH_CONNECT_TIMEOUT = 5  # seconds
 

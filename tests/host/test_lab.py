@@ -6,8 +6,8 @@ import time
 import pytest
 
 from lab import site as lab_site
-from tests.host.probes import cpu_percent, fastcgi
-from tests.host.standin import unsupervised
+from lab.harness.faults import unsupervised
+from lab.harness.probes import cpu_percent, fastcgi
 
 pytestmark = pytest.mark.disruptive
 

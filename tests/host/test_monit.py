@@ -11,11 +11,8 @@ import time
 import pytest
 
 from holdfast import monit
-from lab.site import STATE_DIR as STANDIN_STATE_DIR
-from tests.conftest import REPO, edit
-from tests.deploys import fingerprint_command, run_deploy
-from tests.host.probes import wait_for
-from tests.host.standin import (
+from lab.harness.deploys import fingerprint_command, run_deploy
+from lab.harness.faults import (
     DELIVERY,
     StandIn,
     begin_fault,
@@ -24,6 +21,9 @@ from tests.host.standin import (
     status,
     summary,
 )
+from lab.harness.probes import wait_for
+from lab.site import STATE_DIR as STANDIN_STATE_DIR
+from tests.conftest import REPO, edit
 
 
 def ok_within(host, settings, check: str) -> str | None:

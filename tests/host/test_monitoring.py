@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from holdfast import monitoring
+from lab.harness.deploys import run_deploy
+from lab.harness.probes import Mailboxes, wait_for
 from tests.conftest import REPO, append
-from tests.deploys import run_deploy
 from tests.host.conftest import targets_in
-from tests.host.probes import Mailboxes, wait_for
 
 pytestmark = pytest.mark.hosts("monitors")
 

@@ -16,12 +16,12 @@ import pytest
 
 from holdfast import nginx
 from holdfast.inventory import monitor_addresses
+from lab.harness import traffic
+from lab.harness.deploys import fingerprint_command, run_deploy
+from lab.harness.faults import unsupervised
+from lab.harness.probes import fastcgi
 from lab.topology import LAB
 from tests.conftest import copy_project, edit
-from tests.deploys import fingerprint_command, run_deploy
-from tests.host import traffic
-from tests.host.probes import fastcgi
-from tests.host.standin import unsupervised
 
 pytestmark = pytest.mark.hosts("web")
 

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from holdfast import php_fpm
+from lab.harness.deploys import fingerprint_command, run_deploy
+from lab.harness.faults import StandIn, unsupervised
+from lab.harness.probes import fastcgi, wait_for
 from tests.conftest import copy_project, edit
-from tests.deploys import fingerprint_command, run_deploy
-from tests.host.probes import fastcgi, wait_for
-from tests.host.standin import StandIn, unsupervised
 
 pytestmark = pytest.mark.hosts("web")
 

@@ -25,7 +25,9 @@ def cpu_percent(host, unit: str, seconds: float = 4) -> float:
     accounting setting on the unit: the lab's systemd keeps no cpuacct groups, as the
     machine mounts cpu and cpuacct apart and systemd expects them together.
     """
-    ticks = cpu_ticks_function(unit) + f"a=$(cpu_ticks); sleep {seconds}; b=$(cpu_ticks); echo $((b - a)) $(getconf CLK_TCK)"
+    ticks = cpu_ticks_function(unit) + (
+        f"a=$(cpu_ticks); sleep {seconds}; b=$(cpu_ticks); echo $((b - a)) $(getconf CLK_TCK)"
+    )
     used, per_second = map(int, host.check_output(ticks).split())
     return used / per_second / seconds * 100
 

@@ -6,8 +6,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from lab.harness.probes import Mailboxes, wait_for
 from lab.site import standin_site
-from tests.host.probes import Mailboxes, wait_for
 
 # Seconds an alert takes from Monit through the relay into a mailbox.
 DELIVERY = 15

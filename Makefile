@@ -10,6 +10,11 @@ INVENTORY ?= inventories/lab.py
 # The lab's heartbeats ping the lab's Healthchecks.io double with this key (group_data/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
+# Likewise the lab's chat webhook (the secret part of its URL) and PagerDuty routing key,
+# for the doubles tests/host/test_channels.py serves; production's are HOLDFAST_SLACK_WEBHOOK
+# and HOLDFAST_PAGERDUTY_ROUTING_KEY.
+export HOLDFAST_LAB_CHAT_KEY ?= T0LAB/B0LAB/lab-chat-key
+export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
 
 .PHONY: demo test unit lab-check lab lab-down deploy verify audit runbook drill bench clean
 

@@ -14,6 +14,7 @@ Everything the monitor host serves listens on loopback only (use an SSH tunnel t
 """
 
 import ipaddress
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pyinfra import inventory
 from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
-from holdfast import loading, settings
+from holdfast import channels, loading, settings
 from holdfast.inventory import WATCHED_GROUP, address_of
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config, validated_timer
 from holdfast.templates import render
@@ -51,6 +52,8 @@ BLACKBOX_ADDRESS = "127.0.0.1:9115"
 # Monit's exported view older than this many of its cycles: Monit (or the export) stopped.
 MONIT_SILENT_CYCLES = 4
 WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
+# The first tier without its phone and sms (nobody is woken for a ticket); a space: no tier's name.
+TICKETS_RECEIVER = "first tier, tickets"
 
 # The flags each monitor-host service starts with (in /etc/default/<unit>; each binary
 # is named like its unit). An empty --cluster.listen-address turns off Alertmanager's
@@ -264,21 +267,31 @@ def blackbox_files(host_settings: settings.HostSettings, watched: list[WatchedHo
 
 
 def alertmanager_files(host_settings: settings.HostSettings, environ=os.environ) -> list[ConfigFile]:
-    """alertmanager.yml (routes and receivers) and, if the relay wants one, the password file.
+    """alertmanager.yml (routes and receivers), the relay's password file if it wants one,
+    and the chat, phone and sms providers' secret files (holdfast/channels/).
 
-    Both are readable by root and the service only: the password, and the watchdog URL,
-    are secrets.
+    All are readable by root and the service only: the password, the providers' secrets,
+    and the watchdog URL are secrets.
     """
     username, password = smtp_credentials(host_settings.mail, environ) or (None, None)
+    escalation = host_settings.escalation
+    emails = tier_emails(escalation)
+    delivered = channels.receivers(escalation, host_settings.monitoring.send_resolved, CONFIG_DIR, environ)
+    first = escalation.tiers[0].name
+    others = {tier: {key: json.dumps(entries, ensure_ascii=False) for key, entries in entries_by_key.items()}
+              for tier, entries_by_key in [*delivered.entries.items(),
+                                           (TICKETS_RECEIVER, delivered.without_urgent(escalation, first))]}
     readable_by_service = {"mode": "640", "group": SERVICE_USER}
     files = [ConfigFile(ALERTMANAGER_CONFIG, render(
         "monitoring/etc/prometheus/alertmanager.yml.j2",
-        monitoring=host_settings.monitoring, mail=host_settings.mail, tier_emails=tier_emails(host_settings.escalation),
+        monitoring=host_settings.monitoring, mail=host_settings.mail, tier_emails=emails,
+        receivers={**emails, TICKETS_RECEIVER: emails[first]}, others=others, tickets=TICKETS_RECEIVER,
+        title=channels.TITLE, text=channels.ALERT_LINES,
         username=username, password_file=SMTP_PASSWORD_FILE if password else None,
         watchdog_receiver=WATCHDOG_RECEIVER,
     ), **readable_by_service)]
-    if password:
-        files.append(ConfigFile(SMTP_PASSWORD_FILE, password, **readable_by_service))
+    secrets = ({SMTP_PASSWORD_FILE: password} if password else {}) | delivered.secrets
+    files += [ConfigFile(path, content, **readable_by_service) for path, content in secrets.items()]
     return files
 
 
@@ -312,7 +325,7 @@ def deploy_monitor_host() -> None:
         files=alertmanager,
         validate=f"amtool check-config {ALERTMANAGER_CONFIG}",
         reload="systemctl reload-or-restart prometheus-alertmanager",
-        owned=[SMTP_PASSWORD_FILE],
+        owned=[f"{CONFIG_DIR}/alertmanager-*"],  # the password and the providers' secrets
     )
     validated_config(
         name="Prometheus targets and alert rules",

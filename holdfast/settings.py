@@ -115,11 +115,38 @@ class Tier(Settings):
     )
 
 
+class ChannelProvider(Settings):
+    """The service that delivers one channel (chat, phone or sms) for Alertmanager; its
+    secret comes from the deploy's environment, never from group_data."""
+
+    provider: Literal["slack", "ntfy", "pagerduty"] = Field(
+        description="For chat: slack (any Slack-compatible incoming webhook: Slack, Mattermost, Rocket.Chat) or "
+        "ntfy; for phone and sms: pagerduty (its Events API v2; PagerDuty calls or texts the people of its service's "
+        "escalation policy).",
+    )
+    url: Url | None = Field(
+        None, description="Where to send (None: the provider's own): slack, the webhook URL up to its secret part "
+        "(https://hooks.slack.com/services); ntfy, the server (https://ntfy.sh); pagerduty, the events endpoint "
+        "(https://events.pagerduty.com/v2/enqueue).",
+    )
+    secret_env: EnvName = Field(
+        description="Environment variable of the deploy holding the secret: slack, the rest of the webhook URL "
+        "(e.g. 'T00/B00/XXXX'); ntfy, the topic (whoever knows it reads it); pagerduty, the integration's routing key.",
+    )
+    token_env: EnvName | None = Field(
+        None, description="ntfy only: environment variable holding an access token (None: no login).",
+    )
+
+
 class Escalation(Settings):
     """Who is alerted, in what order, on which channel. The one list of recipients."""
 
     contacts: dict[Slug, Contact] = Field(min_length=1, description="Everyone who can be alerted, by key.")
     tiers: list[Tier] = Field(min_length=1, description="The order of escalation; tier 1 first.")
+    providers: dict[Literal["chat", "phone", "sms"], ChannelProvider] = Field(
+        {}, description="How the external monitor delivers each channel other than email (by channel); a tier's "
+        "channel without one stops the deploy.",
+    )
 
     def tier_contacts(self, tier: Tier) -> list[Contact]:
         return [self.contacts[member] for member in tier.members]

@@ -14,9 +14,7 @@ import subprocess
 import pytest
 
 from holdfast import monitoring
-from holdfast.inventory import read_inventory
-from tests.conftest import REPO
-from tests.unit.test_monitoring import PROD, monitor_settings, rendered
+from tests.unit.test_monitoring import monitor_settings, rendered
 
 SITE = {"job": "sites", "host": "web1.example.com", "site": "shop", "instance": "http://web1.example.com/"}
 NODE = {"job": "nodes", "host": "web1.example.com", "instance": "web1.example.com:9100"}
@@ -48,13 +46,11 @@ def expect(minutes: float, name: str, *alerts: dict) -> dict:
 
 
 @pytest.fixture
-def promtool_run(monkeypatch, tmp_path):
+def promtool_run(prod, tmp_path):
     """Runs one promtool test (input series, expected alerts) against the production rules."""
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("promtool is missing: `make unit` installs Debian's prometheus package, which has it")
-    monkeypatch.chdir(REPO)
-    prod = read_inventory(PROD)
     rules = rendered(monitoring.prometheus_files(monitor_settings(prod), monitoring.watched_hosts(prod)),
                      monitoring.RULES_FILE)
     (tmp_path / "rules.yml").write_text(rules)

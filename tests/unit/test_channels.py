@@ -1,0 +1,92 @@
+"""Every channel a tier declares is delivered: Alertmanager's receivers for chat, phone and
+sms, rendered from the escalation plan's providers, with their secrets in files."""
+
+import json
+import re
+import urllib.parse
+
+from holdfast import monitoring
+from holdfast.inventory import read_inventory
+from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, edit
+from tests.unit.conftest import PROD
+from tests.unit.test_monitoring import alertmanager_config, monitor_settings, prepare_error, rendered
+
+
+def receivers(files) -> dict[str, dict]:
+    """Alertmanager's receivers by name: each key of theirs besides email, as parsed JSON."""
+    config = rendered(files, monitoring.ALERTMANAGER_CONFIG)
+    found = {}
+    for block in config.split("\n  - name: ")[1:]:
+        name, *lines = block.split("\n")
+        found[json.loads(name)] = {key: json.loads(value) for key, value in
+                                   (re.match(r"    (\w+_configs): (\[.*\])$", line).groups()
+                                    for line in lines if re.match(r"    \w+_configs: \[", line))}
+    return found
+
+
+def test_each_tier_is_reached_on_its_channels(prod):
+    files = alertmanager_config(monitor_settings(prod))
+    by_name = receivers(files)
+    assert list(by_name["tier1"]) == ["slack_configs"] and list(by_name["tier2"]) == ["pagerduty_configs"]
+    slack, = by_name["tier1"]["slack_configs"]
+    assert "@alice:example.com" in slack["text"] and "@bob:example.com" in slack["text"]
+    pagerduty, = by_name["tier2"]["pagerduty_configs"]
+    assert pagerduty["url"] == "https://events.pagerduty.com/v2/enqueue"
+    assert pagerduty["details"]["call"] == "Carol Diaz (+44 20 7946 0103), Acme Hosting on-call desk (+44 20 7946 0199)"
+
+
+def test_secrets_go_to_files_alertmanager_alone_reads(prod):
+    files = {file.path: file for file in alertmanager_config(monitor_settings(prod))}
+    slack, = receivers(files.values())["tier1"]["slack_configs"]
+    pagerduty, = receivers(files.values())["tier2"]["pagerduty_configs"]
+    webhook, key = files[slack["api_url_file"]], files[pagerduty["routing_key_file"]]
+    assert webhook.content == "https://hooks.slack.com/services/T00/B00/fake-hook"
+    assert key.content == FAKE_CHANNEL_ENV["HOLDFAST_PAGERDUTY_ROUTING_KEY"]
+    for secret in (webhook, key):
+        assert (secret.mode, secret.user, secret.group) == ("640", "root", "prometheus")
+        assert secret.content.rsplit("/", 1)[-1] not in files[monitoring.ALERTMANAGER_CONFIG].content
+
+
+def test_tickets_reach_the_first_tier_without_calling_anyone(prod):
+    config = rendered(alertmanager_config(monitor_settings(prod)), monitoring.ALERTMANAGER_CONFIG)
+    tickets = receivers([monitoring.ConfigFile(monitoring.ALERTMANAGER_CONFIG, config)])[monitoring.TICKETS_RECEIVER]
+    assert list(tickets) == ["slack_configs"]
+    assert config.index("matchers: ['severity=\"ticket\"']") < config.index("matchers: ['tier=\"tier1\"']")
+
+
+def test_ntfy_gets_the_topic_from_the_environment_and_its_templates(project_copy):
+    edit(project_copy / "group_data/all.py", '"chat": {"provider": "slack", "secret_env": "HOLDFAST_SLACK_WEBHOOK"}',
+         '"chat": {"provider": "ntfy", "url": "https://ntfy.example.net", "secret_env": "NTFY_TOPIC", '
+         '"token_env": "NTFY_TOKEN"}')
+    environ = {**FAKE_DEPLOY_ENV, "NTFY_TOPIC": "holdfast-alerts-x1", "NTFY_TOKEN": "tk_fake"}
+    files = {file.path: file for file in alertmanager_config(monitor_settings(read_inventory(PROD)), environ)}
+    webhook, = receivers(files.values())["tier1"]["webhook_configs"]
+    url = urllib.parse.urlsplit(webhook["url"])
+    assert (url.netloc, url.path) == ("ntfy.example.net", "/holdfast-alerts-x1")
+    query = dict(urllib.parse.parse_qsl(url.query))
+    assert query["tpl"] == "1" and "{{.annotations.summary}}" in query["m"] and "Alice Martin" in query["m"]
+    token = files[webhook["http_config"]["authorization"]["credentials_file"]]
+    assert (token.content, token.mode) == ("tk_fake", "640")
+
+
+# --- errors found while preparing the deploy -----------------------------------------
+
+
+def test_a_channel_without_a_provider_stops_the_deploy(project_copy):
+    edit(project_copy / "group_data/all.py",
+         '"phone": {"provider": "pagerduty", "secret_env": "HOLDFAST_PAGERDUTY_ROUTING_KEY"},', "")
+    message = prepare_error(read_inventory(PROD))
+    assert ("group_data/all.py: escalation.tiers[1].channels = ['email', 'phone']: tier tier2 declares phone, but "
+            "escalation.providers has no 'phone': expected a provider for it there (pagerduty)") in message
+
+
+def test_a_provider_that_cannot_deliver_its_channel_stops_the_deploy(project_copy):
+    edit(project_copy / "group_data/all.py", '"phone": {"provider": "pagerduty"', '"phone": {"provider": "slack"')
+    assert ("escalation.providers.phone.provider = 'slack': expected one of pagerduty: slack cannot deliver phone"
+            in prepare_error(read_inventory(PROD)))
+
+
+def test_a_provider_secret_missing_from_the_environment_stops_the_deploy(prod):
+    environ = {name: value for name, value in FAKE_DEPLOY_ENV.items() if name != "HOLDFAST_SLACK_WEBHOOK"}
+    assert ("group_data/all.py: escalation.providers.chat.secret_env = 'HOLDFAST_SLACK_WEBHOOK': expected a variable "
+            "set in the deploy's environment") in prepare_error(prod, environ)

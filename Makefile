@@ -16,7 +16,7 @@ export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 export HOLDFAST_LAB_CHAT_KEY ?= T0LAB/B0LAB/lab-chat-key
 export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
 
-.PHONY: demo test unit lab-check lab lab-down deploy verify audit runbook drill bench clean
+.PHONY: demo test unit lab-check lab lab-down deploy verify audit ack runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -49,6 +49,12 @@ verify: $(VENV)/.installed
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed
 	$(PYINFRA) -y --dry $(INVENTORY) audit.py
+
+# Acknowledge an alert: a silence on the monitor hosts' Alertmanager, so no later tier is
+# paged for it: make ack ALERT=SiteDown FOR=2h COMMENT="why" [HOST=web1] [BY=$USER].
+ack: $(VENV)/.installed
+	$(PY) -m holdfast.ack --inventory $(INVENTORY) --alert "$(ALERT)" --for "$(FOR)" --comment "$(COMMENT)" \
+		--host "$(HOST)" --by "$(BY)"
 
 # docs/RUNBOOK.md from the escalation plan and the production inventory (a unit test
 # fails while the committed one differs).

@@ -9,7 +9,7 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 
 import sys
 
-from holdfast import monit, monitoring, nginx, php_fpm, slices
+from holdfast import channels, monit, monitoring, nginx, php_fpm, slices
 from holdfast.audit import Estate
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
@@ -61,6 +61,8 @@ def render_runbook(pyinfra_inventory) -> str:
     return render(
         "escalation/RUNBOOK.md.j2",
         plan=first.escalation,
+        delivered_by={channel: channels.PROVIDERS[provider.provider].NAME
+                      for channel, provider in first.escalation.providers.items()},
         mail=first.mail,
         hosts=_hosts(estate),
         web=web,

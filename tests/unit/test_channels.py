@@ -4,10 +4,12 @@ sms, rendered from the escalation plan's providers, with their secrets in files.
 import json
 import re
 import urllib.parse
+import urllib.request
 
 from holdfast import monitoring
 from holdfast.inventory import read_inventory
 from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, edit
+from tests.doubles.ntfy import NtfyDouble
 from tests.unit.conftest import PROD
 from tests.unit.test_monitoring import alertmanager_config, monitor_settings, prepare_error, rendered
 
@@ -90,3 +92,30 @@ def test_a_provider_secret_missing_from_the_environment_stops_the_deploy(prod):
     environ = {name: value for name, value in FAKE_DEPLOY_ENV.items() if name != "HOLDFAST_SLACK_WEBHOOK"}
     assert ("group_data/all.py: escalation.providers.chat.secret_env = 'HOLDFAST_SLACK_WEBHOOK': expected a variable "
             "set in the deploy's environment") in prepare_error(prod, environ)
+
+
+def test_ntfy_makes_a_readable_message_of_alertmanagers_webhook(project_copy):
+    """The ntfy receiver's URL, called with Alertmanager's webhook body (its documented
+    fields), publishes a title and a message ntfy's templates fill (the ntfy double)."""
+    edit(project_copy / "group_data/all.py", '"chat": {"provider": "slack", "secret_env": "HOLDFAST_SLACK_WEBHOOK"}',
+         '"chat": {"provider": "ntfy", "secret_env": "NTFY_TOPIC"}')
+    environ = {**FAKE_DEPLOY_ENV, "NTFY_TOPIC": "holdfast-x1"}
+    webhook, = receivers(alertmanager_config(monitor_settings(read_inventory(PROD)), environ))["tier1"]["webhook_configs"]
+    notification = {
+        "version": "4", "groupKey": "{}:{alertname=\"SiteDown\"}", "status": "firing", "receiver": "tier1",
+        "groupLabels": {"alertname": "SiteDown", "host": "web1", "tier": "tier1"},
+        "commonLabels": {"alertname": "SiteDown", "host": "web1", "tier": "tier1"}, "commonAnnotations": {},
+        "externalURL": "http://mon1:9093", "truncatedAlerts": 0,
+        "alerts": [{"status": "firing", "labels": {"alertname": "SiteDown", "host": "web1", "site": "shop"},
+                    "annotations": {"summary": "shop on web1 is down."}, "startsAt": "2026-11-27T12:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "0f"}],
+    }
+    with NtfyDouble() as ntfy:
+        url = urllib.parse.urlsplit(webhook["url"])
+        request = urllib.request.Request(f"{ntfy.url}{url.path}?{url.query}", data=json.dumps(notification).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+    message, = ntfy.messages
+    assert message["topic"] == "holdfast-x1" and message["title"] == "[firing] SiteDown (tier1)"
+    assert message["message"] == "firing: shop on web1 is down.\nFor tier1: Alice Martin, Bob Okafor"

@@ -55,9 +55,9 @@ def promtool_run(prod, tmp_path):
                      monitoring.RULES_FILE)
     (tmp_path / "rules.yml").write_text(rules)
 
-    def run(input_series: list[dict], checks: list[dict], interval: str = "30s") -> None:
-        test = {"rule_files": ["rules.yml"], "evaluation_interval": interval,
-                "tests": [{"interval": interval, "input_series": input_series, "alert_rule_test": checks}]}
+    def run(input_series: list[dict], checks: list[dict], evaluation: str = "30s") -> None:
+        test = {"rule_files": ["rules.yml"], "evaluation_interval": evaluation,
+                "tests": [{"interval": "30s", "input_series": input_series, "alert_rule_test": checks}]}
         (tmp_path / "test.yml").write_text(json.dumps(test, indent=1))  # JSON is YAML
         result = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -168,10 +168,18 @@ def test_a_long_outage_reaches_tier2_after_its_wait(promtool_run):
 
 
 def test_a_slow_burn_opens_a_ticket_for_tier1_and_pages_nobody(promtool_run):
-    # A day of probes every 5 minutes (fewer samples: promtool is quicker), two failed 90
-    # minutes ago: 0.7 % of the day, 8 % of 2 hours, none in the last 30 minutes.
-    summary = "shop on web1.example.com fails 0.692% of its probes: faster than its error budget lasts."
-    promtool_run([series("probe_success", SITE, "1x269 0x1 1x18")], [
-        expect(24 * 60, "SiteBudgetBurnSlow", firing("SiteBudgetBurnSlow", "tier1", summary, SITE)),
-        expect(24 * 60, "SiteBudgetBurnFast"),
-    ], interval="5m")
+    # 12 hours of probes (a day's window is judged once it holds half its probes), ten
+    # failed minutes, then 90 good ones: 1.2 % of the day, 8 % of 2 hours, none in the
+    # last 30 minutes. The rules are evaluated every 5 minutes here: promtool is quicker.
+    summary = "shop on web1.example.com fails 1.22% of its probes: faster than its error budget lasts."
+    promtool_run([series("probe_success", SITE, "1x1439 0x19 1x179")], [
+        expect(820, "SiteBudgetBurnSlow", firing("SiteBudgetBurnSlow", "tier1", summary, SITE)),
+        expect(820, "SiteBudgetBurnFast"),
+    ], evaluation="5m")
+
+
+def test_a_prometheus_that_just_started_pages_no_budget_burn(promtool_run):
+    # Ten minutes of history, one of them failed: a fifth of the probes, but too few to judge.
+    promtool_run([series("probe_success", SITE, "1x17 0 1x10")], [
+        expect(minutes, name) for minutes in (9.5, 12, 14) for name in ("SiteBudgetBurnFast", "SiteBudgetBurnSlow")
+    ])

@@ -24,11 +24,12 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
 from holdfast import channels, loading, settings
-from holdfast.inventory import WATCHED_GROUP, address_of
+from holdfast.inventory import WATCHED_GROUP, address_of, group_addresses
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config, validated_timer
 from holdfast.templates import render
 
-MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager")
+# python3: the relay of Monit's events (MONIT_RELAY).
+MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager", "python3-minimal")
 WATCHED_PACKAGES = ("prometheus-node-exporter",)
 PACKAGES = MONITOR_PACKAGES + WATCHED_PACKAGES
 
@@ -51,6 +52,11 @@ ALERTMANAGER_ADDRESS = "127.0.0.1:9093"
 BLACKBOX_ADDRESS = "127.0.0.1:9115"
 # Monit's exported view older than this many of its cycles: Monit (or the export) stopped.
 MONIT_SILENT_CYCLES = 4
+# Monit's events reach Alertmanager (on loopback) through this relay on the monitor host,
+# which takes them from the watched hosts' addresses only (holdfast-monit-relay.j2).
+MONIT_RELAY = "holdfast-monit-relay"
+MONIT_RELAY_PORT = 9095
+MONIT_EVENT_ALERT = "MonitEvent"  # sent by Monit (templates/monit/usr/local/sbin/holdfast-monit-event.j2), no rule
 WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
 # The first tier without its phone and sms (nobody is woken for a ticket); a space: no tier's name.
 TICKETS_RECEIVER = "first tier, tickets"
@@ -109,6 +115,11 @@ ALERTS = {
         "page", "Monit on a web host has exported nothing for several of its cycles: Monit (or the export) stopped",
         "on that host `systemctl status monit`, `tail /var/log/monit.log`; until it is back nothing restarts a "
         "failed service there"),
+    MONIT_EVENT_ALERT: Alert(
+        "ticket", "Monit on a web host restarted a service (it died, or failed its health check or its limits): "
+        "the event Monit also mails, here so that chat hears of it and a silence covers it; it ends by itself",
+        "on that host `monit status <check>`, `journalctl -u <unit>` for why it died; if it keeps coming back, "
+        "Monit's restart limit escalates"),
     "Watchdog": Alert(
         "ticket", "always firing, by design: the external monitor calls its heartbeat with it",
         "nothing, while it keeps firing; when the heartbeat's provider says it stopped, the monitor host, "
@@ -158,7 +169,7 @@ class Probe:
         return f"{self.site}@{self.host}"
 
 
-def _url_address(address: str) -> str:
+def url_address(address: str) -> str:
     try:
         return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
     except ValueError:
@@ -171,7 +182,7 @@ def watched_hosts(pyinfra_inventory) -> list[WatchedHost]:
     return [
         WatchedHost(
             name=watched.name,
-            address=_url_address(address_of(watched)),
+            address=url_address(address_of(watched)),
             sites=all_settings[watched.name].sites,
             monit_cycle=all_settings[watched.name].monit.cycle,
         )
@@ -295,6 +306,20 @@ def alertmanager_files(host_settings: settings.HostSettings, environ=os.environ)
     return files
 
 
+def monit_relay_files(pyinfra_inventory) -> list[ConfigFile]:
+    """The relay of Monit's events (a Python script) and its service; it takes events from
+    the watched hosts' addresses only, each labelled with its sender's name."""
+    script = f"/usr/local/sbin/{MONIT_RELAY}"
+    senders = {address: name for name, addresses in group_addresses(pyinfra_inventory, WATCHED_GROUP).items()
+               for address in addresses}
+    return [
+        ConfigFile(script, render(f"monitoring{script}.j2", senders=senders, alertmanager=ALERTMANAGER_ADDRESS,
+                                  listen="0.0.0.0", port=MONIT_RELAY_PORT), mode="755"),
+        ConfigFile(f"{UNIT_DIR}/{MONIT_RELAY}.service",
+                   render(f"monitoring/etc/systemd/system/{MONIT_RELAY}.service.j2", script=script)),
+    ]
+
+
 @deploy("External monitor")
 def deploy_monitor_host() -> None:
     """Prometheus, the blackbox exporter and Alertmanager, watching every ``web`` host of
@@ -336,6 +361,15 @@ def deploy_monitor_host() -> None:
     )
     for unit in SERVICE_FLAGS:
         systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
+    validated_config(
+        name="Relay of Monit's events into Alertmanager",
+        config="monit-relay",
+        files=monit_relay_files(inventory),
+        validate=f"systemd-analyze verify {UNIT_DIR}/{MONIT_RELAY}.service && "
+                 f"python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/sbin/{MONIT_RELAY}",
+        reload=f"systemctl daemon-reload && systemctl restart {MONIT_RELAY}",
+    )
+    systemd.service(name="Relay of Monit's events running", service=MONIT_RELAY, running=True, enabled=True)
 
 
 def monit_export_files(host_settings: settings.HostSettings) -> list[ConfigFile]:

@@ -1,6 +1,7 @@
 """Escalation reaches people: tier 1 on chat within a minute, tier 2 called (PagerDuty)
 after its wait, and an acknowledgement (`make ack`) in tier 1's window that keeps tier 2
-from ever being called.
+from ever being called. One alert brain: a service Monit restarts reaches Alertmanager
+and chat; with Alertmanager stopped, Monit's own mail still arrives.
 
 The providers' doubles (tests/doubles/) are served where group_data/lab.py points the
 providers (this machine's address on the lab bridge), with the secrets the deploy read
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from holdfast.monitoring import ALERTMANAGER_ADDRESS
+from holdfast.monitoring import ALERTMANAGER_ADDRESS, MONIT_EVENT_ALERT
+from lab.harness.faults import DELIVERY, StandIn, begin_fault
 from lab.harness.probes import wait_for
 from tests.doubles import listening_at
 from tests.doubles.pagerduty import PagerDutyDouble
@@ -53,11 +55,19 @@ class Escalation:
     silences: list[dict] = field(default_factory=list)
 
 
+def alerts(monitor) -> list[dict]:
+    """The alerts Alertmanager on ``monitor`` has now (its v2 API)."""
+    return json.loads(monitor.check_output(f"curl -sf http://{ALERTMANAGER_ADDRESS}/api/v2/alerts"))
+
+
 def firing(monitor, tier: str) -> set[tuple[str, str]]:
     """(alert, host) of every alert Alertmanager has for ``tier`` now."""
-    alerts = json.loads(monitor.check_output(f"curl -sf http://{ALERTMANAGER_ADDRESS}/api/v2/alerts"))
-    return {(alert["labels"]["alertname"], alert["labels"].get("host")) for alert in alerts
+    return {(alert["labels"]["alertname"], alert["labels"].get("host")) for alert in alerts(monitor)
             if alert["labels"].get("tier") == tier}
+
+
+def chat_double(provider) -> SlackDouble:
+    return SlackDouble(secret(provider), **listening_at(provider.url), base_path=urllib.parse.urlsplit(provider.url).path)
 
 
 def acknowledge(inventory: str, alert: str, host: str) -> None:
@@ -77,8 +87,7 @@ def escalation(pytestconfig, target, settings, targets) -> Escalation:
     escalating, acknowledged = webs[:2]
     chat_provider, phone_provider = plan.providers["chat"], plan.providers["phone"]
     monitor, result = target.testinfra, Escalation()
-    with SlackDouble(secret(chat_provider), **listening_at(chat_provider.url),
-                     base_path=urllib.parse.urlsplit(chat_provider.url).path) as chat, \
+    with chat_double(chat_provider) as chat, \
             PagerDutyDouble(secret(phone_provider), **listening_at(phone_provider.url)) as phone:
 
         def chatted(web) -> bool:
@@ -139,3 +148,42 @@ def test_the_acknowledgement_says_who_and_why(escalation):
         (ACKNOWLEDGER, "test_channels: on it")}
     assert sorted(matcher["value"] for silence in escalation.silences for matcher in silence["matchers"]
                   if matcher["name"] == "alertname") == sorted(ACKNOWLEDGED)
+
+
+# --- one alert brain: Monit's events in Alertmanager, Monit's mail without it ------------
+
+
+@pytest.fixture(scope="module")
+def web(targets):
+    """The first web host."""
+    return next(each for each in targets.values() if "web" in each.groups)
+
+
+@pytest.fixture(scope="module")
+def standin(web) -> StandIn:
+    """The service the lab's `standin` breaks, on the first web host."""
+    yield StandIn.of(web.testinfra, web.settings)
+    web.testinfra.run("standin heal")
+
+
+def test_a_service_monit_restarts_reaches_alertmanager_and_chat(target, settings, relay, web, standin):
+    with chat_double(settings.escalation.providers["chat"]) as chat:
+        fault, _ = begin_fault(standin, web.settings, relay, "crash")
+        deadline = 4 * web.settings.monit.cycle + settings.monitoring.group_wait + DELIVERY
+
+        def in_alertmanager() -> bool:
+            return any(alert["labels"]["alertname"] == MONIT_EVENT_ALERT and alert["labels"].get("host") == web.name
+                       and alert["labels"].get("check") == standin.name for alert in alerts(target.testinfra))
+
+        assert wait_for(in_alertmanager, deadline), f"no {MONIT_EVENT_ALERT} for {standin.name} on {web.name}"
+        assert wait_for(lambda: any(f"{MONIT_EVENT_ALERT} on {web.name}" in text for text in chat.texts()),
+                        deadline - (time.monotonic() - fault.began)), chat.texts()
+
+
+def test_with_alertmanager_stopped_monit_mail_still_arrives(target, relay, web, standin):
+    target.testinfra.check_output("systemctl stop prometheus-alertmanager")
+    try:
+        fault, _ = begin_fault(standin, web.settings, relay, "crash")
+        assert fault.mailed(fault.tier1, "Does not exist", 2 * web.settings.monit.cycle + DELIVERY) == []
+    finally:
+        target.testinfra.check_output("systemctl start prometheus-alertmanager")

@@ -3,12 +3,21 @@ sms, rendered from the escalation plan's providers, with their secrets in files.
 
 import json
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
-from holdfast import monitoring
+import pytest
+
+from holdfast import monit, monitoring
 from holdfast.inventory import read_inventory
-from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, edit
+from holdfast.templates import render
+from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, REPO, edit, load_settings
+from tests.doubles import Answer, Double
 from tests.doubles.ntfy import NtfyDouble
 from tests.unit.conftest import PROD
 from tests.unit.test_monitoring import alertmanager_config, monitor_settings, prepare_error, rendered
@@ -119,3 +128,89 @@ def test_ntfy_makes_a_readable_message_of_alertmanagers_webhook(project_copy):
     message, = ntfy.messages
     assert message["topic"] == "holdfast-x1" and message["title"] == "[firing] SiteDown (tier1)"
     assert message["message"] == "firing: shop on web1 is down.\nFor tier1: Alice Martin, Bob Okafor"
+
+
+# --- one alert brain: Monit's events into Alertmanager ---------------------------------
+
+
+def test_monit_sends_restarts_of_web_hosts_to_the_relays(monkeypatch):
+    monkeypatch.chdir(REPO)
+    web = load_settings()["web1"]
+    relays = ["http://10.0.0.5:9095/alerts"]
+    files = {file.path: file for file in monit.config_files(web, None, relays)}
+    script = files[monit.EVENT_SCRIPT]
+    assert script.mode == "700" and f"RELAYS = {json.dumps(relays)}" in script.content
+    nginx = files[f"{monit.CHECKS_DIR}/holdfast-nginx.conf"].content
+    assert "\ncheck process nginx with pidfile" in nginx
+    assert f'\n    restart program = "{monit.EVENT_SCRIPT} /bin/systemctl restart nginx.service"' in nginx
+    assert monit.EVENT_SCRIPT not in {file.path for file in monit.config_files(web, None)}
+
+
+class AlertmanagerStandIn(Double):
+    """Alertmanager's POST /api/v2/alerts, for the relay to forward to."""
+
+    def __init__(self):
+        super().__init__()
+        self.received: list = []
+
+    def answer(self, method, path, query, body, headers) -> Answer:
+        self.received.append((method, path, body))
+        return Answer(200, "")
+
+
+def relay_process(tmp_path, senders: dict, alertmanager: str) -> tuple[subprocess.Popen, str]:
+    """The rendered relay, run here on a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "relay.py"
+    script.write_text(render("monitoring/usr/local/sbin/holdfast-monit-relay.j2", senders=senders,
+                             alertmanager=alertmanager, listen="127.0.0.1", port=port))
+    process = subprocess.Popen([sys.executable, str(script)])
+    url = f"http://127.0.0.1:{port}/alerts"
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return process, url
+
+
+def post(url: str, body) -> int:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.parametrize(("senders", "status", "forwarded"), [
+    ({"127.0.0.1": "web1"}, 200, [{"labels": {"alertname": "MonitEvent", "host": "web1"}}]),
+    ({"192.0.2.9": "web1"}, 403, []),
+])
+def test_the_relay_forwards_only_watched_hosts_events_each_named_by_its_sender(tmp_path, senders, status, forwarded):
+    with AlertmanagerStandIn() as alertmanager:
+        process, url = relay_process(tmp_path, senders, alertmanager.url.removeprefix("http://"))
+        try:
+            assert post(url, [{"labels": {"alertname": "MonitEvent", "host": "web2"}}]) == status
+        finally:
+            process.terminate()
+            process.wait()
+    assert [body for method, path, body in alertmanager.received if path == "/api/v2/alerts"] == (
+        [forwarded] if forwarded else [])
+
+
+@pytest.mark.parametrize(("command", "code", "event"), [("true", 0, "restarted"), ("false", 1, "restart failed (1)")])
+def test_the_event_script_restarts_then_sends_the_event(tmp_path, monkeypatch, command, code, event):
+    monkeypatch.chdir(REPO)
+    with AlertmanagerStandIn() as relay:
+        script = tmp_path / "event.py"
+        script.write_text(monit.event_script(load_settings()["web1"], [f"{relay.url}/alerts"]).content)
+        environ = {"MONIT_SERVICE": "nginx", "MONIT_HOST": "web1", "MONIT_DESCRIPTION": "process is not running"}
+        assert subprocess.run([sys.executable, str(script), command], env=environ).returncode == code
+    (_, path, alerts), = relay.received
+    assert path == "/alerts" and alerts[0]["labels"] == {
+        "alertname": "MonitEvent", "check": "nginx", "event": event, "tier": "tier1", "severity": "ticket"}
+    assert alerts[0]["annotations"]["summary"] == f"Monit on web1: nginx: {event} (process is not running)"

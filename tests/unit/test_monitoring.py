@@ -67,8 +67,8 @@ def test_a_host_is_reached_at_its_ssh_hostname(monkeypatch):
 
 
 def test_ipv6_addresses_are_bracketed_in_urls():
-    assert monitoring._url_address("2001:db8::1") == "[2001:db8::1]"
-    assert monitoring._url_address("192.0.2.1") == "192.0.2.1"
+    assert monitoring.url_address("2001:db8::1") == "[2001:db8::1]"
+    assert monitoring.url_address("192.0.2.1") == "192.0.2.1"
 
 
 @pytest.mark.parametrize("text", ["Welcome to the shop", "Price: $5 (today) [50% off]*", "a.b|c\\d^e{2}"])

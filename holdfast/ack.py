@@ -3,6 +3,7 @@ so that no later tier is paged for it while it lasts (the tiers' copies of an al
 match it, see holdfast-alerts.yml).
 
     make ack ALERT=SiteDown FOR=2h COMMENT="nginx config rollback under way" [HOST=web1] [BY=alice]
+    make ack ALERT="SiteDown|SiteBudgetBurnFast" ...     (several alerts at once)
 
 Alertmanager listens on loopback on the monitor host, so amtool there (Alertmanager's own
 client, from the same package) creates the silence through Alertmanager's v2 API, run
@@ -36,9 +37,11 @@ def _checked(form, value: str, name: str, expected: str):
 
 
 def silence_command(alert: str, duration: str, comment: str, author: str, host: str | None = None) -> str:
-    """The amtool command, as the monitor host's shell runs it, that silences ``alert`` (on
-    ``host``, or everywhere) for ``duration``; AckError for a value that is not valid."""
-    alert = _checked(AlertName, alert, "ALERT", "an alert name such as SiteDown (docs/RUNBOOK.md lists them)")
+    """The amtool command, as the monitor host's shell runs it, that silences ``alert`` (one
+    name, or several joined by "|"; on ``host``, or everywhere) for ``duration``; AckError
+    for a value that is not valid."""
+    names = [_checked(AlertName, name, "ALERT", "alert names such as SiteDown, or SiteDown|HostDown "
+                      "(docs/RUNBOOK.md lists them)") for name in alert.split("|")]
     seconds = _checked(Duration, duration, "FOR", "a duration such as 30m or 2h")
     if seconds <= 0:
         raise AckError(f"FOR={duration!r}: expected a duration above 0 such as 30m or 2h")
@@ -46,7 +49,7 @@ def silence_command(alert: str, duration: str, comment: str, author: str, host: 
         raise AckError("COMMENT is empty: expected why (e.g. 'rolling back, Alice on it')")
     if not author.strip():
         raise AckError("BY is empty: expected who acknowledges (it defaults to $USER)")
-    matchers = [f"alertname={alert}"]
+    matchers = [f"alertname={names[0]}" if len(names) == 1 else f"alertname=~{'|'.join(names)}"]
     if host:
         matchers.append(f"host={_checked(Hostname, host, 'HOST', 'a host name of the inventory such as web1')}")
     return shlex.join(["amtool", f"--alertmanager.url=http://{ALERTMANAGER_ADDRESS}", "silence", "add",

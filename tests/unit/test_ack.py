@@ -13,12 +13,17 @@ def test_the_silence_carries_who_why_and_how_long():
                        "--author=alice", "--comment=rolling back; it's mine", "alertname=SiteDown", "host=web1"]
 
 
+def test_several_alerts_at_once():
+    assert shlex.split(ack.silence_command("SiteDown|HostDown", "1h", "why", "a"))[-1] == "alertname=~SiteDown|HostDown"
+
+
 def test_without_a_host_every_host_s_alert_is_silenced():
     assert shlex.split(ack.silence_command("HostDown", "30m", "why", "bob"))[-1] == "alertname=HostDown"
 
 
 @pytest.mark.parametrize(("alert", "duration", "comment", "by", "host", "expected"), [
-    ("Site Down", "1h", "why", "a", None, "ALERT='Site Down': expected an alert name"),
+    ("Site Down", "1h", "why", "a", None, "ALERT='Site Down': expected alert names"),
+    ("SiteDown|", "1h", "why", "a", None, "ALERT='': expected alert names"),
     ("SiteDown", "", "why", "a", None, "FOR='': expected a duration"),
     ("SiteDown", "soon", "why", "a", None, "FOR='soon': expected a duration"),
     ("SiteDown", "0s", "why", "a", None, "FOR='0s': expected a duration above 0"),

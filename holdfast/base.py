@@ -2,10 +2,12 @@
 
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
+from pyinfra.operations import apt, files, server
 
 from holdfast import loading
+from holdfast.facts import MatchingFiles
 from holdfast.safe_config import APPLY_COMMAND, STATE_DIR
 from holdfast.templates import render
 
@@ -15,7 +17,8 @@ PACKAGES = ("curl", "ca-certificates")
 
 @deploy("Holdfast base")
 def deploy_base() -> None:
-    """Refresh the apt index on a schedule, install the shared tools and the config swapper."""
+    """Refresh the apt index on a schedule, install the shared tools and the config swapper,
+    and complete any configuration swap a cut-off deploy left journalled."""
     host_settings = loading.current()
     apt.update(
         name=f"Refresh the apt index (at most every {host_settings.apt.cache_time}s)",
@@ -29,3 +32,6 @@ def deploy_base() -> None:
         dest=APPLY_COMMAND,
         mode="755",
     )
+    if host.get_fact(MatchingFiles, patterns=[f"{STATE_DIR}/journal/*/reload"]):
+        server.shell(name="Complete the configuration swaps a cut-off deploy began",
+                     commands=[f"{APPLY_COMMAND} --finish"])

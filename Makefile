@@ -11,7 +11,7 @@ INVENTORY ?= inventories/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit lab-check lab lab-down deploy verify audit runbook drill bench clean
+.PHONY: demo test unit lab-check lab lab-down deploy verify cut-off audit runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -38,6 +38,10 @@ deploy: $(VENV)/.installed
 
 verify: $(VENV)/.installed
 	$(PYTEST) tests/host --inventory $(INVENTORY)
+
+# Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
+cut-off: $(VENV)/.installed
+	$(PYTEST) tests/host/test_cut_off.py --inventory $(INVENTORY) --cut-every-host
 
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed

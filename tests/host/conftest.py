@@ -188,8 +188,11 @@ def pytest_runtest_setup(item):
 
 
 # (file, old, new): group_data changing nginx's limits, PHP-FPM's pool, Monit's rules and a
-# slice of the web hosts: a deploy of it changes each of those capabilities.
+# slice of the web hosts, and Prometheus's and Alertmanager's timings: a deploy of it
+# changes each of those capabilities.
 CHANGE_EVERY_CAPABILITY = [
+    ("group_data/lab.py", '"evaluation_interval": "5s"', '"evaluation_interval": "6s"'),
+    ("group_data/lab.py", '"repeat_interval": "1h"', '"repeat_interval": "2h"'),
     ("group_data/web.py", '"restart_window": 5', '"restart_window": 6'),
     ("group_data/web.py", '"request_slowlog_timeout": "5s"', '"request_slowlog_timeout": "4s"'),
     ("group_data/web.py", '"strict_paths": ["/login", "/search", "/xmlrpc.php"]',

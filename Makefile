@@ -11,7 +11,7 @@ INVENTORY ?= inventories/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit lab-check lab lab-down deploy verify cut-off audit runbook drill bench clean
+.PHONY: demo test unit lab-check lab lab-down deploy verify cut-off cut-off-first audit runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -42,6 +42,12 @@ verify: $(VENV)/.installed
 # Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
 cut-off: $(VENV)/.installed
 	$(PYTEST) tests/host/test_cut_off.py --inventory $(INVENTORY) --cut-every-host
+
+# A fresh lab's first deploy (of one web host) SIGKILLed at ten points, each run further on.
+cut-off-first: $(VENV)/.installed
+	$(PY) -m lab down
+	$(MAKE) lab
+	$(PYTEST) tests/host/test_cut_off.py --inventory $(INVENTORY) --first-deploy -k first_deploy
 
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed

@@ -4,6 +4,7 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server
 
 from holdfast import loading
@@ -17,9 +18,14 @@ PACKAGES = ("curl", "ca-certificates")
 
 @deploy("Holdfast base")
 def deploy_base() -> None:
-    """Refresh the apt index on a schedule, install the shared tools and the config swapper,
-    and complete any configuration swap a cut-off deploy left journalled."""
+    """Refresh the apt index on a schedule, install the shared tools and the config swapper;
+    finish what a cut-off deploy left half done (a package install, a journalled swap)."""
     host_settings = loading.current()
+    if host.get_fact(Command, command="dpkg --audit"):
+        # A deploy cut off during an install (SIGPIPE reaches apt) leaves dpkg half done,
+        # and apt refuses to install anything until it is finished.
+        server.shell(name="Finish the package installation a cut-off deploy left",
+                     commands=["DEBIAN_FRONTEND=noninteractive dpkg --configure -a"])
     apt.update(
         name=f"Refresh the apt index (at most every {host_settings.apt.cache_time}s)",
         cache_time=host_settings.apt.cache_time,

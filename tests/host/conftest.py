@@ -40,6 +40,10 @@ def pytest_addoption(parser):
         "--cut-every-host", action="store_true",
         help="test_cut_off: cut deploys of every host, not of one web host (make cut-off)",
     )
+    parser.addoption(
+        "--first-deploy", action="store_true",
+        help="test_cut_off: the lab was just brought up, no deploy has reached it (make cut-off-first)",
+    )
 
 
 def pytest_configure(config):

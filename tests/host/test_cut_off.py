@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from holdfast.deploy_lock import ACQUIRE, CONFIRM, RELEASE
+from holdfast.deploy_lock import ACQUIRE, RELEASE
 from lab.harness import traffic
 from lab.harness.cutoff import checker_failures, killed_deploy, wait_until_free
 from lab.harness.deploys import run_deploy
@@ -22,9 +22,7 @@ from tests.conftest import REPO
 # (operation, seconds after it starts): where each deploy is cut, spread over the deploy.
 CUTS = [
     (ACQUIRE, 0.0),
-    (CONFIRM, 0.1),
     ("Holdfast base | Install the validate-then-swap helper", 0.1),
-    ("Resource slices | Slices and the units placed in them", 0.3),
     ("Resource slices | Slices and the units placed in them", 1.0),
     ("PHP-FPM pools | PHP 8.2 FPM pools", 0.3),
     ("PHP-FPM pools | PHP 8.2 FPM pools", 1.0),

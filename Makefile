@@ -11,7 +11,7 @@ INVENTORY ?= inventories/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit lab-check lab lab-down deploy verify audit runbook drill bench clean
+.PHONY: demo test unit machine-check lab-check lab lab-down deploy verify audit runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -26,7 +26,12 @@ unit: $(VENV)/.installed
 lab-check: $(VENV)/.installed
 	$(PYTEST) tests/lab
 
-lab: $(VENV)/.installed
+# Whether this machine can run the lab (root, cgroup v1 controllers, the tools), with the
+# machine's own python3 before anything is installed: a machine that cannot stops here.
+machine-check:
+	@$(PYTHON) lab/prerequisites.py
+
+lab: machine-check $(VENV)/.installed
 	$(PY) -m lab up
 	$(PYINFRA) -y inventories/lab.py lab/deploy.py
 

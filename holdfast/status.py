@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pyinfra.api.exceptions import PyinfraError
 
 from holdfast import audit, loading, monit, monitoring, nginx, php_fpm, providers, slices
-from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, address_of, monitor_addresses
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, monitor_addresses, ssh_command
+from holdfast.maintenance import WINDOW_FILE
 from holdfast.safe_config import ConfigFile
 from holdfast.settings import HostSettings
 
-CONNECT_TIMEOUT = 3  # seconds
 COMMAND_TIMEOUT = 15
 SECTION_MARK = "@@@holdfast-status "
 SLICE_PROPERTIES = ("Id", "MemoryCurrent", "MemoryMax", "CPUUsageNSec", "CPUQuotaPerSecUSec", "TasksCurrent",
@@ -67,6 +67,7 @@ class HostStatus:
     slices: list[SliceUse] = field(default_factory=list)
     certificates: dict[str, str] = field(default_factory=dict)  # path -> expiry (or the error reading it)
     drift: Drift = field(default_factory=Drift)
+    maintenance: dict = field(default_factory=dict)  # the open window: until, reason, services
 
 
 @dataclass
@@ -178,6 +179,14 @@ def certificates(text: str) -> dict[str, str]:
             (line.partition(" ") for line in text.splitlines() if line.strip())}
 
 
+def window(text: str) -> dict:
+    """The maintenance window recorded on the host (holdfast/maintenance.py), if one is open."""
+    try:
+        return json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {"unreadable": text[:200]}
+
+
 def alerts(text: str) -> list[Alert]:
     """Alertmanager's /api/v2/alerts, without the Watchdog (always firing, on purpose)."""
     return sorted((
@@ -247,6 +256,7 @@ def host_script(paths: list[str], slice_units: list[str], monitor: bool) -> str:
     parts = {
         "monit": "monit -B summary 2>&1",
         "memory": "awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo",
+        "maintenance": f"cat {WINDOW_FILE} 2>/dev/null",
         "stat": f"stat -c '%a %U %G %n' -- {quoted} 2>/dev/null",
         "sha1": f"sha1sum -- {quoted} 2>/dev/null",
         "certificates": (
@@ -266,25 +276,6 @@ def host_script(paths: list[str], slice_units: list[str], monitor: bool) -> str:
 
 
 # -- gathering --------------------------------------------------------------------------
-
-def ssh_command(pyinfra_host, script: str) -> list[str]:
-    """``ssh`` to an inventory host with its pyinfra connection data, running ``script``
-    (through ``sudo`` where the inventory says ``_sudo``)."""
-    data = pyinfra_host.data
-    command = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "LogLevel=ERROR"]
-    if data.get("ssh_port"):
-        command += ["-p", str(data.get("ssh_port"))]
-    if data.get("ssh_key"):
-        command += ["-i", str(data.get("ssh_key"))]
-    if data.get("ssh_known_hosts_file"):
-        command += ["-o", f"UserKnownHostsFile={data.get('ssh_known_hosts_file')}"]
-    if data.get("ssh_strict_host_key_checking"):
-        command += ["-o", f"StrictHostKeyChecking={data.get('ssh_strict_host_key_checking')}"]
-    user = data.get("ssh_user")
-    target = f"{user}@{address_of(pyinfra_host)}" if user else address_of(pyinfra_host)
-    remote = f"sudo -n sh -c {shlex.quote(script)}" if data.get("_sudo") else script
-    return [*command, target, remote]
-
 
 def run_on(pyinfra_host, script: str) -> tuple[dict[str, str], str]:
     """Run ``script`` on the host: its sections, or the reason it could not."""
@@ -315,6 +306,7 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
     status.monit = monit_summary(found.get("monit", ""))
     status.slices = slice_use(found.get("slices", ""))
     status.certificates = certificates(found.get("certificates", ""))
+    status.maintenance = window(found.get("maintenance", ""))
     status.drift = drift(wanted, found.get("stat", ""), found.get("sha1", ""), not_compared)
     if monitor:
         try:
@@ -399,6 +391,10 @@ def render_host(status: HostStatus) -> list[str]:
         return [f"{status.name}: UNREACHABLE: {status.error}"]
     failing = {check: state for check, state in status.monit.items() if state != "OK"}
     lines = [f"{status.name}:"]
+    if status.maintenance:
+        window_services = ", ".join(status.maintenance.get("services", []))
+        lines.append(f"MAINTENANCE until {status.maintenance.get('until')} ({window_services}): "
+                     f"{status.maintenance.get('reason')}")
     monit_line = f"monit: {len(status.monit) - len(failing)} of {len(status.monit)} checks OK"
     lines.append(monit_line + "".join(f"; {check}: {state}" for check, state in sorted(failing.items())))
     lines += [f"slice {_slice_line(use)}" for use in status.slices]

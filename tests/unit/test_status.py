@@ -3,6 +3,7 @@
 import json
 
 from holdfast import status
+from holdfast.inventory import ssh_command
 from holdfast.safe_config import ConfigFile
 
 MONIT = """\
@@ -123,7 +124,7 @@ class _Host:
 
 
 def test_ssh_uses_the_inventory_connection_and_sudo():
-    command = status.ssh_command(_Host("web1.example.com", {"ssh_user": "deploy", "_sudo": True}), "monit summary")
+    command = ssh_command(_Host("web1.example.com", {"ssh_user": "deploy", "_sudo": True}), "monit summary")
     assert command[-2:] == ["deploy@web1.example.com", "sudo -n sh -c 'monit summary'"]
-    lab = status.ssh_command(_Host("web1", {"ssh_hostname": "10.1.0.11", "ssh_user": "root", "ssh_key": "/k"}), "x")
+    lab = ssh_command(_Host("web1", {"ssh_hostname": "10.1.0.11", "ssh_user": "root", "ssh_key": "/k"}), "x")
     assert lab[-2:] == ["root@10.1.0.11", "x"] and "/k" in lab

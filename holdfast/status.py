@@ -219,9 +219,15 @@ def silences(text: str) -> list[Silence]:
 
 # -- what Holdfast would render for a host ---------------------------------------------
 
-def wanted_files(pyinfra_inventory, name: str, groups: list[str], host_settings: HostSettings,
-                 memory: int) -> tuple[list[ConfigFile], list[str]]:
-    """The files a deploy would write on host ``name`` (``memory``: its bytes, for the pools),
+def pool_files(host_settings: HostSettings, memory: int) -> list[ConfigFile]:
+    """The PHP-FPM pools a deploy would write on a host with ``memory`` bytes (their paths do
+    not depend on it, their content does)."""
+    return [file for files in php_fpm.config_files(host_settings, memory).values() for file in files]
+
+
+def wanted_files(pyinfra_inventory, groups: list[str],
+                 host_settings: HostSettings) -> tuple[list[ConfigFile], list[str]]:
+    """The files a deploy would write on a host of ``groups``, but the pools (``pool_files``),
     and the capabilities not compared, with why (a builder that needs what is missing here,
     e.g. a secret from the environment)."""
     builders: dict[str, Callable[[], list[ConfigFile]]] = {
@@ -230,7 +236,6 @@ def wanted_files(pyinfra_inventory, name: str, groups: list[str], host_settings:
     if WATCHED_GROUP in groups:
         builders |= {
             "slices": lambda: slices.config_files(host_settings),
-            "php-fpm": lambda: [f for files in php_fpm.config_files(host_settings, memory).values() for f in files],
             "nginx": lambda: nginx.config_files(host_settings, monitor_addresses(pyinfra_inventory)),
             "monit-export": lambda: monitoring.monit_export_files(host_settings),
         }
@@ -292,17 +297,17 @@ def run_on(pyinfra_host, script: str) -> tuple[dict[str, str], str]:
 def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, fleet: Fleet) -> HostStatus:
     """One host's status, from one batched command (and Alertmanager's, on the monitor host)."""
     groups = [name for name, hosts in pyinfra_inventory.groups.items() if pyinfra_host in hosts]
-    # The pools' paths do not depend on the memory; their content does: rendered again below.
-    paths = [file.path for file in wanted_files(pyinfra_inventory, pyinfra_host.name, groups, host_settings,
-                                                memory=2**30)[0]]
-    slice_units = [slices.slice_unit(name) for name in host_settings.slices] if WATCHED_GROUP in groups else []
+    wanted, not_compared = wanted_files(pyinfra_inventory, groups, host_settings)
+    watched = WATCHED_GROUP in groups
+    paths = [file.path for file in wanted + (pool_files(host_settings, 2**30) if watched else [])]
+    slice_units = [slices.slice_unit(name) for name in host_settings.slices] if watched else []
     monitor = MONITOR_GROUP in groups
     found, error = run_on(pyinfra_host, host_script(paths, slice_units, monitor))
     status = HostStatus(pyinfra_host.name, error=error)
     if error:
         return status
-    memory = _number(found.get("memory")) or 0
-    wanted, not_compared = wanted_files(pyinfra_inventory, pyinfra_host.name, groups, host_settings, memory)
+    if watched:
+        wanted += pool_files(host_settings, _number(found.get("memory")) or 0)
     status.monit = monit_summary(found.get("monit", ""))
     status.slices = slice_use(found.get("slices", ""))
     status.certificates = certificates(found.get("certificates", ""))
@@ -346,12 +351,13 @@ def gather(inventory_path: str, environ: Mapping[str, str]) -> Fleet:
     estate = audit.Estate.of(pyinfra_inventory)
     fleet = Fleet(inventory=inventory_path, seconds=0.0, hosts=[])
     hosts = list(pyinfra_inventory)
-    with ThreadPoolExecutor(len(hosts) + 1) as pool:
+    with ThreadPoolExecutor(len(hosts) + 2) as pool:
         hosted = pool.submit(hosted_lines, estate.settings, environ)
+        audited = pool.submit(audit.inventory_findings, estate)
         reads = [pool.submit(read_host, pyinfra_inventory, h, estate.settings[h.name], fleet) for h in hosts]
         fleet.hosts = [read.result() for read in reads]
         fleet.hosted = hosted.result()
-    findings = audit.inventory_findings(estate)
+        findings = audited.result()
     blocking = audit.unacknowledged(findings, estate.settings.values())
     fleet.findings = [str(f) if f in blocking or f.severity == "warning" else f"acknowledged {f}" for f in findings]
     fleet.seconds = round(time.monotonic() - started, 2)
@@ -395,7 +401,8 @@ def render_host(status: HostStatus) -> list[str]:
         window_services = ", ".join(status.maintenance.get("services", []))
         lines.append(f"MAINTENANCE until {status.maintenance.get('until')} ({window_services}): "
                      f"{status.maintenance.get('reason')}")
-    monit_line = f"monit: {len(status.monit) - len(failing)} of {len(status.monit)} checks OK"
+    monit_line = (f"monit: {len(status.monit) - len(failing)} of {len(status.monit)} checks OK" if status.monit
+                  else "monit: lists no check (not installed, or not running)")
     lines.append(monit_line + "".join(f"; {check}: {state}" for check, state in sorted(failing.items())))
     lines += [f"slice {_slice_line(use)}" for use in status.slices]
     lines += [f"certificate {path}: expires {expiry}" for path, expiry in sorted(status.certificates.items())]

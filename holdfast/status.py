@@ -265,7 +265,7 @@ def host_script(paths: list[str], slice_units: list[str], monitor: bool) -> str:
         "stat": f"stat -c '%a %U %G %n' -- {quoted} 2>/dev/null",
         "sha1": f"sha1sum -- {quoted} 2>/dev/null",
         "certificates": (
-            "for f in $(grep -rhoE '^\\s*ssl_certificate\\s+[^;]+' /etc/nginx 2>/dev/null "
+            "for f in $(command -v nginx >/dev/null && nginx -T 2>/dev/null | grep -oE '^\\s*ssl_certificate\\s+[^;]+' "
             "| awk '{print $2}' | sort -u); do "
             "printf '%s %s\\n' \"$f\" \"$(openssl x509 -enddate -noout -in \"$f\" 2>&1 | head -n1)\"; done"
         ),

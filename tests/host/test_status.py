@@ -37,12 +37,13 @@ def test_status_reads_every_host_and_no_drift_after_a_deploy(inventory, targets)
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
 def test_status_shows_a_stopped_nginx(inventory, host, target):
+    def site_down():
+        found = read_status(inventory)
+        return found if any(a["name"] == "SiteDown" and a["host"] == target.name for a in found["alerts"]) else None
+
+    assert not site_down(), "SiteDown before the fault"
     host.check_output("monit unmonitor nginx && systemctl stop nginx")
     try:
-        def site_down():
-            found = read_status(inventory)
-            return found if any(a["name"] == "SiteDown" and a["host"] == target.name for a in found["alerts"]) else None
-
         found = wait_for(site_down, timeout=90, interval=3)
     finally:
         host.check_output("systemctl start nginx && monit monitor nginx")

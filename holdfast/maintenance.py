@@ -24,6 +24,7 @@ from holdfast.monitoring import ALERTMANAGER_ADDRESS
 
 TIMER_UNIT = "holdfast-maintenance-end"
 WINDOW_FILE = "/run/holdfast/maintenance"
+END_SCRIPT = "/run/holdfast/maintenance-end"  # what the timer runs, and `end` runs at once
 CREATED_BY = "holdfast maintenance"
 SILENCES_API = f"http://{ALERTMANAGER_ADDRESS}/api/v2/silences"
 
@@ -64,27 +65,31 @@ def window(host: str, duration: str, reason: str, services: str = "") -> Window:
 
 
 def _monitor_again(targets: list[str]) -> str:
-    return "; ".join(f"monit monitor {shlex.quote(t)}" for t in targets) + f"; rm -f {WINDOW_FILE}"
+    return "".join(f"monit monitor {shlex.quote(t)}\n" for t in targets) + f"rm -f {WINDOW_FILE} {END_SCRIPT}\n"
 
 
 def start_script(window: Window, now: datetime) -> str:
-    """On the host: stop Monit acting, schedule the end, record the window (one command)."""
+    """On the host: end an open window (a new one replaces it), stop Monit acting, schedule
+    the end, record the window (one command)."""
     until = (now + timedelta(seconds=window.seconds)).astimezone(UTC).isoformat(timespec="seconds")
     record = json.dumps({"until": until, "reason": window.reason, "services": window.targets})
     return " && ".join([
-        f"systemctl stop {TIMER_UNIT}.timer 2>/dev/null; systemctl reset-failed {TIMER_UNIT}.service 2>/dev/null; true",
+        f"systemctl stop {TIMER_UNIT}.timer 2>/dev/null; systemctl reset-failed {TIMER_UNIT}.service 2>/dev/null; "
+        f"if [ -f {END_SCRIPT} ]; then /bin/sh {END_SCRIPT}; fi; true",
+        f"mkdir -p {WINDOW_FILE.rsplit('/', 1)[0]}",
+        f"printf '%s' {shlex.quote(_monitor_again(window.targets))} > {END_SCRIPT}",
         *(f"monit unmonitor {shlex.quote(target)}" for target in window.targets),
         f"systemd-run --quiet --unit={TIMER_UNIT} --on-active={window.seconds}s --timer-property=AccuracySec=1s "
-        f"/bin/sh -c {shlex.quote(_monitor_again(window.targets))}",
-        f"mkdir -p {WINDOW_FILE.rsplit('/', 1)[0]}",
+        f"/bin/sh {END_SCRIPT}",
         f"printf '%s\\n' {shlex.quote(record)} > {WINDOW_FILE}",
     ])
 
 
 def end_script() -> str:
-    """On the host: run the scheduled end now (monitor again, forget the window)."""
-    return (f"if systemctl is-active --quiet {TIMER_UNIT}.timer; then systemctl stop {TIMER_UNIT}.timer; "
-            f"systemctl start {TIMER_UNIT}.service; else monit monitor all; rm -f {WINDOW_FILE}; fi")
+    """On the host: cancel the timer and run what it would have (monitor again, forget the
+    window); with no window recorded, monitor everything."""
+    return (f"systemctl stop {TIMER_UNIT}.timer 2>/dev/null; "
+            f"if [ -f {END_SCRIPT} ]; then /bin/sh {END_SCRIPT}; else monit monitor all; rm -f {WINDOW_FILE}; fi")
 
 
 def silence_script(window: Window, now: datetime) -> str:
@@ -126,12 +131,22 @@ def _hosts(inventory_path: str, name: str):
     return target, list(pyinfra_inventory.get_group(MONITOR_GROUP, []))
 
 
+def _expire_silences(monitor, host: str) -> list[str]:
+    """Expire the silences earlier windows made for ``host`` on ``monitor``: what was done."""
+    done = []
+    for silence_id in window_silences(json.loads(_run(monitor, f"curl -fsS --max-time 5 {SILENCES_API}")), host):
+        _run(monitor, f"curl -fsS --max-time 5 -X DELETE http://{ALERTMANAGER_ADDRESS}/api/v2/silence/{silence_id}")
+        done.append(f"{monitor.name}: silence {silence_id} expired")
+    return done
+
+
 def start(inventory_path: str, window: Window, now: datetime | None = None) -> list[str]:
     """Open ``window``: what was done, one line each."""
     now = now or datetime.now(UTC)
     target, monitors = _hosts(inventory_path, window.host)
     done = []
     for monitor in monitors:
+        done += _expire_silences(monitor, window.host)  # a new window replaces an open one
         silence = json.loads(_run(monitor, silence_script(window, now)))
         done.append(f"{monitor.name}: Alertmanager silence {silence.get('silenceID')} on host={window.host}")
     _run(target, start_script(window, now))
@@ -147,7 +162,5 @@ def end(inventory_path: str, host: str) -> list[str]:
     _run(target, end_script())
     done = [f"{host}: Monit acting again"]
     for monitor in monitors:
-        for silence_id in window_silences(json.loads(_run(monitor, f"curl -fsS --max-time 5 {SILENCES_API}")), host):
-            _run(monitor, f"curl -fsS --max-time 5 -X DELETE http://{ALERTMANAGER_ADDRESS}/api/v2/silence/{silence_id}")
-            done.append(f"{monitor.name}: silence {silence_id} expired")
+        done += _expire_silences(monitor, host)
     return done

@@ -29,6 +29,8 @@ def test_the_host_stops_acting_and_schedules_its_own_end():
     script = maintenance.start_script(maintenance.window("web1", "40s", "kernel", "nginx"), NOW)
     assert "monit unmonitor nginx" in script and "monit unmonitor all" not in script
     assert f"systemd-run --quiet --unit={maintenance.TIMER_UNIT} --on-active=40s" in script
+    # The timer and `end` run the same script: monitor the same checks again, forget the window.
+    assert f"/bin/sh {maintenance.END_SCRIPT}" in script and f"/bin/sh {maintenance.END_SCRIPT}" in maintenance.end_script()
     assert "monit monitor nginx" in script and maintenance.WINDOW_FILE in script
     assert "monit unmonitor all" in maintenance.start_script(maintenance.window("web1", "1h", "x"), NOW)
 

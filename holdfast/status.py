@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import audit, loading, monit, monitoring, nginx, php_fpm, providers, slices
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, monitor_addresses, ssh_command
@@ -225,7 +226,7 @@ def pool_files(host_settings: HostSettings, memory: int) -> list[ConfigFile]:
     return [file for files in php_fpm.config_files(host_settings, memory).values() for file in files]
 
 
-def wanted_files(pyinfra_inventory, groups: list[str],
+def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
                  host_settings: HostSettings) -> tuple[list[ConfigFile], list[str]]:
     """The files a deploy would write on a host of ``groups``, but the pools (``pool_files``),
     and the capabilities not compared, with why (a builder that needs what is missing here,
@@ -249,7 +250,9 @@ def wanted_files(pyinfra_inventory, groups: list[str],
     files, skipped = [], []
     for capability, build in builders.items():
         try:
-            files += build()
+            # The builders' errors name the host and the group_data file pyinfra is on.
+            with ctx_inventory.use(pyinfra_inventory), ctx_host.use(pyinfra_host):
+                files += build()
         except PyinfraError as error:
             skipped.append(f"{capability}: {str(error).splitlines()[-1].strip()}")
     return files, skipped
@@ -297,7 +300,7 @@ def run_on(pyinfra_host, script: str) -> tuple[dict[str, str], str]:
 def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, fleet: Fleet) -> HostStatus:
     """One host's status, from one batched command (and Alertmanager's, on the monitor host)."""
     groups = [name for name, hosts in pyinfra_inventory.groups.items() if pyinfra_host in hosts]
-    wanted, not_compared = wanted_files(pyinfra_inventory, groups, host_settings)
+    wanted, not_compared = wanted_files(pyinfra_inventory, pyinfra_host, groups, host_settings)
     watched = WATCHED_GROUP in groups
     paths = [file.path for file in wanted + (pool_files(host_settings, 2**30) if watched else [])]
     slice_units = [slices.slice_unit(name) for name in host_settings.slices] if watched else []

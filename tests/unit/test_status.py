@@ -2,9 +2,10 @@
 
 import json
 
-from holdfast import status
-from holdfast.inventory import ssh_command
+from holdfast import loading, monitoring, status
+from holdfast.inventory import read_inventory, ssh_command
 from holdfast.safe_config import ConfigFile
+from tests.conftest import REPO
 
 MONIT = """\
 Monit 5.33.0 uptime: 3m
@@ -128,3 +129,15 @@ def test_ssh_uses_the_inventory_connection_and_sudo():
     assert command[-2:] == ["deploy@web1.example.com", "sudo -n sh -c 'monit summary'"]
     lab = ssh_command(_Host("web1", {"ssh_hostname": "10.1.0.11", "ssh_user": "root", "ssh_key": "/k"}), "x")
     assert lab[-2:] == ["root@10.1.0.11", "x"] and "/k" in lab
+
+
+def test_files_needing_a_secret_not_in_the_environment_are_not_compared(monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("HOLDFAST_SMTP_PASSWORD", raising=False)
+    monkeypatch.delenv("HOLDFAST_SMTP_USER", raising=False)
+    production = read_inventory("inventories/prod.py")
+    mon1 = production.get_host("mon1.example.net")
+    files, not_compared = status.wanted_files(production, mon1, ["monitors"], loading.load(production)[mon1.name])
+    assert [line.split(":")[0] for line in not_compared] == ["monit", "alertmanager"]
+    assert "HOLDFAST_SMTP_PASSWORD" in not_compared[0]
+    assert {file.path for file in files} >= {monitoring.PROMETHEUS_CONFIG, monitoring.BLACKBOX_CONFIG}

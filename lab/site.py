@@ -14,6 +14,11 @@ from lab import render
 PACKAGES = ("php-fpm", "libfcgi-bin")
 STATE_DIR = "/var/lib/standin"
 LOOP_ARMED_FILE = f"{STATE_DIR}/loop-armed"
+LOOP_STARTED_FILE = f"{STATE_DIR}/loop-started"  # the armed loop's start, in epoch seconds, as PHP saw it
+# A signed-in visitor: nginx never answers a request with a cookie from its cache, and the
+# page it gets says so (MEMBER_EXPECT), so an answer with that text came from the application.
+MEMBER_COOKIE = "session=member"
+MEMBER_EXPECT = "Signed in"
 
 
 def standin_site(host_settings: settings.HostSettings) -> settings.Site | None:
@@ -35,14 +40,16 @@ def deploy_standin() -> None:
         files.directory(name=f"Document root of {name}", path=site.root)
         files.put(
             name=f"Stand-in app for {name}",
-            src=StringIO(render("site/index.php.j2", name=name, site=site, loop_armed_file=LOOP_ARMED_FILE)),
+            src=StringIO(render("site/index.php.j2", name=name, site=site, loop_armed_file=LOOP_ARMED_FILE,
+                                loop_started_file=LOOP_STARTED_FILE, member_expect=MEMBER_EXPECT)),
             dest=f"{site.root}/index.php",
         )
     site = standin_site(host_settings)
     service = host_settings.services[site.backend.service]
     files.put(
         name="The `standin` fault tool",
-        src=StringIO(render("site/standin.j2", site=site, service=service, loop_armed_file=LOOP_ARMED_FILE)),
+        src=StringIO(render("site/standin.j2", site=site, service=service, loop_armed_file=LOOP_ARMED_FILE,
+                            loop_started_file=LOOP_STARTED_FILE)),
         dest="/usr/local/sbin/standin",
         mode="755",
     )

@@ -85,5 +85,8 @@ class Mailboxes:
         return [message["Subject"] for message in messages(text)]
 
     def waiting_for(self, subject: str) -> list[str]:
-        """The addresses that have not received mail with ``subject`` yet."""
+        """The addresses that have not received mail with ``subject`` yet. Refuses an empty
+        list of addresses: a wait on none would pass at once, whatever was mailed."""
+        if not self.paths:
+            raise ValueError(f"no mailbox to wait for {subject!r} in: the tier has no email address")
         return [address for address in self.paths if subject not in self.subjects(address)]

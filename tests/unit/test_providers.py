@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from holdfast import providers, settings
+from holdfast import providers, settings, status
 from holdfast.providers.api import ProviderError
 from tests.conftest import REPO, load_settings
 from tests.doubles.healthchecks import HealthchecksDouble
@@ -34,10 +34,11 @@ def robot():
 
 @pytest.fixture
 def checks():
-    """Healthchecks.io, with integrations named after two contacts' addresses."""
+    """Healthchecks.io, with integrations named after tier 1's addresses (alice, bob) and a
+    later tier's (carol, tier 2)."""
     with HealthchecksDouble(KEYS["healthchecks"]) as double:
-        double.add_channel("alice@example.com")
-        double.add_channel("bob@example.com")
+        for address in ("alice@example.com", "bob@example.com", "carol@example.com"):
+            double.add_channel(address)
         yield double
 
 
@@ -121,10 +122,12 @@ def test_monitors_alert_the_escalation_plan_tier_by_tier(fleet, hosted, robot):
     }
 
 
-def test_checks_alert_the_integrations_named_after_the_first_tier(fleet, hosted, checks):
+def test_checks_alert_the_integrations_named_after_the_first_tier_only(fleet, hosted, checks):
+    """Tier 2 (carol) has an integration too, but Healthchecks.io cannot delay it: not assigned."""
     reconcile(fleet, hosted, ["healthchecks"])
+    tier1 = {"alice@example.com", "bob@example.com"}
     assert {check["channels"] for check in checks.checks.values()} == {
-        ",".join(sorted(channel["id"] for channel in checks.channels))
+        ",".join(sorted(channel["id"] for channel in checks.channels if channel["name"] in tier1))
     }
 
 
@@ -305,3 +308,20 @@ def test_an_unreachable_provider_fails_clearly_after_retrying_its_reads(fleet, h
     with pytest.raises(ProviderError, match=rf"^UptimeRobot: list alert contacts: no answer from {url}: "):
         providers.plan("uptimerobot", fleet, unreachable, ENVIRONMENT)
     assert time.monotonic() - started >= 3  # backed off 1 s, then 2 s, between three attempts
+
+
+# --- what `holdfast status` lists ----------------------------------------------------
+
+def test_status_lists_the_monitors_holdfast_owns_with_their_state(fleet, hosted, robot, checks):
+    reconcile(fleet, hosted)
+    handed_back = next(iter(robot.monitors.values()))
+    handed_back["tags"] = []  # no longer Holdfast's: not listed
+    with_hosted = {name: each.model_copy(update={"hosted_monitors": hosted}) for name, each in fleet.items()}
+    lines = status.hosted_lines(with_hosted, ENVIRONMENT)
+    assert sorted(line for line in lines if line.startswith("UptimeRobot: ")) == [
+        f"UptimeRobot: {name}: STARTED" for name in names(robot) if name != handed_back["friendlyName"]]
+    assert sorted(line for line in lines if line.startswith("Healthchecks.io: ")) == [
+        f"Healthchecks.io: {name}: new" for name in names(checks)]
+    assert status.hosted_lines(with_hosted, {}) == [
+        "UptimeRobot: skipped, HOLDFAST_UPTIMEROBOT_API_KEY is not set",
+        "Healthchecks.io: skipped, HOLDFAST_HEALTHCHECKS_API_KEY is not set"]

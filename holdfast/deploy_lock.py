@@ -1,5 +1,5 @@
-"""One deploy at a time per host: a lock taken by the deploy's first command on each host
-and released by its last (templates/base/run/holdfast-deploy-lock.j2 says how a holder is
+"""One deploy at a time per host: a lock taken by the deploy's first operations on each
+host and released by its last (templates/base/run/holdfast-deploy-lock.j2 says how a holder is
 named and when a lock is stale).
 
 pyinfra plans every host first, then runs the operations in order: the lock is an

@@ -23,9 +23,9 @@ CHECKERS = {
 }
 
 
-def killed_deploy(inventory: str, *extra: str, operation: str, delay: float, cwd: Path | None = None) -> str:
-    """Run ``pyinfra -y EXTRA... INVENTORY deploy.py``, SIGKILL it ``delay`` seconds after it
-    starts ``operation``; its log up to then. AssertionError if it ended before."""
+def killed_deploy(inventory: str, *extra: str, operation: str, delay: float, cwd: Path | None = None) -> None:
+    """Run ``pyinfra -y EXTRA... INVENTORY deploy.py`` and SIGKILL it ``delay`` seconds after
+    it starts ``operation``; AssertionError (with its log) if it ended before."""
     process = subprocess.Popen([str(PYINFRA), "-y", *extra, inventory, "deploy.py"], cwd=cwd, text=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     log = []
@@ -34,10 +34,9 @@ def killed_deploy(inventory: str, *extra: str, operation: str, delay: float, cwd
         if line.startswith(f"--> Starting operation: {operation}"):
             threading.Timer(delay, process.kill).start()
             break
-    threading.Thread(target=lambda: log.extend(process.stderr), daemon=True).start()
+    threading.Thread(target=lambda: log.extend(process.stderr), daemon=True).start()  # never a full pipe
     returncode = process.wait()
     assert returncode == -9, f"the deploy ended ({returncode}) before its cut at {operation!r}:\n{''.join(log)[-3000:]}"
-    return "".join(log)
 
 
 def wait_until_free(target, timeout: float = 120) -> None:

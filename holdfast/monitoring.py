@@ -57,6 +57,7 @@ MONIT_SILENT_CYCLES = 4
 MONIT_RELAY = "holdfast-monit-relay"
 MONIT_RELAY_PORT = 9095
 MONIT_EVENT_ALERT = "MonitEvent"  # sent by Monit (templates/monit/usr/local/sbin/holdfast-monit-event.j2), no rule
+WATCHDOG_ALERT = "Watchdog"  # always firing (holdfast-alerts.yml.j2)
 WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
 # The first tier without its phone and sms (nobody is woken for a ticket); a space: no tier's name.
 TICKETS_RECEIVER = "first tier, tickets"

@@ -211,6 +211,7 @@ def test_the_event_script_restarts_then_sends_the_event(tmp_path, monkeypatch, c
         environ = {"MONIT_SERVICE": "nginx", "MONIT_HOST": "web1", "MONIT_DESCRIPTION": "process is not running"}
         assert subprocess.run([sys.executable, str(script), command], env=environ).returncode == code
     (_, path, alerts), = relay.received
-    assert path == "/alerts" and alerts[0]["labels"] == {
+    labels = alerts[0]["labels"]
+    assert path == "/alerts" and labels.pop("at").endswith("Z") and labels == {
         "alertname": "MonitEvent", "check": "nginx", "event": event, "tier": "tier1", "severity": "ticket"}
     assert alerts[0]["annotations"]["summary"] == f"Monit on web1: nginx: {event} (process is not running)"

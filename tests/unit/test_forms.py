@@ -1,0 +1,51 @@
+"""The forms of group_data values (holdfast/forms.py) at their edges: the last value each
+accepts, the first it refuses, and the message a refused value gets (what the user reads
+after the file and key). Written against the survivors of `make mutation`."""
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from holdfast import forms
+
+
+def _refusal(form, value) -> str:
+    """The message ``form`` refuses ``value`` with, as loading words it (pydantic's prefix off)."""
+    with pytest.raises(ValidationError) as raised:
+        TypeAdapter(form).validate_python(value)
+    (error,) = raised.value.errors()
+    return error["msg"].removeprefix("Value error, ")
+
+
+def test_a_form_passes_the_value_to_its_check_and_names_itself_when_it_fails():
+    seen = []
+    form = forms._form("a test value", lambda value: seen.append(value) or value.upper())
+    assert TypeAdapter(form).validate_python("ok") == "OK"
+    assert seen == ["ok"]
+    assert _refusal(form, 5) == "expected a test value"
+    assert repr(form.__metadata__[-1]) == "a test value"
+
+
+@pytest.mark.parametrize("value", [1, 100, 10000])
+def test_a_weight_from_1_to_10000_is_accepted(value):
+    assert TypeAdapter(forms.Weight).validate_python(value) == value
+
+
+@pytest.mark.parametrize("value", [0, 10001, True, "100"])
+def test_a_weight_outside_1_to_10000_is_refused(value):
+    assert _refusal(forms.Weight, value) == "expected a whole number from 1 to 10000 (systemd's default is 100)"
+
+
+def test_a_network_with_host_bits_is_taken_as_its_network():
+    assert TypeAdapter(forms.Network).validate_python("192.0.2.7/24") == "192.0.2.0/24"
+    assert TypeAdapter(forms.Network).validate_python("2001:db8::1") == "2001:db8::1/128"
+    assert _refusal(forms.Network, "192.0.2.0/33") == "expected an IP address or network such as '192.0.2.0/24'"
+
+
+@pytest.mark.parametrize("value", [0, 5, "nodelay"])
+def test_a_delay_is_a_count_or_nodelay(value):
+    assert TypeAdapter(forms.Delay).validate_python(value) == value
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "none"])
+def test_a_delay_that_is_no_count_is_refused(value):
+    assert _refusal(forms.Delay, value) == "expected a number of requests (0 or more) or 'nodelay'"

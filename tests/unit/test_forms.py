@@ -49,3 +49,35 @@ def test_a_delay_is_a_count_or_nodelay(value):
 @pytest.mark.parametrize("value", [-1, 1.5, True, "none"])
 def test_a_delay_that_is_no_count_is_refused(value):
     assert _refusal(forms.Delay, value) == "expected a number of requests (0 or more) or 'nodelay'"
+
+
+_MEMORY = (
+    "expected a size in bytes such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024), "
+    "a percentage of the host's memory such as '20%', or 'infinity'"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [("0.5%", 0.5), ("1%", 1.0), ("150%", 150.0)],
+)
+def test_a_cpu_quota_is_any_percentage_above_zero(value, parsed):
+    assert TypeAdapter(forms.CpuQuota).validate_python(value) == parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [("512", 512), ("2K", 2048), ("100%", "100%"), ("0.5%", "0.5%"), ("infinity", "infinity"), (7, 7)],
+)
+def test_a_memory_size_is_bytes_a_share_up_to_all_of_it_or_infinity(value, parsed):
+    assert TypeAdapter(forms.MemorySize).validate_python(value) == parsed
+
+
+@pytest.mark.parametrize("value", ["100.5%", "101%", "0%", 0, 1.5, True, "12 apples"])
+def test_a_memory_size_beyond_the_host_or_not_a_size_is_refused(value):
+    assert _refusal(forms.MemorySize, value) == _MEMORY
+
+
+def test_a_task_count_without_unit_is_a_number_of_tasks():
+    assert TypeAdapter(forms.TaskCount).validate_python("512") == 512
+    assert _refusal(forms.TaskCount, "512K").startswith("expected a number of tasks")

@@ -81,3 +81,18 @@ def test_a_memory_size_beyond_the_host_or_not_a_size_is_refused(value):
 def test_a_task_count_without_unit_is_a_number_of_tasks():
     assert TypeAdapter(forms.TaskCount).validate_python("512") == 512
     assert _refusal(forms.TaskCount, "512K").startswith("expected a number of tasks")
+
+
+def test_a_task_count_of_one_is_allowed_and_none_is_not():
+    assert TypeAdapter(forms.TaskCount).validate_python(1) == 1
+    assert _refusal(forms.TaskCount, 0).startswith("expected a number of tasks")
+
+
+@pytest.mark.parametrize("value", ["unix:/run/php/php8.2-fpm.sock", "127.0.0.1:9000", "php.internal:9000", "app:65535"])
+def test_an_upstream_is_a_socket_or_a_host_and_port(value):
+    assert TypeAdapter(forms.Upstream).validate_python(value) == value
+
+
+@pytest.mark.parametrize("value", ["unix:run/php.sock", "php.internal:0", "php.internal:65536", "php_internal:9000", "9000"])
+def test_an_upstream_without_a_valid_host_or_port_is_refused(value):
+    assert _refusal(forms.Upstream, value) == "expected 'unix:/path/to.sock' or 'host:port'"

@@ -66,3 +66,13 @@ class MatchingFiles(FactBase):
 
     def process(self, output):
         return sorted(output)
+
+
+class FirewallTable(FactBase):
+    """The comment of a live nftables table (None: no such table, or no comment)."""
+
+    def command(self, table: str) -> str:
+        return f"nft list table {table} 2>/dev/null | sed -n 's/^\\tcomment \"\\(.*\\)\"$/\\1/p' | head -n1; true"
+
+    def process(self, output):
+        return output[0] if output else None

@@ -189,7 +189,7 @@ def deploy_firewall() -> None:
         validate=f"systemd-analyze verify {UNIT_DIR}/{UNIT}.service && bash -n {HELPER}",
         reload="systemctl daemon-reload",
     )
-    monitors = monitor_addresses(inventory)
+    monitors = {name: addresses for name, addresses in monitor_addresses(inventory).items() if name != host.name}
     [ruleset] = config_files(host_settings, monitors)
     guarded_ruleset(
         name=f"Firewall ruleset (table {TABLE})",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from holdfast import loading
 from holdfast.inventory import read_inventory
+from lab.harness import traffic
 from lab.topology import LAB
-from tests.host import traffic
 
 
 def main() -> None:

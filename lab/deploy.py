@@ -3,10 +3,11 @@ install. The stand-in site on the web hosts, the mail sink on the monitor host."
 
 from pyinfra import host
 
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from lab.mailsink import deploy_mail_sink
 from lab.site import deploy_standin
 
-if "web" in host.groups:
+if WATCHED_GROUP in host.groups:
     deploy_standin()
-if "monitors" in host.groups:
+if MONITOR_GROUP in host.groups:
     deploy_mail_sink()

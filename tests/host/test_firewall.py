@@ -3,7 +3,6 @@ and the sites answer; the monitors scrape node_exporter; a ruleset that cuts the
 own ssh is rolled back by the host itself, and the next deploy reaches it; tables
 Holdfast did not write are left alone."""
 
-import socket
 import subprocess
 import threading
 import time
@@ -11,10 +10,11 @@ import time
 import pytest
 
 from holdfast import firewall
+from lab.harness.deploys import run_deploy
+from lab.harness.probes import wait_for
+from lab.harness.traffic import connects
 from lab.topology import LAB
 from tests.conftest import append, copy_project
-from tests.deploys import run_deploy
-from tests.host.probes import wait_for
 from tests.host.test_monitoring import target_health
 
 pytestmark = pytest.mark.hosts("web")
@@ -22,16 +22,6 @@ pytestmark = pytest.mark.hosts("web")
 # A table of the kind fail2ban or Docker write: Holdfast's deploys must leave it as it is.
 FOREIGN_TABLE = "ip holdfast_test_foreign"
 STRAY_PORT = 8099  # a port no policy of the lab mentions
-
-
-def reaches(source: str, address: str, port: int, timeout: float = 3) -> bool:
-    """Whether a TCP connection from ``source`` (an address of this machine on the lab's
-    bridge) to ``address``:``port`` opens in time."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout, source_address=(source, 0)):
-            return True
-    except OSError:
-        return False
 
 
 def live_comment(host) -> str:
@@ -86,10 +76,10 @@ def test_a_stranger_reaches_ssh_and_the_sites_only(host, target, stray_listener)
     visitor = LAB.client_addresses["visitor"]
     assert host.run(f"curl -sS -m 3 -o /dev/null http://127.0.0.1:{stray_listener}/").rc == 0  # it listens
     before = dropped(host)
-    assert reaches(visitor, target.address, 22)
-    assert reaches(visitor, target.address, 80)
-    assert not reaches(visitor, target.address, 9100)
-    assert not reaches(visitor, target.address, stray_listener)
+    assert connects(visitor, target.address, 22)
+    assert connects(visitor, target.address, 80)
+    assert not connects(visitor, target.address, 9100)
+    assert not connects(visitor, target.address, stray_listener)
     assert dropped(host) >= before + 2  # dropped (no answer at all), and counted
 
 

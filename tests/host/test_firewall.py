@@ -47,10 +47,16 @@ def wanted_comment(target, targets) -> str:
     return firewall.table_comment(firewall.openings(target.settings, scrapers))
 
 
-def new_ssh_gets_in(target) -> bool:
-    """Whether a new SSH connection from this machine (as the deploy makes one) gets in."""
+def over_new_ssh(target, script: str) -> str | None:
+    """What ``script`` prints on the host over a new SSH connection from this machine (as
+    the deploy makes one); None when none gets in."""
     lab_host = next(each for each in LAB.hosts if each.name == target.name)
-    return subprocess.run(LAB.ssh_command(lab_host, "true", connect_timeout=2), capture_output=True).returncode == 0
+    run = subprocess.run(LAB.ssh_command(lab_host, script, connect_timeout=2), capture_output=True, text=True)
+    return run.stdout if run.returncode == 0 else None
+
+
+def new_ssh_gets_in(target) -> bool:
+    return over_new_ssh(target, "true") is not None
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +175,13 @@ def test_a_ruleset_that_cuts_the_deploys_ssh_is_rolled_back_by_the_host(pytestco
     assert live_comment(host) == good
     assert host.file(firewall.RULESET).content_string.startswith("#!/usr/sbin/nft -f\n# Managed by Holdfast")
     assert host.check_output(f"nft list table {FOREIGN_TABLE}") == foreign_table
+
+
+@pytest.mark.disruptive
+def test_the_table_is_loaded_again_at_boot(host, target, targets):
+    started = "cut -d' ' -f22 /proc/1/stat"  # PID 1's start: a new one after a reboot
+    before = host.check_output(started)
+    host.run("systemctl reboot")
+    assert wait_for(lambda: over_new_ssh(target, started) not in (None, f"{before}\n"), timeout=90)
+    assert host.check_output(f"systemctl is-active {firewall.UNIT}.service") == "active"
+    assert live_comment(host) == wanted_comment(target, targets)

@@ -687,7 +687,7 @@ SITE_PORTS = (80, 443)
 class FirewallRule(Settings):
     """A further opening of the host firewall: one port, from some networks."""
 
-    port: Port = Field(description="The port opened.")
+    port: Port = Field(description="The port opened (1 to 65535).")
     protocol: Literal["tcp", "udp"] = Field("tcp", description="tcp or udp.")
     sources: Annotated[list[Network], AfterValidator(unique)] = Field(
         EVERYWHERE, min_length=1, description="Networks it is open to (default: everywhere, IPv4 and IPv6)."
@@ -703,10 +703,12 @@ class Firewall(Settings):
     cannot reach it again over a new SSH connection within ``rollback_after``."""
 
     ssh_from: Annotated[list[Network], AfterValidator(unique)] = Field(
-        EVERYWHERE, description="Networks ssh is open to (never empty: ssh stays open whatever else changes)."
+        EVERYWHERE,
+        description="Networks ssh (monit.ssh_port) is open to; never empty: ssh stays open whatever else the policy "
+        "says.",
     )
     scrape_ports: Annotated[list[Port], AfterValidator(unique)] = Field(
-        [9100], description="Ports the monitors hosts scrape (node_exporter's 9100): open to them only."
+        [9100], description="Ports (1 to 65535) the monitors hosts scrape (node_exporter's 9100): open to them only."
     )
     allow: list[FirewallRule] = Field(
         [], description="Further openings, e.g. a mail relay's SMTP from the web hosts."

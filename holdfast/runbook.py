@@ -9,7 +9,7 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 
 import sys
 
-from holdfast import firewall, monit, monitoring, nginx, php_fpm, settings, slices
+from holdfast import firewall, maintenance, monit, monitoring, nginx, php_fpm, settings, slices
 from holdfast.audit import Estate
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
@@ -97,6 +97,7 @@ def render_runbook(pyinfra_inventory) -> str:
         monit_checks=[check.name for check in monit.process_checks(web)],
         slice_units={name: slices.slice_unit(name) for name in web.slices},
         nginx_sites_dir=nginx.SITES_DIR,
+        maintenance_timer=maintenance.TIMER_UNIT,
         slowlogs={name: php_fpm.slowlog(name, service) for name, service in php_fpm.pools(web).items()},
         # The monitors hosts by name (the runbook needs no address resolved), but the host itself.
         firewall={name: firewall.openings(host_settings, {other: [other] for other in monitor_hosts if other != name})

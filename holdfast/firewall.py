@@ -87,11 +87,6 @@ def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]
     return opened
 
 
-def scrapers(pyinfra_inventory, host_name: str) -> dict[str, list[str]]:
-    """The monitors hosts' addresses, by name, but the host's own: it does not scrape itself."""
-    return {name: addresses for name, addresses in monitor_addresses(pyinfra_inventory).items() if name != host_name}
-
-
 def policy_digest(opened: Iterable[Opening]) -> str:
     """A short fingerprint of the policy, in the live table's comment (a changed or lost
     table is put back even when the file is current)."""
@@ -194,7 +189,7 @@ def deploy_firewall() -> None:
         validate=f"systemd-analyze verify {UNIT_DIR}/{UNIT}.service && bash -n {HELPER}",
         reload="systemctl daemon-reload",
     )
-    monitors = scrapers(inventory, host.name)
+    monitors = monitor_addresses(inventory, but=host.name)  # a monitors host does not scrape itself
     [ruleset] = config_files(host_settings, monitors)
     guarded_ruleset(
         name=f"Firewall ruleset (table {TABLE})",

@@ -151,3 +151,13 @@ class ListeningSockets(FactBase):
             listeners.append(Listener(fields[0], address.split("%")[0].strip("[]"), int(port),
                                       process[1] if process else "?"))
         return sorted(set(listeners))
+
+
+class TimerActive(FactBase):
+    """Whether a systemd timer is waiting to fire (e.g. a firewall rollback a cut deploy left)."""
+
+    def command(self, timer: str) -> str:
+        return f"systemctl is-active --quiet {timer} && echo active || true"
+
+    def process(self, output):
+        return output == ["active"]

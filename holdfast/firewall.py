@@ -28,7 +28,7 @@ from pyinfra.api.exceptions import ConnectError
 from pyinfra.operations import apt, files, systemd
 
 from holdfast import loading, settings
-from holdfast.facts import FirewallTable
+from holdfast.facts import FirewallTable, TimerActive
 from holdfast.inventory import monitor_addresses
 from holdfast.safe_config import STATE_DIR, UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
@@ -154,15 +154,18 @@ def guarded_ruleset(ruleset: ConfigFile, comment: str, window: int):
     + ruleset: the wanted ruleset file
     + comment: the comment of the wanted live table (a table without it is put back)
     + window: seconds before the host restores the previous table
+
+    A rollback still pending (a deploy cut before it confirmed) is confirmed the same way.
     """
     apply = f"{HELPER} apply {window}"
     live_current = host.get_fact(FirewallTable, table=TABLE) == comment
+    pending = host.get_fact(TimerActive, timer=f"{ROLLBACK_UNIT}.timer")
     swapped = list(validated_config._inner(
         config="firewall", files=[ruleset], validate=f"nft -c -f {ruleset.path}", reload=apply,
     ))
-    if not swapped and live_current:
+    if not swapped and live_current and not pending:
         return
-    yield from swapped or [StringCommand(apply)]
+    yield from swapped or ([] if live_current else [StringCommand(apply)])
     arguments = {key: value for key, value in host.current_op_global_arguments.items()
                  if key in CONNECTOR_ARGUMENT_KEYS}
     yield FunctionCommand(_confirm, (arguments, window), {})

@@ -124,6 +124,17 @@ def test_a_lost_table_is_put_back_and_other_tables_are_left_alone(pytestconfig, 
     assert host.check_output(f"nft list table {FOREIGN_TABLE}") == foreign_table
 
 
+@pytest.mark.disruptive
+def test_a_rollback_a_cut_deploy_left_pending_is_confirmed_by_the_next(pytestconfig, host, target):
+    timer = f"{firewall.ROLLBACK_UNIT}.timer"
+    host.check_output(f"{firewall.HELPER} apply 600")  # as a deploy cut before its confirmation leaves it
+    assert host.run(f"systemctl is-active {timer}").rc == 0
+    run = run_deploy(pytestconfig.getoption("inventory"), "--limit", target.name)
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.changed_operations == ["Host firewall | Firewall ruleset (table inet holdfast)"], run.changed_operations
+    assert host.run(f"systemctl is-active {timer}").rc != 0
+
+
 class CommentWatch:
     """Every change of the live table's comment, with when it was seen, read every half
     second over a connection opened before (the ruleset keeps established ones)."""

@@ -2,6 +2,7 @@
 reaches a host, and the addresses of the monitors hosts (the edge's allow-list, the audit)."""
 
 import ipaddress
+import shlex
 import socket
 from pathlib import Path
 
@@ -22,6 +23,25 @@ def address_of(pyinfra_host) -> str:
     return pyinfra_host.data.get("ssh_hostname") or pyinfra_host.name
 
 
+def ssh_command(pyinfra_host, script: str, connect_timeout: int = 3) -> list[str]:
+    """``ssh`` to an inventory host with its pyinfra connection data, running ``script``
+    (through ``sudo`` where the inventory says ``_sudo``)."""
+    data = pyinfra_host.data
+    command = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}", "-o", "LogLevel=ERROR"]
+    if data.get("ssh_port"):
+        command += ["-p", str(data.get("ssh_port"))]
+    if data.get("ssh_key"):
+        command += ["-i", str(data.get("ssh_key"))]
+    if data.get("ssh_known_hosts_file"):
+        command += ["-o", f"UserKnownHostsFile={data.get('ssh_known_hosts_file')}"]
+    if data.get("ssh_strict_host_key_checking"):
+        command += ["-o", f"StrictHostKeyChecking={data.get('ssh_strict_host_key_checking')}"]
+    user = data.get("ssh_user")
+    target = f"{user}@{address_of(pyinfra_host)}" if user else address_of(pyinfra_host)
+    remote = f"sudo -n sh -c {shlex.quote(script)}" if data.get("_sudo") else script
+    return [*command, target, remote]
+
+
 def read_inventory(path: str | Path):
     """The pyinfra inventory at ``path``, with group_data from the current directory, as
     the ``pyinfra`` command loads it (for the tests, the audit and the benchmarks)."""
@@ -29,11 +49,14 @@ def read_inventory(path: str | Path):
         return make_inventory(str(Path(path).resolve()), cwd=str(Path.cwd()))
 
 
-def monitor_addresses(inventory) -> dict[str, list[str]]:
-    """Addresses of the inventory's monitors hosts, by host name: ``ssh_hostname`` (or the
-    host name) as an address, else what it resolves to on the machine running the deploy."""
+def monitor_addresses(inventory, but: str | None = None) -> dict[str, list[str]]:
+    """Addresses of the inventory's monitors hosts, by host name (but the host named ``but``):
+    ``ssh_hostname`` (or the host name) as an address, else what it resolves to on the
+    machine running the deploy."""
     addresses = {}
     for monitor in inventory.get_group(MONITOR_GROUP, []):
+        if monitor.name == but:
+            continue
         name = address_of(monitor)
         try:
             addresses[monitor.name] = [str(ipaddress.ip_address(name))]
@@ -42,8 +65,8 @@ def monitor_addresses(inventory) -> dict[str, list[str]]:
                 found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
             except OSError as error:
                 raise SettingsError(
-                    f"monitors host {monitor.name}: cannot resolve {name!r} for the nginx allow-list ({error}); "
-                    "give it an address as ssh_hostname in the inventory"
+                    f"monitors host {monitor.name}: cannot resolve {name!r} for the nginx allow-list and the "
+                    f"firewall ({error}); give it an address as ssh_hostname in the inventory"
                 ) from None
             addresses[monitor.name] = sorted({info[4][0] for info in found})
     return addresses

@@ -29,7 +29,8 @@ sites = {
     "shop": {
         "server_names": ["shop.example.com", "www.shop.example.com"],
         "public_url": "https://shop.example.com/",
-        "root": "/srv/www/shop",
+        # WordPress (Debian's package: in the lab, lab/wordpress.py).
+        "root": "/usr/share/wordpress",
         # The shop's pages render in well under a second: ten seconds of silence is a loop or a hang.
         "backend": {
             "kind": "fastcgi",
@@ -46,9 +47,11 @@ sites = {
         # reach PHP. Monit watches PHP itself through the health path, which is never cached.
         "stale_cache": {"valid": "10s", "keep": "1d"},
         # Per client address (defaults: docs/settings.md). The surge that brought the seed's
-        # site down came in through search: it is in the strict class with the log-in.
+        # site down came in through search (/?s=...): it is in the strict class with the
+        # log-in, XML-RPC and the administration.
         "limits": {
-            "strict_paths": ["/login", "/search", "/xmlrpc.php"],
+            "strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"],
+            "strict_args": ["s"],
         },
     },
 }

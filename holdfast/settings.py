@@ -189,6 +189,7 @@ EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'",
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
 Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
 PathPrefix = _form("a URL path without query such as '/login'", _matching(r"/[\w./-]*"))
+QueryArg = _form("a query argument name of letters, digits and '_' such as 's'", _matching(r"\w+"))
 Rate = _form("a request rate such as '10r/s' or '600r/m'", _matching(r"[1-9]\d*r/[sm]"))
 NginxSize = _form("a size such as '10m' or '512k' (bytes, or k, m, g units)", _matching(r"[1-9]\d*[kKmMgG]?"))
 Delay = _form("a number of requests (0 or more) or 'nodelay'", _delay, int | str)
@@ -537,10 +538,17 @@ class Limits(Settings):
     loopback, the monitors hosts and edge.allow are never limited at all."""
 
     default: DefaultLimit = Field(DefaultLimit(), description="The default class: pages and other dynamic requests.")
-    strict: StrictLimit = Field(StrictLimit(), description="The strict class: requests under strict_paths.")
+    strict: StrictLimit = Field(
+        StrictLimit(), description="The strict class: requests under strict_paths or with strict_args."
+    )
     strict_paths: Annotated[list[PathPrefix], AfterValidator(_unique)] = Field(
         ["/login", "/wp-login.php", "/xmlrpc.php", "/search"],
         description="Paths (and everything under them) of the strict class.",
+    )
+    strict_args: Annotated[list[QueryArg], AfterValidator(_unique)] = Field(
+        ["s"],
+        description="Query arguments that put a dynamic request carrying them (not empty) in the strict class "
+        "(WordPress's search: s).",
     )
     connections: int = Field(20, ge=1, description="Requests one client address may have in progress at once.")
 

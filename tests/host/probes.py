@@ -44,10 +44,13 @@ def oom_kills(host, unit: str) -> int:
 
 
 def fastcgi(host, site, path: str, timeout: int = 5) -> str:
-    """Ask PHP-FPM directly (no nginx) for ``path`` of ``site``; empty if no answer in time."""
+    """Ask PHP-FPM directly (no nginx) for ``path`` of ``site`` (by its canonical name);
+    empty if no answer in time."""
     socket = site.backend.address.removeprefix("unix:")
+    query = path.partition("?")[2]
     return host.run(
-        f"SCRIPT_FILENAME={site.root}/index.php REQUEST_URI='{path}' REQUEST_METHOD=GET "
+        f"SCRIPT_FILENAME={site.root}/index.php REQUEST_URI='{path}' QUERY_STRING='{query}' REQUEST_METHOD=GET "
+        f"HTTP_HOST={site.server_names[0]} "
         f"timeout {timeout} cgi-fcgi -bind -connect {socket}"
     ).stdout
 

@@ -1,4 +1,4 @@
-"""The lab itself: real systemd hosts whose resource limits are enforced, and a stand-in
+"""The lab itself: real systemd hosts whose resource limits are enforced, and a WordPress
 site that fails on demand. Lab only (disposable hosts)."""
 
 import time
@@ -82,8 +82,20 @@ class TestStandIn:
 
     def test_armed_loop_bug_fires_on_the_next_search(self, host, standin_site, unit, busy):
         host.check_output("standin arm-loop")
-        fastcgi(host, standin_site, "/search?q=shoes", timeout=1)
+        fastcgi(host, standin_site, "/?s=shoes", timeout=1)
         assert not host.file(lab_site.LOOP_ARMED_FILE).exists
+        assert cpu_percent(host, unit, 2) > busy
+
+    def test_search_without_the_marker_is_answered(self, host, standin_site):
+        host.check_output("standin arm-loop once shoes")
+        assert "Search Results" in fastcgi(host, standin_site, "/?s=coffee", timeout=10)
+        assert host.file(lab_site.LOOP_ARMED_FILE).exists
+
+    def test_persistent_loop_bug_fires_on_every_matching_search(self, host, standin_site, unit, busy):
+        host.check_output("standin arm-loop persistent shoes")
+        for _ in range(2):
+            assert fastcgi(host, standin_site, "/?s=red+shoes", timeout=2) == ""
+        assert host.file(lab_site.LOOP_ARMED_FILE).exists
         assert cpu_percent(host, unit, 2) > busy
 
     def test_leak_grows_memory(self, host, unit):

@@ -150,6 +150,21 @@ def test_each_class_has_its_zone_and_limit(web_settings):
     assert f"limit_req zone=shop_strict burst={strict.burst} nodelay;" in content
 
 
+def test_strict_args_send_dynamic_requests_to_the_strict_class(web_settings):
+    content = site_conf(with_site(web_settings, limits={"strict_args": ["s", "q"]}))
+    default_class = content.split("# Everything else: the default class.", 1)[1]  # location ~ \.php$ and /
+    assert default_class.count("if ($arg_s) {\n            return 418;") == default_class.count("if ($arg_q) {") == 2
+    assert "error_page 418 = @strict_args;" in content
+    strict = web_settings.sites["shop"].limits.strict
+    assert f"limit_req zone=shop_strict burst={strict.burst} nodelay;" in block(content, "location @strict_args")
+    assert "return 418" not in block(content, "location ~* \\.(css|js|png|jpe?g|gif|ico|svg|webp|woff2?)$")
+
+
+def test_no_strict_args_no_named_location(web_settings):
+    content = site_conf(with_site(web_settings, limits={"strict_args": []}))
+    assert "418" not in content and "@strict_args" not in content
+
+
 @pytest.mark.parametrize(
     ("burst", "delay", "expected"), [(0, 0, ";"), (5, 0, " burst=5;"), (5, "nodelay", " burst=5 nodelay;")]
 )
@@ -256,8 +271,10 @@ def test_gixy_finds_nothing(rendered_tree):
          "sites.shop.limits.default = {'burst': 5, 'delay': 8}: delay = 8: expected at most burst (5) or 'nodelay'"),
         ('"limits": {', '"limits": {"connections": 0, ',
          "sites.shop.limits.connections = 0: expected greater than or equal to 1"),
-        ('"/login", "/search"', '"/login?next=x", "/search"',
-         "sites.shop.limits.strict_paths[0] = '/login?next=x': expected a URL path without query"),
+        ('"/wp-login.php", "/xmlrpc.php"', '"/wp-login.php?next=x", "/xmlrpc.php"',
+         "sites.shop.limits.strict_paths[0] = '/wp-login.php?next=x': expected a URL path without query"),
+        ('"strict_args": ["s"]', '"strict_args": ["s", "post-type"]',
+         "sites.shop.limits.strict_args[1] = 'post-type': expected a query argument name"),
         ('"read_timeout": "10s"', '"read_timeout": "ten"',
          "sites.shop.backend.read_timeout = 'ten': expected a duration"),
         ('"read_timeout": "10s"', '"read_timeout": 0',
@@ -288,6 +305,7 @@ def test_bad_edge_values(project_copy, old, new, expected):
 
 
 def test_defaults_apply_to_a_site_that_sets_no_limits(project_copy):
-    edit(project_copy / "group_data/web.py", '"strict_paths": ["/login", "/search", "/xmlrpc.php"],', "")
+    edit(project_copy / "group_data/web.py", '"strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"],', "")
+    edit(project_copy / "group_data/web.py", '"strict_args": ["s"],', "")
     site = load_settings("inventories/prod.py")["web1.example.com"].sites["shop"]
     assert site.limits == settings.Limits()

@@ -14,6 +14,7 @@ from holdfast import settings, templates
 PACKAGES = ("libfcgi-bin",)
 STATE_DIR = "/var/lib/standin"
 LOOP_ARMED_FILE = f"{STATE_DIR}/loop-armed"
+FAULTS_FILE = "/usr/local/lib/standin/faults.php"
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -42,11 +43,15 @@ def deploy_standin() -> None:
         return
     apt.packages(name="Install cgi-fcgi", packages=list(PACKAGES))
     files.directory(name="Stand-in state", path=STATE_DIR, user="root", group="www-data", mode="775")
+    files.directory(name="Stand-in faults directory", path=FAULTS_FILE.rsplit("/", 1)[0])
+    files.put(name="Stand-in faults", src=StringIO(render("site/faults.php.j2")), dest=FAULTS_FILE)
     for name, site in sites.items():
         files.directory(name=f"Must-use plugins of {name}", path=f"{site.root}/wp-content/mu-plugins")
         files.put(
-            name=f"Stand-in faults in {name}",
-            src=StringIO(render("site/standin.php.j2", site=site, loop_armed_file=LOOP_ARMED_FILE)),
+            name=f"Stand-in plugin in {name}",
+            src=StringIO(render(
+                "site/standin.php.j2", site=site, loop_armed_file=LOOP_ARMED_FILE, faults_file=FAULTS_FILE,
+            )),
             dest=f"{site.root}/wp-content/mu-plugins/standin.php",
         )
     site = standin_site(host_settings)
@@ -54,7 +59,7 @@ def deploy_standin() -> None:
     files.put(
         name="The `standin` fault tool",
         src=StringIO(render("site/standin.j2", site=site, service=service, state_dir=STATE_DIR,
-                            loop_armed_file=LOOP_ARMED_FILE)),
+                            loop_armed_file=LOOP_ARMED_FILE, faults_file=FAULTS_FILE)),
         dest="/usr/local/sbin/standin",
         mode="755",
     )

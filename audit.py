@@ -3,6 +3,6 @@
     pyinfra --dry inventories/prod.py audit.py
 """
 
-from holdfast.escalation import deploy_audit
+from holdfast.audit import deploy_audit
 
 deploy_audit()

@@ -5,13 +5,14 @@
 
 from pyinfra import host
 
+from holdfast.audit import deploy_audit
 from holdfast.base import deploy_base
-from holdfast.escalation import deploy_audit
 from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
-from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP
+from holdfast.php_fpm import deploy_php_fpm
 from holdfast.slices import deploy_slices
 
 deploy_audit()
@@ -20,6 +21,7 @@ deploy_heartbeat()
 
 if WATCHED_GROUP in host.groups:
     deploy_slices()  # first: a service installed after it starts in its slice
+    deploy_php_fpm()  # before nginx: the pool listens where nginx sends
     deploy_nginx()
     deploy_node_exporter()
 

@@ -9,13 +9,14 @@ the bound the host tests hold them to. Breaks the stand-in on purpose and heals 
 
 import testinfra
 
-from holdfast import settings as holdfast_settings
+from holdfast import loading
+from holdfast.inventory import read_inventory
+from lab.harness.faults import DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline
 from lab.topology import LAB
-from tests.host.standin import DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline
 
 
 def main() -> None:
-    inventory = holdfast_settings.load(holdfast_settings.read_inventory("inventories/lab.py"))
+    inventory = loading.load(read_inventory("inventories/lab.py"))
     web = LAB.group("web")[0].name
     settings = inventory[web]
     hosts = {name: testinfra.get_host(f"paramiko://{name}", ssh_config=str(LAB.ssh_config))

@@ -17,7 +17,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from holdfast import settings
+from holdfast import loading
+from holdfast.inventory import read_inventory
 from holdfast.slices import slice_unit
 from lab.site import standin_site
 from lab.topology import LAB
@@ -56,7 +57,7 @@ def while_running(host: str, start: str, stop: str) -> list[float]:
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 6
     host = LAB.group("web")[0].name
-    host_settings = settings.load(settings.read_inventory("inventories/lab.py"))[host]
+    host_settings = loading.load(read_inventory("inventories/lab.py"))[host]
     site = standin_site(host_settings)
     placed = host_settings.services[site.backend.service].slice
     loops = int(ssh(host, "nproc")) + 1

@@ -1,7 +1,9 @@
 """Data for every host: the escalation plan and the relay alert mail goes through.
 
 Every key Holdfast reads, with its default and expected form, is in docs/settings.md
-(generated from holdfast/settings.py). Names starting with "_" are ignored by Holdfast.
+(generated from holdfast/settings.py). Names starting with "_" are ignored by Holdfast;
+keys another pyinfra package reads are declared by pattern, e.g.
+``other_packages_keys = ["docker_*"]``; any other key Holdfast does not know stops the deploy.
 """
 
 # Who is alerted, in what order, on which channel: the one list of recipients.

@@ -22,6 +22,15 @@ services = {
             "restart_limit": 3,
             "restart_window": 5,
         },
+        # Holdfast writes its pool (holdfast/php_fpm.py): a request running longer than
+        # nginx waits for it is killed by PHP-FPM (that worker only), its PHP stack in the
+        # slow log from 5 s on; pm.max_children is the service's memory (384M: Monit's
+        # memory_limit, below the slice's MemoryMax) over 64M per worker.
+        "php_fpm": {
+            "request_terminate_timeout": "10s",
+            "request_slowlog_timeout": "5s",
+            "worker_memory": "64M",
+        },
     },
 }
 

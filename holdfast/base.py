@@ -5,7 +5,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
-from holdfast import settings
+from holdfast import loading
 from holdfast.safe_config import APPLY_COMMAND, STATE_DIR
 from holdfast.templates import render
 
@@ -16,7 +16,7 @@ PACKAGES = ("curl", "ca-certificates")
 @deploy("Holdfast base")
 def deploy_base() -> None:
     """Refresh the apt index on a schedule, install the shared tools and the config swapper."""
-    host_settings = settings.current()
+    host_settings = loading.current()
     apt.update(
         name=f"Refresh the apt index (at most every {host_settings.apt.cache_time}s)",
         cache_time=host_settings.apt.cache_time,

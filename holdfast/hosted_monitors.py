@@ -24,7 +24,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python
 
-from holdfast import providers, settings
+from holdfast import loading, providers, settings
 from holdfast.providers import healthchecks
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_timer
 from holdfast.templates import render
@@ -39,10 +39,9 @@ CURL_CONFIG = "/etc/holdfast/heartbeat.curlrc"
 @deploy("Hosted monitors")
 def deploy_hosted_monitors() -> None:
     """Plan the hosted monitors against the inventory; write the plan when the deploy runs."""
-    settings.current()
     if host != _carrier():
         return
-    fleet = settings.load(inventory)
+    fleet = loading.load(inventory)
     hosted = _hosted(fleet)
     for key in providers.PROVIDERS:
         plan = providers.plan(key, fleet, hosted)
@@ -58,7 +57,7 @@ def deploy_hosted_monitors() -> None:
 @deploy("Heartbeat")
 def deploy_heartbeat() -> None:
     """A systemd timer that pings this host's Healthchecks.io check every ``heartbeat.every``."""
-    host_settings = settings.current()
+    host_settings = loading.current()
     hosted = host_settings.hosted_monitors
     ping_key = os.environ.get(hosted.healthchecks.ping_key_env)
     if not ping_key:
@@ -85,6 +84,6 @@ def _carrier():
 
 
 def _hosted(fleet: dict[str, settings.HostSettings]) -> settings.HostedMonitors:
-    return settings.same_on_every_host(
+    return loading.same_on_every_host(
         {name: host_settings.hosted_monitors for name, host_settings in fleet.items()}, "hosted_monitors"
     )

@@ -8,6 +8,7 @@ tiers by mail through `mail`; a restart loop alerts the escalation tier and Moni
 watching. Monit itself runs under a systemd unit that restarts it.
 """
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -17,9 +18,9 @@ from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, systemd
 
-from holdfast import settings
+from holdfast import loading
 from holdfast.safe_config import ConfigFile, validated_config
-from holdfast.settings import HostSettings, SettingsError, Site, Supervision
+from holdfast.settings import HostSettings, Site, Supervision
 from holdfast.templates import render
 
 # cron: supervised on every host, and missing from a minimal Debian.
@@ -150,17 +151,22 @@ def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> 
     return files
 
 
-def relay_login(host_settings: HostSettings) -> tuple[str, str] | None:
+def relay_login(host_settings: HostSettings, environ=os.environ) -> tuple[str, str] | None:
     """The relay login from the environment, checked for what Monit can send with."""
-    if host_settings.mail.security == "tls":
-        raise SettingsError(
-            "mail.security = 'tls': Monit 5.33 cannot send over implicit TLS (port 465); "
-            "expected 'starttls' with the relay's submission port (587)"
-        )
-    login = host_settings.mail.credentials()
-    if login and any('"' in value for value in login):
-        raise SettingsError("mail: the relay login from the environment contains '\"', which Monit cannot quote")
-    return login
+    mail = host_settings.mail
+    problems = mail.login_problems(environ)
+    if mail.security == "tls":
+        problems.append((("mail", "security"), mail.security, "Monit 5.33 cannot send over implicit TLS (port 465); "
+                         "expected 'starttls' with the relay's submission port (587)"))
+    if not problems and mail.username_env:
+        problems = [
+            (("mail", key), getattr(mail, key), "expected a value without '\"' in that variable: Monit cannot quote it")
+            for key in ("username_env", "password_env")
+            if '"' in environ[getattr(mail, key)]
+        ]
+    if problems:
+        raise loading.refuse(*problems)
+    return mail.credentials(environ)
 
 
 @operation()
@@ -187,7 +193,7 @@ def generated_credentials(path: str, user: str):
 def deploy_monit() -> None:
     """Install Monit under systemd, configure it from the settings (checked by `monit -t`
     before it goes live), reload it only when something changed."""
-    host_settings = settings.current()
+    host_settings = loading.current()
     login = relay_login(host_settings)
     apt.packages(name="Install Monit", packages=list(PACKAGES))
     unit = validated_config(

@@ -22,7 +22,8 @@ from pyinfra import inventory
 from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
-from holdfast import settings
+from holdfast import loading, settings
+from holdfast.inventory import WATCHED_GROUP, address_of
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config, validated_timer
 from holdfast.templates import render
 
@@ -100,15 +101,15 @@ def _url_address(address: str) -> str:
 
 def watched_hosts(pyinfra_inventory) -> list[WatchedHost]:
     """Every ``web`` host of the inventory: its ``ssh_hostname`` (or name) and its sites."""
-    all_settings = settings.load(pyinfra_inventory)
+    all_settings = loading.load(pyinfra_inventory)
     return [
         WatchedHost(
             name=watched.name,
-            address=_url_address(settings.address_of(watched)),
+            address=_url_address(address_of(watched)),
             sites=all_settings[watched.name].sites,
             monit_cycle=all_settings[watched.name].monit.cycle,
         )
-        for watched in pyinfra_inventory.get_group(settings.WATCHED_GROUP, [])
+        for watched in pyinfra_inventory.get_group(WATCHED_GROUP, [])
     ]
 
 
@@ -132,19 +133,17 @@ def probes(watched: list[WatchedHost]) -> list[Probe]:
     ]
 
 
-def _refused(loc: tuple, value, message: str) -> settings.SettingsError:
-    """The error that stops the deploy while preparing, naming the group_data file and key."""
-    return settings.refused(settings.located(loc, value, message))
-
-
 def smtp_credentials(mail: settings.Mail, environ=os.environ) -> tuple[str, str] | None:
     """The relay login (``Mail.credentials``), for a TLS setting Alertmanager can honour.
 
     Raises SettingsError (before any operation runs) for a variable that is not set, or
     for implicit TLS on another port than 465.
     """
+    problems = mail.login_problems(environ)
     if mail.security == "tls" and mail.port != 465:
-        raise _refused(("mail", "port"), mail.port, "expected 465: Alertmanager speaks implicit TLS only there")
+        problems.append((("mail", "port"), mail.port, "expected 465: Alertmanager speaks implicit TLS only there"))
+    if problems:
+        raise loading.refuse(*problems)
     return mail.credentials(environ)
 
 
@@ -156,8 +155,8 @@ def tier_emails(escalation: settings.Escalation) -> dict[str, list[str]]:
     """
     for index, tier in enumerate(escalation.tiers):
         if "email" not in tier.channels:
-            raise _refused(("escalation", "tiers", index, "channels"), tier.channels,
-                                   "expected 'email' among them: the external monitor alerts by email")
+            raise loading.refuse((("escalation", "tiers", index, "channels"), tier.channels,
+                                  "expected 'email' among them: the external monitor alerts by email"))
     return {tier.name: escalation.tier_emails(tier.name) for tier in escalation.tiers}
 
 
@@ -209,7 +208,7 @@ def alertmanager_files(host_settings: settings.HostSettings, environ=os.environ)
 def deploy_monitor_host() -> None:
     """Prometheus, the blackbox exporter and Alertmanager, watching every ``web`` host of
     the inventory; every configuration checked by the service's own tool before it goes live."""
-    host_settings = settings.current()
+    host_settings = loading.current()
     watched = watched_hosts(inventory)
     alertmanager = alertmanager_files(host_settings)  # checks the environment before any operation
     apt.packages(name="Install Prometheus, the blackbox exporter and Alertmanager",
@@ -264,7 +263,7 @@ def monit_export_files(host_settings: settings.HostSettings) -> list[ConfigFile]
 def deploy_node_exporter() -> None:
     """node_exporter on a watched host: the monitor's sign that the host is alive, with
     Monit's view of the host exported through its textfile collector."""
-    host_settings = settings.current()
+    host_settings = loading.current()
     apt.packages(name="Install node_exporter", packages=list(WATCHED_PACKAGES), no_recommends=True)
     systemd.service(
         name="node_exporter enabled and running", service="prometheus-node-exporter", running=True, enabled=True

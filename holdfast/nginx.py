@@ -5,13 +5,13 @@ stale cached answer) while the backend fails."""
 
 import ipaddress
 import re
-import socket
 from collections.abc import Iterable
 
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import settings
+from holdfast import loading, settings
+from holdfast.inventory import monitor_addresses
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.templates import render
 
@@ -23,26 +23,6 @@ CACHE_DIR = "/var/cache/nginx/holdfast"
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 # Where nginx serves its own pages inside every site (internal locations only).
 PAGES_URI = "/.holdfast"
-
-
-def monitor_addresses(inventory) -> dict[str, list[str]]:
-    """Addresses of the inventory's monitors hosts, by host name: ``ssh_hostname`` (or the
-    host name) as an address, else what it resolves to on the machine running the deploy."""
-    addresses = {}
-    for monitor in inventory.get_group(settings.MONITOR_GROUP, []):
-        name = settings.address_of(monitor)
-        try:
-            addresses[monitor.name] = [str(ipaddress.ip_address(name))]
-        except ValueError:
-            try:
-                found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
-            except OSError as error:
-                raise settings.SettingsError(
-                    f"monitors host {monitor.name}: cannot resolve {name!r} for the nginx allow-list ({error}); "
-                    "give it an address as ssh_hostname in the inventory"
-                ) from None
-            addresses[monitor.name] = sorted({info[4][0] for info in found})
-    return addresses
 
 
 def allow_list(edge: settings.Edge, monitors: dict[str, list[str]]) -> list[tuple[str, str]]:
@@ -82,7 +62,7 @@ def _site_files(name: str, site: settings.Site, zone_size: str) -> Iterable[Conf
 def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[str]]) -> list[ConfigFile]:
     """nginx.conf, the edge-wide settings, and per site its server file and error pages.
 
-    + monitors: addresses of the monitors hosts, by name (see ``monitor_addresses``)
+    + monitors: addresses of the monitors hosts, by name (see ``holdfast.inventory.monitor_addresses``)
     """
     edge = host_settings.edge
     return [
@@ -103,7 +83,7 @@ def deploy_nginx() -> None:
     """Install nginx and serve every site behind its limits; a rejected configuration never goes live."""
     from pyinfra import inventory
 
-    host_settings = settings.current()
+    host_settings = loading.current()
     apt.packages(name="Install nginx", packages=list(PACKAGES))
     if any(site.stale_cache for site in host_settings.sites.values()):
         files.directory(name="nginx cache directory", path=CACHE_DIR, user="root", group="root", mode="755")

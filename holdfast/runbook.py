@@ -9,10 +9,10 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 
 import sys
 
-from holdfast import monit, monitoring, nginx, settings, slices
-from holdfast.escalation import Estate
+from holdfast import monit, monitoring, nginx, php_fpm, slices
+from holdfast.audit import Estate
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
-from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.templates import render
 
 DEFAULT_INVENTORY = "inventories/prod.py"
@@ -45,7 +45,8 @@ MONIT_EVENTS = {
                        "`journalctl -u <unit>` for the reason"),
     "Resource limit matched": ("a process or the host is over a CPU or memory limit (a runaway)",
                                "Monit restarts a runaway service after its cycles; look for the request that "
-                               "looped (nginx access log around the time) and the bug behind it"),
+                               "looped (nginx access log around the time; the PHP stack of a long request "
+                               "in its pool's slow log, under What runs where) and the bug behind it"),
     "Connection failed": ("a service or a site stopped answering its health check",
                           "Monit restarts it after its cycles; check the app's own log"),
     "Content failed": ("a site answered without its expected text", "open the page; the app is up but broken"),
@@ -96,12 +97,13 @@ def render_runbook(pyinfra_inventory) -> str:
         monit_checks=[check.name for check in monit.process_checks(web)],
         slice_units={name: slices.slice_unit(name) for name in web.slices},
         nginx_sites_dir=nginx.SITES_DIR,
+        slowlogs={name: php_fpm.slowlog(name, service) for name, service in php_fpm.pools(web).items()},
     )
 
 
 def main() -> None:
     inventory_path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_INVENTORY
-    print(render_runbook(settings.read_inventory(inventory_path)), end="")
+    print(render_runbook(read_inventory(inventory_path)), end="")
 
 
 if __name__ == "__main__":

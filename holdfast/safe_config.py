@@ -17,9 +17,11 @@ from io import StringIO
 from pathlib import PurePosixPath
 
 from pyinfra import host
-from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import systemd
+
+from holdfast.facts import MatchingFiles
 
 STATE_DIR = "/var/lib/holdfast"
 UNIT_DIR = "/etc/systemd/system"
@@ -39,20 +41,6 @@ class ConfigFile:
     @property
     def sha1(self) -> str:
         return hashlib.sha1(self.content.encode()).hexdigest()
-
-
-class MatchingFiles(FactBase):
-    """Files whose paths match shell glob patterns (the patterns come from Holdfast, not users)."""
-
-    @staticmethod
-    def default() -> list[str]:
-        return []
-
-    def command(self, patterns: Sequence[str]) -> str:
-        return f'for path in {" ".join(patterns)}; do [ -f "$path" ] && echo "$path"; done; true'
-
-    def process(self, output):
-        return sorted(output)
 
 
 def _is_current(wanted: ConfigFile) -> bool:

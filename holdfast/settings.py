@@ -1,229 +1,75 @@
 """Every group_data key Holdfast reads: its type, default, allowed range and meaning.
 
-This module is the one place defaults live. group_data is validated for every host of
-the inventory before any operation is added, and a bad value stops the deploy with a
-message naming the file, the key, the value and the expected form.
-
-``python -m holdfast.settings`` prints the reference (docs/settings.md).
+This module is the one place defaults live: one pydantic model per settings block, built
+from the value forms of holdfast/forms.py. The models check values and say what they
+expected; holdfast/loading.py validates every host of the inventory with them and names
+the group_data file of each problem. ``python -m holdfast.reference`` prints the
+reference (docs/settings.md).
 """
 
-import difflib
-import ipaddress
+import fnmatch
 import math
 import os
 import re
-import weakref
-from functools import cache
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    create_model,
-    model_validator,
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
+
+from holdfast.forms import (
+    AbsolutePath,
+    AlertName,
+    CpuQuota,
+    Cycles,
+    Delay,
+    Duration,
+    Email,
+    EnvName,
+    Hostname,
+    Interval,
+    KeyPattern,
+    MemorySize,
+    Network,
+    NginxSize,
+    PathPrefix,
+    Percent,
+    Phone,
+    Port,
+    QueryArg,
+    Rate,
+    Regex,
+    ServiceUnit,
+    Size,
+    SliceName,
+    Slug,
+    TaskCount,
+    UnitName,
+    Upstream,
+    Url,
+    UrlPath,
+    UserName,
+    Weight,
+    unique,
 )
-from pyinfra.api.exceptions import PyinfraError
+
+# A problem with one key, found after validation: (key path from the top level, value, what
+# was expected). The models return them; the loading layer names the group_data file.
+Problem = tuple[tuple, Any, str]
 
 
-class SettingsError(PyinfraError):
-    """group_data is invalid; nothing was changed on any host."""
+def dotted(loc: tuple) -> str:
+    """A key path as group_data nests it: ``escalation.tiers[1].channels``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
 
 
-# --- value forms ---------------------------------------------------------------------
-# Each form checks one kind of value and says, when it fails, what it expected.
-
-
-class Form:
-    """Metadata naming a value's expected form, for error messages and the reference."""
-
-    def __init__(self, description: str):
-        self.description = description
-
-    def __repr__(self) -> str:
-        return self.description
-
-
-def _form(description: str, check, base=str):
-    """An annotated type: values go through ``check``; failures say ``expected <description>``."""
-
-    def validate(value):
-        try:
-            return check(value)
-        except (TypeError, ValueError, AttributeError):
-            raise ValueError(f"expected {description}") from None
-
-    return Annotated[base, BeforeValidator(validate), Form(description)]
-
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
-
-def _parse_duration(value) -> int:
-    if isinstance(value, bool):
-        raise TypeError
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError
-        return value
-    match = re.fullmatch(r"(\d+)\s*([smhd])", value.strip())
-    return int(match[1]) * _DURATION_UNITS[match[2]]
-
-
-def _percent(value: str, most: float | None = None) -> float:
-    """'50%' -> 50.0; more than zero, and at most ``most`` if given."""
-    percent = float(re.fullmatch(r"(\d+(?:\.\d+)?)%", value.strip())[1])
-    if percent <= 0 or (most is not None and percent > most):
-        raise ValueError
-    return percent
-
-
-def _amount(value, units: dict[str, int]) -> int | str:
-    """A systemd amount: a positive whole number (optionally with one of ``units``), 'N%' (of
-    what the host has, at most 100) or 'infinity'. Numbers come back as int, the rest as text."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text == "infinity":
-            return text
-        if text.endswith("%"):
-            return f"{_percent(text, most=100):g}%"
-        match = re.fullmatch(rf"(\d+)\s*({'|'.join(units)})?", text)
-        value = int(match[1]) * units.get(match[2], 1)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError
-    if value <= 0:
-        raise ValueError
-    return value
-
-
-def _cpu_quota(value: str) -> float:
-    if not isinstance(value, str):
-        raise TypeError
-    return _percent(value)
-
-
-def _weight(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
-        raise ValueError
-    return value
-
-
-def _size(value) -> int:
-    """A number of bytes, optionally with a K, M, G or T unit (no percentage, no 'infinity')."""
-    size = _amount(value, _SIZE_UNITS)
-    if isinstance(size, str):
-        raise ValueError
-    return size
-
-
-def _regex(value: str) -> str:
-    """A regular expression as Monit's config can quote it (no double quote)."""
-    if '"' in value:
-        raise ValueError
-    try:
-        re.compile(value)
-    except re.error:
-        raise ValueError from None
-    return value
-
-
-def _matching(pattern: str):
-    def check(value: str) -> str:
-        if not isinstance(value, str) or not re.fullmatch(pattern, value):
-            raise ValueError
-        return value
-
-    return check
-
-
-def _hostname(value: str) -> str:
-    label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
-    return _matching(rf"{label}(\.{label})*\.?")(value)
-
-
-def _address_or_network(value: str) -> str:
-    return str(ipaddress.ip_network(value, strict=False))
-
-
-def _upstream(value: str) -> str:
-    """``unix:/path`` or ``host:port``, as nginx and Monit take it."""
-    if value.startswith("unix:"):
-        return _matching(r"unix:/[\w./-]+")(value)
-    host, _, port = value.rpartition(":")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        _hostname(host)
-    if not 1 <= int(port) <= 65535:
-        raise ValueError
-    return value
-
-
-def _delay(value) -> int | str:
-    """A number of requests, or "nodelay"."""
-    if value == "nodelay":
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError
-    return value
-
-
-Duration = _form("a duration such as 30, '30s', '5m', '2h' or '1d' (whole seconds)", _parse_duration, int)
-Slug = _form("a name of lowercase letters, digits, '-' and '_' (e.g. 'shop')", _matching(r"[a-z][a-z0-9_-]{0,39}"))
-Hostname = _form("a hostname such as 'smtp.example.com'", _hostname)
-Email = _form("an email address such as 'alice@example.com'", _matching(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"))
-Phone = _form("a phone number in international form such as '+44 20 7946 0000'", _matching(r"\+[\d ]{7,20}"))
-Url = _form("an http(s) URL such as 'https://shop.example.com/'", _matching(r"https?://[^\s/]+(/\S*)?"))
-UrlPath = _form("a URL path starting with '/' such as '/health'", _matching(r"/[\w./?=&%-]*"))
-AbsolutePath = _form("an absolute path such as '/srv/www/shop'", _matching(r"/[\w./-]*"))
-UnitName = _form(
-    "a systemd unit name such as 'php8.2-fpm.service'",
-    _matching(r"[\w:.@-]+\.(service|socket|timer|slice|target|mount)"),
-)
-EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'", _matching(r"[A-Z_][A-Z0-9_]*"))
-Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
-Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
-PathPrefix = _form("a URL path without query such as '/login'", _matching(r"/[\w./-]*"))
-QueryArg = _form("a query argument name of letters, digits and '_' such as 's'", _matching(r"\w+"))
-Rate = _form("a request rate such as '10r/s' or '600r/m'", _matching(r"[1-9]\d*r/[sm]"))
-NginxSize = _form("a size such as '10m' or '512k' (bytes, or k, m, g units)", _matching(r"[1-9]\d*[kKmMgG]?"))
-Delay = _form("a number of requests (0 or more) or 'nodelay'", _delay, int | str)
-Port = Annotated[int, Field(ge=1, le=65535)]
-Interval = Annotated[Duration, Field(ge=1)]
-SliceName = _form(
-    "a slice name of lowercase letters, digits and '_' such as 'web' (no '-': systemd reads it as nesting)",
-    _matching(r"[a-z][a-z0-9_]{0,29}"),
-)
-ServiceUnit = _form("a systemd service name such as 'ssh.service'", _matching(r"[\w:.@-]+\.service"))
-CpuQuota = _form("a percentage of one CPU such as '50%' or '150%' (over 100%: several CPUs)", _cpu_quota, float)
-MemorySize = _form(
-    "a size in bytes such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024), "
-    "a percentage of the host's memory such as '20%', or 'infinity'",
-    lambda value: _amount(value, _SIZE_UNITS),
-    int | str,
-)
-TaskCount = _form(
-    "a number of tasks such as 512, a percentage of the host's task limit such as '10%', or 'infinity'",
-    lambda value: _amount(value, {}),
-    int | str,
-)
-Weight = _form("a whole number from 1 to 10000 (systemd's default is 100)", _weight, int)
-Size = _form("a size such as 536870912, '512M' or '2G' (K, M, G, T: powers of 1024)", _size, int)
-Regex = _form("a regular expression without '\"' (POSIX extended, as Monit reads it) such as 'php-fpm: master'", _regex)
-Percent = Annotated[float, Field(gt=0, le=100), Form("a percentage above 0 and at most 100, such as 80 or 12.5")]
-Cycles = Annotated[int, Field(ge=1, le=64), Form("a number of Monit cycles from 1 to 64 (Monit's limit)")]
-
-
-def _unique(values: list) -> list:
-    duplicates = sorted({str(v) for v in values if values.count(v) > 1})
-    if duplicates:
-        raise ValueError(f"listed more than once: {', '.join(duplicates)}")
-    return values
+def nested_model(annotation) -> type[BaseModel] | None:
+    """The settings model inside an annotation (X, X | None, list[X], dict[str, X]), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = nested_model(argument)
+        if found:
+            return found
+    return None
 
 
 # --- models --------------------------------------------------------------------------
@@ -259,10 +105,10 @@ class Tier(Settings):
     """One step of the escalation plan."""
 
     name: Slug = Field(description="Name used in alert routes and the runbook, e.g. 'tier1'.")
-    members: Annotated[list[Slug], AfterValidator(_unique)] = Field(
+    members: Annotated[list[Slug], AfterValidator(unique)] = Field(
         min_length=1, description="Keys of escalation.contacts alerted at this tier."
     )
-    channels: Annotated[list[Channel], AfterValidator(_unique)] = Field(
+    channels: Annotated[list[Channel], AfterValidator(unique)] = Field(
         ["email"], min_length=1, description="How this tier is reached: email, phone, sms, chat."
     )
     escalate_after: Duration = Field(
@@ -301,44 +147,32 @@ class Mail(Settings):
         "HOLDFAST_SMTP_PASSWORD", description="Environment variable holding the relay password."
     )
 
+    def login_problems(self, environ=os.environ) -> list[Problem]:
+        """The login variables that are not set in the deploy's environment (none when
+        username_env is None): the relay login comes from there, never from group_data."""
+        if self.username_env is None:
+            return []
+        return [
+            (("mail", key), getattr(self, key), "expected a variable set in the deploy's environment (the relay "
+             "login comes from the environment, never from group_data)")
+            for key in ("username_env", "password_env")
+            if not getattr(self, key) or not environ.get(getattr(self, key))
+        ]
+
     def credentials(self, environ=os.environ) -> tuple[str, str] | None:
-        """The relay login (user name, password), read from the environment of the deploy;
-        None when username_env is None. A variable that is not set is a SettingsError naming
-        the group_data file and key (so it is called while pyinfra prepares a host)."""
+        """The relay login (user name, password) read from the deploy's environment; None when
+        username_env is None. Once ``login_problems`` found none."""
         if self.username_env is None:
             return None
-        for key in ("username_env", "password_env"):
-            name = getattr(self, key)
-            if not name or not environ.get(name):
-                raise refused(located(
-                    ("mail", key), name,
-                    "expected a variable set in the deploy's environment (the relay login comes from the "
-                    "environment, never from group_data)",
-                ))
         return environ[self.username_env], environ[self.password_env]
-
-
-# The single-point-of-failure audit's rules (holdfast/escalation.py), by name.
-AuditRule = Literal[
-    "tier-members",
-    "tier-channels",
-    "channel-types",
-    "external-contact",
-    "monitor-placement",
-    "relay-placement",
-    "admin-keys",
-    "tracked-secrets",
-    "supervisor-conflict",
-    "edge-timeouts",
-    "monitors-allow-listed",
-]
 
 
 class Audit(Settings):
     """The single-point-of-failure audit: findings accepted on purpose, each with its reason."""
 
-    acknowledged: dict[AuditRule, Annotated[str, Field(min_length=10)]] = Field(
-        {}, description="Rule name -> the written reason its errors are accepted (at least 10 characters)."
+    acknowledged: dict[Slug, Annotated[str, Field(min_length=10)]] = Field(
+        {}, description="Rule name (holdfast/audit.py) -> the written reason its errors are accepted (at least 10 "
+        "characters)."
     )
 
 
@@ -402,6 +236,79 @@ class Supervision(Settings):
         return self
 
 
+# --- PHP-FPM's pool (holdfast/php_fpm.py) -----------------------------------------------
+
+PHP_FPM_UNIT = re.compile(r"php(\d+\.\d+)-fpm\.service")
+
+
+class PhpFpm(Settings):
+    """The PHP-FPM pool Holdfast writes for a FastCGI service: it listens where the service's
+    sites send their requests, kills a request that runs too long, and logs the PHP stack of
+    a slow one. pm.max_children is derived on the host: the service's memory (the lower of
+    its slice's MemoryMax and its supervision.memory_limit, else the host's memory) divided
+    by worker_memory."""
+
+    user: UserName = Field("www-data", description="User (and group) the pool's workers run as.")
+    request_terminate_timeout: Interval = Field(
+        "30s",
+        description="PHP-FPM kills a request running longer than this (its worker, not the service); at most "
+        "the read_timeout of the service's sites, so nginx never waits on a request PHP-FPM has given up.",
+    )
+    request_slowlog_timeout: Interval = Field(
+        "5s",
+        description="A request running longer than this gets its PHP stack written to the slow log; less than "
+        "request_terminate_timeout.",
+    )
+    worker_memory: Size = Field(
+        "64M", description="Memory one worker is expected to take at most, for pm.max_children."
+    )
+    max_requests: int = Field(
+        500, ge=0, description="Requests a worker serves before it is replaced (pm.max_requests; 0: never)."
+    )
+    listen_backlog: int = Field(
+        511, ge=1, le=65535,
+        description="Connections waiting for a free worker before new ones are refused (listen.backlog; the "
+        "kernel caps it at net.core.somaxconn).",
+    )
+
+    @model_validator(mode="after")
+    def _slowlog_before_the_kill(self):
+        if self.request_slowlog_timeout >= self.request_terminate_timeout:
+            raise ValueError(
+                f"expected request_slowlog_timeout ({self.request_slowlog_timeout}s) less than "
+                f"request_terminate_timeout ({self.request_terminate_timeout}s)"
+            )
+        return self
+
+
+def php_fpm_errors(host_settings: "HostSettings") -> list[Problem]:
+    """Pools Holdfast cannot write as group_data asks: not PHP-FPM's unit, no single FastCGI
+    address to listen on, a request timeout above nginx's, two request timeouts."""
+    errors = []
+    for name, service in host_settings.services.items():
+        pool = service.php_fpm
+        if pool is None:
+            continue
+        loc = ("services", name)
+        if not PHP_FPM_UNIT.fullmatch(service.unit):
+            errors.append(((*loc, "unit"), service.unit, "expected php<X.Y>-fpm.service with a php_fpm section"))
+        if service.request_timeout is not None:
+            errors.append(((*loc, "request_timeout"), service.request_timeout,
+                           "expected None with a php_fpm section (its request_terminate_timeout is the app's)"))
+        sites = {key: site for key, site in host_settings.sites.items()
+                 if site.backend.service == name and site.backend.kind == "fastcgi"}
+        if len({site.backend.address for site in sites.values()}) != 1:
+            found = {key: site.backend.address for key, site in sites.items()}
+            errors.append(((*loc, "php_fpm"), found or "no FastCGI site",
+                           "expected the FastCGI sites of this service to share one backend.address"))
+        for key, site in sites.items():
+            if pool.request_terminate_timeout > site.backend.read_timeout:
+                errors.append(((*loc, "php_fpm", "request_terminate_timeout"), pool.request_terminate_timeout,
+                               f"expected at most sites.{key}.backend.read_timeout ({site.backend.read_timeout}s): "
+                               "nginx would answer the visitor while the worker keeps running"))
+    return errors
+
+
 class Service(Settings):
     """A service of the site that Holdfast protects (installed by other means)."""
 
@@ -413,8 +320,16 @@ class Service(Settings):
     request_timeout: Duration | None = Field(
         None,
         description="The longest the app itself lets one request run (PHP-FPM: request_terminate_timeout); "
-        "None: unknown or unlimited (the audit warns).",
+        "None: unknown or unlimited (the audit warns). With php_fpm, its request_terminate_timeout instead.",
     )
+    php_fpm: PhpFpm | None = Field(
+        None, description="Holdfast writes this PHP-FPM service's pool (None: the pools are left as they are)."
+    )
+
+    @property
+    def app_timeout(self) -> int | None:
+        """The longest the app lets one request run: its pool's timeout, else request_timeout."""
+        return self.php_fpm.request_terminate_timeout if self.php_fpm else self.request_timeout
 
 
 class Slice(Settings):
@@ -461,7 +376,7 @@ class Critical(Settings):
         "critical",
         description="Key of `slices` they run in (None: leave them where they are); unused on hosts without slices.",
     )
-    units: Annotated[list[ServiceUnit], AfterValidator(_unique)] = Field(
+    units: Annotated[list[ServiceUnit], AfterValidator(unique)] = Field(
         ["ssh.service", "monit.service", "nginx.service"],
         description="The units placed there, installed yet or not (a unit installed later starts in its slice).",
     )
@@ -541,11 +456,11 @@ class Limits(Settings):
     strict: StrictLimit = Field(
         StrictLimit(), description="The strict class: requests under strict_paths or with strict_args."
     )
-    strict_paths: Annotated[list[PathPrefix], AfterValidator(_unique)] = Field(
+    strict_paths: Annotated[list[PathPrefix], AfterValidator(unique)] = Field(
         ["/login", "/wp-login.php", "/xmlrpc.php", "/search"],
         description="Paths (and everything under them) of the strict class.",
     )
-    strict_args: Annotated[list[QueryArg], AfterValidator(_unique)] = Field(
+    strict_args: Annotated[list[QueryArg], AfterValidator(unique)] = Field(
         ["s"],
         description="Query arguments that put a dynamic request carrying them (not empty) in the strict class "
         "(WordPress's search: s).",
@@ -577,7 +492,7 @@ class Fallback(Settings):
 class Site(Settings):
     """A website served by the web hosts."""
 
-    server_names: Annotated[list[Hostname], AfterValidator(_unique)] = Field(
+    server_names: Annotated[list[Hostname], AfterValidator(unique)] = Field(
         min_length=1, description="Host names nginx answers to; the first is the canonical one."
     )
     public_url: Url = Field(description="The URL visitors use; hosted monitors probe it.")
@@ -597,7 +512,7 @@ class Site(Settings):
 class Edge(Settings):
     """nginx at the edge, for every site of the host."""
 
-    allow: Annotated[list[Network], AfterValidator(_unique)] = Field(
+    allow: Annotated[list[Network], AfterValidator(unique)] = Field(
         [], description="Sources never limited (e.g. the office); loopback and the monitors hosts always are."
     )
     zone_size: NginxSize = Field(
@@ -670,8 +585,6 @@ class Heartbeat(Settings):
         return self
 
 
-AlertName = _form("an alert name of letters, digits and '_' such as 'DiskAlmostFull'", _matching(r"[A-Za-z_]\w*"))
-
 
 class AlertRule(Settings):
     """An alert rule of the user's own, escalated through the tiers like Holdfast's."""
@@ -717,7 +630,7 @@ class Monitoring(Settings):
     watchdog_interval: Interval = Field("1m", description="How often the Watchdog alert calls watchdog_url.")
     extra_rules: list[AlertRule] = Field([], description="Alert rules of your own, escalated like the built-in ones.")
 
-    def contradictions(self) -> list[tuple[tuple, Any, str]]:
+    def contradictions(self) -> list[Problem]:
         """Values that contradict another value of this section, as (key, value, message) triples."""
         errors = []
         if self.probe_timeout > self.scrape_interval:
@@ -742,7 +655,7 @@ class MonitSystem(Settings):
 class MonitFilesystems(Settings):
     """Filesystems Monit watches for space and inodes."""
 
-    paths: Annotated[list[AbsolutePath], AfterValidator(_unique)] = Field(
+    paths: Annotated[list[AbsolutePath], AfterValidator(unique)] = Field(
         ["/"], description="Mount points (or paths on them) to watch."
     )
     space_percent: Percent = Field(90, description="Space in use above which Monit alerts.")
@@ -804,11 +717,21 @@ class HostSettings(Settings):
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )
+    other_packages_keys: Annotated[list[KeyPattern], AfterValidator(unique)] = Field(
+        [],
+        description="Top-level keys other pyinfra packages read from the same group_data (e.g. ['docker_*']): "
+        "Holdfast leaves them alone. Any other key it does not know stops the deploy (a typo); a pattern may match "
+        "none of Holdfast's own keys.",
+    )
 
-    def reference_errors(self) -> list[tuple[tuple, Any, str]]:
+    def reference_errors(self) -> list[Problem]:
         """Names that point nowhere and values that contradict another, as (key path, value,
         message) triples."""
         errors = [(("monitoring", *loc), value, message) for loc, value, message in self.monitoring.contradictions()]
+        for index, pattern in enumerate(self.other_packages_keys):
+            if mine := fnmatch.filter(type(self).model_fields, pattern):
+                errors.append((("other_packages_keys", index), pattern,
+                               f"expected a pattern matching none of Holdfast's keys (it matches {', '.join(mine)})"))
         for index, tier in enumerate(self.escalation.tiers):
             errors += _unknown(("escalation", "tiers", index, "members"), tier.members, self.escalation.contacts,
                                "escalation.contacts")
@@ -818,9 +741,9 @@ class HostSettings(Settings):
         tiers = {tier.name: tier for tier in self.escalation.tiers}
         for key in ("alert_tier", "escalation_tier"):
             errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")
-        return errors + self._placement_errors() + self._supervision_errors()
+        return errors + self._placement_errors() + self._supervision_errors() + php_fpm_errors(self)
 
-    def _supervision_errors(self) -> list[tuple[tuple, Any, str]]:
+    def _supervision_errors(self) -> list[Problem]:
         """Monit rules that a service's slice makes unreachable."""
         errors = []
         for name, service in self.services.items():
@@ -839,7 +762,7 @@ class HostSettings(Settings):
                                "the OOM killer acts first"))
         return errors
 
-    def _placement_errors(self) -> list[tuple[tuple, Any, str]]:
+    def _placement_errors(self) -> list[Problem]:
         errors = []
         placed_by: dict[str, tuple] = {}
         if self.slices and self.critical.slice:
@@ -854,7 +777,7 @@ class HostSettings(Settings):
             if not service.unit.endswith(".service"):
                 errors.append((unit_loc, service.unit, "expected a .service unit: only services are placed in a slice"))
             elif service.unit in placed_by:
-                errors.append((unit_loc, service.unit, f"already placed by {_dotted(placed_by[service.unit])}"))
+                errors.append((unit_loc, service.unit, f"already placed by {dotted(placed_by[service.unit])}"))
             placed_by[service.unit] = unit_loc
         return errors
 
@@ -873,290 +796,10 @@ class HostSettings(Settings):
         return self.slices[name] if name else None
 
 
-def _unknown(loc: tuple, names: list[str], known: dict, where: str) -> list[tuple[tuple, Any, str]]:
+def _unknown(loc: tuple, names: list[str], known: dict, where: str) -> list[Problem]:
     return [
         (loc, name, f"expected a key of {where} ({', '.join(known) or 'none defined'})")
         for name in names
         if name not in known
     ]
 
-
-# --- loading and validating an inventory ---------------------------------------------
-
-
-def _is_pyinfra_key(key: str) -> bool:
-    """Keys pyinfra itself reads: connector data (ssh_*, ...) and global arguments (_sudo, ...)."""
-    from pyinfra.api.connectors import get_all_connectors
-
-    if key.startswith("_"):
-        return True
-    return any(
-        key in getattr(getattr(connector, "data_cls", None), "__annotations__", {})
-        for connector in get_all_connectors().values()
-    )
-
-
-def _group_data_files() -> list[Path]:
-    folder = Path.cwd() / "group_data"
-    return sorted(folder.glob("*.py")) if folder.is_dir() else []
-
-
-@cache
-def _keys_defined_in(path: Path) -> frozenset[str]:
-    import runpy
-
-    try:
-        return frozenset(runpy.run_path(str(path)))
-    except Exception:  # a file that fails here has already been read by pyinfra; label only
-        return frozenset()
-
-
-def _source(inventory, host, key: str) -> str:
-    """Which file (or inventory entry) the value of ``key`` for ``host`` comes from."""
-    if key in inventory.get_override_data():
-        return "--data on the command line"
-    if key in inventory.get_host_data(host.name):
-        return f"the inventory (host {host.name})"
-    files = {path.stem: path for path in _group_data_files()}
-    for group in [*reversed(host.groups), "all"]:
-        data = inventory.get_data() if group == "all" else inventory.get_group_data(group)
-        if key in data:
-            path = files.get(group)
-            if path and key in _keys_defined_in(path):
-                return str(path.relative_to(Path.cwd()))
-            return f"the inventory (group {group})"
-    return "defaults"
-
-
-_MESSAGES = {
-    "missing": "required, but not set",
-    "int_parsing": "expected a whole number",
-    "int_type": "expected a whole number",
-    "int_from_float": "expected a whole number",
-    "bool_parsing": "expected True or False",
-    "bool_type": "expected True or False",
-    "string_type": "expected a string",
-    "list_type": "expected a list",
-    "dict_type": "expected a dict",
-    "model_type": "expected a dict",
-    "model_attributes_type": "expected a dict",
-}
-
-
-def _dotted(loc: tuple) -> str:
-    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
-
-
-def _nested_model(annotation) -> type[BaseModel] | None:
-    """The settings model inside an annotation (X, X | None, list[X], dict[str, X]), if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in getattr(annotation, "__args__", ()):
-        found = _nested_model(argument)
-        if found:
-            return found
-    return None
-
-
-def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
-    """Field names of the model found at ``loc`` (for "did you mean" hints)."""
-    for part in loc:
-        if model is not None and part in model.model_fields:
-            model = _nested_model(model.model_fields[part].annotation)
-    return list(model.model_fields) if model else []
-
-
-def _describe(error: dict) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        known = _fields_at(HostSettings, error["loc"][:-1])
-        hint = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
-        return "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {', '.join(known)}")
-    if kind in _MESSAGES:
-        return _MESSAGES[kind]
-    message = error["msg"].removeprefix("Value error, ")
-    if message.startswith("Input should be "):
-        return "expected " + message.removeprefix("Input should be ")
-    return message
-
-
-def _host_errors(inventory, host) -> list[str]:
-    """Validation errors of one host's settings, each naming file, key, value and form."""
-    data = host.data.dict()
-    errors = []
-    for key in sorted(data):
-        if key not in HostSettings.model_fields and not _is_pyinfra_key(key):
-            hint = difflib.get_close_matches(key, list(HostSettings.model_fields), n=1)
-            errors.append(
-                f"{_source(inventory, host, key)}: {key}: unknown key"
-                + (f"; did you mean {hint[0]!r}?" if hint else "")
-            )
-    try:
-        settings = _validate(data)
-    except ValidationError as error:
-        for problem in error.errors():
-            loc = problem["loc"]
-            value = "" if problem["type"] == "missing" else f" = {problem['input']!r}"
-            errors.append(f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)}{value}: {_describe(problem)}")
-    else:
-        errors += [_located(inventory, host, *problem) for problem in settings.reference_errors()]
-    return errors
-
-
-def _located(inventory, host, loc: tuple, value, message: str) -> str:
-    return f"{_source(inventory, host, str(loc[0]))}: {_dotted(loc)} = {value!r}: {message}"
-
-
-def refused(*problems: str) -> SettingsError:
-    """The error that stops a deploy before any host is touched, listing ``problems``."""
-    return SettingsError("invalid group_data, nothing was changed on any host:\n  " + "\n  ".join(problems))
-
-
-def located(loc: tuple, value, message: str) -> str:
-    """A problem with a key of the current host's settings, worded as validation errors are:
-    file, key, value, message (for checks against host facts at prepare time)."""
-    from pyinfra import host, inventory
-
-    return _located(inventory, host, loc, value, message)
-
-
-def _validate(data: dict) -> HostSettings:
-    return HostSettings.model_validate({key: value for key, value in data.items() if key in HostSettings.model_fields})
-
-
-_validated: "weakref.WeakKeyDictionary[Any, dict[str, HostSettings]]" = weakref.WeakKeyDictionary()
-
-
-def load(inventory) -> dict[str, HostSettings]:
-    """Validated settings of every host in ``inventory``, by host name.
-
-    Raises SettingsError listing every problem (each once) if any host's data is invalid.
-    """
-    if inventory in _validated:
-        return _validated[inventory]
-    errors: dict[str, None] = {}
-    for host in inventory:
-        errors.update(dict.fromkeys(_host_errors(inventory, host)))
-    if errors:
-        raise refused(*errors)
-    settings = {host.name: _validate(host.data.dict()) for host in inventory}
-    _validated[inventory] = settings
-    return settings
-
-
-def current() -> HostSettings:
-    """Settings of the host pyinfra is preparing, after the whole inventory validated."""
-    from pyinfra import host
-
-    return load(host.inventory)[host.name]
-
-
-def same_on_every_host(values: dict[str, Any], key: str) -> Any:
-    """The one value of ``key`` that every host (by name) has; SettingsError if they differ.
-
-    For settings read once for the whole inventory, e.g. by a reconcile on the control machine.
-    """
-    distinct: list = []
-    for value in values.values():
-        if value not in distinct:
-            distinct.append(value)
-    if len(distinct) > 1:
-        first, other = distinct[:2]
-        holders = [", ".join(host for host, value in values.items() if value == each) for each in (first, other)]
-        raise refused(f"{key} differs between hosts ({holders[0]}: {first!r}; {holders[1]}: {other!r}): "
-                      "it must be the same for all of them")
-    return distinct[0]
-
-
-# The inventory groups Holdfast deploys to: the hosts it protects and watches, and the
-# external monitors.
-WATCHED_GROUP = "web"
-MONITOR_GROUP = "monitors"
-
-
-def address_of(pyinfra_host) -> str:
-    """How the deploy machine reaches an inventory host: its ``ssh_hostname``, else its name."""
-    return pyinfra_host.data.get("ssh_hostname") or pyinfra_host.name
-
-
-def read_inventory(path: str | Path):
-    """The pyinfra inventory at ``path``, with group_data from the current directory, as
-    the ``pyinfra`` command loads it (for the tests, the audit and the benchmarks)."""
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
-
-    with ctx_state.use(State()):
-        return make_inventory(str(Path(path).resolve()), cwd=str(Path.cwd()))
-
-
-# --- the reference -------------------------------------------------------------------
-
-
-_PLAIN_TYPES = {str: "text", int: "whole number", bool: "True or False", float: "number"}
-
-
-def _type_name(annotation, metadata=()) -> str:
-    """How the reference describes a value's expected form."""
-    for meta in (*metadata, *getattr(annotation, "__metadata__", ())):
-        if isinstance(meta, Form):
-            return meta.description
-    origin = getattr(annotation, "__origin__", None)
-    args = getattr(annotation, "__args__", ())
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "dict"
-    if origin is Annotated or hasattr(annotation, "__metadata__"):
-        return _type_name(origin or args[0])
-    if origin is list:
-        return f"list of: {_type_name(args[0])}"
-    if origin is dict:
-        if _nested_model(args[1]):
-            return f"dict of {_type_name(args[1])}s, by name"
-        return f"dict of: {_type_name(args[1])}"
-    if origin is Literal:
-        return " or ".join(map(repr, args))
-    if type(None) in args:
-        return " or ".join(_type_name(a) for a in args if a is not type(None)) + ", or None"
-    return _PLAIN_TYPES.get(annotation, getattr(annotation, "__name__", str(annotation)))
-
-
-def reference_rows(model: type[BaseModel] = None, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """(key, expected form, default, meaning) of every key, depth first."""
-    rows = []
-    for name, field in (model or HostSettings).model_fields.items():
-        key = f"{prefix}{name}"
-        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-        if isinstance(field.get_default(call_default_factory=True), BaseModel | dict) and default != "{}":
-            default = "see below"
-        rows.append((key, _type_name(field.annotation, field.metadata), default, field.description or ""))
-        nested = _nested_model(field.annotation)
-        if nested:
-            is_mapping = getattr(field.annotation, "__origin__", None) is dict
-            is_list = getattr(field.annotation, "__origin__", None) is list
-            rows += reference_rows(nested, f"{key}.<name>." if is_mapping else f"{key}[]." if is_list else f"{key}.")
-    return rows
-
-
-def reference() -> str:
-    """docs/settings.md: every group_data key, its form, default and meaning."""
-    lines = [
-        "# Settings reference",
-        "",
-        "<!-- Generated by `python -m holdfast.settings` from holdfast/settings.py; do not edit. -->",
-        "",
-        "Every group_data key Holdfast reads. Keys are top-level names in `group_data/<group>.py`",
-        "(`all`, `web`, `monitors`, or the inventory's own group such as `lab`); nested keys are",
-        "dict entries. Unknown keys are errors, so typos are caught before any host is touched.",
-        "",
-        "| key | expected | default | meaning |",
-        "|---|---|---|---|",
-    ]
-    for key, form, default, meaning in reference_rows():
-        shown = default if default in ("required", "see below") else f"`{default}`"
-        cells = [f"`{key}`", form, shown, meaning]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(reference(), end="")

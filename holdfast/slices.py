@@ -13,13 +13,12 @@ or went is restarted, since a unit changes slice only when it starts.
 import itertools
 import shlex
 from pathlib import PurePosixPath
-from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.hardware import Cpus, Memory
 
-from holdfast import settings
+from holdfast import loading, settings
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
 
@@ -103,7 +102,7 @@ def memory_bytes(value: int | str, host_memory: int) -> int | None:
     return value
 
 
-def budget_problems(slices: dict[str, settings.Slice], cpus: int, host_memory: int) -> list[tuple[tuple, Any, str]]:
+def budget_problems(slices: dict[str, settings.Slice], cpus: int, host_memory: int) -> list[settings.Problem]:
     """Slice limits the host cannot give, as (key path, value, message) triples."""
     problems = []
     host_mib = f"{host_memory // MiB} MiB"
@@ -139,23 +138,20 @@ def check_budget(host_settings: settings.HostSettings) -> None:
     """Stop the deploy (or warn, if group_data says so) when a slice cannot fit this host."""
     cpus, memory = host.get_fact(Cpus), host.get_fact(Memory)
     if not cpus or not memory:
-        raise settings.SettingsError(f"{host.name}: cannot read the host's CPU count and memory (getconf, vmstat)")
-    problems = [settings.located(*problem) for problem in budget_problems(host_settings.slices, cpus, memory * MiB)]
+        raise loading.SettingsError(f"{host.name}: cannot read the host's CPU count and memory (getconf, vmstat)")
+    problems = budget_problems(host_settings.slices, cpus, memory * MiB)
     if problems and host_settings.slice_budget == "warn":
         for problem in problems:
-            logger.warning(f"{host.name}: {problem} (slice_budget = 'warn': deploying anyway)")
+            logger.warning(f"{host.name}: {loading.located(*problem)} (slice_budget = 'warn': deploying anyway)")
     elif problems:
-        raise settings.SettingsError(
-            f"{host.name}: slices that do not fit the host, nothing was changed on any host:\n  "
-            + "\n  ".join(problems)
-        )
+        raise loading.refuse(*problems)
 
 
 @deploy("Resource slices")
 def deploy_slices() -> None:
     """Install the slices and put each placed unit in its slice; remove what group_data no
     longer has. Nothing changes unless the limits fit the host and systemd accepts the files."""
-    host_settings = settings.current()
+    host_settings = loading.current()
     if host_settings.slices:
         check_budget(host_settings)
     validated_config(

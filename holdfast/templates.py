@@ -8,7 +8,10 @@ from pathlib import Path
 import jinja2
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = PROJECT_DIR / "templates"
+# templates/ of the source tree; an installed wheel carries the same files inside the
+# package (pyproject.toml maps them there).
+_INSTALLED_TEMPLATES = Path(__file__).resolve().parent / "template_files"
+TEMPLATES_DIR = _INSTALLED_TEMPLATES if _INSTALLED_TEMPLATES.is_dir() else PROJECT_DIR / "templates"
 
 
 @cache
@@ -26,8 +29,10 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
 
 
 def managed_notice(template: str, templates_dir: Path = TEMPLATES_DIR) -> str:
-    """The line every rendered file opens with (inside the file's comment syntax)."""
-    source = (templates_dir / template).relative_to(PROJECT_DIR).as_posix()
+    """The line every rendered file opens with (inside the file's comment syntax): the
+    same whether Holdfast runs from its source tree or from an installed package."""
+    folder = "templates" if templates_dir == TEMPLATES_DIR else templates_dir.relative_to(PROJECT_DIR).as_posix()
+    source = f"{folder}/{template}"
     return f"Managed by Holdfast from {source}: local changes are overwritten by the next deploy."
 
 

@@ -3,12 +3,13 @@ install. WordPress and its faults on the web hosts, the mail sink on the monitor
 
 from pyinfra import host
 
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from lab.mailsink import deploy_mail_sink
 from lab.site import deploy_standin
 from lab.wordpress import deploy_wordpress
 
-if "web" in host.groups:
+if WATCHED_GROUP in host.groups:
     deploy_wordpress()
     deploy_standin()
-if "monitors" in host.groups:
+if MONITOR_GROUP in host.groups:
     deploy_mail_sink()

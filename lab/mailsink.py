@@ -10,8 +10,8 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
-from holdfast import settings
-from lab.site import render
+from holdfast import loading
+from lab import render
 from lab.topology import LAB
 
 PACKAGES = ("exim4-daemon-light",)
@@ -30,7 +30,7 @@ def messages(text: str) -> list[Message]:
 
 @deploy("Mail sink (lab only)")
 def deploy_mail_sink() -> None:
-    host_settings = settings.current()
+    host_settings = loading.current()
     emails = [contact.email for contact in host_settings.escalation.contacts.values()]
     apt.packages(name="Install exim4", packages=list(PACKAGES))
     for address in emails:

@@ -6,8 +6,9 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import settings
-from lab.site import render, standin_site
+from holdfast import loading
+from lab import render
+from lab.site import standin_site
 
 # curl: the monitor host's probes in the drill.
 PACKAGES = ("nginx", "curl")
@@ -16,7 +17,7 @@ PACKAGES = ("nginx", "curl")
 @deploy("Plain nginx (lab only)")
 def deploy_plain_nginx() -> None:
     """Serve the first FastCGI site through Debian's nginx with a bare server block."""
-    site = standin_site(settings.current())
+    site = standin_site(loading.current())
     apt.packages(name="Install nginx", packages=["nginx"])
     files.link(name="No Debian default site", path="/etc/nginx/sites-enabled/default", present=False)
     config = files.put(

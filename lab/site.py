@@ -3,19 +3,24 @@ site (lab/wordpress.py installs it) and the `standin` tool that triggers them, i
 the web hosts by the lab's own deploy (never by deploy.py)."""
 
 from io import StringIO
-from pathlib import Path
 
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import settings, templates
+from holdfast import loading, settings
+from lab import render
 
 # libfcgi-bin's cgi-fcgi lets `standin` and the tests talk to PHP-FPM directly, without nginx.
 PACKAGES = ("libfcgi-bin",)
 STATE_DIR = "/var/lib/standin"
 LOOP_ARMED_FILE = f"{STATE_DIR}/loop-armed"
+LOOP_STARTED_FILE = f"{STATE_DIR}/loop-started"  # the armed loop's start, in epoch seconds, as PHP saw it
 FAULTS_FILE = "/usr/local/lib/standin/faults.php"
-TEMPLATES = Path(__file__).parent / "templates"
+# A signed-in visitor (WordPress's log-in cookie, which the must-use plugin takes for a
+# member's): nginx never answers it from its cache, and the page it gets says so
+# (MEMBER_EXPECT), so an answer with that text came from the application.
+MEMBER_COOKIE = "wordpress_logged_in_lab=member"
+MEMBER_EXPECT = "Signed in"
 
 
 def fastcgi_sites(host_settings: settings.HostSettings) -> dict[str, settings.Site]:
@@ -29,15 +34,10 @@ def standin_site(host_settings: settings.HostSettings) -> settings.Site | None:
     return next(iter(fastcgi_sites(host_settings).values()), None)
 
 
-def render(template: str, **context) -> str:
-    """Render one of the lab's own templates, as Holdfast renders its own."""
-    return templates.render(template, TEMPLATES, **context)
-
-
 @deploy("Stand-in faults (lab only)")
 def deploy_standin() -> None:
     """The faults plugin in every FastCGI site's WordPress, and the `standin` tool."""
-    host_settings = settings.current()
+    host_settings = loading.current()
     sites = fastcgi_sites(host_settings)
     if not sites:
         return
@@ -50,7 +50,8 @@ def deploy_standin() -> None:
         files.put(
             name=f"Stand-in plugin in {name}",
             src=StringIO(render(
-                "site/standin.php.j2", site=site, loop_armed_file=LOOP_ARMED_FILE, faults_file=FAULTS_FILE,
+                "site/standin.php.j2", site=site, loop_armed_file=LOOP_ARMED_FILE, loop_started_file=LOOP_STARTED_FILE,
+                faults_file=FAULTS_FILE, member_cookie=MEMBER_COOKIE.split("=")[0], member_expect=MEMBER_EXPECT,
             )),
             dest=f"{site.root}/wp-content/mu-plugins/standin.php",
         )
@@ -59,7 +60,8 @@ def deploy_standin() -> None:
     files.put(
         name="The `standin` fault tool",
         src=StringIO(render("site/standin.j2", site=site, service=service, state_dir=STATE_DIR,
-                            loop_armed_file=LOOP_ARMED_FILE, faults_file=FAULTS_FILE)),
+                            loop_armed_file=LOOP_ARMED_FILE, loop_started_file=LOOP_STARTED_FILE,
+                            faults_file=FAULTS_FILE)),
         dest="/usr/local/sbin/standin",
         mode="755",
     )

@@ -7,8 +7,9 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
-from holdfast import settings
-from lab.site import fastcgi_sites, render
+from holdfast import loading
+from lab import render
+from lab.site import fastcgi_sites
 
 # Debian's wordpress needs "an httpd" and "php": named here, nginx (which Holdfast then
 # configures) and the php metapackage with php8.2-fpm, so apt chooses no apache2.
@@ -32,7 +33,7 @@ def database_name(name: str) -> str:
 @deploy("WordPress (lab only)")
 def deploy_wordpress() -> None:
     """Install WordPress and MariaDB; set up and seed a WordPress for every FastCGI site."""
-    sites = fastcgi_sites(settings.current())
+    sites = fastcgi_sites(loading.current())
     if not sites:
         return
     apt.packages(name="Install WordPress, MariaDB and PHP-FPM", packages=list(PACKAGES))

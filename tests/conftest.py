@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from holdfast import settings
+from holdfast import loading
+from holdfast.inventory import read_inventory
 
 REPO = Path(__file__).resolve().parent.parent
 # What a deploy reads; a copy of these is a project a test may edit freely.
@@ -14,9 +15,10 @@ PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfas
 FAKE_SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "fake-pw"}
 
 
-def copy_project(destination: Path) -> Path:
-    """A copy of the project in ``destination``, to edit freely."""
-    for name in PROJECT_FILES:
+def copy_project(destination: Path, names: tuple[str, ...] = PROJECT_FILES) -> Path:
+    """A copy of the project (its files ``names``) in ``destination``, to edit freely."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in names:
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -34,7 +36,7 @@ def project_copy(tmp_path, monkeypatch) -> Path:
 
 def load_settings(inventory: str = "inventories/lab.py"):
     """Validated settings of every host of ``inventory``, read from the current directory."""
-    return settings.load(settings.read_inventory(inventory))
+    return loading.load(read_inventory(inventory))
 
 
 def repo_settings(inventory: str = "inventories/lab.py"):
@@ -47,7 +49,7 @@ def repo_settings(inventory: str = "inventories/lab.py"):
 
 def settings_error(inventory: str = "inventories/lab.py") -> str:
     """The message of the SettingsError that loading ``inventory`` raises."""
-    with pytest.raises(settings.SettingsError) as raised:
+    with pytest.raises(loading.SettingsError) as raised:
         load_settings(inventory)
     return str(raised.value)
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from bench.drill import report, scenario
 from bench.drill.figures import figures
-from holdfast import settings
+from holdfast import loading
+from holdfast.inventory import read_inventory
+from lab.harness.deploys import run_deploy
 from lab.topology import LAB, Lab
-from tests.deploys import run_deploy
 
 BARE = Lab("bare", ipaddress.ip_network(os.environ.get("HOLDFAST_DRILL_BARE_SUBNET", "10.122.0.0/24")), 1)
 
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     options = parser.parse_args()
     timeline = scenario.SHORT if options.short else scenario.FULL
-    host_settings = settings.load(settings.read_inventory("inventories/lab.py"))[LAB.group("web")[0].name]
+    host_settings = loading.load(read_inventory("inventories/lab.py"))[LAB.group("web")[0].name]
 
     records = [scenario.run("with Holdfast", LAB, host_settings, True, timeline)]
     if not options.protected_only:

@@ -25,7 +25,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class Client:
-    """A source of requests: its name, address, pace, and the paths it asks for in turn."""
+    """A source of requests: its name, address, pace, the paths it asks for in turn, and
+    the header lines it adds."""
 
     name: str
     source: str
@@ -33,6 +34,7 @@ class Client:
     paths: tuple[str, ...]
     timeout: float
     expect: str = ""  # text a good answer contains
+    headers: tuple[str, ...] = ()  # e.g. "Cookie: session=member"
 
 
 async def _get(client: Client, address: str, host_name: str, path: str, started: float) -> Hit:
@@ -42,7 +44,8 @@ async def _get(client: Client, address: str, host_name: str, path: str, started:
         async with asyncio.timeout(client.timeout):
             reader, writer = await asyncio.open_connection(address, 80, local_addr=(client.source, 0))
             try:
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host_name}\r\nConnection: close\r\n\r\n".encode())
+                lines = "".join(f"{line}\r\n" for line in (f"Host: {host_name}", *client.headers, "Connection: close"))
+                writer.write(f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode())
                 head = await reader.readline()
                 status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
                 body = await reader.read()

@@ -13,9 +13,10 @@ the same address (create and verify those in UptimeRobot: Holdfast only assigns 
 import re
 import urllib.parse
 
+from holdfast.loading import same_on_every_host
 from holdfast.providers.api import Api
 from holdfast.providers.model import Change, Existing, Wanted, recipients
-from holdfast.settings import HostedMonitors, HostSettings, same_on_every_host
+from holdfast.settings import HostedMonitors, HostSettings
 
 NAME = "UptimeRobot"
 PAGE_SIZE = 50

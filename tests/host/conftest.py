@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from holdfast import loading
 from holdfast import settings as holdfast_settings
+from holdfast.inventory import address_of, read_inventory
 from tests.conftest import REPO
 
 
@@ -39,8 +41,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "hosts(*groups): run only on the inventory's hosts in these groups")
     os.chdir(REPO)  # group_data is read from the current directory, as pyinfra does
-    inventory = holdfast_settings.read_inventory(config.getoption("inventory"))
-    loaded = holdfast_settings.load(inventory)
+    inventory = read_inventory(config.getoption("inventory"))
+    loaded = loading.load(inventory)
     config.holdfast_targets = {host.name: Target(host, loaded[host.name]) for host in inventory}
 
 
@@ -62,7 +64,7 @@ class Target:
     @property
     def address(self) -> str:
         """Where this machine (and the lab's clients) reach it."""
-        return holdfast_settings.address_of(self.pyinfra_host)
+        return address_of(self.pyinfra_host)
 
     @cached_property
     def testinfra(self):

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from holdfast import hosted_monitors, settings
+from holdfast import hosted_monitors, loading, settings
 from holdfast.providers import healthchecks
 from holdfast.templates import render
 from tests.conftest import REPO, append, edit, load_settings, settings_error
@@ -49,7 +49,7 @@ def test_bad_values_name_file_key_and_form(project_copy, old, new, expected):
 def test_hosted_monitors_must_be_the_same_on_every_host(project_copy):
     append(project_copy / "group_data/web.py", 'hosted_monitors = {"tag": "web-team"}')
     fleet = load_settings("inventories/prod.py")
-    with pytest.raises(settings.SettingsError, match=r"hosted_monitors differs between hosts \(web1.example.com, "
+    with pytest.raises(loading.SettingsError, match=r"hosted_monitors differs between hosts \(web1.example.com, "
                                                      r"web2.example.com: .*mon1.example.net: "):
         hosted_monitors._hosted(fleet)
 

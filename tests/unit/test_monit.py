@@ -5,8 +5,9 @@ import re
 import pytest
 from pyinfra.context import ctx_host, ctx_inventory
 
-from holdfast import monit, settings
-from tests.conftest import REPO, edit, load_settings, repo_settings, settings_error
+from holdfast import loading, monit
+from holdfast.inventory import read_inventory
+from tests.conftest import FAKE_SMTP_ENV, REPO, edit, load_settings, repo_settings, settings_error
 
 
 @pytest.fixture(scope="module")
@@ -78,23 +79,32 @@ def test_relay_login_comes_from_the_environment(prod, monkeypatch):
     assert prod["web1.example.com"].mail.credentials() == ("alerts", "from-the-environment")
 
 
+def relay_login_error(environ: dict) -> str:
+    """The error monit.relay_login raises while pyinfra prepares web1 of production."""
+    inventory = read_inventory("inventories/prod.py")
+    web = inventory.get_host("web1.example.com")
+    with ctx_inventory.use(inventory), ctx_host.use(web), pytest.raises(loading.SettingsError) as raised:
+        monit.relay_login(loading.load(inventory)[web.name], environ)
+    return str(raised.value)
+
+
 def test_a_missing_relay_password_names_its_file_and_key(monkeypatch):
     monkeypatch.chdir(REPO)
-    monkeypatch.setenv("HOLDFAST_SMTP_USER", "alerts")
-    monkeypatch.delenv("HOLDFAST_SMTP_PASSWORD", raising=False)
-    inventory = settings.read_inventory("inventories/prod.py")
-    web = inventory.get_host("web1.example.com")
-    with ctx_inventory.use(inventory), ctx_host.use(web), pytest.raises(
-        settings.SettingsError, match="group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected"
-    ):
-        monit.relay_login(settings.load(inventory)[web.name])
+    assert ("group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected a variable set in the "
+            "deploy's environment") in relay_login_error({"HOLDFAST_SMTP_USER": "alerts"})
 
 
-def test_implicit_tls_is_refused_for_monit(prod):
-    host_settings = prod["web1.example.com"]
-    tls = host_settings.model_copy(update={"mail": host_settings.mail.model_copy(update={"security": "tls"})})
-    with pytest.raises(settings.SettingsError, match="mail.security = 'tls'"):
-        monit.relay_login(tls)
+def test_implicit_tls_is_refused_for_monit(project_copy):
+    edit(project_copy / "group_data/all.py", '"security": "starttls"', '"security": "tls"')
+    assert ("group_data/all.py: mail.security = 'tls': Monit 5.33 cannot send over implicit TLS"
+            in relay_login_error(FAKE_SMTP_ENV))
+
+
+def test_a_login_monit_cannot_quote_is_refused_without_showing_it(monkeypatch):
+    monkeypatch.chdir(REPO)
+    message = relay_login_error({**FAKE_SMTP_ENV, "HOLDFAST_SMTP_PASSWORD": 'pass"word'})
+    assert "group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected a value without '\"'" in message
+    assert 'pass"word' not in message
 
 
 # --- rendering ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import subprocess
 import pytest
 from pyinfra.context import ctx_host, ctx_inventory
 
-from holdfast import monitoring, settings
+from holdfast import loading, monitoring, settings
+from holdfast.inventory import read_inventory
 from holdfast.templates import render
 from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit, settings_error
 
@@ -18,7 +19,7 @@ PROD = "inventories/prod.py"
 def prod(monkeypatch):
     """The production inventory, read from the repository."""
     monkeypatch.chdir(REPO)
-    return settings.read_inventory(PROD)
+    return read_inventory(PROD)
 
 
 def monitor_of(inventory):
@@ -26,7 +27,7 @@ def monitor_of(inventory):
 
 
 def monitor_settings(inventory) -> settings.HostSettings:
-    return settings.load(inventory)[monitor_of(inventory).name]
+    return loading.load(inventory)[monitor_of(inventory).name]
 
 
 def rendered(files, path) -> str:
@@ -61,14 +62,14 @@ def test_every_site_of_every_web_host_is_probed_through_its_nginx(prod):
     expected = [
         (web.name, name, f"http://{web.name}{site.content_path}", site.server_names[0])
         for web in prod.get_group("web")
-        for name, site in settings.load(prod)[web.name].sites.items()
+        for name, site in loading.load(prod)[web.name].sites.items()
     ]
     assert [(p.host, p.site, p.url, p.server_name) for p in probes] == expected
 
 
 def test_a_host_is_reached_at_its_ssh_hostname(monkeypatch):
     monkeypatch.chdir(REPO)
-    lab = settings.read_inventory("inventories/lab.py")
+    lab = read_inventory("inventories/lab.py")
     addresses = {host.name: host.address for host in monitoring.watched_hosts(lab)}
     assert addresses == {web.name: web.data.ssh_hostname for web in lab.get_group("web")}
 
@@ -93,13 +94,13 @@ def test_every_web_host_is_a_node_exporter_target(prod):
 
 def test_a_host_removed_from_the_inventory_loses_its_targets(project_copy):
     edit(project_copy / PROD, '    ("web2.example.com", _deploy_user),\n', "")
-    config = prometheus_config(settings.read_inventory(PROD))
+    config = prometheus_config(read_inventory(PROD))
     assert "web1.example.com" in config and "web2.example.com" not in config
 
 
 def test_no_web_hosts_still_renders_valid_empty_lists(project_copy):
     edit(project_copy / PROD, "web = [", "_web = [")
-    inventory = settings.read_inventory(PROD)
+    inventory = read_inventory(PROD)
     assert "static_configs: []" in prometheus_config(inventory)
     blackbox = monitoring.blackbox_files(monitor_settings(inventory), [])[0].content
     assert "modules: {}" in blackbox
@@ -148,7 +149,7 @@ def test_monit_state_is_read_from_its_exported_metric(prod):
 
 def test_extra_rules_are_escalated_like_the_built_in_ones(monkeypatch):
     monkeypatch.chdir(REPO)
-    lab_monitor = monitor_settings(settings.read_inventory("inventories/lab.py"))
+    lab_monitor = monitor_settings(read_inventory("inventories/lab.py"))
     extra = lab_monitor.monitoring.extra_rules[0]
     copies = [rule for rule in rules(lab_monitor) if rule["name"] == extra.name]
     assert [(copy["tier"], copy["for"]) for copy in copies] == [
@@ -194,7 +195,7 @@ def test_relay_password_goes_to_a_file_the_service_alone_reads(prod):
 
 def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
     monkeypatch.chdir(REPO)
-    files = alertmanager_config(monitor_settings(settings.read_inventory("inventories/lab.py")), environ={})
+    files = alertmanager_config(monitor_settings(read_inventory("inventories/lab.py")), environ={})
     assert [file.path for file in files] == [monitoring.ALERTMANAGER_CONFIG]
     assert 'smtp_smarthost: "mon1:25"' in files[0].content
     assert "smtp_require_tls: false" in files[0].content
@@ -206,7 +207,7 @@ def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
 def prepare_error(inventory, environ=FAKE_SMTP_ENV) -> str:
     """The error deploy_monitor_host's preparation raises for the monitor host."""
     with ctx_inventory.use(inventory), ctx_host.use(monitor_of(inventory)):
-        with pytest.raises(settings.SettingsError) as raised:
+        with pytest.raises(loading.SettingsError) as raised:
             monitoring.alertmanager_files(monitor_settings(inventory), environ)
     return str(raised.value)
 
@@ -218,13 +219,13 @@ def test_a_missing_relay_password_stops_the_deploy(prod):
 
 def test_implicit_tls_needs_port_465(project_copy):
     edit(project_copy / "group_data/all.py", '"security": "starttls"', '"security": "tls"')
-    assert "group_data/all.py: mail.port = 587: expected 465" in prepare_error(settings.read_inventory(PROD))
+    assert "group_data/all.py: mail.port = 587: expected 465" in prepare_error(read_inventory(PROD))
 
 
 def test_a_tier_without_email_is_refused(project_copy):
     edit(project_copy / "group_data/all.py", '"channels": ["email", "phone"]', '"channels": ["phone"]')
     assert ("group_data/all.py: escalation.tiers[1].channels = ['phone']: expected 'email' among them"
-            in prepare_error(settings.read_inventory(PROD)))
+            in prepare_error(read_inventory(PROD)))
 
 
 # --- settings ------------------------------------------------------------------------

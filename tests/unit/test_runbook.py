@@ -5,14 +5,15 @@ import re
 
 import pytest
 
-from holdfast import monitoring, runbook, settings
+from holdfast import loading, monitoring, runbook
+from holdfast.inventory import read_inventory
 from tests.conftest import REPO
 
 
 @pytest.fixture
 def production(monkeypatch):
     monkeypatch.chdir(REPO)
-    return settings.read_inventory(runbook.DEFAULT_INVENTORY)
+    return read_inventory(runbook.DEFAULT_INVENTORY)
 
 
 def test_committed_runbook_is_a_fresh_rendering(production):
@@ -22,7 +23,7 @@ def test_committed_runbook_is_a_fresh_rendering(production):
 
 
 def test_every_prometheus_alert_is_explained(production):
-    fleet = settings.load(production)
+    fleet = loading.load(production)
     monitor = fleet[production.get_group("monitors")[0].name]
     rules = "".join(file.content for file in monitoring.prometheus_files(monitor, monitoring.watched_hosts(production)))
     built_in = set(re.findall(r"- alert: (\w+)", rules)) - {rule.name for rule in monitor.monitoring.extra_rules}
@@ -31,6 +32,6 @@ def test_every_prometheus_alert_is_explained(production):
 
 def test_every_contact_and_channel_is_in_the_runbook(production):
     text = runbook.render_runbook(production)
-    plan = settings.load(production)["web1.example.com"].escalation
+    plan = loading.load(production)["web1.example.com"].escalation
     for contact in plan.contacts.values():
         assert contact.email in text and (contact.phone or "") in text

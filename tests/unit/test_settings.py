@@ -3,7 +3,7 @@ message naming the file, the key, the value and the expected form."""
 
 import pytest
 
-from holdfast import settings
+from holdfast import reference
 from tests.conftest import REPO, append, edit, load_settings, settings_error
 
 
@@ -103,7 +103,35 @@ def test_pyinfra_keys_are_not_typos(project_copy):
     assert load_settings()["web1"].sites
 
 
+DOCKER = "other_packages_keys = ['docker_*']\ndocker_version = '27.3'"
+
+
+def test_a_key_declared_as_another_packages_passes(project_copy):
+    append(project_copy / "group_data/all.py", DOCKER)
+    assert load_settings()["web1"].other_packages_keys == ["docker_*"]
+
+
+def test_a_typo_still_stops_the_deploy_beside_declared_keys(project_copy):
+    append(project_copy / "group_data/all.py", DOCKER)
+    edit(project_copy / "group_data/web.py", "services = {", "servces = {")
+    message = settings_error()
+    assert "group_data/web.py: servces: unknown key; did you mean 'services'?" in message
+    assert "docker_version" not in message
+
+
+def test_an_undeclared_key_of_another_package_stops_the_deploy(project_copy):
+    append(project_copy / "group_data/all.py", "docker_version = '27.3'")
+    assert ("group_data/all.py: docker_version: unknown key; if another pyinfra package reads it, add a pattern "
+            "matching it to other_packages_keys") in settings_error()
+
+
+def test_a_pattern_cannot_claim_holdfast_keys(project_copy):
+    append(project_copy / "group_data/all.py", "other_packages_keys = ['docker_*', 's*']")
+    assert ("group_data/all.py: other_packages_keys[1] = 's*': expected a pattern matching none of Holdfast's keys "
+            "(it matches services, sites, slices, slice_budget)") in settings_error()
+
+
 def test_reference_doc_is_current():
-    assert (REPO / "docs/settings.md").read_text() == settings.reference(), (
-        "docs/settings.md is stale: run `.venv/bin/python -m holdfast.settings > docs/settings.md`"
+    assert (REPO / "docs/settings.md").read_text() == reference.reference(), (
+        "docs/settings.md is stale: run `.venv/bin/python -m holdfast.reference > docs/settings.md`"
     )

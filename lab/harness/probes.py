@@ -25,7 +25,9 @@ def cpu_percent(host, unit: str, seconds: float = 4) -> float:
     accounting setting on the unit: the lab's systemd keeps no cpuacct groups, as the
     machine mounts cpu and cpuacct apart and systemd expects them together.
     """
-    ticks = cpu_ticks_function(unit) + f"a=$(cpu_ticks); sleep {seconds}; b=$(cpu_ticks); echo $((b - a)) $(getconf CLK_TCK)"
+    ticks = cpu_ticks_function(unit) + (
+        f"a=$(cpu_ticks); sleep {seconds}; b=$(cpu_ticks); echo $((b - a)) $(getconf CLK_TCK)"
+    )
     used, per_second = map(int, host.check_output(ticks).split())
     return used / per_second / seconds * 100
 
@@ -43,16 +45,20 @@ def oom_kills(host, unit: str) -> int:
     ))
 
 
-def fastcgi(host, site, path: str, timeout: int = 5) -> str:
-    """Ask PHP-FPM directly (no nginx) for ``path`` of ``site`` (by its canonical name);
-    empty if no answer in time."""
+def fastcgi_command(site, path: str, timeout: int) -> str:
+    """A shell command asking PHP-FPM directly (no nginx) for ``path`` of ``site``, as
+    nginx would for its canonical name, giving up after ``timeout`` seconds."""
     socket = site.backend.address.removeprefix("unix:")
     query = path.partition("?")[2]
-    return host.run(
+    return (
         f"SCRIPT_FILENAME={site.root}/index.php REQUEST_URI='{path}' QUERY_STRING='{query}' REQUEST_METHOD=GET "
-        f"HTTP_HOST={site.server_names[0]} "
-        f"timeout {timeout} cgi-fcgi -bind -connect {socket}"
-    ).stdout
+        f"HTTP_HOST={site.server_names[0]} timeout {timeout} cgi-fcgi -bind -connect {socket}"
+    )
+
+
+def fastcgi(host, site, path: str, timeout: int = 5) -> str:
+    """Ask PHP-FPM directly (no nginx) for ``path`` of ``site``; empty if no answer in time."""
+    return host.run(fastcgi_command(site, path, timeout)).stdout
 
 
 def wait_for(condition, timeout: float, interval: float = 0.5):
@@ -86,5 +92,8 @@ class Mailboxes:
         return [message["Subject"] for message in messages(text)]
 
     def waiting_for(self, subject: str) -> list[str]:
-        """The addresses that have not received mail with ``subject`` yet."""
+        """The addresses that have not received mail with ``subject`` yet. Refuses an empty
+        list of addresses: a wait on none would pass at once, whatever was mailed."""
+        if not self.paths:
+            raise ValueError(f"no mailbox to wait for {subject!r} in: the tier has no email address")
         return [address for address in self.paths if subject not in self.subjects(address)]

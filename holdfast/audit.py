@@ -1,4 +1,4 @@
-"""The escalation plan as code: a single-point-of-failure audit.
+"""The single-point-of-failure audit of the escalation plan, the inventory and the hosts.
 
 The plan itself (contacts, tiers, the mail relay) is settings (holdfast/settings.py);
 Monit, Alertmanager and the hosted monitors read their recipients from it. The audit
@@ -9,6 +9,7 @@ admin key, a secret in the repository. It runs at the start of every deploy
 operation runs unless group_data acknowledges the rule with a written reason.
 """
 
+import difflib
 import ipaddress
 import re
 import subprocess
@@ -19,11 +20,13 @@ from pathlib import Path
 from typing import Literal
 
 from pyinfra import host, inventory, logger
-from pyinfra.api import FactBase, deploy
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
-from holdfast import nginx, settings
-from holdfast.settings import MONITOR_GROUP, WATCHED_GROUP, AuditRule, HostSettings
+from holdfast import loading, settings
+from holdfast.facts import AdminKeys, NginxAllowList, UnitRestartPolicies
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, address_of, monitor_addresses
+from holdfast.settings import HostSettings
 
 
 class AuditError(PyinfraError):
@@ -32,7 +35,7 @@ class AuditError(PyinfraError):
 
 @dataclass(frozen=True, order=True)
 class Finding:
-    rule: AuditRule
+    rule: str  # the name it is registered under (RULES, HOST_RULES)
     severity: Literal["error", "warning"]
     subject: str
     message: str
@@ -52,10 +55,16 @@ class Estate:
 
     @classmethod
     def of(cls, pyinfra_inventory, project: Path | None = None) -> "Estate":
+        """The estate of a valid inventory: SettingsError for invalid group_data, including an
+        acknowledgement of a rule the audit does not have."""
+        fleet = loading.load(pyinfra_inventory)
+        unknown = unknown_acknowledgements(pyinfra_inventory, fleet)
+        if unknown:
+            raise loading.refuse_in(pyinfra_inventory, unknown)
         return cls(
-            settings=settings.load(pyinfra_inventory),
+            settings=fleet,
             groups={name: [h.name for h in hosts] for name, hosts in pyinfra_inventory.groups.items()},
-            addresses={h.name: settings.address_of(h) for h in pyinfra_inventory},
+            addresses={h.name: address_of(h) for h in pyinfra_inventory},
             project=project or Path.cwd(),
         )
 
@@ -74,7 +83,7 @@ RULES: dict[str, Callable[[Estate], Iterable[Finding]]] = {}
 def _registrar(registry: dict):
     """A decorator that registers a rule in ``registry`` under its name."""
 
-    def rule(name: AuditRule):
+    def rule(name: str):
         def register(check):
             registry[name] = check
             return check
@@ -188,7 +197,7 @@ def _edge_timeouts(estate: Estate):
         host_settings = estate.settings[host_name]
         for name, site in host_settings.sites.items():
             key = site.backend.service
-            own, edge = host_settings.services[key].request_timeout, site.backend.read_timeout
+            own, edge = host_settings.services[key].app_timeout, site.backend.read_timeout
             if own is None:
                 yield Finding("edge-timeouts", "warning", f"site {name}",
                               f"{key} has no request timeout of its own (services.{key}.request_timeout): "
@@ -198,54 +207,6 @@ def _edge_timeouts(estate: Estate):
                 yield Finding("edge-timeouts", "warning", f"site {name}",
                               f"{key} lets a request run {own}s and nginx waits {edge}s: the worker keeps "
                               f"working {own - edge}s after the visitor got the fallback page")
-
-
-class AdminKeys(FactBase):
-    """Distinct SSH keys that can log in as an administrator (root and the sudo group)."""
-
-    command = (
-        "for home in /root $(getent group sudo | cut -d: -f4 | tr , ' ' | "
-        "xargs -r -n1 sh -c 'getent passwd \"$0\" | cut -d: -f6'); do "
-        'cat "$home/.ssh/authorized_keys" 2>/dev/null; done | '
-        "grep -E '^(ssh-|ecdsa-|sk-)' | cut -d' ' -f2 | sort -u | wc -l"
-    )
-
-    def process(self, output):
-        return int(output[0])
-
-
-class UnitRestartPolicies(FactBase):
-    """How systemd itself restarts units: Restart= and the start limit, by unit."""
-
-    @staticmethod
-    def default():
-        return {}
-
-    def command(self, units):
-        return "systemctl show -p Id -p LoadState -p Restart -p StartLimitBurst -p StartLimitIntervalUSec " + " ".join(
-            units
-        )
-
-    def process(self, output):
-        policies, current = {}, {}
-        for line in [*output, ""]:
-            if not line.strip():
-                if current.get("Id"):
-                    policies[current["Id"]] = current
-                current = {}
-                continue
-            key, _, value = line.partition("=")
-            current[key] = value
-        return policies
-
-
-class NginxAllowList(FactBase):
-    """The networks of the live nginx allow-list (None: no Holdfast edge on the host)."""
-
-    command = "sed -n '/^geo $holdfast_allow_listed/,/^}/p' /etc/nginx/holdfast/edge.conf 2>/dev/null || true"
-
-    def process(self, output):
-        return [parts[0] for parts in map(str.split, output) if len(parts) > 1 and parts[1] == "1;"]
 
 
 @dataclass(frozen=True)
@@ -261,16 +222,11 @@ class HostFacts:
 HOST_RULES: dict[str, Callable[..., Iterable[Finding]]] = {}
 
 
-def key_problem(loc: tuple, value, message: str) -> str:
-    """A problem with a settings key, worded as validation errors are (without the file)."""
-    return f"{'.'.join(map(str, loc))} = {value!r}: {message}"
-
-
 host_rule = _registrar(HOST_RULES)  # a rule about one host, from its facts
 
 
 @host_rule("admin-keys")
-def _admin_keys(host_settings, facts, monitors, locate):
+def _admin_keys(host_settings, facts, monitors):
     if facts.admin_keys < 2:
         yield Finding("admin-keys", "error", f"host {facts.name}",
                       f"{facts.admin_keys} admin SSH key(s): one lost laptop locks everyone out")
@@ -285,7 +241,7 @@ def _seconds(timespan: str) -> float:
 
 
 @host_rule("supervisor-conflict")
-def _supervisor_conflict(host_settings, facts, monitors, locate):
+def _supervisor_conflict(host_settings, facts, monitors):
     cycle = host_settings.monit.cycle
     for name, service in host_settings.services.items():
         policy = facts.units.get(service.unit, {})
@@ -305,7 +261,7 @@ def _supervisor_conflict(host_settings, facts, monitors, locate):
 
 
 @host_rule("monitors-allow-listed")
-def _monitors_allow_listed(host_settings, facts, monitors, locate):
+def _monitors_allow_listed(host_settings, facts, monitors):
     if facts.allow_listed is None:
         return
     networks = [ipaddress.ip_network(network) for network in facts.allow_listed]
@@ -317,17 +273,27 @@ def _monitors_allow_listed(host_settings, facts, monitors, locate):
                               "are rate limited like a visitor's until the next deploy")
 
 
-def host_findings(
-    host_settings: HostSettings, facts: HostFacts, monitors: dict[str, list[str]], locate=key_problem
-) -> list[Finding]:
-    """Findings about one host, from its facts (``monitors``: the monitors hosts' addresses;
-    ``locate``: how a problem with a settings key is worded)."""
-    return sorted({
-        finding for check in HOST_RULES.values() for finding in check(host_settings, facts, monitors, locate)
-    })
+def host_findings(host_settings: HostSettings, facts: HostFacts, monitors: dict[str, list[str]]) -> list[Finding]:
+    """Findings about one host, from its facts (``monitors``: the monitors hosts' addresses)."""
+    return sorted({finding for check in HOST_RULES.values() for finding in check(host_settings, facts, monitors)})
 
 
-def audit(estate: Estate) -> list[Finding]:
+def unknown_acknowledgements(pyinfra_inventory, fleet: dict[str, HostSettings]) -> list[tuple]:
+    """``audit.acknowledged`` names that are no rule's (the rules name themselves when they
+    register), as (host, problem) pairs: key, value, the rules there are."""
+    known = sorted(RULES | HOST_RULES)
+    problems = []
+    for each in pyinfra_inventory:
+        for name in fleet[each.name].audit.acknowledged:
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                expected = f"expected a rule of the audit ({', '.join(known)})" + (
+                    f"; did you mean {hint[0]!r}?" if hint else "")
+                problems.append((each, (("audit", "acknowledged"), name, expected)))
+    return problems
+
+
+def inventory_findings(estate: Estate) -> list[Finding]:
     """Every inventory-wide finding, each once, in a stable order."""
     return sorted({finding for check in RULES.values() for finding in check(estate)})
 
@@ -369,7 +335,7 @@ def _audit_inventory_once(pyinfra_inventory) -> None:
         return
     _audited.add(pyinfra_inventory)
     estate = Estate.of(pyinfra_inventory)
-    report(audit(estate), list(estate.settings.values()))
+    report(inventory_findings(estate), list(estate.settings.values()))
 
 
 def _facts(host_settings: HostSettings) -> HostFacts:
@@ -386,6 +352,6 @@ def _facts(host_settings: HostSettings) -> HostFacts:
 def deploy_audit() -> None:
     """Audit the plan and the inventory once, and this host, before any change."""
     _audit_inventory_once(host.inventory)
-    host_settings = settings.current()
-    monitors = nginx.monitor_addresses(inventory)
-    report(host_findings(host_settings, _facts(host_settings), monitors, settings.located), [host_settings])
+    host_settings = loading.current()
+    monitors = monitor_addresses(inventory)
+    report(host_findings(host_settings, _facts(host_settings), monitors), [host_settings])

@@ -1,0 +1,103 @@
+"""Holdfast's own pyinfra facts: what the deploy and the audit read from a host beyond
+pyinfra's facts. Kept apart from the operations, as pyinfra keeps its facts."""
+
+from collections.abc import Sequence
+
+from pyinfra.api import FactBase
+
+
+class AdminKeys(FactBase):
+    """Distinct SSH keys that can log in as an administrator (root and the sudo group)."""
+
+    command = (
+        "for home in /root $(getent group sudo | cut -d: -f4 | tr , ' ' | "
+        "xargs -r -n1 sh -c 'getent passwd \"$0\" | cut -d: -f6'); do "
+        'cat "$home/.ssh/authorized_keys" 2>/dev/null; done | '
+        "grep -E '^(ssh-|ecdsa-|sk-)' | cut -d' ' -f2 | sort -u | wc -l"
+    )
+
+    def process(self, output):
+        return int(output[0])
+
+
+class UnitRestartPolicies(FactBase):
+    """How systemd itself restarts units: Restart= and the start limit, by unit."""
+
+    @staticmethod
+    def default():
+        return {}
+
+    def command(self, units):
+        return "systemctl show -p Id -p LoadState -p Restart -p StartLimitBurst -p StartLimitIntervalUSec " + " ".join(
+            units
+        )
+
+    def process(self, output):
+        policies, current = {}, {}
+        for line in [*output, ""]:
+            if not line.strip():
+                if current.get("Id"):
+                    policies[current["Id"]] = current
+                current = {}
+                continue
+            key, _, value = line.partition("=")
+            current[key] = value
+        return policies
+
+
+class NginxAllowList(FactBase):
+    """The networks of the live nginx allow-list (None: no Holdfast edge on the host)."""
+
+    command = "sed -n '/^geo $holdfast_allow_listed/,/^}/p' /etc/nginx/holdfast/edge.conf 2>/dev/null || true"
+
+    def process(self, output):
+        return [parts[0] for parts in map(str.split, output) if len(parts) > 1 and parts[1] == "1;"]
+
+
+class MatchingFiles(FactBase):
+    """Files whose paths match shell glob patterns (the patterns come from Holdfast, not users)."""
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def command(self, patterns: Sequence[str]) -> str:
+        return f'for path in {" ".join(patterns)}; do [ -f "$path" ] && echo "$path"; done; true'
+
+    def process(self, output):
+        return sorted(output)
+
+
+class ManagedFiles(FactBase):
+    """Files matching shell glob patterns whose first lines carry Holdfast's "managed" notice:
+    Holdfast wrote them, so it may remove them (the patterns come from Holdfast, not users)."""
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def command(self, patterns: Sequence[str]) -> str:
+        return (f'for path in {" ".join(patterns)}; do [ -f "$path" ] && '
+                'head -n 3 "$path" | grep -q "Managed by Holdfast from" && echo "$path"; done; true')
+
+    def process(self, output):
+        return sorted(output)
+
+
+class UnchangedConffiles(FactBase):
+    """The configuration files of a Debian package that are still as the package shipped
+    them (dpkg's recorded checksum), e.g. a default that Holdfast may replace."""
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def command(self, package: str) -> str:
+        return (
+            f"dpkg-query -W -f='${{Conffiles}}\\n' {package} 2>/dev/null | "
+            'while read -r path sum rest; do [ -n "$path" ] && [ -z "$rest" ] && [ -f "$path" ] && '
+            '[ "$(md5sum < "$path" | cut -d" " -f1)" = "$sum" ] && echo "$path"; done; true'
+        )
+
+    def process(self, output):
+        return sorted(output)

@@ -1,0 +1,39 @@
+"""The inventory as Holdfast reads it: the monitors hosts' addresses for the allow-list and the audit."""
+
+import pytest
+
+from holdfast import loading
+from holdfast.inventory import monitor_addresses, read_inventory
+from lab.topology import LAB
+from tests.conftest import REPO
+
+
+def test_monitor_addresses_come_from_the_inventory(monkeypatch):
+    monkeypatch.chdir(REPO)
+    inventory = read_inventory("inventories/lab.py")
+    assert monitor_addresses(inventory) == {host.name: [host.address] for host in LAB.group("monitors")}
+
+
+class _Monitor:
+    def __init__(self, name: str, data: dict):
+        self.name = name
+        self.data = data
+
+
+class _Inventory:
+    def __init__(self, *monitors: _Monitor):
+        self.monitors = list(monitors)
+
+    def get_group(self, name, default):
+        return self.monitors if name == "monitors" else default
+
+
+def test_monitor_named_by_host_name_is_resolved():
+    inventory = _Inventory(_Monitor("localhost", {}))
+    assert "127.0.0.1" in monitor_addresses(inventory)["localhost"]
+
+
+def test_monitor_that_does_not_resolve_is_an_error_naming_it():
+    inventory = _Inventory(_Monitor("mon1", {"ssh_hostname": "mon1.invalid"}))
+    with pytest.raises(loading.SettingsError, match="monitors host mon1: cannot resolve 'mon1.invalid'"):
+        monitor_addresses(inventory)

@@ -127,6 +127,36 @@ def test_strict_args_send_dynamic_requests_to_the_strict_class(web_settings):
     assert "return 418" not in block(content, "location ~* \\.(css|js|png|jpe?g|gif|ico|svg|webp|woff2?)$")
 
 
+def test_tracking_arguments_leave_the_cache_key(web_settings):
+    pattern = nginx.ignored_arg_pattern(web_settings.sites["shop"].stale_cache.ignored_args)
+
+    def key_args(args: str) -> str:
+        for _ in range(4):  # the four maps, then the trailing '&' dropped
+            args = re.sub(pattern, r"\1\2", args, count=1)
+        return re.sub(r"^(.*?)&*$", r"\1", args)
+
+    assert key_args("fbclid=abc") == key_args("") == ""
+    assert key_args("p=5&utm_source=x&utm_medium=y&fbclid=z") == key_args("p=5") == "p=5"
+    assert key_args("gclid=1&p=5&mc_cid=2&q=a") == "p=5&q=a"
+    assert key_args("fbclidx=1&xutm_a=2") == "fbclidx=1&xutm_a=2"
+    content = site_conf(web_settings)
+    assert "_cache_key $scheme$request_method$host$holdfast_request_path?$holdfast_shop_cache_args;" in content
+
+
+def test_only_private_cookies_bypass_the_cache(web_settings):
+    content = site_conf(web_settings)
+    pattern = nginx.private_cookie_pattern(web_settings.sites["shop"].stale_cache.private_cookies)
+    assert re.search(pattern, "_ga=1; wordpress_logged_in_abc=x") and re.search(pattern, "comment_author_1=a")
+    assert not re.search(pattern, "_ga=1; my_wordpress_logged_in_=x")
+    assert "fastcgi_cache_bypass $holdfast_shop_private $http_authorization;" in content
+
+
+def test_allow_listed_paths_answer_others_403(web_settings):
+    content = site_conf(web_settings)
+    body = block(content, "location ~ ^(/wp\\-cron\\.php)(/|$)")
+    assert "if ($holdfast_allow_listed = 0) {\n            return 403;" in body
+
+
 def test_no_strict_args_no_named_location(web_settings):
     content = site_conf(with_site(web_settings, limits={"strict_args": []}))
     assert "418" not in content and "@strict_args" not in content
@@ -275,5 +305,6 @@ def test_bad_edge_values(project_copy, old, new, expected):
 def test_defaults_apply_to_a_site_that_sets_no_limits(project_copy):
     edit(project_copy / "group_data/web.py", '"strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"],', "")
     edit(project_copy / "group_data/web.py", '"strict_args": ["s"],', "")
+    edit(project_copy / "group_data/web.py", '"allow_listed_paths": ["/wp-cron.php"],', "")
     site = load_settings("inventories/prod.py")["web1.example.com"].sites["shop"]
     assert site.limits == settings.Limits()

@@ -9,7 +9,7 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 
 import sys
 
-from holdfast import monit, monitoring, nginx, php_fpm, slices
+from holdfast import maintenance, monit, monitoring, nginx, php_fpm, slices
 from holdfast.audit import Estate
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
@@ -97,6 +97,7 @@ def render_runbook(pyinfra_inventory) -> str:
         monit_checks=[check.name for check in monit.process_checks(web)],
         slice_units={name: slices.slice_unit(name) for name in web.slices},
         nginx_sites_dir=nginx.SITES_DIR,
+        maintenance_timer=maintenance.TIMER_UNIT,
         slowlogs={name: php_fpm.slowlog(name, service) for name, service in php_fpm.pools(web).items()},
     )
 

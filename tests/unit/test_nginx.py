@@ -126,7 +126,8 @@ def test_strict_args_send_dynamic_requests_to_the_strict_class(web_settings):
     named = block(content, "location @strict_args")
     assert f"limit_req zone=shop_strict burst={strict.burst} nodelay;" in named
     # Without it, a request that came through error_page 418 gets nginx's own 429 and 504 pages.
-    assert "recursive_error_pages on;" in named and "error_page 502 503 504 /.holdfast/unavailable.html;" in named
+    assert "error_page 502 503 504 /.holdfast/unavailable.html;" in named
+    assert "error_page 418 = @strict_args;\n    recursive_error_pages on;" in content
     assert "return 418" not in block(content, "location ~* \\.(css|js|png|jpe?g|gif|ico|svg|webp|woff2?)$")
 
 

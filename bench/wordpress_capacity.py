@@ -12,9 +12,9 @@ health probe would restart a saturated pool). Traffic goes only to the lab host,
 in count and time.
 """
 
-import itertools
 import math
 import re
+import secrets
 import sys
 import threading
 import time
@@ -40,13 +40,12 @@ def percentile(values: list[float], share: float) -> float:
 def step(web, site, path: str, clients: int, seconds: float) -> tuple[float, float, float, int]:
     """``clients`` closed loops on ``path`` for ``seconds``: (answers per second, median and
     p99 seconds, failures)."""
-    counter = itertools.count()
     answers: list[traffic.Answer] = []
     ends = time.monotonic() + seconds
 
     def loop() -> None:
         while time.monotonic() < ends:
-            unique = f"{path}{'&' if '?' in path else '?'}bench={next(counter)}"
+            unique = f"{path}{'&' if '?' in path else '?'}bench={secrets.token_hex(8)}"  # never cached before
             answers.append(traffic.request(LAB.client_addresses["office"], web.address, site.server_names[0],
                                            unique, timeout=10))
 

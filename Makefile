@@ -11,7 +11,7 @@ INVENTORY ?= inventories/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit machine-check lab-check lab lab-down deploy verify audit status maintenance end runbook drill bench clean
+.PHONY: demo test unit machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit status maintenance end runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -43,6 +43,16 @@ deploy: $(VENV)/.installed
 
 verify: $(VENV)/.installed
 	$(PYTEST) tests/host --inventory $(INVENTORY)
+
+# Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
+cut-off: $(VENV)/.installed
+	$(PYTEST) tests/host/test_cut_off.py --inventory $(INVENTORY) --cut-every-host
+
+# A fresh lab's first deploy (of one web host) SIGKILLed at ten points, each run further on.
+cut-off-first: $(VENV)/.installed
+	$(PY) -m lab down
+	$(MAKE) lab
+	$(PYTEST) tests/host/test_cut_off.py --inventory $(INVENTORY) --first-deploy -k first_deploy
 
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed

@@ -50,6 +50,10 @@ MONIT_EVENTS = {
     "Connection failed": ("a service or a site stopped answering its health check",
                           "Monit restarts it after its cycles; check the app's own log"),
     "Content failed": ("a site answered without its expected text", "open the page; the app is up but broken"),
+    "Content match": ("PHP-FPM killed a request that ran past its request_terminate_timeout (check "
+                      "`<pool>-timeouts`: a loop or a hang in the site's code); the service keeps serving",
+                      "the mail quotes PHP-FPM's line (script and request); the PHP stack is in the pool's slow "
+                      "log (under What runs where): hand it to whoever fixes the site's code"),
     "Timeout": ("a service keeps restarting (its restart limit within its window): Monit escalated to the next "
                 "tier and keeps trying", "the service cannot stay up: `journalctl -u <unit>`, roll back the last "
                 "change, call the next tier"),

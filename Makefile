@@ -16,7 +16,7 @@ export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 export HOLDFAST_LAB_CHAT_KEY ?= T0LAB/B0LAB/lab-chat-key
 export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
 
-.PHONY: demo test unit machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end runbook drill bench clean
+.PHONY: demo test unit mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -28,6 +28,15 @@ unit: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; }
 	$(PYTEST) tests/unit
+
+# Mutation testing (mutmut 3, not part of `make test`): how many deliberate changes to the
+# modules of [tool.mutmut] only_mutate (pyproject.toml) the unit tests catch; each survivor
+# is listed, `.venv/bin/mutmut show <name>` prints its change. Starts afresh: slow (minutes
+# per module).
+mutation: $(VENV)/.installed
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
 
 # lab down leaves no trace, lab up brings the same hosts back (run as root, on the machine).
 lab-check: $(VENV)/.installed

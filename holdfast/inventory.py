@@ -49,11 +49,14 @@ def read_inventory(path: str | Path):
         return make_inventory(str(Path(path).resolve()), cwd=str(Path.cwd()))
 
 
-def group_addresses(inventory, group: str) -> dict[str, list[str]]:
-    """Addresses of the inventory's ``group`` hosts, by host name: ``ssh_hostname`` (or the
-    host name) as an address, else what it resolves to on the machine running the deploy."""
+def group_addresses(inventory, group: str, but: str | None = None) -> dict[str, list[str]]:
+    """Addresses of the inventory's ``group`` hosts, by host name (but the host named ``but``):
+    ``ssh_hostname`` (or the host name) as an address, else what it resolves to on the
+    machine running the deploy."""
     addresses = {}
     for member in inventory.get_group(group, []):
+        if member.name == but:
+            continue
         name = address_of(member)
         try:
             addresses[member.name] = [str(ipaddress.ip_address(name))]
@@ -62,13 +65,13 @@ def group_addresses(inventory, group: str) -> dict[str, list[str]]:
                 found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
             except OSError as error:
                 raise SettingsError(
-                    f"{group} host {member.name}: cannot resolve {name!r} to allow it by address ({error}); "
-                    "give it an address as ssh_hostname in the inventory"
+                    f"{group} host {member.name}: cannot resolve {name!r} for the nginx allow-list and the "
+                    f"firewall ({error}); give it an address as ssh_hostname in the inventory"
                 ) from None
             addresses[member.name] = sorted({info[4][0] for info in found})
     return addresses
 
 
-def monitor_addresses(inventory) -> dict[str, list[str]]:
+def monitor_addresses(inventory, but: str | None = None) -> dict[str, list[str]]:
     """Addresses of the monitors hosts (``group_addresses``), e.g. for nginx's allow-list."""
-    return group_addresses(inventory, MONITOR_GROUP)
+    return group_addresses(inventory, MONITOR_GROUP, but)

@@ -375,7 +375,9 @@ def test_later_tiers_are_not_mailed_before_their_wait(nginx_outage, settings):
         settings.monitoring)
     if any(tier.escalate_after < longest_outage for tier in settings.escalation.tiers[1:]):
         pytest.skip("a later tier's wait is shorter than this test's outage may last")
-    assert nginx_outage.other_tiers_mailed == []
+    # The error budget's page (SiteBudgetBurnFast) outlasts the outage by its 5-minute
+    # window, so a later tier with a short wait (the lab's) may rightly hear of it.
+    assert [subject for subject in nginx_outage.other_tiers_mailed if "SiteDown" in subject] == []
 
 
 # --- disruptive: whole deploys ----------------------------------------------------------

@@ -5,6 +5,7 @@ the stand-ins of the hosted monitors, short Monit and monitor intervals, and the
 permission for the host tests to break these hosts on purpose.
 """
 
+from lab import acme as lab_acme
 from lab.topology import LAB
 
 # Throwaway hosts: tests may kill services, flood the site, run away with the CPU.
@@ -39,6 +40,12 @@ monitoring = {
             "summary": "{{ $labels.mountpoint }} on {{ $labels.host }} has less than 10% free space.",
         },
     ],
+}
+
+# Certificates from the lab's own ACME CA (pebble on mon1, lab/acme.py), never Let's Encrypt.
+acme = {
+    "email": "webmaster@example.com",
+    "directory_url": lab_acme.directory_url(),
 }
 
 # Monit checks every 5 s so the host tests see restarts and alerts within seconds.

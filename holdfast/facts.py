@@ -1,9 +1,14 @@
 """Holdfast's own pyinfra facts: what the deploy and the audit read from a host beyond
 pyinfra's facts. Kept apart from the operations, as pyinfra keeps its facts."""
 
+import shlex
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from pyinfra.api import FactBase
+
+# sha256sum of nothing: what a public key that could not be read hashes to.
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 class AdminKeys(FactBase):
@@ -66,3 +71,68 @@ class MatchingFiles(FactBase):
 
     def process(self, output):
         return sorted(output)
+
+
+class Certificate(FactBase):
+    """A certificate file and its key on the host: which of them exist, the SHA-256 of each
+    one's public key (equal when they match), the certificate's notAfter and its DNS names."""
+
+    def command(self, certificate: str, key: str) -> str:
+        return (
+            f"c={shlex.quote(certificate)} k={shlex.quote(key)}; "
+            'if [ -f "$c" ]; then echo certificate; '
+            'echo "certificate_key $(openssl x509 -in "$c" -noout -pubkey 2>/dev/null | '
+            'openssl pkey -pubin -outform DER 2>/dev/null | sha256sum | cut -d" " -f1)"; '
+            'openssl x509 -in "$c" -noout -enddate -ext subjectAltName 2>/dev/null; fi; '
+            'if [ -f "$k" ]; then echo key; '
+            'echo "key_key $(openssl pkey -in "$k" -pubout -outform DER 2>/dev/null | sha256sum | cut -d" " -f1)"; '
+            "fi; true"
+        )
+
+    def process(self, output):
+        found = {"names": []}
+        for line in output:
+            word, _, rest = line.strip().partition(" ")
+            if line.startswith("notAfter="):
+                found["not_after"] = datetime.strptime(" ".join(line[9:].split()), "%b %d %H:%M:%S %Y %Z").replace(
+                    tzinfo=UTC
+                )
+            elif "DNS:" in line:
+                found["names"] = [name.strip().removeprefix("DNS:") for name in line.split(",")]
+            elif word in ("certificate", "key"):
+                found[word] = True
+            elif word in ("certificate_key", "key_key") and rest != EMPTY_SHA256:
+                found[word] = rest
+        return found
+
+
+class NginxTakeover(FactBase):
+    """Before Holdfast's first nginx deploy (no edge.conf of its own yet): each file of the
+    running nginx's configuration (``nginx -T``) with the server names it declares, and the
+    files that are Debian's untouched defaults. None once the configuration is Holdfast's or
+    without nginx."""
+
+    command = (
+        "if [ -e /etc/nginx/holdfast/edge.conf ] || [ ! -x /usr/sbin/nginx ]; then echo holdfast; else "
+        "/usr/sbin/nginx -T 2>/dev/null | while IFS= read -r line; do case $line in "
+        '"# configuration file "*) f=${line#"# configuration file "}; echo "file ${f%:}";; '
+        '*server_name*) echo "line $line";; esac; done; '
+        "dpkg-query -W -f='${Conffiles}\\n' nginx-common 2>/dev/null | awk 'NF >= 2 {print $2 \"  \" $1}' | "
+        "md5sum -c 2>/dev/null | sed -n 's/: OK$//p' | while read -r path; do echo \"pristine $path\"; "
+        'for link in /etc/nginx/*/*; do [ "$(readlink -f "$link")" = "$path" ] && echo "pristine $link"; done; '
+        "done; fi; true"
+    )
+
+    def process(self, output):
+        if output and output[0] == "holdfast":
+            return None
+        files, pristine, current = {}, set(), None
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            if kind == "file":
+                current = files.setdefault(rest, [])
+            elif kind == "line" and current is not None and rest.split()[:1] == ["server_name"]:
+                current += rest.strip().rstrip(";").split()[1:]
+            elif kind == "pristine":
+                pristine.add(rest)
+        return {"files": files, "pristine": pristine}

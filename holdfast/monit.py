@@ -146,7 +146,7 @@ def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> 
         files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-site-{name}.conf", render(
             "monit/etc/monit/conf.d/site.conf.j2", name=name, site=site,
             rules=host_settings.services[site.backend.service].supervision,
-            content_regex=monit_regex(site.content_expect),
+            content_regex=monit_regex(site.content_expect), certificate_days=host_settings.monit.certificate_days,
         ), mode="600"))
     return files
 

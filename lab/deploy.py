@@ -1,8 +1,10 @@
 """The lab's own deploy (`make lab` runs it): what production has and Holdfast does not
-install. The stand-in site on the web hosts, the mail sink on the monitor host."""
+install. The stand-in site on the web hosts; the mail sink and the ACME CA (pebble) on the
+monitor host, whose roots every host trusts."""
 
 from pyinfra import host
 
+from lab.acme import deploy_lab_trust, deploy_pebble
 from lab.mailsink import deploy_mail_sink
 from lab.site import deploy_standin
 
@@ -10,3 +12,5 @@ if "web" in host.groups:
     deploy_standin()
 if "monitors" in host.groups:
     deploy_mail_sink()
+    deploy_pebble()
+deploy_lab_trust()  # after pebble started: each start makes a new root

@@ -192,8 +192,13 @@ def test_runaway_and_memory_rules_count_the_process_tree(prod):
 
 def test_site_is_checked_end_to_end_through_nginx_by_its_name(prod):
     site = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-site-shop.conf"]
-    assert ('protocol http with http headers [Host: shop.example.com]\n'
+    assert ('if failed port 443\n        protocol https with http headers [Host: shop.example.com]\n'
             '        request "/" with content = "Welcome to the shop"') in site
+
+
+def test_site_certificate_validity_is_checked(prod):
+    site = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-site-shop.conf"]
+    assert "if failed port 443 protocol https\n        and certificate valid > 14 days" in site
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,125 @@
+"""The lab's ACME CA: Debian's pebble (Let's Encrypt's test server) on the monitor host,
+with pebble-challtestsrv as its DNS (every name resolves to the first web host; nginx
+there asks the other web hosts for challenge tokens it lacks). Every lab host trusts its
+roots in the system store, as a company trusts its own CA: certbot, the blackbox
+exporter, Monit and curl verify against it. Lab only; never Holdfast's deploy."""
+
+import datetime
+import ipaddress
+from io import StringIO
+from pathlib import Path
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from lab.site import render
+from lab.topology import LAB
+
+PACKAGES = ("pebble", "curl")
+ACME_PORT = 14000
+MANAGEMENT_PORT = 15000
+DNS_PORT = 8053
+CONFIG_DIR = "/etc/pebble"
+# pebble's own listener certificate, from a CA the lab makes once (kept in its state dir).
+LISTENER_CA = LAB.state_dir / "acme" / "listener-ca.pem"
+TRUSTED_DIR = "/usr/local/share/ca-certificates"
+# The root pebble issues from: a new one at each pebble start, read from its management port.
+ISSUING_ROOT = f"{TRUSTED_DIR}/holdfast-lab-acme-root.crt"
+
+
+def acme_host():
+    """The lab host pebble runs on: the monitor host."""
+    return LAB.group("monitors")[0]
+
+
+def directory_url() -> str:
+    return f"https://{acme_host().name}:{ACME_PORT}/dir"
+
+
+def roots_url() -> str:
+    """Where pebble serves the root it issues from (over its listener certificate)."""
+    return f"https://{acme_host().name}:{MANAGEMENT_PORT}/roots/0"
+
+
+def _listener_files() -> tuple[str, str, str]:
+    """(CA certificate, listener certificate, listener key) as PEM, made once per lab."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = LISTENER_CA.parent
+    paths = [LISTENER_CA, folder / "listener.pem", folder / "listener-key.pem"]
+    if not all(path.exists() for path in paths):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        now = datetime.datetime.now(datetime.UTC)
+        ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+        def certificate(subject: str, public_key, issuer: str, extensions) -> x509.Certificate:
+            builder = (x509.CertificateBuilder()
+                       .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                       .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                       .public_key(public_key).serial_number(x509.random_serial_number())
+                       .not_valid_before(now - datetime.timedelta(days=1))
+                       .not_valid_after(now + datetime.timedelta(days=3650)))
+            for extension, critical in extensions:
+                builder = builder.add_extension(extension, critical=critical)
+            return builder.sign(ca_key, hashes.SHA256())
+
+        ca_name = f"Holdfast lab {LAB.name} ACME listener CA"
+        ca = certificate(ca_name, ca_key.public_key(), ca_name, [(x509.BasicConstraints(ca=True, path_length=0), True)])
+        host = acme_host()
+        listener = certificate(host.name, key.public_key(), ca_name, [
+            (x509.SubjectAlternativeName([x509.DNSName(host.name),
+                                          x509.IPAddress(ipaddress.ip_address(host.address))]), False),
+        ])
+        pem = serialization.Encoding.PEM
+        paths[0].write_bytes(ca.public_bytes(pem))
+        paths[1].write_bytes(listener.public_bytes(pem))
+        paths[2].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        paths[2].chmod(0o600)
+    return tuple(Path(path).read_text() for path in paths)
+
+
+@deploy("ACME CA (lab only)")
+def deploy_pebble() -> None:
+    """pebble and its DNS on this host, with the listener certificate the lab made."""
+    _, listener, key = _listener_files()
+    web_address = LAB.group("web")[0].address
+    apt.packages(name="Install pebble", packages=list(PACKAGES))
+    changed = [
+        files.put(name="pebble's listener certificate", src=StringIO(listener), dest=f"{CONFIG_DIR}/listener.pem"),
+        files.put(name="pebble's listener key", src=StringIO(key), dest=f"{CONFIG_DIR}/listener-key.pem", mode="600"),
+        files.put(name="pebble's configuration", dest=f"{CONFIG_DIR}/pebble-config.json", src=StringIO(render(
+            "acme/pebble-config.json.j2", config_dir=CONFIG_DIR, acme_port=ACME_PORT,
+            management_port=MANAGEMENT_PORT,
+        ))),
+    ]
+    units = [
+        files.put(name=f"Unit {unit}", dest=f"/etc/systemd/system/{unit}.service", src=StringIO(render(
+            f"acme/{unit}.service.j2", config_dir=CONFIG_DIR, dns_port=DNS_PORT, web_address=web_address,
+        )))
+        for unit in ("pebble-challtestsrv", "pebble")
+    ]
+    for unit in ("pebble-challtestsrv", "pebble"):
+        systemd.service(
+            name=f"{unit} running", service=unit, running=True, enabled=True,
+            daemon_reload=any(op.will_change for op in units),
+            restarted=any(op.will_change for op in [*units, *changed]),
+        )
+
+
+@deploy("Trust the lab's ACME CA (lab only)")
+def deploy_lab_trust() -> None:
+    """The listener CA and the root pebble issues from, in this host's system store (after
+    pebble started: each start makes a new root)."""
+    ca, _, _ = _listener_files()
+    apt.packages(name="Install curl", packages=["curl"])
+    files.put(name="pebble's listener CA trusted", src=StringIO(ca),
+              dest=f"{TRUSTED_DIR}/holdfast-lab-acme-listener.crt")
+    server.shell(name="The root pebble issues from trusted", commands=[
+        f"update-ca-certificates >/dev/null && curl -sSf --retry 10 --retry-connrefused --retry-delay 1 "
+        f"-o {ISSUING_ROOT}.new {roots_url()} && "
+        f"if cmp -s {ISSUING_ROOT}.new {ISSUING_ROOT}; then rm {ISSUING_ROOT}.new; "
+        f"else mv {ISSUING_ROOT}.new {ISSUING_ROOT} && update-ca-certificates >/dev/null; fi",
+    ])

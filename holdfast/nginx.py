@@ -35,7 +35,7 @@ LOOPBACK = ("127.0.0.0/8", "::1/128")
 # Where nginx serves its own pages inside every site (internal locations only).
 PAGES_URI = "/.holdfast"
 # certbot's webroot: it writes each HTTP-01 token under it, nginx serves them from there.
-ACME_WEBROOT = "/var/lib/holdfast/acme"
+ACME_WEBROOT = "/var/www/holdfast-acme"
 ACME_CHALLENGE_URI = "/.well-known/acme-challenge/"
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx"

@@ -6,6 +6,9 @@ exporter, Monit and curl verify against it. Lab only; never Holdfast's deploy.""
 
 import datetime
 import ipaddress
+import ssl
+import urllib.request
+from functools import cache
 from io import StringIO
 from pathlib import Path
 
@@ -39,6 +42,22 @@ def directory_url() -> str:
 def roots_url() -> str:
     """Where pebble serves the root it issues from (over its listener certificate)."""
     return f"https://{acme_host().name}:{MANAGEMENT_PORT}/roots/0"
+
+
+@cache
+def client_context() -> ssl.SSLContext:
+    """A TLS context for clients on this machine (the tests, the benches) that trusts what the
+    lab's hosts trust: the root pebble issues from, read from pebble over its listener CA."""
+    listener = ssl.create_default_context(cafile=str(LISTENER_CA))
+    url = f"https://{acme_host().address}:{MANAGEMENT_PORT}/roots/0"
+    with urllib.request.urlopen(url, context=listener, timeout=10) as answer:
+        root = answer.read().decode()
+    return ssl.create_default_context(cadata=root)
+
+
+def issuing_root() -> str:
+    """The PEM of the root pebble issues from (for curl's --cacert)."""
+    return ssl.DER_cert_to_PEM_cert(client_context().get_ca_certs(binary_form=True)[0])
 
 
 def _listener_files() -> tuple[str, str, str]:

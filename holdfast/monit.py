@@ -32,6 +32,7 @@ UNIT_FILE = "/etc/systemd/system/monit.service"
 HTTPD_USERS = "/etc/monit/holdfast-httpd.users"
 HTTPD_USER = "holdfast"
 NGINX_ADDRESS = "127.0.0.1:80"
+NGINX_HTTPS_ADDRESS = "127.0.0.1:443"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _health_probes(name: str, rules: Supervision, sites: dict[str, Site]) -> tup
         if site.backend.service != name:
             continue
         health = {
-            "protocol": "http",
+            "protocol": "https" if site.tls and site.backend.kind == "fastcgi" else "http",
             "path": site.health_path,
             "host_header": site.server_names[0],
             "expect": monit_regex(site.health_expect),
@@ -90,7 +91,8 @@ def _health_probes(name: str, rules: Supervision, sites: dict[str, Site]) -> tup
             probes[Probe(listener, rules.health_cycles, **health)] = None
         else:
             probes[Probe(listener, rules.health_cycles)] = None
-            probes[Probe(_target(NGINX_ADDRESS), rules.health_cycles, **health)] = None
+            nginx = NGINX_HTTPS_ADDRESS if site.tls else NGINX_ADDRESS  # port 80 redirects a site with tls
+            probes[Probe(_target(nginx), rules.health_cycles, **health)] = None
     return tuple(probes)
 
 

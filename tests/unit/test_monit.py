@@ -170,7 +170,7 @@ def test_fastcgi_service_is_probed_at_its_socket_and_through_nginx(prod):
     [php] = [check for check in monit.process_checks(prod["web1.example.com"]) if check.name == "php-fpm"]
     assert [(probe.target, probe.protocol, probe.path) for probe in php.probes] == [
         ("unixsocket /run/php/php8.2-fpm.sock", None, "/"),
-        ("host 127.0.0.1 port 80", "http", "/health"),
+        ("host 127.0.0.1 port 443", "https", "/health"),  # the sample site has tls: port 80 redirects
     ]
 
 

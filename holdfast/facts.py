@@ -1,6 +1,7 @@
 """Holdfast's own pyinfra facts: what the deploy and the audit read from a host beyond
 pyinfra's facts. Kept apart from the operations, as pyinfra keeps its facts."""
 
+import re
 import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -106,6 +107,10 @@ class Certificate(FactBase):
         return found
 
 
+# The names of a server_name directive, wherever it sits on its line.
+SERVER_NAME = re.compile(r"(?:^|[\s;{])server_name\s+([^;]+);")
+
+
 class NginxTakeover(FactBase):
     """Before Holdfast's first nginx deploy (no edge.conf of its own yet): each file of the
     running nginx's configuration (``nginx -T``) with the server names it declares, and the
@@ -131,8 +136,9 @@ class NginxTakeover(FactBase):
             kind, _, rest = line.partition(" ")
             if kind == "file":
                 current = files.setdefault(rest, [])
-            elif kind == "line" and current is not None and rest.split()[:1] == ["server_name"]:
-                current += rest.strip().rstrip(";").split()[1:]
+            elif kind == "line" and current is not None:
+                for names in SERVER_NAME.findall(rest.partition("#")[0]):
+                    current += names.split()
             elif kind == "pristine":
                 pristine.add(rest)
         return {"files": files, "pristine": pristine}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from holdfast import nginx, settings
+from holdfast.facts import NginxTakeover
 from tests.conftest import append, edit, repo_settings, settings_error
 from tests.unit.test_nginx import block, files_by_path, with_site
 
@@ -178,3 +179,16 @@ def test_acme_mode_without_an_email_names_the_site(project_copy):
     append(project_copy / "group_data/web.py", "acme = {}")
     assert ("group_data/web.py: sites.shop.tls.mode = 'acme': expected acme.email set"
             in settings_error("inventories/prod.py"))
+
+
+def test_server_names_are_read_wherever_nginx_t_prints_them():
+    output = ["file /etc/nginx/nginx.conf", "line     server_name _; # server_name commented.example.com;",
+              "file /etc/nginx/sites-enabled/blog",
+              "line server { listen 80; server_name blog.example.com www.blog.example.com; root /srv; }",
+              "pristine /etc/nginx/sites-enabled/default"]
+    assert NginxTakeover().process(output) == {
+        "files": {"/etc/nginx/nginx.conf": ["_"],
+                  "/etc/nginx/sites-enabled/blog": ["blog.example.com", "www.blog.example.com"]},
+        "pristine": {"/etc/nginx/sites-enabled/default"},
+    }
+    assert NginxTakeover().process(["holdfast"]) is None

@@ -16,23 +16,34 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from lab.site import render
-from lab.topology import LAB
+from lab.topology import LAB, Lab
 
 PACKAGES = ("pebble", "curl")
 ACME_PORT = 14000
 MANAGEMENT_PORT = 15000
 DNS_PORT = 8053
 CONFIG_DIR = "/etc/pebble"
-# pebble's own listener certificate, from a CA the lab makes once (kept in its state dir).
-LISTENER_CA = LAB.state_dir / "acme" / "listener-ca.pem"
 TRUSTED_DIR = "/usr/local/share/ca-certificates"
 # The root pebble issues from: a new one at each pebble start, read from its management port.
 ISSUING_ROOT = f"{TRUSTED_DIR}/holdfast-lab-acme-root.crt"
 
 
-def acme_host():
+def acme_host(lab: Lab = LAB):
     """The lab host pebble runs on: the monitor host."""
-    return LAB.group("monitors")[0]
+    return lab.group("monitors")[0]
+
+
+def listener_ca(lab: Lab = LAB) -> Path:
+    """pebble's own listener certificate comes from a CA the lab makes once, kept in its state dir."""
+    return lab.state_dir / "acme" / "listener-ca.pem"
+
+
+def curl_arguments(host_name: str, address: str, path: str, tls: bool) -> str:
+    """curl's arguments for ``path`` of the site ``host_name`` at ``address``: over HTTPS by
+    its name (verified against the CAs of the host curl runs on) when ``tls``."""
+    if tls:
+        return f"--resolve {host_name}:443:{address} 'https://{host_name}{path}'"
+    return f"-H 'Host: {host_name}' 'http://{address}{path}'"
 
 
 def directory_url() -> str:
@@ -44,20 +55,19 @@ def roots_url() -> str:
     return f"https://{acme_host().name}:{MANAGEMENT_PORT}/roots/0"
 
 
-@cache
-def client_context() -> ssl.SSLContext:
-    """A TLS context for clients on this machine (the tests, the benches) that trusts what the
-    lab's hosts trust: the root pebble issues from, read from pebble over its listener CA."""
-    listener = ssl.create_default_context(cafile=str(LISTENER_CA))
-    url = f"https://{acme_host().address}:{MANAGEMENT_PORT}/roots/0"
+def issuing_root(lab: Lab = LAB) -> str:
+    """The PEM of the root pebble issues from now, read from pebble over its listener CA."""
+    listener = ssl.create_default_context(cafile=str(listener_ca(lab)))
+    url = f"https://{acme_host(lab).address}:{MANAGEMENT_PORT}/roots/0"
     with urllib.request.urlopen(url, context=listener, timeout=10) as answer:
-        root = answer.read().decode()
-    return ssl.create_default_context(cadata=root)
+        return answer.read().decode()
 
 
-def issuing_root() -> str:
-    """The PEM of the root pebble issues from (for curl's --cacert)."""
-    return ssl.DER_cert_to_PEM_cert(client_context().get_ca_certs(binary_form=True)[0])
+@cache
+def client_context(lab: Lab = LAB) -> ssl.SSLContext:
+    """A TLS context for clients on this machine (the tests, the drill) that trusts what the
+    lab's hosts trust: the root pebble issues from."""
+    return ssl.create_default_context(cadata=issuing_root(lab))
 
 
 def _listener_files() -> tuple[str, str, str]:
@@ -67,8 +77,8 @@ def _listener_files() -> tuple[str, str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    folder = LISTENER_CA.parent
-    paths = [LISTENER_CA, folder / "listener.pem", folder / "listener-key.pem"]
+    folder = listener_ca().parent
+    paths = [listener_ca(), folder / "listener.pem", folder / "listener-key.pem"]
     if not all(path.exists() for path in paths):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         now = datetime.datetime.now(datetime.UTC)

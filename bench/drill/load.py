@@ -9,6 +9,9 @@ import random
 import time
 from dataclasses import dataclass
 
+from lab.acme import client_context
+from lab.topology import Lab
+
 IN_FLIGHT = 1000  # requests a client has open at once, at most
 
 
@@ -33,6 +36,7 @@ class Client:
     paths: tuple[str, ...]
     timeout: float
     expect: str = ""  # text a good answer contains
+    tls_lab: Lab | None = None  # over HTTPS, trusting this lab's ACME CA (None: HTTP)
 
 
 async def _get(client: Client, address: str, host_name: str, path: str, started: float) -> Hit:
@@ -40,7 +44,10 @@ async def _get(client: Client, address: str, host_name: str, path: str, started:
     status, body = 0, b""
     try:
         async with asyncio.timeout(client.timeout):
-            reader, writer = await asyncio.open_connection(address, 80, local_addr=(client.source, 0))
+            tls = {"ssl": client_context(client.tls_lab), "server_hostname": host_name} if client.tls_lab else {}
+            reader, writer = await asyncio.open_connection(
+                address, 443 if client.tls_lab else 80, local_addr=(client.source, 0), **tls
+            )
             try:
                 writer.write(f"GET {path} HTTP/1.1\r\nHost: {host_name}\r\nConnection: close\r\n\r\n".encode())
                 head = await reader.readline()

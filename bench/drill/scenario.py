@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from bench.drill import load, watch
 from holdfast.settings import HostSettings
+from lab.acme import curl_arguments
 from lab.mailsink import mailbox
 from lab.site import LOOP_ARMED_FILE, standin_site
 from lab.topology import Lab
@@ -104,19 +105,21 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     web_remote.run("standin heal")
 
     host_name = site.server_names[0]
+    tls = protected and bool(site.tls)  # the unprotected twin serves plain HTTP
+    tls_lab = lab if tls else None
     visitors = [
         load.Client(client, lab.client_addresses[client], VISITOR_PACE, VISITOR_PATHS, timeout=10,
-                    expect=site.content_expect)
+                    expect=site.content_expect, tls_lab=tls_lab)
         for client in ("visitor", "visitor2")
     ]
     attacker = load.Client("attacker", lab.client_addresses["attacker"], ATTACK_FACTOR * rate, ATTACKER_PATHS,
-                           timeout=10)
+                           timeout=10, tls_lab=tls_lab)
     for path in VISITOR_PATHS:  # a warm cache, as a site that has had visitors has
-        web_remote.run(f"curl -s -o /dev/null -H 'Host: {host_name}' 'http://127.0.0.1{path}'")
+        web_remote.run(f"curl -s -o /dev/null {curl_arguments(host_name, '127.0.0.1', path, tls)}")
     epoch, started = time.time(), time.monotonic()
     samplers = [
-        watch.app_sampler(web_remote, service.unit, site).start(),
-        watch.probe_sampler(monitor_remote, web.address, host_name, site.content_path).start(),
+        watch.app_sampler(web_remote, service.unit, site, tls).start(),
+        watch.probe_sampler(monitor_remote, web.address, host_name, site.content_path, tls).start(),
     ]
     ssh = watch.RoundTrips(web_remote.command("true"), every=1).start()
     monit = watch.RoundTrips(web_remote.command("monit -B summary"), every=2).start() if protected else None

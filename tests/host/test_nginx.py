@@ -16,6 +16,7 @@ import pytest
 
 from holdfast import nginx
 from holdfast.inventory import monitor_addresses
+from lab.acme import curl_arguments
 from lab.topology import LAB
 from tests.conftest import copy_project, edit
 from tests.deploys import fingerprint_command, run_deploy
@@ -33,12 +34,8 @@ LIVE_CONFIG = fingerprint_command("/etc/nginx")
 
 
 def site_url(site, address: str, path: str) -> str:
-    """curl's arguments for ``path`` of ``site`` (by its canonical name) at ``address``: over
-    HTTPS, verified against the host's CAs, when the site has tls."""
-    name = site.server_names[0]
-    if site.tls:
-        return f"--resolve {name}:443:{address} 'https://{name}{path}'"
-    return f"-H 'Host: {name}' 'http://{address}{path}'"
+    """curl's arguments for ``path`` of ``site`` (by its canonical name) at ``address``."""
+    return curl_arguments(site.server_names[0], address, path, bool(site.tls))
 
 
 def get(host, site, path: str) -> str:

@@ -24,8 +24,9 @@ MANAGEMENT_PORT = 15000
 DNS_PORT = 8053
 CONFIG_DIR = "/etc/pebble"
 TRUSTED_DIR = "/usr/local/share/ca-certificates"
-# The root pebble issues from: a new one at each pebble start, read from its management port.
-ISSUING_ROOT = f"{TRUSTED_DIR}/holdfast-lab-acme-root.crt"
+# The roots pebble issues from: a new one at each pebble start, read from its management
+# port; each stays trusted (named by its fingerprint), so certificates it issued still verify.
+ROOT_PREFIX = f"{TRUSTED_DIR}/holdfast-lab-acme-root-"
 
 
 def acme_host(lab: Lab = LAB):
@@ -53,6 +54,18 @@ def directory_url() -> str:
 def roots_url() -> str:
     """Where pebble serves the root it issues from (over its listener certificate)."""
     return f"https://{acme_host().name}:{MANAGEMENT_PORT}/roots/0"
+
+
+def trust_root_command() -> str:
+    """Shell that adds the root pebble issues from now to the host's system store (run after
+    each pebble start; the roots before it stay)."""
+    return (
+        "update-ca-certificates >/dev/null && new=$(mktemp) && "
+        f"curl -sSf --retry 10 --retry-connrefused --retry-delay 1 -o $new {roots_url()} && "
+        "fingerprint=$(openssl x509 -in $new -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | cut -c1-16) && "
+        f'if [ -e {ROOT_PREFIX}$fingerprint.crt ]; then rm $new; else chmod 644 $new && '
+        f"mv $new {ROOT_PREFIX}$fingerprint.crt && update-ca-certificates >/dev/null; fi"
+    )
 
 
 def issuing_root(lab: Lab = LAB) -> str:
@@ -146,9 +159,4 @@ def deploy_lab_trust() -> None:
     apt.packages(name="Install curl", packages=["curl"])
     files.put(name="pebble's listener CA trusted", src=StringIO(ca),
               dest=f"{TRUSTED_DIR}/holdfast-lab-acme-listener.crt")
-    server.shell(name="The root pebble issues from trusted", commands=[
-        f"update-ca-certificates >/dev/null && curl -sSf --retry 10 --retry-connrefused --retry-delay 1 "
-        f"-o {ISSUING_ROOT}.new {roots_url()} && "
-        f"if cmp -s {ISSUING_ROOT}.new {ISSUING_ROOT}; then rm {ISSUING_ROOT}.new; "
-        f"else mv {ISSUING_ROOT}.new {ISSUING_ROOT} && update-ca-certificates >/dev/null; fi",
-    ])
+    server.shell(name="The root pebble issues from trusted", commands=[trust_root_command()])

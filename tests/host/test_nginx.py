@@ -53,7 +53,8 @@ def test_live_configuration_is_valid(host):
 
 
 def test_live_configuration_is_the_deployed_one(host, target, settings):
-    wanted = nginx.config_files(settings, monitor_addresses(target.pyinfra_host.inventory))
+    inventory = target.pyinfra_host.inventory
+    wanted = nginx.config_files(settings, monitor_addresses(inventory), nginx.acme_peers(inventory, target.name))
     live = {file.path: host.file(file.path).sha256sum if host.file(file.path).exists else None for file in wanted}
     assert live == {file.path: hashlib.sha256(file.content.encode()).hexdigest() for file in wanted}
 

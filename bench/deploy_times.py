@@ -14,9 +14,9 @@ import sys
 import time
 from dataclasses import replace
 
+from lab.harness.deploys import PYINFRA, run_deploy
 from lab.machines import Machines
 from lab.topology import LAB
-from tests.deploys import PYINFRA, run_deploy
 
 WEB_HOST_COUNTS = (1, 2, 3)
 

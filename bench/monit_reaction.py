@@ -11,8 +11,8 @@ import testinfra
 
 from holdfast import loading
 from holdfast.inventory import read_inventory
+from lab.harness.faults import DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline
 from lab.topology import LAB
-from tests.host.standin import DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline
 
 
 def main() -> None:

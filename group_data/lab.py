@@ -21,8 +21,16 @@ mail = {
     "password_env": None,
 }
 
-# The external monitor, fast enough for tests to see an alert mail within a minute.
+# Local doubles of UptimeRobot and Healthchecks.io, which the host tests run on this
+# machine's address on the lab bridge (tests/doubles/).
+_doubles = f"http://{LAB.bridge_address}"
+
+# The external monitor, fast enough for tests to see an alert mail within a minute. Its
+# Watchdog heartbeat calls the Healthchecks.io double (a check's ping URL there), which
+# records the call for the host test that waits for it.
 monitoring = {
+    "watchdog_url": f"{_doubles}:8471/ping/00000000-0000-4000-8000-00000000d09d",
+    "watchdog_interval": "10s",
     "scrape_interval": "5s",
     "evaluation_interval": "5s",
     "probe_timeout": "4s",
@@ -67,10 +75,8 @@ edge = {
     "allow": [LAB.client_addresses["office"]],
 }
 
-# Local doubles of UptimeRobot and Healthchecks.io, which the host tests run on this
-# machine's address on the lab bridge (tests/doubles/). The ping key is a lab one, from
+# The hosted monitors are the doubles too. The ping key is a lab one, from
 # HOLDFAST_LAB_PING_KEY (the Makefile sets it), never the production project's.
-_doubles = f"http://{LAB.bridge_address}"
 hosted_monitors = {
     "uptimerobot": {"api_url": f"{_doubles}:8470/v3"},
     "healthchecks": {

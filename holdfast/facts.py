@@ -74,6 +74,41 @@ class MatchingFiles(FactBase):
         return sorted(output)
 
 
+class ManagedFiles(FactBase):
+    """Files matching shell glob patterns whose first lines carry Holdfast's "managed" notice:
+    Holdfast wrote them, so it may remove them (the patterns come from Holdfast, not users)."""
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def command(self, patterns: Sequence[str]) -> str:
+        return (f'for path in {" ".join(patterns)}; do [ -f "$path" ] && '
+                'head -n 3 "$path" | grep -q "Managed by Holdfast from" && echo "$path"; done; true')
+
+    def process(self, output):
+        return sorted(output)
+
+
+class UnchangedConffiles(FactBase):
+    """The configuration files of a Debian package that are still as the package shipped
+    them (dpkg's recorded checksum), e.g. a default that Holdfast may replace."""
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def command(self, package: str) -> str:
+        return (
+            f"dpkg-query -W -f='${{Conffiles}}\\n' {package} 2>/dev/null | "
+            'while read -r path sum rest; do [ -n "$path" ] && [ -z "$rest" ] && [ -f "$path" ] && '
+            '[ "$(md5sum < "$path" | cut -d" " -f1)" = "$sum" ] && echo "$path"; done; true'
+        )
+
+    def process(self, output):
+        return sorted(output)
+
+
 class Certificate(FactBase):
     """A certificate file and its key on the host: which of them exist, the SHA-256 of each
     one's public key (equal when they match), the certificate's notAfter and its DNS names."""

@@ -18,7 +18,7 @@ from pyinfra.facts.hardware import Memory
 from pyinfra.operations import files, systemd
 
 from holdfast import loading, slices
-from holdfast.facts import MatchingFiles
+from holdfast.facts import ManagedFiles, MatchingFiles, UnchangedConffiles
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.settings import PHP_FPM_UNIT, HostSettings, Problem, Service
 from holdfast.templates import render
@@ -102,6 +102,21 @@ def config_files(host_settings: HostSettings, host_memory: int) -> dict[str, lis
     return by_version
 
 
+# What a replaced default pool is, and how to get it back.
+DEBIAN_POOL_NOTE = ("Debian's default pool, unchanged (apt-get install --reinstall "
+                    "-o Dpkg::Options::=--force-confmiss php<X.Y>-fpm puts it back)")
+
+
+def foreign_pools(ours: set[str], found: list[str], managed: list[str], stock: list[str]) -> tuple[list, list]:
+    """(replaced, kept): of the pools on the host that are not ``ours``, those Holdfast may
+    remove (its own from an earlier deploy, ``managed``, and the package's default as the
+    package shipped it, ``stock``: it listens where Holdfast's pool does) and those it keeps
+    (anyone else's: never dropped, checked by php-fpm -t together with Holdfast's)."""
+    others = [path for path in found if path not in ours]
+    replaced = [path for path in others if path in managed or path in stock]
+    return replaced, [path for path in others if path not in replaced]
+
+
 def host_memory() -> int:
     """The host's memory in bytes (a fact); the deploy stops when it cannot be read."""
     memory = host.get_fact(Memory)
@@ -112,8 +127,9 @@ def host_memory() -> int:
 
 @deploy("PHP-FPM pools")
 def deploy_php_fpm() -> None:
-    """Write the pool of every PHP-FPM service (checked by php-fpm -t, then a reload); remove
-    the pools Holdfast did not write, saying so. Nothing changes unless the pools fit the host."""
+    """Write the pool of every PHP-FPM service (checked by php-fpm -t, then a reload), in
+    place of Debian's default pool; keep any other pool. Nothing changes unless the pools fit
+    the host."""
     host_settings = loading.current()
     if not pools(host_settings):
         return
@@ -128,18 +144,24 @@ def deploy_php_fpm() -> None:
         files.file(name=f"Slow log of {name} (root and adm)", path=path, user="root", group="adm", mode="640")
     units = {version(service): service.unit for service in pools(host_settings).values()}
     for php_version, pool_files in config_files(host_settings, memory).items():
-        owned = f"{pool_dir(php_version)}/*.conf"
-        for path in host.get_fact(MatchingFiles, patterns=[owned]):
-            if path not in {file.path for file in pool_files}:
-                logger.warning(f"{host.name}: {path} is a pool Holdfast did not write: removed with this deploy "
-                               f"(a copy stays in /var/lib/holdfast/last-good/php{php_version}-fpm until the next "
-                               "change)")
+        pattern = f"{pool_dir(php_version)}/*.conf"
+        stock = host.get_fact(UnchangedConffiles, package=f"php{php_version}-fpm")
+        replaced, kept = foreign_pools(
+            ours={file.path for file in pool_files},
+            found=host.get_fact(MatchingFiles, patterns=[pattern]),
+            managed=host.get_fact(ManagedFiles, patterns=[pattern]),
+            stock=stock,
+        )
+        for path in set(replaced) & set(stock):
+            logger.warning(f"{host.name}: {path} is {DEBIAN_POOL_NOTE}: replaced by Holdfast's pools")
+        for path in kept:
+            logger.info(f"{host.name}: {path} is a pool Holdfast did not write: kept, checked with Holdfast's")
         validated_config(
             name=f"PHP {php_version} FPM pools",
             config=f"php{php_version}-fpm",
             files=pool_files,
             validate=f"php-fpm{php_version} -t",
             reload=f"systemctl reload {units[php_version]}",
-            owned=[owned],
+            owned=replaced,
         )
         systemd.service(name=f"{units[php_version]} running", service=units[php_version], running=True, enabled=True)

@@ -5,12 +5,21 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+from holdfast import templates
+
+TEMPLATES = Path(__file__).parent / "templates"
 _START = time.monotonic()
 
 
 def log(message: str) -> None:
     print(f"[lab {time.monotonic() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def render(template: str, **context) -> str:
+    """Render one of the lab's own templates (lab/templates), as Holdfast renders its own."""
+    return templates.render(template, TEMPLATES, **context)
 
 
 class LabError(RuntimeError):

@@ -4,13 +4,14 @@ monitor host, whose roots every host trusts."""
 
 from pyinfra import host
 
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from lab.acme import deploy_lab_trust, deploy_pebble
 from lab.mailsink import deploy_mail_sink
 from lab.site import deploy_standin
 
-if "web" in host.groups:
+if WATCHED_GROUP in host.groups:
     deploy_standin()
-if "monitors" in host.groups:
+if MONITOR_GROUP in host.groups:
     deploy_mail_sink()
     deploy_pebble()
 deploy_lab_trust()  # after pebble started: each start makes a new root

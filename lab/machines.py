@@ -14,16 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from lab import LabError, log, run
+from lab import LabError, cgroups, hostroot, log, run
 from lab.image import mount_overlay
-from lab.topology import CACHE_DIR, CGROUP_ROOT, Lab, LabHost
+from lab.topology import CACHE_DIR, CACHE_MOUNT, CGROUP_ROOT, Lab, LabHost
 
-FILES = Path(__file__).parent / "files"
-# The cache (base image, repositories) is bind-mounted read-only into every host; the
-# host's apt source is this lab's link in it, so a new package set needs no restart.
-CACHE_MOUNT = "/srv/holdfast-lab-cache"
-# Controllers whose hierarchy each host gets to itself (see lab/files/lab-init).
-PRIVATE_CGROUP_CONTROLLERS = ("cpu", "cpuacct", "pids", "systemd", "unified")
 SSH_CONNECT_TIMEOUT = 2  # seconds; a booting host is polled
 STOP_TIMEOUT = 20
 
@@ -61,33 +55,11 @@ def _pid_alive(pid_file: Path, expected: str) -> bool:
         return False
 
 
-def _memory_cgroup_of_this_process() -> str:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controllers == "memory":
-            return path.rstrip("/")
-    return ""
-
-
 class Machines:
     """Starts, inspects and removes the hosts of one lab."""
 
     def __init__(self, lab: Lab):
         self.lab = lab
-
-    # -- cgroups ----------------------------------------------------------------------
-    def _new_cgroup_dirs(self, lab_host: LabHost) -> list[Path]:
-        """Where a host being started gets its own cgroups (memory: under ours)."""
-        parents = [CGROUP_ROOT / c for c in PRIVATE_CGROUP_CONTROLLERS if (CGROUP_ROOT / c).is_dir()]
-        parents.append(CGROUP_ROOT / "memory" / _memory_cgroup_of_this_process().lstrip("/"))
-        return [parent / "holdfast-lab" / self.lab.name / lab_host.name for parent in parents]
-
-    def _lab_cgroup_dirs(self) -> list[Path]:
-        """This lab's cgroup directories that exist, wherever a launcher made them."""
-        pattern = f"holdfast-lab/{self.lab.name}"
-        found = list(CGROUP_ROOT.glob(f"*/{pattern}"))
-        found += [p for p in (CGROUP_ROOT / "memory").glob(f"**/{pattern}") if p not in found]
-        return found
 
     # -- state ------------------------------------------------------------------------
     def is_running(self, lab_host: LabHost) -> bool:
@@ -139,28 +111,15 @@ class Machines:
         self.remove(lab_host)
         host_dir = self.lab.host_dir(lab_host)
         root = mount_overlay(base, host_dir)
-        self._customise(lab_host, root)
-        cgroups = self._new_cgroup_dirs(lab_host)
-        for cgroup in cgroups:
+        hostroot.customise(self.lab, lab_host, root)
+        host_cgroups = cgroups.host_cgroups(self.lab, lab_host)
+        for cgroup in host_cgroups:
             cgroup.mkdir(parents=True, exist_ok=True)
         spec = {
-            "cgroups": [str(cgroup) for cgroup in cgroups],
+            "cgroups": [str(cgroup) for cgroup in host_cgroups],
             "nspawn_pid_file": str(host_dir / "nspawn.pid"),
             "stop_file": str(host_dir / "stop"),
-            "command": [
-                "systemd-nspawn",
-                f"--directory={root}",
-                f"--machine={self.lab.machine_name(lab_host)}",
-                f"--hostname={lab_host.name}",
-                "--register=no",
-                "--keep-unit",
-                f"--network-bridge={self.lab.bridge}",
-                "--resolv-conf=off",
-                "--timezone=off",
-                "--kill-signal=SIGRTMIN+3",
-                f"--bind-ro={CACHE_DIR}:{CACHE_MOUNT}",
-                "/usr/local/sbin/lab-init",
-            ],
+            "command": self._nspawn_command(lab_host, root),
         }
         (host_dir / "launcher.json").write_text(json.dumps(spec, indent=1))
         with open(host_dir / "console.log", "ab") as console:
@@ -171,40 +130,22 @@ class Machines:
             )
         (host_dir / "launcher.pid").write_text(str(launcher.pid))
 
-    def _customise(self, lab_host: LabHost, root: Path) -> None:
-        """Write what makes the shared base into this host: name, address, keys, apt source."""
-        (root / "etc/hostname").write_text(f"{lab_host.name}\n")
-        (root / "etc/hosts").write_text(
-            "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
-            + "".join(f"{h.address} {h.name}\n" for h in self.lab.hosts)
-        )
-        (root / "etc/machine-id").write_text(run("systemd-id128", "new", capture=True))
-        (root / "etc/resolv.conf").unlink(missing_ok=True)
-        (root / "etc/resolv.conf").write_text("# lab hosts have no DNS: names are in /etc/hosts\n")
-        run("ssh-keygen", "-A", "-f", root, quiet=True)
-        ssh_dir = root / "root/.ssh"
-        ssh_dir.mkdir(mode=0o700, exist_ok=True)
-        keys = ssh_dir / "authorized_keys"
-        keys.write_text(self.lab.ssh_key.with_suffix(".pub").read_text())
-        keys.chmod(0o600)
-        network = root / "etc/systemd/network/10-host0.network"
-        network.parent.mkdir(parents=True, exist_ok=True)
-        network.write_text(
-            "[Match]\nName=host0\n\n[Network]\n"
-            f"Address={lab_host.address}/{self.lab.subnet.prefixlen}\n"
-            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
-        )
-        wants = root / "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
-        wants.unlink(missing_ok=True)
-        wants.symlink_to("/lib/systemd/system/systemd-networkd.service")
-        (root / "etc/apt/sources.list").write_text(
-            "# lab host: packages come only from the lab's offline repository\n"
-            f"deb [trusted=yes] file:{CACHE_MOUNT}/{self.lab.repository_link} ./\n"
-        )
-        for source in (root / "etc/apt/sources.list.d").glob("*"):
-            source.unlink()
-        (root / CACHE_MOUNT.lstrip("/")).mkdir(parents=True, exist_ok=True)
-        shutil.copy(FILES / "lab-init", root / "usr/local/sbin/lab-init")
+    def _nspawn_command(self, lab_host: LabHost, root: Path) -> list[str]:
+        """systemd-nspawn booting ``root`` as ``lab_host`` on the lab's bridge."""
+        return [
+            "systemd-nspawn",
+            f"--directory={root}",
+            f"--machine={self.lab.machine_name(lab_host)}",
+            f"--hostname={lab_host.name}",
+            "--register=no",
+            "--keep-unit",
+            f"--network-bridge={self.lab.bridge}",
+            "--resolv-conf=off",
+            "--timezone=off",
+            "--kill-signal=SIGRTMIN+3",
+            f"--bind-ro={CACHE_DIR}:{CACHE_MOUNT}",
+            "/usr/local/sbin/lab-init",
+        ]
 
     def wait_until_ready(self, lab_host: LabHost, timeout: float = 60) -> None:
         """Wait for SSH, then read the offline repository's index (as a fresh server would)."""
@@ -241,18 +182,18 @@ class Machines:
         """Remove whatever a stopped or killed ``lab_host`` left: mount, files, cgroups."""
         host_dir = self.lab.host_dir(lab_host)
         spec_file = host_dir / "launcher.json"
-        cgroups = [Path(c) for c in json.loads(spec_file.read_text())["cgroups"]] if spec_file.exists() else []
+        host_cgroups = [Path(c) for c in json.loads(spec_file.read_text())["cgroups"]] if spec_file.exists() else []
         # A killed nspawn leaves the host's own processes running: they are in its cgroups.
-        for cgroup in cgroups:
-            _kill_cgroup_tree(cgroup)
+        for cgroup in host_cgroups:
+            cgroups.kill_tree(cgroup)
         root = host_dir / "root"
         if root.is_dir() and os.path.ismount(root):
             run("umount", "--recursive", root)
         shutil.rmtree(host_dir, ignore_errors=True)
         if host_dir.exists():
             raise LabError(f"could not remove {host_dir}")
-        for cgroup in cgroups:
-            _remove_cgroup_tree(cgroup)
+        for cgroup in host_cgroups:
+            cgroups.remove_tree(cgroup)
         shutil.rmtree(Path("/run/systemd/nspawn/propagate") / self.lab.machine_name(lab_host),
                       ignore_errors=True)
 
@@ -267,15 +208,15 @@ class Machines:
             self.stop(lab_host)
         for lab_host in known.values():
             self.remove(lab_host)
-        for cgroup in self._lab_cgroup_dirs():
-            _remove_cgroup_tree(cgroup)
-            _remove_if_empty(cgroup.parent)
+        for cgroup in cgroups.lab_cgroups(self.lab):
+            cgroups.remove_tree(cgroup)
+            cgroups.remove_if_empty(cgroup.parent)
         if self._bridge_exists():
             run("ip", "link", "del", self.lab.bridge)
 
     def leftovers(self) -> list[str]:
         """Everything of this lab still on the machine (empty once ``down`` is done)."""
-        found = [str(cgroup) for cgroup in self._lab_cgroup_dirs()]
+        found = [str(cgroup) for cgroup in cgroups.lab_cgroups(self.lab)]
         if self.lab.hosts_dir.is_dir() and any(self.lab.hosts_dir.iterdir()):
             found.append(str(self.lab.hosts_dir))
         mounts = Path("/proc/mounts").read_text()
@@ -287,34 +228,3 @@ class Machines:
                   if f"--machine=hf-{self.lab.name}-" in line or f"{self.lab.state_dir}/" in line]
         return found
 
-
-def _kill_cgroup_tree(cgroup: Path, timeout: float = 10) -> None:
-    """SIGKILL every process in ``cgroup`` and below, until none is left."""
-    deadline = time.monotonic() + timeout
-    while cgroup.is_dir():
-        pids = {int(pid) for procs in cgroup.rglob("cgroup.procs") for pid in procs.read_text().split()}
-        if not pids:
-            return
-        if time.monotonic() > deadline:
-            raise LabError(f"processes {sorted(pids)} in {cgroup} survive SIGKILL")
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.1)
-
-
-def _remove_cgroup_tree(cgroup: Path) -> None:
-    """rmdir a cgroup and its children, deepest first (cgroup files cannot be unlinked)."""
-    if not cgroup.is_dir():
-        return
-    for path, _, _ in sorted(os.walk(cgroup), key=lambda entry: -entry[0].count("/")):
-        _remove_if_empty(Path(path))
-
-
-def _remove_if_empty(directory: Path) -> None:
-    try:
-        directory.rmdir()
-    except OSError:
-        pass

@@ -11,7 +11,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from holdfast import loading
-from lab.site import render
+from lab import render
 from lab.topology import LAB
 
 PACKAGES = ("exim4-daemon-light",)

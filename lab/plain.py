@@ -7,7 +7,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
 from holdfast import loading
-from lab.site import render, standin_site
+from lab import render
+from lab.site import standin_site
 
 # curl: the monitor host's probes in the drill.
 PACKAGES = ("nginx", "curl")

@@ -12,6 +12,9 @@ from functools import cached_property
 from pathlib import Path
 
 CACHE_DIR = Path(os.environ.get("HOLDFAST_LAB_CACHE", "/var/cache/holdfast-lab"))
+# The cache (base image, repositories) is bind-mounted read-only into every host; the
+# host's apt source is this lab's link in it, so a new package set needs no restart.
+CACHE_MOUNT = "/srv/holdfast-lab-cache"
 STATE_ROOT = Path("/var/lib/holdfast-lab")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 DEBIAN_RELEASE = "bookworm"

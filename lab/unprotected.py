@@ -3,10 +3,11 @@ puts on a web host, and the site behind a plain nginx. Never Holdfast's deploy.p
 
 from pyinfra import host
 
+from holdfast.inventory import WATCHED_GROUP
 from lab.plain import deploy_plain_nginx, deploy_probe_tools
 from lab.site import deploy_standin
 
 deploy_probe_tools()
-if "web" in host.groups:
+if WATCHED_GROUP in host.groups:
     deploy_standin()
     deploy_plain_nginx()

@@ -19,8 +19,8 @@ from bench.drill import report, scenario
 from bench.drill.figures import figures
 from holdfast import loading
 from holdfast.inventory import read_inventory
+from lab.harness.deploys import run_deploy
 from lab.topology import LAB, Lab
-from tests.deploys import run_deploy
 
 BARE = Lab("bare", ipaddress.ip_network(os.environ.get("HOLDFAST_DRILL_BARE_SUBNET", "10.122.0.0/24")), 1)
 

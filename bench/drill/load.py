@@ -28,7 +28,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class Client:
-    """A source of requests: its name, address, pace, and the paths it asks for in turn."""
+    """A source of requests: its name, address, pace, the paths it asks for in turn, and
+    the header lines it adds."""
 
     name: str
     source: str
@@ -36,6 +37,7 @@ class Client:
     paths: tuple[str, ...]
     timeout: float
     expect: str = ""  # text a good answer contains
+    headers: tuple[str, ...] = ()  # e.g. "Cookie: session=member"
     tls_lab: Lab | None = None  # over HTTPS, trusting this lab's ACME CA (None: HTTP)
 
 
@@ -49,7 +51,8 @@ async def _get(client: Client, address: str, host_name: str, path: str, started:
                 address, 443 if client.tls_lab else 80, local_addr=(client.source, 0), **tls
             )
             try:
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host_name}\r\nConnection: close\r\n\r\n".encode())
+                lines = "".join(f"{line}\r\n" for line in (f"Host: {host_name}", *client.headers, "Connection: close"))
+                writer.write(f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode())
                 head = await reader.readline()
                 status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
                 body = await reader.read()

@@ -5,17 +5,18 @@ import json
 import math
 from pathlib import Path
 
-from bench.drill.figures import GOALS, Figures, goals, timeline_series
+from bench.drill.figures import GOALS, Figures, goals, timeline_series, value
 from bench.drill.scenario import Record
 
 ROWS = [  # (figure, label, format)
-    ("visitors_idle_success", "visitors served, idle", "{:.1%}"),
-    ("visitors_success", "visitors served, surge", "{:.1%}"),
-    ("visitors_idle_p50_ms", "visitors p50 idle (ms)", "{:.1f}"),
-    ("visitors_idle_p99_ms", "visitors p99 idle (ms)", "{:.1f}"),
-    ("visitors_p50_ms", "visitors p50 surge (ms)", "{:.1f}"),
-    ("visitors_p99_ms", "visitors p99 surge (ms)", "{:.1f}"),
-    ("latency_ratio", "p99 surge / p99 idle", "{:.2f}"),
+    *((f"{kind}.{key}", f"{kind} {label}", form) for kind in ("visitors", "members") for key, label, form in (
+        ("idle_served", "served, idle", "{:.1%}"),
+        ("served", "served, surge", "{:.1%}"),
+        ("idle_p50_ms", "p50 idle (ms)", "{:.1f}"),
+        ("p50_ms", "p50 surge (ms)", "{:.1f}"),
+        ("p99_ms", "p99 surge (ms)", "{:.1f}"),
+        ("latency_ratio", "p50 surge / p50 idle", "{:.2f}"),
+    )),
     ("attacker_sent", "attacker requests", "{}"),
     ("attacker_429", "  answered 429", "{}"),
     ("attacker_served", "  served 200", "{}"),
@@ -33,10 +34,11 @@ ROWS = [  # (figure, label, format)
 ]
 
 
-def _cell(value, form: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _cell(figure, form: str) -> str:
+    """A figure as the table shows it: "never" for a time that never came, "-" for no figure."""
+    if figure is None:
         return "never" if form == "{:.1f}" else "-"
-    return form.format(value)
+    return "-" if isinstance(figure, float) and math.isnan(figure) else form.format(figure)
 
 
 def table(runs: list[Figures]) -> str:
@@ -44,8 +46,8 @@ def table(runs: list[Figures]) -> str:
     head = f"{'':36}" + "".join(f"{run.label:>18}" for run in runs) + ("   ratio" if len(runs) == 2 else "")
     lines = [head]
     for key, label, form in ROWS:
-        values = [getattr(run, key) for run in runs]
-        line = f"{label:36}" + "".join(f"{_cell(value, form):>18}" for value in values)
+        values = [value(run, key) for run in runs]
+        line = f"{label:36}" + "".join(f"{_cell(measured, form):>18}" for measured in values)
         if len(runs) == 2 and all(isinstance(v, int | float) and v and not math.isnan(v) for v in values):
             line += f"   {values[1] / values[0]:6.2f}x"
         lines.append(line)
@@ -53,8 +55,8 @@ def table(runs: list[Figures]) -> str:
     if protected:
         lines.append("")
         lines.append(f"goals ({protected.label}):")
-        for key, (value, met) in goals(protected).items():
-            shown = "-" if value is None else f"{value:.3g}"
+        for key, (measured, met) in goals(protected).items():
+            shown = "-" if measured is None else f"{measured:.3g}"
             lines.append(f"  {'PASS' if met else 'FAIL'}  {GOALS[key][0]}  [{shown}]")
     return "\n".join(lines)
 
@@ -62,7 +64,7 @@ def table(runs: list[Figures]) -> str:
 def write_json(path: Path, runs: list[Figures], records: list[Record]) -> None:
     path.write_text(json.dumps({
         "runs": [run.as_dict() for run in runs],
-        "goals": {run.label: {key: {"value": value, "met": met} for key, (value, met) in goals(run).items()}
+        "goals": {run.label: {key: {"value": measured, "met": met} for key, (measured, met) in goals(run).items()}
                   for run in runs if run.protected},
         "series": {record.label: timeline_series(record) for record in records},
     }, indent=1))
@@ -78,7 +80,9 @@ def write_plot(path: Path, records: list[Record]) -> None:
     figure, (served, latency) = pyplot.subplots(2, 1, sharex=True, figsize=(10, 6.5))
     for record, color in zip(records, ("tab:blue", "tab:orange"), strict=False):
         series = timeline_series(record)
-        served.plot(series["t"], series["success"], color=color, label=record.label)
+        served.plot(series["t"], series["success"], color=color, label=f"{record.label}, visitors")
+        served.plot(series["t"], series["members_success"], color=color, linestyle=":",
+                    label=f"{record.label}, members (never cached)")
         latency.plot(series["t"], series["p50_ms"], color=color, label=f"{record.label}, median")
         latency.plot(series["t"], series["max_ms"], color=color, linestyle=":", label=f"{record.label}, slowest")
     timeline = records[0].timeline
@@ -87,7 +91,7 @@ def write_plot(path: Path, records: list[Record]) -> None:
         for record in records:
             if record.loop_started is not None:
                 axis.axvline(record.loop_started, color="red", linestyle="--", alpha=0.5)
-    served.set_ylabel("visitors served (%)")
+    served.set_ylabel("requests served (%)")
     served.set_ylim(-5, 105)
     served.legend(loc="lower left")
     latency.set_ylabel("visitor latency (ms)")

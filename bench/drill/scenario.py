@@ -4,8 +4,10 @@ Visitors browse the first web host's site at a normal pace from two addresses of
 own, and the monitor host probes it, from start to end. After an idle baseline an
 attacker floods the site at twenty times its default rate limit (search, mostly), and a
 few seconds into the surge the stand-in's loop bug is armed: the next search that
-reaches PHP loops forever, as the seed's did. Everything is recorded; ``figures`` turns
-a record into the numbers the report and the CI test read.
+reaches PHP loops forever, as the seed's did. Two members (visitors signed in, with a
+session cookie) browse beside them: nginx never answers them from its cache, so their
+figures are the application's own. Everything is recorded; ``figures`` turns a record
+into the numbers the report and the CI test read.
 """
 
 import asyncio
@@ -19,13 +21,14 @@ from bench.drill import load, watch
 from holdfast.settings import HostSettings
 from lab.acme import curl_arguments
 from lab.mailsink import mailbox
-from lab.site import LOOP_ARMED_FILE, standin_site
-from lab.topology import Lab
+from lab.site import LOOP_STARTED_FILE, MEMBER_COOKIE, MEMBER_EXPECT, standin_site
+from lab.topology import Lab, LabHost
 
 VISITOR_PATHS = ("/", "/?product=1", "/?product=2", "/?product=3", "/?product=4", "/?product=5")
 ATTACKER_PATHS = ("/search?q={n}", "/search?q={n}", "/?page={n}")  # {n}: a new random number each time
 ATTACK_FACTOR = 20  # times the site's default rate
-VISITOR_PACE = 2.0  # requests per second, per visitor
+VISITOR_PACE = 2.0  # requests per second, per visitor (members too)
+VISITOR_ADDRESSES = ("visitor", "visitor2")  # lab client addresses: an anonymous visitor and a member each
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class Record:
     probes: list[tuple[float, list[str]]] = field(default_factory=list)
     ssh: list[tuple[float, float]] = field(default_factory=list)
     monit: list[tuple[float, float]] = field(default_factory=list)
-    loop_started: float | None = None
+    loop_armed: float | None = None  # when `standin arm-loop` returned success (None: it failed)
+    loop_started: float | None = None  # when the armed search began looping, as the stand-in recorded it
     monit_log: list[tuple[float, str]] = field(default_factory=list)
     alerts: dict[str, list[float]] = field(default_factory=dict)
 
@@ -79,102 +83,164 @@ def _say(label: str, message: str) -> None:
     print(f"[drill {label}] {message}", file=sys.stderr, flush=True)
 
 
-async def _visitors(clients, address, host_name, started, until, hits, label) -> None:
-    """The visitors until ``until``, with a line of progress every five seconds."""
+def tls_lab(lab: Lab, site, protected: bool) -> Lab | None:
+    """The lab whose ACME CA the clients trust, when they talk HTTPS: a site with tls under
+    Holdfast (the unprotected twin serves plain HTTP)."""
+    return lab if protected and site.tls else None
+
+
+def browsers(lab: Lab, site, protected: bool) -> list[load.Client]:
+    """An anonymous visitor and a member from each visitor address: the anonymous ones ask
+    for the shop's pages, which nginx may cache; the members' pages only PHP can answer."""
+    clients = []
+    for index, address in enumerate(VISITOR_ADDRESSES):
+        suffix = str(index + 1) if index else ""
+        source = lab.client_addresses[address]
+        clients += [
+            load.Client(f"visitor{suffix}", source, VISITOR_PACE, VISITOR_PATHS, 10, expect=site.content_expect,
+                        tls_lab=tls_lab(lab, site, protected)),
+            load.Client(f"member{suffix}", source, VISITOR_PACE, VISITOR_PATHS, 10, expect=MEMBER_EXPECT,
+                        headers=(f"Cookie: {MEMBER_COOKIE}",), tls_lab=tls_lab(lab, site, protected)),
+        ]
+    return clients
+
+
+@dataclass
+class Watchers:
+    """What watches the run from start to end: the app sampler on the web host, the monitor
+    host's probes, ssh and (with Holdfast) Monit round trips from this machine."""
+
+    app: watch.Sampler
+    probes: watch.Sampler
+    ssh: watch.RoundTrips
+    monit: watch.RoundTrips | None
+
+    @classmethod
+    def start(cls, lab: Lab, web: LabHost, host_settings: HostSettings, protected: bool) -> "Watchers":
+        site = standin_site(host_settings)
+        web_remote, monitor_remote = watch.Remote(lab, web), watch.Remote(lab, lab.group("monitors")[0])
+        tls = bool(tls_lab(lab, site, protected))
+        return cls(
+            app=watch.app_sampler(web_remote, host_settings.services[site.backend.service].unit, site, tls).start(),
+            probes=watch.probe_sampler(monitor_remote, web.address, site.server_names[0], site.content_path,
+                                       tls).start(),
+            ssh=watch.RoundTrips(web_remote.command("true"), every=1).start(),
+            monit=watch.RoundTrips(web_remote.command("monit -B summary"), every=2).start() if protected else None,
+        )
+
+    def stop(self, record: Record, epoch: float) -> None:
+        """Stop them all; their samples into ``record``, timed from ``epoch``."""
+        record.app, record.probes = since_epoch(self.app.stop(), epoch), since_epoch(self.probes.stop(), epoch)
+        record.ssh = since_epoch(self.ssh.stop(), epoch)
+        record.monit = since_epoch(self.monit.stop(), epoch) if self.monit else []
+
+
+def since_epoch(samples: list[tuple], epoch: float) -> list[tuple]:
+    """(time, ...) samples, their times made seconds since ``epoch`` (the run's start)."""
+    return [(when - epoch, rest) for when, rest in samples]
+
+
+def _arm_the_loop(web_remote: watch.Remote, label: str) -> float | None:
+    """`standin arm-loop` on the web host: the time it returned success, None if it failed."""
+    _say(label, "the loop bug is armed: the next search that reaches PHP loops forever")
+    try:
+        web_remote.run("standin arm-loop", check=True)
+    except watch.RemoteFailed as failed:
+        _say(label, f"arming the loop failed: {failed}")
+        return None
+    return time.time()
+
+
+async def _traffic(clients: list[load.Client], web: LabHost, host_name: str, started: float, until: float,
+                   hits: list[load.Hit], label: str) -> None:
+    """The visitors and members until ``until``, with a line of progress every five seconds."""
     async def progress():
         while time.monotonic() < until:
             await asyncio.sleep(5)
-            visits = [hit for hit in hits if hit.client.startswith("visitor")]
-            good = sum(hit.ok for hit in visits)
-            _say(label, f"{time.monotonic() - started:5.0f}s: visitors {good}/{len(visits)} served")
+            served = {kind: [hit.ok for hit in hits if hit.client.startswith(kind)] for kind in ("visitor", "member")}
+            _say(label, f"{time.monotonic() - started:5.0f}s: " + ", ".join(
+                f"{kind}s {sum(oks)}/{len(oks)} served" for kind, oks in served.items()))
 
     await asyncio.gather(
-        *(load.run_client(client, address, host_name, started, started, until, hits) for client in clients),
+        *(load.run_client(client, web.address, host_name, started, started, until, hits) for client in clients),
         progress(),
     )
 
 
+async def _surge_and_loop(web_remote: watch.Remote, timeline: Timeline, surge: float, attacker: load.Client,
+                          label: str) -> float | None:
+    """Announce the surge (the attacker's process starts it on its own), arm the loop
+    ``timeline.loop_after`` seconds into it; when arming returned success (None: failed)."""
+    await asyncio.sleep(max(0.0, surge - time.monotonic()))
+    _say(label, f"surge: the attacker floods at {ATTACK_FACTOR}x the rate limit ({attacker.per_second:g} r/s)")
+    await asyncio.sleep(max(0.0, surge + timeline.loop_after - time.monotonic()))
+    return await asyncio.to_thread(_arm_the_loop, web_remote, label)
+
+
+async def _gathered(*awaitables) -> list:
+    return await asyncio.gather(*awaitables)
+
+
+def _loop_started(web_remote: watch.Remote) -> float | None:
+    """When the armed search began looping (epoch seconds), as the stand-in wrote it; None if it never did."""
+    text = web_remote.run(f"cat {LOOP_STARTED_FILE} 2>/dev/null").strip()
+    return float(text) if text else None
+
+
+def alert_subject(service: str) -> str:
+    """What the subject of Monit's mail about the runaway contains (templates/monit/etc/monit/monitrc.j2)."""
+    return f"{service}: Resource limit matched"
+
+
+def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSettings, record: Record,
+                      epoch: float) -> None:
+    """Monit's events about the stand-in's service, and each tier-1 contact's alert mails, into ``record``."""
+    service = standin_site(host_settings).backend.service
+    log = web_remote.run("cat /var/log/monit.log")
+    record.monit_log = since_epoch(watch.monit_events(log, service, epoch), epoch)
+    relay = watch.Remote(lab, next(h for h in lab.hosts if h.name == host_settings.mail.relay))
+    for address in host_settings.escalation.tier_emails(host_settings.monit.alert_tier):
+        text = relay.run(f"cat {mailbox(address)} 2>/dev/null")
+        record.alerts[address] = [when - epoch for when in watch.delivered(text, alert_subject(service))
+                                  if when >= epoch]
+
+
 def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, timeline: Timeline) -> Record:
     """Run the drill once against ``lab``'s first web host; return what it recorded."""
-    web, monitor = lab.group("web")[0], lab.group("monitors")[0]
-    web_remote, monitor_remote = watch.Remote(lab, web), watch.Remote(lab, monitor)
+    web = lab.group("web")[0]
+    web_remote = watch.Remote(lab, web)
     site = standin_site(host_settings)
-    service = host_settings.services[site.backend.service]
-    rate = site.limits.default.per_second
-    record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")))
-    web_remote.run("standin heal")
-
     host_name = site.server_names[0]
-    tls = protected and bool(site.tls)  # the unprotected twin serves plain HTTP
-    tls_lab = lab if tls else None
-    visitors = [
-        load.Client(client, lab.client_addresses[client], VISITOR_PACE, VISITOR_PATHS, timeout=10,
-                    expect=site.content_expect, tls_lab=tls_lab)
-        for client in ("visitor", "visitor2")
-    ]
-    attacker = load.Client("attacker", lab.client_addresses["attacker"], ATTACK_FACTOR * rate, ATTACKER_PATHS,
-                           timeout=10, tls_lab=tls_lab)
+    record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")))
+    web_remote.run("standin heal", check=True)
+    tls = bool(tls_lab(lab, site, protected))
     for path in VISITOR_PATHS:  # a warm cache, as a site that has had visitors has
         web_remote.run(f"curl -s -o /dev/null {curl_arguments(host_name, '127.0.0.1', path, tls)}")
+    attacker = load.Client("attacker", lab.client_addresses["attacker"], ATTACK_FACTOR * site.limits.default.per_second,
+                           ATTACKER_PATHS, timeout=10, tls_lab=tls_lab(lab, site, protected))
+
     epoch, started = time.time(), time.monotonic()
-    samplers = [
-        watch.app_sampler(web_remote, service.unit, site, tls).start(),
-        watch.probe_sampler(monitor_remote, web.address, host_name, site.content_path, tls).start(),
-    ]
-    ssh = watch.RoundTrips(web_remote.command("true"), every=1).start()
-    monit = watch.RoundTrips(web_remote.command("monit -B summary"), every=2).start() if protected else None
+    watchers = Watchers.start(lab, web, host_settings, protected)
     surge = started + timeline.idle
     spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
-    attack = spawn.Process(
-        target=_attack, args=(attacker, web.address, host_name, started, surge, surge + timeline.surge, queue)
-    )
+    attack = spawn.Process(target=_attack, args=(attacker, web.address, host_name, started, surge,
+                                                 surge + timeline.surge, queue))
     attack.start()  # it waits for the surge
 
-    def arm_the_loop():
-        _say(label, "the loop bug is armed: the next search that reaches PHP loops forever")
-        web_remote.run("standin arm-loop")
-        return watch.loop_start(web_remote, LOOP_ARMED_FILE).start()
-
-    async def scenario():
-        loop_start = None
-
-        async def surge_and_loop():
-            nonlocal loop_start
-            await asyncio.sleep(max(0.0, surge - time.monotonic()))
-            _say(label, f"surge: the attacker floods at {ATTACK_FACTOR}x the rate limit ({attacker.per_second:g} r/s)")
-            await asyncio.sleep(max(0.0, surge + timeline.loop_after - time.monotonic()))
-            loop_start = await asyncio.to_thread(arm_the_loop)
-
-        await asyncio.gather(
-            _visitors(visitors, web.address, host_name, started, started + timeline.total, record.hits, label),
-            surge_and_loop(),
-        )
-        return loop_start
-
     _say(label, f"idle baseline for {timeline.idle:g}s, then the surge for {timeline.surge:g}s")
-    loop_start = asyncio.run(scenario())
+    _, armed = asyncio.run(_gathered(
+        _traffic(browsers(lab, site, protected), web, host_name, started, started + timeline.total, record.hits, label),
+        _surge_and_loop(web_remote, timeline, surge, attacker, label),
+    ))
     record.hits += queue.get(timeout=timeline.total + 60)
     attack.join(timeout=30)
-
-    def since_epoch(samples: list[tuple]) -> list[tuple]:
-        """(time, ...) samples, their times made seconds since the run began."""
-        return [(when - epoch, rest) for when, rest in samples]
-
-    record.app, record.probes = (since_epoch(sampler.stop()) for sampler in samplers)
-    record.ssh = since_epoch(ssh.stop())
-    record.monit = since_epoch(monit.stop()) if monit else []
-    fired = loop_start.stop() if loop_start else []
-    record.loop_started = fired[0][0] - epoch if fired else None
+    watchers.stop(record, epoch)
+    record.loop_armed = armed - epoch if armed is not None else None
+    started_on_host = _loop_started(web_remote)
+    record.loop_started = started_on_host - epoch if started_on_host is not None else None
     if protected:
-        log = web_remote.run("cat /var/log/monit.log")
-        record.monit_log = since_epoch(watch.monit_events(log, site.backend.service, epoch))
-        relay = watch.Remote(lab, next(h for h in lab.hosts if h.name == host_settings.mail.relay))
-        for address in host_settings.escalation.tier_emails(host_settings.monit.alert_tier):
-            text = relay.run(f"cat {mailbox(address)} 2>/dev/null")
-            record.alerts[address] = [
-                when - epoch for when in watch.delivered(text, f"{site.backend.service}:") if when >= epoch
-            ]
+        _monit_and_alerts(lab, web_remote, host_settings, record, epoch)
     web_remote.run("standin heal")
     _say(label, "done")
     return record

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lab.acme import curl_arguments
+from lab.harness.probes import cpu_ticks_function
 from lab.mailsink import messages
 from lab.topology import Lab, LabHost
-from tests.host.probes import cpu_ticks_function
 
 SSH_CONNECT_TIMEOUT = 5  # seconds
 
@@ -32,8 +32,16 @@ class Remote:
     def command(self, script: str) -> list[str]:
         return self.lab.ssh_command(self.host, script, SSH_CONNECT_TIMEOUT)
 
-    def run(self, script: str, timeout: float = 30) -> str:
-        return subprocess.run(self.command(script), capture_output=True, text=True, timeout=timeout).stdout
+    def run(self, script: str, timeout: float = 30, check: bool = False) -> str:
+        """The script's output; with ``check``, RemoteFailed if it exits with another status than 0."""
+        done = subprocess.run(self.command(script), capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise RemoteFailed(f"{self.host.name}: `{script}` exited with {done.returncode}: {done.stderr.strip()}")
+        return done.stdout
+
+
+class RemoteFailed(RuntimeError):
+    """A command the drill needs failed on a lab host."""
 
 
 @dataclass
@@ -86,11 +94,6 @@ def probe_sampler(monitor: Remote, address: str, host_name: str, path: str, tls:
         f"{curl_arguments(host_name, address, path, tls)}); "
         f'echo "$(date +%s.%N) $r"; sleep {every}; done'
     ))
-
-
-def loop_start(remote: Remote, armed_file: str) -> Sampler:
-    """One sample: when the armed loop bug fires (the file that arms it is consumed)."""
-    return Sampler(remote, f'while [ -e {armed_file} ]; do sleep 0.02; done; echo "$(date +%s.%N)"')
 
 
 class RoundTrips:

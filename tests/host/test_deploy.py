@@ -3,8 +3,8 @@ fails the single-point-of-failure audit, touches no host."""
 
 import pytest
 
+from lab.harness.deploys import fingerprints, run_deploy
 from tests.conftest import edit
-from tests.deploys import fingerprints, run_deploy
 
 
 @pytest.mark.disruptive

@@ -10,10 +10,10 @@ import pytest
 
 from holdfast.hosted_monitors import CURL_CONFIG, UNIT
 from holdfast.providers import healthchecks
-from tests.deploys import run_deploy
+from lab.harness.deploys import run_deploy
+from lab.harness.probes import wait_for
 from tests.doubles import listening_at
 from tests.doubles.healthchecks import HealthchecksDouble
-from tests.host.probes import wait_for
 
 KEY = "hc-key"
 

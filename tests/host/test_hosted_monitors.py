@@ -11,7 +11,7 @@ import pytest
 
 from holdfast.loading import same_on_every_host
 from holdfast.providers import healthchecks
-from tests.deploys import run_deploy
+from lab.harness.deploys import run_deploy
 from tests.doubles import listening_at
 from tests.doubles.healthchecks import HealthchecksDouble
 from tests.doubles.uptimerobot import UptimeRobotDouble

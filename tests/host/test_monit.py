@@ -11,19 +11,21 @@ import time
 import pytest
 
 from holdfast import monit
-from lab.site import STATE_DIR as STANDIN_STATE_DIR
-from tests.conftest import REPO, edit
-from tests.deploys import fingerprint_command, run_deploy
-from tests.host.probes import wait_for
-from tests.host.standin import (
+from lab.harness.deploys import fingerprint_command, run_deploy
+from lab.harness.faults import (
     DELIVERY,
     StandIn,
     begin_fault,
     escalation_deadline,
+    hang_every_worker,
     runaway_deadline,
     status,
     summary,
 )
+from lab.harness.probes import wait_for
+from lab.site import STATE_DIR as STANDIN_STATE_DIR
+from lab.site import standin_site
+from tests.conftest import REPO, edit
 
 
 def ok_within(host, settings, check: str) -> str | None:
@@ -137,6 +139,88 @@ def test_runaway_is_mailed_to_tier1(runaway, rules, settings):
     assert runaway.mailed(runaway.tier1, "Resource limit matched", runaway_deadline(settings, rules) + DELIVERY) == []
 
 
+def monit_log_lines(host) -> int:
+    return int(host.check_output("wc -l < /var/log/monit.log"))
+
+
+def monit_log_since(host, lines: int, check: str) -> list[str]:
+    """Monit's log lines about ``check`` after the first ``lines``."""
+    return [line for line in host.check_output(f"tail -n +{lines + 1} /var/log/monit.log").splitlines()
+            if f"'{check}' " in line]
+
+
+LEAK_STEP = "mb=1"  # `standin leak`: 1 MiB every 0.2 s, slow enough for Monit's cycles before the slice's limit
+LEAK_RATE = 5 << 20  # bytes a second
+
+
+def memory_deadline(settings, rules) -> float:
+    """Seconds from a leak's start to the restart: the leak reaching memory_limit (from
+    nothing: the app's own memory only makes it sooner), memory_cycles readings above it,
+    a cycle of slack, then the restart (up to start_timeout)."""
+    return rules.memory_limit / LEAK_RATE + (rules.memory_cycles + 1) * settings.monit.cycle + rules.start_timeout
+
+
+@pytest.fixture(scope="module")
+def memory_runaway(standin, rules, host, settings, relay):
+    """A PHP worker leaking with Monit on (the tests that measure the slice hold Monit off);
+    waits for the restart; Monit's log lines about the service meanwhile."""
+    if rules.memory_limit is None:
+        pytest.skip("no memory rule for the stand-in's service")
+    standin.quiet(settings)
+    lines = monit_log_lines(host)
+    fault, before = begin_fault(standin, settings, relay, f"leak {LEAK_STEP}")
+    fault.recovered_after = standin.restarted_after(before, fault.began, timeout=2 * memory_deadline(settings, rules))
+    yield fault, monit_log_since(host, lines, standin.name)
+    host.run("standin heal")
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_leak_is_restarted_by_the_memory_rule(memory_runaway, rules, settings):
+    fault, log = memory_runaway
+    assert fault.recovered_after is not None and fault.recovered_after <= memory_deadline(settings, rules), (
+        f"restarted after {fault.recovered_after}s"
+    )
+    assert any("total mem amount" in line and "matches resource limit" in line for line in log), log
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_leak_is_mailed_to_tier1(memory_runaway, rules, settings):
+    fault, _ = memory_runaway
+    assert fault.mailed(fault.tier1, "Resource limit matched", memory_deadline(settings, rules) + DELIVERY) == []
+
+
+def hang_deadline(settings, rules) -> float:
+    """Seconds from every worker hanging to the restart: health_cycles failed probes, each
+    a cycle plus its timeout, a cycle of slack, then the restart (up to start_timeout)."""
+    return rules.health_cycles * (settings.monit.cycle + rules.health_timeout) + settings.monit.cycle + (
+        rules.start_timeout)
+
+
+@pytest.fixture(scope="module")
+def hung(standin, rules, host, settings):
+    """Every PHP worker asleep (the master alive) with Monit on: its health probe through
+    nginx fails; waits for the restart."""
+    site = standin_site(settings)
+    standin.quiet(settings)
+    lines = monit_log_lines(host)
+    before = standin.main_pid()
+    began = time.monotonic()
+    hang_every_worker(standin, site)
+    after = standin.restarted_after(before, began, timeout=2 * hang_deadline(settings, rules))
+    yield after, monit_log_since(host, lines, standin.name)
+    host.run("standin heal")
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_hung_backend_is_restarted_by_the_health_probe(hung, rules, settings):
+    after, log = hung
+    assert after is not None and after <= hang_deadline(settings, rules), f"restarted after {after}s"
+    assert any("failed protocol test" in line for line in log), log
+
+
 @pytest.fixture(scope="module")
 def crash_loop(standin, host, settings, relay):
     """Every start of the stand-in fails (`standin crashloop`) until the flag file goes."""
@@ -166,32 +250,40 @@ def test_monit_starts_it_once_starts_work_again(crash_loop, rules, settings, hos
     assert wait_for(crash_loop.standin.main_pid, timeout=rules.start_timeout + 3 * settings.monit.cycle)
 
 
+def queued_events(host, check: str | None = None) -> set[str]:
+    """Files in Monit's event queue; with ``check``, those about that check only."""
+    about = f" -exec grep -l -F -- '{check}' {{}} +" if check else ""
+    return set(host.check_output(f"find /var/lib/monit/events -type f{about}").split())
+
+
 @pytest.fixture(scope="module")
 def relay_outage(standin, host, settings, relay):
-    """The relay's MTA (the lab's exim4) stopped, then the stand-in killed."""
+    """The relay's MTA (the lab's exim4) stopped, then the stand-in killed; with the event
+    queue's files before, and a wait for the stand-in's new ones (empty if none in time)."""
+    standin.quiet(settings)
+    before = queued_events(host)
     fault, _ = begin_fault(standin, settings, relay, "crash", relay_down=True)
-    yield fault
+    queued = wait_for(lambda: queued_events(host, standin.name) - before, timeout=3 * settings.monit.cycle) or set()
+    yield fault, queued
     relay.run("systemctl start exim4")
     host.run("standin heal")
 
 
-def queued_events(host) -> int:
-    return int(host.check_output("find /var/lib/monit/events -type f | wc -l"))
-
-
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
-def test_alert_waits_in_the_event_queue_while_the_relay_is_down(relay_outage, settings, host):
-    assert wait_for(lambda: queued_events(host), timeout=3 * settings.monit.cycle)
+def test_alert_waits_in_the_event_queue_while_the_relay_is_down(relay_outage):
+    _, queued = relay_outage
+    assert queued, "no new event about the stand-in queued"
 
 
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
 def test_queued_alert_is_mailed_once_the_relay_is_back(relay_outage, settings, host, relay):
-    wait_for(lambda: queued_events(host), timeout=3 * settings.monit.cycle)
+    fault, queued = relay_outage
     relay.check_output("systemctl start exim4")
     back = time.monotonic()
-    assert relay_outage.mailed(relay_outage.tier1, "Does not exist", 2 * settings.monit.cycle + DELIVERY, back) == []
+    assert fault.mailed(fault.tier1, "Does not exist", 2 * settings.monit.cycle + DELIVERY, back) == []
+    assert wait_for(lambda: not queued & queued_events(host), timeout=2 * settings.monit.cycle), "still queued"
 
 
 # --- disruptive: deploys ------------------------------------------------------------------

@@ -17,10 +17,12 @@ import pytest
 
 from holdfast import monitoring
 from lab import acme
+from lab.harness.deploys import run_deploy
+from lab.harness.probes import Mailboxes, wait_for
 from tests.conftest import REPO, append
-from tests.deploys import run_deploy
+from tests.doubles import listening_at
+from tests.doubles.healthchecks import HealthchecksDouble
 from tests.host.conftest import targets_in
-from tests.host.probes import Mailboxes, wait_for
 
 pytestmark = pytest.mark.hosts("monitors")
 
@@ -194,6 +196,24 @@ def test_watchdog_alert_reaches_its_receiver(host, settings):
     assert eventually(receivers, expected, RESEND_DELAY + 2 * settings.monitoring.evaluation_interval) == expected
 
 
+@pytest.mark.disruptive
+def test_watchdog_heartbeat_reaches_the_hosted_heartbeat(settings):
+    """Alertmanager calls watchdog_url with the Watchdog alert, every watchdog_interval: in
+    the lab the Healthchecks.io double listens there and records the calls."""
+    url = settings.monitoring.watchdog_url
+    if url is None:
+        pytest.skip("no watchdog_url")
+    path = urllib.parse.urlsplit(url).path
+
+    def watchdog_calls():
+        return [request for request in double.requests if request.method == "POST" and request.path == path
+                and isinstance(request.body, dict)
+                and any(alert["labels"]["alertname"] == "Watchdog" for alert in request.body.get("alerts", []))]
+
+    with HealthchecksDouble("unused", **listening_at(url)) as double:
+        assert wait_for(watchdog_calls, 2 * settings.monitoring.watchdog_interval + 5), double.requests
+
+
 def routed_to(host, *labels: str) -> str:
     return host.check_output(
         f"amtool config routes test --config.file={monitoring.ALERTMANAGER_CONFIG} {' '.join(labels)} 2>/dev/null"
@@ -239,7 +259,7 @@ def resolve_deadline(monitor) -> float:
 class Outage:
     """What one outage caused: for each tier waited for, the seconds until its alert mail
     (from the break) and its resolved mail (from the repair), None if not in time; and
-    the subjects of mail the other tiers got meanwhile."""
+    the subjects of mail the other tiers got from the break until the resolved mail."""
 
     def __init__(self):
         self.alerted_after: list[float | None] = []
@@ -273,11 +293,12 @@ def run_outage(relay, settings, break_it, repair, alert: str, host_name: str, af
     try:
         outage.alerted_after = wait_for_mail(
             "FIRING", broken, lambda tier: alert_deadline(monitor, after + tier.escalate_after))
-        outage.other_tiers_mailed = [subject for address in others.paths for subject in others.subjects(address)]
     finally:
         repair()
     repaired = time.monotonic()
     outage.resolved_after = wait_for_mail("RESOLVED", repaired, lambda tier: resolve_deadline(monitor))
+    # Read once the outage is over, resolved mail and all: a later tier mailed at any time in it shows.
+    outage.other_tiers_mailed = [subject for address in others.paths for subject in others.subjects(address)]
     print(f"{alert} on {host_name}: alert mail after {outage.alerted_after} s, resolved mail after "
           f"{outage.resolved_after} s (per tier)")
     return outage
@@ -361,7 +382,8 @@ def test_resolved_mail_follows_recovery(request, relay, outage):
 
 @pytest.mark.disruptive
 def test_later_tiers_are_not_mailed_before_their_wait(nginx_outage, settings):
-    longest_outage = alert_deadline(settings.monitoring, site_down_wait(settings.monitoring))
+    longest_outage = alert_deadline(settings.monitoring, site_down_wait(settings.monitoring)) + resolve_deadline(
+        settings.monitoring)
     if any(tier.escalate_after < longest_outage for tier in settings.escalation.tiers[1:]):
         pytest.skip("a later tier's wait is shorter than this test's outage may last")
     assert nginx_outage.other_tiers_mailed == []

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from holdfast import settings
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from tests.conftest import REPO, copy_project
 
 # What the wheel is built from (a copy, so that the build leaves nothing in the repository).
@@ -47,10 +47,10 @@ def literal(values: dict) -> str:
 def outside_project(directory: Path, inventory_path: str) -> Path:
     """A project with the inventory's hosts and group_data as literal values (the lab's files
     import the lab package, which an outside project does not have) and the deploy."""
-    inventory = settings.read_inventory(REPO / inventory_path)
+    inventory = read_inventory(REPO / inventory_path)
     groups = {
         group: [(each.name, inventory.get_host_data(each.name)) for each in inventory.get_group(group)]
-        for group in (settings.WATCHED_GROUP, settings.MONITOR_GROUP)
+        for group in (WATCHED_GROUP, MONITOR_GROUP)
     }
     (directory / "inventories").mkdir(parents=True)
     (directory / "inventories" / Path(inventory_path).name).write_text(literal(groups))

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from holdfast import php_fpm
+from lab.harness.deploys import fingerprint_command, run_deploy
+from lab.harness.faults import StandIn, unsupervised
+from lab.harness.probes import fastcgi, wait_for
 from tests.conftest import copy_project, edit
-from tests.deploys import fingerprint_command, run_deploy
-from tests.host.probes import fastcgi, wait_for
-from tests.host.standin import StandIn, unsupervised
 
 pytestmark = pytest.mark.hosts("web")
 
@@ -167,3 +167,25 @@ def test_rejected_pool_fails_the_deploy_with_php_fpm_text(rejected_deploy):
 def test_rejected_pool_never_goes_live(rejected_deploy, host, target):
     _, (pools, master) = rejected_deploy
     assert (host.check_output(LIVE_POOLS), StandIn.of(host, target.settings).main_pid()) == (pools, master)
+
+
+# --- a pool someone else wrote (lab only) -------------------------------------------------
+
+OTHER_POOL = "/etc/php/8.2/fpm/pool.d/zz-other.conf"
+
+
+@pytest.fixture(scope="module")
+def other_pool_deploy(pytestconfig, host, target):
+    """A deploy to this host while a pool Holdfast did not write (its own socket) is there."""
+    host.run(f"printf '[other]\\nuser = www-data\\ngroup = www-data\\nlisten = /run/php/other.sock\\n"
+             f"pm = static\\npm.max_children = 1\\n' > {OTHER_POOL}")
+    try:
+        yield run_deploy(pytestconfig.getoption("inventory"), "--limit", target.name), host.file(OTHER_POOL).exists
+    finally:
+        host.run(f"rm -f {OTHER_POOL}")
+
+
+@pytest.mark.disruptive
+def test_a_pool_holdfast_did_not_write_is_kept(other_pool_deploy):
+    run, kept = other_pool_deploy
+    assert (run.returncode, kept) == (0, True), run.output[-2000:]

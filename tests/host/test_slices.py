@@ -13,11 +13,11 @@ import time
 import pytest
 
 from holdfast.slices import DROP_IN, drop_in, slice_unit, verify_command
+from lab.harness.deploys import fingerprints, run_deploy
+from lab.harness.faults import unsupervised
+from lab.harness.probes import cpu_percent, oom_kills, wait_for
 from lab.site import standin_site
 from tests.conftest import REPO, append, copy_project
-from tests.deploys import fingerprints, run_deploy
-from tests.host.probes import cpu_percent, oom_kills, wait_for
-from tests.host.standin import unsupervised
 
 pytestmark = pytest.mark.hosts("web")
 

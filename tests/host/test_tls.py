@@ -15,10 +15,10 @@ import pytest
 
 from holdfast import nginx
 from lab import acme
+from lab.harness import traffic
+from lab.harness.deploys import run_deploy
 from lab.topology import LAB
 from tests.conftest import append, copy_project
-from tests.deploys import run_deploy
-from tests.host import traffic
 
 pytestmark = pytest.mark.hosts("web")
 

@@ -1,19 +1,27 @@
 """The drill's arithmetic, on a made-up record: shares, percentiles, MTTD and MTTR, alert
-delays, goals; and its parsers, on Monit's and the mail sink's own formats."""
+delays, goals; and its parsers, on Monit's and the mail sink's own formats. Each blind
+spot of the old goals (issue 23) has a record here that must fail them."""
 
 import pytest
 
-from bench.drill import figures, watch
+from bench.drill import figures, report, scenario, watch
 from bench.drill.load import Hit
 from bench.drill.scenario import Record, Timeline
 
 TIMELINE = Timeline(idle=10, surge=20, loop_after=5, cooldown=5)
 
 
+def browsing(client: str, idle_ms: float = 2, surge_ms: float = 2, surge_ok: bool = True) -> list[Hit]:
+    """Four requests a second for 30 s (40 idle, 80 in the surge), taking the given time."""
+    return [Hit(client, t / 4, (idle_ms if t < 40 else surge_ms) / 1000, 200 if t < 40 or surge_ok else 502,
+                t < 40 or surge_ok) for t in range(120)]
+
+
 def record(**changes) -> Record:
     made = Record("with Holdfast", True, TIMELINE, monit_cycle=5, clock_ticks=100)
-    made.hits = [Hit("visitor", t / 2, 0.002, 200, True) for t in range(60)]
+    made.hits = browsing("visitor") + browsing("member", 3, 4)
     made.hits += [Hit("attacker", 10 + t / 100, 0.001, 429 if t % 10 else 200, False) for t in range(1000)]
+    made.loop_armed = 15.1
     made.loop_started = 15.2
     # ticks (1/100 s), main pid, health: a loop from 15.2 s, a restart with a new pid at 24 s
     made.app = [(t / 2, [str(int(50 * max(0, t / 2 - 15.2))) if t / 2 < 24 else "0", "100" if t / 2 < 24 else "200", "1"])
@@ -43,9 +51,10 @@ def test_a_contact_never_mailed_is_an_alert_lost():
     assert figures.goals(result)["alerts_lost"] == (1, False)
 
 
-def test_visitors_and_attacker():
+def test_visitors_members_and_attacker():
     result = figures.figures(record())
-    assert result.visitors_success == 1 and result.latency_ratio == 1
+    assert (result.visitors.served, result.visitors.latency_ratio, result.visitors.p99_ms) == (1, 1, 2)
+    assert (result.members.served, result.members.requests, result.members.p50_ms) == (1, 80, 4)
     assert (result.attacker_sent, result.attacker_429, result.attacker_served) == (1000, 900, 100)
 
 
@@ -57,16 +66,66 @@ def test_every_goal_met():
     assert all(met for _, met in figures.goals(figures.figures(record())).values())
 
 
-def test_no_monit_means_never_detected():
+def test_no_monit_means_never_detected_and_no_alert_expected():
     result = figures.figures(record(protected=False, monit_log=[], alerts={}))
-    assert (result.mttd, result.mttr, result.alert_delay) == (None, None, None)
+    assert (result.mttd, result.mttr, result.alert_delay, result.alerts_lost) == (None, None, None, None)
     assert not figures.goals(result)["mttd_cycles"][1]
+    assert report.table([result]).splitlines()[-1].split() == ["alerts", "lost", "-"]
+
+
+def unmet(result: figures.Figures) -> list[str]:
+    return [key for key, (_, met) in figures.goals(result).items() if not met]
 
 
 def test_visitors_failing_during_the_surge():
-    failing = [Hit("visitor", 10 + t / 2, 10.0, 0, False) for t in range(20)]
-    result = figures.figures(record(hits=record().hits[:20] + failing))
-    assert result.visitors_success == 0 and not figures.goals(result)["visitors_success"][1]
+    result = figures.figures(record(hits=browsing("visitor", surge_ok=False) + browsing("member")))
+    assert result.visitors.served == 0 and unmet(result) == ["visitors.served"]
+
+
+def test_php_down_the_whole_surge_fails_even_with_every_cached_page_served():
+    """The cache answers the anonymous visitors; the members, whom only PHP can answer, fail."""
+    result = figures.figures(record(hits=browsing("visitor") + browsing("member", surge_ok=False)))
+    assert (result.visitors.served, result.members.served) == (1, 0)
+    assert unmet(result) == ["members.served"]
+
+
+def test_surge_latency_29_times_the_idle_median_fails():
+    """Recorded idle: median 1.72 ms, one slow request at 30.36 ms; every surge request at 29x
+    the median is under that slowest one, which the old "p99" of 60 samples was."""
+    idle = [Hit("visitor", t / 4, (30.36 if t == 7 else 1.72) / 1000, 200, True) for t in range(40)]
+    surge = [Hit("visitor", 10 + t / 4, 29 * 1.72 / 1000, 200, True) for t in range(80)]
+    result = figures.figures(record(hits=idle + surge + browsing("member")))
+    assert result.visitors.latency_ratio == pytest.approx(29) and unmet(result) == ["visitors.latency_ratio"]
+
+
+def test_surge_latency_over_the_absolute_ceiling_fails():
+    result = figures.figures(record(hits=browsing("visitor", 200, 300) + browsing("member")))
+    assert result.visitors.latency_ratio == 1.5 and unmet(result) == ["visitors.p99_ms"]
+
+
+def test_too_few_requests_give_no_latency_figure():
+    result = figures.figures(record(hits=browsing("visitor")[::4] + browsing("member")))
+    assert result.visitors.latency_ratio is None and "visitors.latency_ratio" in unmet(result)
+
+
+def test_nearest_rank_percentile():
+    assert [figures.percentile(list(range(1, 101)), share) for share in (0.5, 0.95, 0.99, 1)] == [50, 95, 99, 100]
+
+
+def test_a_monit_event_before_the_loop_is_no_detection():
+    """Stamped 15 s (whole seconds), the loop began at 15.2 s: it cannot be shown to follow it."""
+    result = figures.figures(record(monit_log=[(15.0, "total cpu usage of 25.0% matches resource limit")]))
+    assert (result.detected, result.mttd) == (None, None) and "mttd_cycles" in unmet(result)
+
+
+def test_a_failed_arming_fails_the_loop_goal():
+    result = figures.figures(record(loop_armed=None))
+    assert unmet(result) == ["app_cpu_looping"]
+
+
+def test_a_loop_that_never_spun_fails_the_loop_goal():
+    idle_app = [(when, ["0", *rest]) for when, (_, *rest) in record().app]
+    assert unmet(figures.figures(record(app=idle_app))) == ["app_cpu_looping"]
 
 
 def test_monit_log_lines_are_read_with_their_times():
@@ -93,3 +152,15 @@ def test_delivery_time_is_the_sinks_received_header():
         "Subject: [web1] cron: Does not exist\n\nbody\n"
     )
     assert watch.delivered(mailbox, "php-fpm:") == [1795677002.0]
+
+
+def test_only_the_resource_limit_alert_counts():
+    mailbox = (
+        "From holdfast@example.com Thu Nov 26 07:10:02 2026\n"
+        "Received: from web1 by mon1 with esmtp (Exim 4.96); Thu, 26 Nov 2026 07:10:02 +0000\n"
+        "Subject: [web1] php-fpm: PID changed\n\nbody\n"
+        "From holdfast@example.com Thu Nov 26 07:10:09 2026\n"
+        "Received: from web1 by mon1 with esmtp (Exim 4.96); Thu, 26 Nov 2026 07:10:09 +0000\n"
+        "Subject: [web1] php-fpm: Resource limit matched\n\nbody\n"
+    )
+    assert watch.delivered(mailbox, scenario.alert_subject("php-fpm")) == [1795677009.0]

@@ -1,10 +1,19 @@
-"""The host test harness's promise: against an inventory with no disposable host (the
-production one), every disruptive test is skipped before anything reaches a host."""
+"""The host test harness's promises: against an inventory with no disposable host (the
+production one), every disruptive test is skipped before anything reaches a host; a wait
+for mail in no mailbox at all fails instead of passing at once."""
 
 import subprocess
 import sys
 
+import pytest
+
+from lab.harness.probes import Mailboxes
 from tests.conftest import REPO
+
+
+def test_waiting_for_mail_in_no_mailbox_is_refused():
+    with pytest.raises(ValueError, match="no mailbox to wait for 'alert'"):
+        Mailboxes(sink_host=None, addresses=[]).waiting_for("alert")
 
 
 def test_disruptive_tests_skip_production_before_any_fixture_runs():

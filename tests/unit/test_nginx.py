@@ -208,6 +208,7 @@ def test_gixy_finds_nothing(rendered_tree):
     )
     findings = json.loads(result.stdout or "[]")
     assert [(finding["plugin"], finding["reason"]) for finding in findings] == [], result.stderr
+    assert result.returncode == 0, result.stderr  # gixy failing to read the tree finds nothing too
 
 
 # --- settings of the edge ----------------------------------------------------------

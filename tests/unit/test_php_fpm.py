@@ -132,3 +132,23 @@ def test_a_pool_without_room_for_one_worker_is_refused(web, worker_memory, host_
     host_settings = web.model_copy(update={"services": {"php-fpm": service.model_copy(update={"php_fpm": pool})}})
     problems = php_fpm.pool_problems(host_settings, host_memory)
     assert [loc for loc, _, _ in problems] == ([("services", "php-fpm", "php_fpm", "worker_memory")] if refused else [])
+
+
+# --- pools Holdfast did not write ----------------------------------------------------------
+
+POOL_DIR = "/etc/php/8.2/fpm/pool.d"
+
+
+@pytest.mark.parametrize(
+    ("found", "managed", "stock", "replaced", "kept"),
+    [
+        ([f"{POOL_DIR}/www.conf"], [], [f"{POOL_DIR}/www.conf"], [f"{POOL_DIR}/www.conf"], []),
+        ([f"{POOL_DIR}/www.conf"], [], [], [], [f"{POOL_DIR}/www.conf"]),
+        ([f"{POOL_DIR}/blog.conf"], [], [], [], [f"{POOL_DIR}/blog.conf"]),
+        ([f"{POOL_DIR}/old.conf"], [f"{POOL_DIR}/old.conf"], [], [f"{POOL_DIR}/old.conf"], []),
+        ([POOL], [POOL], [], [], []),
+    ],
+    ids=["debian-default-unchanged", "debian-default-edited", "someone-elses", "holdfasts-earlier", "ours"],
+)
+def test_only_the_unchanged_default_and_holdfasts_own_pools_are_replaced(found, managed, stock, replaced, kept):
+    assert php_fpm.foreign_pools({POOL}, found, managed, stock) == (replaced, kept)

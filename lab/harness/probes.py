@@ -25,7 +25,9 @@ def cpu_percent(host, unit: str, seconds: float = 4) -> float:
     accounting setting on the unit: the lab's systemd keeps no cpuacct groups, as the
     machine mounts cpu and cpuacct apart and systemd expects them together.
     """
-    ticks = cpu_ticks_function(unit) + f"a=$(cpu_ticks); sleep {seconds}; b=$(cpu_ticks); echo $((b - a)) $(getconf CLK_TCK)"
+    ticks = cpu_ticks_function(unit) + (
+        f"a=$(cpu_ticks); sleep {seconds}; b=$(cpu_ticks); echo $((b - a)) $(getconf CLK_TCK)"
+    )
     used, per_second = map(int, host.check_output(ticks).split())
     return used / per_second / seconds * 100
 
@@ -83,5 +85,8 @@ class Mailboxes:
         return [message["Subject"] for message in messages(text)]
 
     def waiting_for(self, subject: str) -> list[str]:
-        """The addresses that have not received mail with ``subject`` yet."""
+        """The addresses that have not received mail with ``subject`` yet. Refuses an empty
+        list of addresses: a wait on none would pass at once, whatever was mailed."""
+        if not self.paths:
+            raise ValueError(f"no mailbox to wait for {subject!r} in: the tier has no email address")
         return [address for address in self.paths if subject not in self.subjects(address)]

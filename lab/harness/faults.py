@@ -6,8 +6,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from lab.harness.probes import Mailboxes, fastcgi, wait_for
 from lab.site import standin_site
-from tests.host.probes import Mailboxes, wait_for
 
 # Seconds an alert takes from Monit through the relay into a mailbox.
 DELIVERY = 15
@@ -67,6 +67,18 @@ class StandIn:
         if wait_for(lambda: self.main_pid() not in (0, before), timeout=timeout):
             return round(time.monotonic() - since, 1)
         return None
+
+
+def hang_every_worker(standin: StandIn, site) -> None:
+    """`standin hang` until the backend itself answers no more: every worker asleep, its
+    master still the same running process (a backend that is down answers nothing too)."""
+    master = standin.main_pid()
+    for _ in range(50):
+        standin.host.check_output("standin hang")
+        if not fastcgi(standin.host, site, site.health_path, timeout=2):
+            assert standin.main_pid() == master != 0, f"{standin.unit} is down (main PID {master}), not hung"
+            return
+    raise AssertionError("the backend still answers after 50 hung requests")
 
 
 @dataclass

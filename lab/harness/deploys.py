@@ -1,0 +1,96 @@
+"""Running a pyinfra deploy as a user would, and reading what it changed."""
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PYINFRA = Path(sys.executable).parent / "pyinfra"
+
+
+def fingerprint_command(*directories: str) -> str:
+    """A shell command printing one checksum of every file under ``directories``."""
+    return f"find {' '.join(directories)} -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 sha1sum | sha1sum"
+
+
+# Everything a deploy could change, fingerprinted.
+FINGERPRINT = fingerprint_command("/etc", "/usr/local", "/srv", "/var/lib/holdfast")
+
+
+class DeployResultError(RuntimeError):
+    """pyinfra's output holds no outcome per operation to read (no run, a dry run, or not
+    pyinfra's ``--json`` result): never to be read as "nothing changed"."""
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """One operation of a run and its outcome on each of its hosts."""
+
+    name: str
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def operation_results(result: str) -> list[OperationResult]:
+    """The operations in pyinfra's ``--json`` result (its stdout), each with an outcome on
+    every host it ran for; DeployResultError if the result is not that."""
+    try:
+        results = json.loads(result)["results"]
+        operations = [
+            OperationResult(op["name"], tuple(op["success"]), tuple(op["no_change"]), tuple(op["error"]))
+            for op in results["operations"]
+        ]
+        hosts = [op["hosts"] for op in results["operations"]]
+    except (ValueError, KeyError, TypeError) as error:
+        raise DeployResultError(
+            f"no pyinfra --json result of a run ({type(error).__name__}: {error}) in {result[:300]!r}"
+        ) from None
+    if not operations:
+        raise DeployResultError("pyinfra's result lists no operation")
+    for operation, count in zip(operations, hosts, strict=True):
+        outcomes = len(operation.changed) + len(operation.unchanged) + len(operation.failed)
+        if outcomes != count:
+            raise DeployResultError(f"operation {operation.name!r}: an outcome for {outcomes} of its {count} hosts")
+    return operations
+
+
+@dataclass
+class DeployRun:
+    """One ``pyinfra --json`` run: ``result`` is its stdout (the JSON result), ``output``
+    its log on stderr (operations, warnings, errors: what a user reads)."""
+
+    returncode: int
+    result: str
+    output: str
+
+    @property
+    def operations(self) -> list[OperationResult]:
+        """Each operation's outcome per host; DeployResultError, with the log's end, if the
+        run printed none."""
+        try:
+            return operation_results(self.result)
+        except DeployResultError as error:
+            raise DeployResultError(f"{error}\npyinfra's log ends:\n{self.output[-2000:]}") from None
+
+    @property
+    def changed_operations(self) -> list[str]:
+        """Operations that changed something on at least one host."""
+        return [operation.name for operation in self.operations if operation.changed]
+
+
+def run_deploy(
+    inventory: str, *extra: str, deploy_file: str = "deploy.py", cwd: Path | None = None, env: dict | None = None
+) -> DeployRun:
+    """``pyinfra -y --json EXTRA... INVENTORY DEPLOY_FILE`` in ``cwd`` (with ``env``, if given)."""
+    run = subprocess.run(
+        [str(PYINFRA), "-y", "--json", *extra, inventory, deploy_file],
+        cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
+    )
+    return DeployRun(run.returncode, run.stdout, run.stderr)
+
+
+def fingerprints(targets) -> dict[str, str]:
+    """A fingerprint of every file a deploy could change, per host (``targets``: tests/host)."""
+    return {name: target.testinfra.check_output(FINGERPRINT) for name, target in targets.items()}

@@ -210,7 +210,7 @@ def _host_problems(host_settings: settings.HostSettings) -> list[settings.Proble
     return problems
 
 
-def _certbot(name: str, site: settings.Site, acme: settings.Acme) -> str:
+def certbot_command(name: str, site: settings.Site, acme: settings.Acme) -> str:
     """certbot's command obtaining a site's certificate through the webroot; it remembers how,
     and its timer renews it the same way."""
     names = " ".join(f"-d {shlex.quote(server_name)}" for server_name in site.server_names)
@@ -246,7 +246,7 @@ def deploy_nginx() -> None:
         systemd.service(name="nginx running for the ACME challenge", service="nginx", running=True)
         for name in uncertified:
             server.shell(name=f"Certificate of {name} from the ACME CA",
-                         commands=[_certbot(name, acme_sites[name], host_settings.acme)])
+                         commands=[certbot_command(name, acme_sites[name], host_settings.acme)])
     if acme_sites:
         files.put(name="certbot's renewals reload nginx once nginx -t accepts them",
                   src=StringIO(render("nginx/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx.j2")),

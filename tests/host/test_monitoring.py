@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from holdfast import monitoring
+from holdfast import monitoring, nginx
 from lab import acme
 from lab.harness.deploys import run_deploy
 from lab.harness.probes import Mailboxes, wait_for
@@ -476,8 +476,8 @@ def test_broken_rule_is_rejected_and_the_live_configuration_stays(host, pytestco
 # --- a certificate about to expire (lab only) --------------------------------------------
 
 
-def firing(host, alert: str, **labels) -> bool:
-    alerts = api(host, monitoring.PROMETHEUS_ADDRESS, "/api/v1/alerts")["data"]["alerts"]
+def firing(monitor, alert: str, **labels) -> bool:
+    alerts = api(monitor, monitoring.PROMETHEUS_ADDRESS, "/api/v1/alerts")["data"]["alerts"]
     return any(found["labels"]["alertname"] == alert and labels.items() <= found["labels"].items()
                and found["state"] == "firing" for found in alerts)
 
@@ -485,7 +485,7 @@ def firing(host, alert: str, **labels) -> bool:
 def renew_from_pebble(targets, validity: int | None, web_hosts: list) -> None:
     """Restart the lab's pebble issuing certificates valid ``validity`` seconds (None: its
     default), trust its new root everywhere (the blackbox exporter reads the store at start)
-    and renew the certificates of ``web_hosts``."""
+    and have ``web_hosts`` obtain their certificates again (the deploy's certbot command)."""
     monitor = targets[acme.acme_host().name].testinfra
     setting = f"config['pebble']['certificateValidityPeriod'] = {validity}" if validity else \
         "config['pebble'].pop('certificateValidityPeriod', None)"
@@ -496,8 +496,11 @@ def renew_from_pebble(targets, validity: int | None, web_hosts: list) -> None:
     for target in targets.values():
         target.testinfra.check_output(acme.trust_root_command())
     monitor.check_output("systemctl restart prometheus-blackbox-exporter")
-    for web in web_hosts:
-        web.testinfra.check_output("certbot renew --force-renewal --no-random-sleep-on-renew")
+    for web in web_hosts:  # pebble forgot its accounts too: certbot registers anew
+        web.testinfra.check_output("rm -rf /etc/letsencrypt/accounts && " + " && ".join(
+            nginx.certbot_command(name, site, web.settings.acme) + " --force-renewal"
+            for name, site in web.settings.sites.items() if site.tls and site.tls.mode == "acme"
+        ))
     acme.client_context.cache_clear()
 
 

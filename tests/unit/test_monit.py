@@ -198,7 +198,7 @@ def test_site_is_checked_end_to_end_through_nginx_by_its_name(prod):
 
 def test_site_certificate_validity_is_checked(prod):
     site = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-site-shop.conf"]
-    assert "if failed port 443 protocol https\n        and certificate valid > 14 days" in site
+    assert 'with content = "Welcome to the shop"\n        and certificate valid > 14 days\n' in site
 
 
 @pytest.mark.parametrize(

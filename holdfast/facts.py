@@ -148,32 +148,26 @@ SERVER_NAME = re.compile(r"(?:^|[\s;{])server_name\s+([^;]+);")
 
 class NginxTakeover(FactBase):
     """Before Holdfast's first nginx deploy (no edge.conf of its own yet): each file of the
-    running nginx's configuration (``nginx -T``) with the server names it declares, and the
-    files that are Debian's untouched defaults. None once the configuration is Holdfast's or
-    without nginx."""
+    running nginx's configuration (``nginx -T``), with the file it resolves to and the
+    server names it declares. None once the configuration is Holdfast's, or without nginx."""
 
     command = (
         "if [ -e /etc/nginx/holdfast/edge.conf ] || [ ! -x /usr/sbin/nginx ]; then echo holdfast; else "
         "/usr/sbin/nginx -T 2>/dev/null | while IFS= read -r line; do case $line in "
-        '"# configuration file "*) f=${line#"# configuration file "}; echo "file ${f%:}";; '
-        '*server_name*) echo "line $line";; esac; done; '
-        "dpkg-query -W -f='${Conffiles}\\n' nginx-common 2>/dev/null | awk 'NF >= 2 {print $2 \"  \" $1}' | "
-        "md5sum -c 2>/dev/null | sed -n 's/: OK$//p' | while read -r path; do echo \"pristine $path\"; "
-        'for link in /etc/nginx/*/*; do [ "$(readlink -f "$link")" = "$path" ] && echo "pristine $link"; done; '
-        "done; fi; true"
+        '"# configuration file "*) f=${line#"# configuration file "}; f=${f%:}; echo "file $f $(readlink -f "$f")";; '
+        '*server_name*) echo "line $line";; esac; done; fi; true'
     )
 
     def process(self, output):
         if output and output[0] == "holdfast":
             return None
-        files, pristine, current = {}, set(), None
+        files, current = {}, None
         for line in output:
             kind, _, rest = line.partition(" ")
             if kind == "file":
-                current = files.setdefault(rest, [])
+                path, _, real = rest.partition(" ")
+                current = files.setdefault(path, {"real": real or path, "names": []})["names"]
             elif kind == "line" and current is not None:
                 for names in SERVER_NAME.findall(rest.partition("#")[0]):
                     current += names.split()
-            elif kind == "pristine":
-                pristine.add(rest)
-        return {"files": files, "pristine": pristine}
+        return files

@@ -19,7 +19,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from holdfast import loading, settings
-from holdfast.facts import Certificate, MatchingFiles, NginxTakeover
+from holdfast.facts import Certificate, MatchingFiles, NginxTakeover, UnchangedConffiles
 from holdfast.inventory import WATCHED_GROUP, address_of, monitor_addresses
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.templates import render
@@ -96,20 +96,27 @@ def certificate_problems(name: str, site: settings.Site, found: dict, now: datet
     return problems
 
 
-def dropped_files(live: dict, keep: Sequence[str]) -> dict[str, list[str]]:
+def dropped_files(live: dict, pristine: Collection[str], keep: Sequence[str]) -> dict[str, list[str]]:
     """Files of a running nginx (the ``NginxTakeover`` fact) that Holdfast's nginx.conf would
-    no longer include, with the server names each declares: neither Holdfast's, nor
-    Debian's untouched defaults, nor kept by edge.keep. nginx.conf itself only if it
-    declares servers (Holdfast replaces it)."""
+    no longer include, with the server names each declares: neither Holdfast's, nor one of
+    Debian's untouched configuration files (``pristine``, the links to them too), nor kept by
+    edge.keep. nginx.conf itself only if it declares servers (Holdfast replaces it)."""
     dropped = {}
-    for path, names in live["files"].items():
-        if path == "/etc/nginx/nginx.conf" and names:
-            dropped[path] = names
-        elif path in live["pristine"] or any(fnmatch.fnmatch(path, glob) for glob in (*INCLUDED_BY_HOLDFAST, *keep)):
-            continue
-        else:
-            dropped[path] = names
+    for path, found in live.items():
+        if path == "/etc/nginx/nginx.conf":
+            if found["names"]:
+                dropped[path] = found["names"]
+        elif found["real"] not in pristine and not any(
+            fnmatch.fnmatch(path, glob) for glob in (*INCLUDED_BY_HOLDFAST, *keep)
+        ):
+            dropped[path] = found["names"]
     return dropped
+
+
+def keep_problems(keep: Sequence[str], matched: dict[str, bool]) -> list[settings.Problem]:
+    """edge.keep globs that match no file on the host (``matched``: glob -> whether one does)."""
+    return [(("edge", "keep", index), glob, "expected a glob matching files on the host (it matches none)")
+            for index, glob in enumerate(keep) if not matched[glob]]
 
 
 def acme_peers(inventory, host_name: str) -> list[str]:
@@ -198,10 +205,9 @@ def _host_problems(host_settings: settings.HostSettings) -> list[settings.Proble
             found = host.get_fact(Certificate, certificate=site.tls.certificate, key=site.tls.key)
             problems += certificate_problems(name, site, found, now)
     keep = host_settings.edge.keep
-    problems += [(("edge", "keep", index), glob, "expected a glob matching files on the host (it matches none)")
-                 for index, glob in enumerate(keep) if not host.get_fact(MatchingFiles, patterns=[glob])]
+    problems += keep_problems(keep, {glob: bool(host.get_fact(MatchingFiles, patterns=[glob])) for glob in keep})
     live = host.get_fact(NginxTakeover)
-    dropped = dropped_files(live, keep) if live else {}
+    dropped = dropped_files(live, host.get_fact(UnchangedConffiles, package="nginx-common"), keep) if live else {}
     if dropped:
         listed = "; ".join(f"{path} ({' '.join(names) or 'no server_name'})" for path, names in dropped.items())
         problems.append((("edge", "keep"), list(keep),

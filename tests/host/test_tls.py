@@ -136,7 +136,8 @@ def test_forced_renewal_reloads_nginx_and_no_visitor_request_fails(host, target,
 
 OTHER_SITE = "/etc/nginx/sites-enabled/blog"
 OTHER_NAME = "blog.example.com"
-# An nginx as a company had it: Debian's includes, and a site of its own on port 80.
+# An nginx as a company had it: Debian's includes, its untouched default site, and a site of
+# its own on port 80.
 PRE_HOLDFAST = f"""
 systemctl stop nginx && mv /etc/nginx/holdfast /etc/nginx/holdfast.before-test &&
 printf '%s\\n' 'user www-data; pid /run/nginx.pid; events {{}}' \
@@ -144,6 +145,7 @@ printf '%s\\n' 'user www-data; pid /run/nginx.pid; events {{}}' \
   > /etc/nginx/nginx.conf &&
 mkdir -p /srv/www/blog && echo 'the blog' > /srv/www/blog/index.html &&
 printf '%s\\n' 'server {{ listen 80; server_name {OTHER_NAME}; root /srv/www/blog; }}' > {OTHER_SITE} &&
+ln -sf /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default &&
 systemctl start nginx
 """
 
@@ -175,6 +177,7 @@ def test_deploy_refuses_to_drop_a_site_it_does_not_manage(taken_over, target):
     assert refused.returncode != 0
     assert f"invalid group_data for {target.name}" in refused.output
     assert "edge.keep" in refused.output and f"{OTHER_SITE} ({OTHER_NAME})" in refused.output
+    assert "sites-enabled/default" not in refused.output  # Debian's, untouched: replaced by Holdfast's catch-all
     assert served_before.strip() == "the blog"  # refused before anything changed
 
 

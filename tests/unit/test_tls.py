@@ -111,30 +111,46 @@ def test_a_server_name_the_certificate_does_not_cover(web_settings):
 # --- an nginx Holdfast takes over ------------------------------------------------------
 
 
-LIVE = {
-    "files": {
-        "/etc/nginx/nginx.conf": [],
-        "/etc/nginx/modules-enabled/50-mod-stream.conf": [],
-        "/etc/nginx/mime.types": [],
-        "/etc/nginx/sites-enabled/default": ["_"],
-        "/etc/nginx/sites-enabled/blog": ["blog.example.com", "www.blog.example.com"],
-        "/etc/nginx/conf.d/gzip.conf": [],
-    },
-    "pristine": {"/etc/nginx/sites-enabled/default", "/etc/nginx/sites-available/default"},
-}
+def live(**files: list[str]) -> dict:
+    """The NginxTakeover fact of an nginx with these files (path -> server names); Debian's
+    default site enabled through its link."""
+    found = {path: {"real": path, "names": names} for path, names in files.items()}
+    found["/etc/nginx/sites-enabled/default"] = {"real": "/etc/nginx/sites-available/default", "names": ["_"]}
+    return found
+
+
+LIVE = live(**{
+    "/etc/nginx/nginx.conf": [],
+    "/etc/nginx/modules-enabled/50-mod-stream.conf": [],
+    "/etc/nginx/mime.types": [],
+    "/etc/nginx/sites-enabled/blog": ["blog.example.com", "www.blog.example.com"],
+    "/etc/nginx/conf.d/gzip.conf": [],
+})
+PRISTINE = ["/etc/nginx/sites-available/default", "/etc/nginx/nginx.conf"]
 
 
 def test_every_file_of_the_running_nginx_holdfast_would_drop_is_named():
-    assert nginx.dropped_files(LIVE, []) == {
+    assert nginx.dropped_files(LIVE, PRISTINE, []) == {
         "/etc/nginx/sites-enabled/blog": ["blog.example.com", "www.blog.example.com"],
         "/etc/nginx/conf.d/gzip.conf": [],
     }
 
 
+def test_a_changed_default_site_is_named_too():
+    assert "/etc/nginx/sites-enabled/default" in nginx.dropped_files(LIVE, [], [])
+
+
 def test_kept_files_and_an_nginx_conf_with_servers():
-    live = {**LIVE, "files": {**LIVE["files"], "/etc/nginx/nginx.conf": ["old.example.com"]}}
+    with_servers = {**LIVE, "/etc/nginx/nginx.conf": {"real": "/etc/nginx/nginx.conf", "names": ["old.example.com"]}}
     kept = ["/etc/nginx/sites-enabled/*", "/etc/nginx/conf.d/*.conf"]
-    assert nginx.dropped_files(live, kept) == {"/etc/nginx/nginx.conf": ["old.example.com"]}
+    assert nginx.dropped_files(with_servers, PRISTINE, kept) == {"/etc/nginx/nginx.conf": ["old.example.com"]}
+
+
+def test_a_keep_glob_matching_nothing_names_its_key():
+    keep = ["/etc/nginx/sites-enabled/*", "/etc/nginx/sites-enabled/blgo"]
+    matched = {"/etc/nginx/sites-enabled/*": True, "/etc/nginx/sites-enabled/blgo": False}
+    [(loc, value, message)] = nginx.keep_problems(keep, matched)
+    assert (loc, value) == (("edge", "keep", 1), "/etc/nginx/sites-enabled/blgo") and "matches none" in message
 
 
 def test_kept_globs_are_included_after_holdfasts_sites(web_settings):
@@ -182,13 +198,13 @@ def test_acme_mode_without_an_email_names_the_site(project_copy):
 
 
 def test_server_names_are_read_wherever_nginx_t_prints_them():
-    output = ["file /etc/nginx/nginx.conf", "line     server_name _; # server_name commented.example.com;",
-              "file /etc/nginx/sites-enabled/blog",
-              "line server { listen 80; server_name blog.example.com www.blog.example.com; root /srv; }",
-              "pristine /etc/nginx/sites-enabled/default"]
+    output = ["file /etc/nginx/nginx.conf /etc/nginx/nginx.conf",
+              "line     server_name _; # server_name commented.example.com;",
+              "file /etc/nginx/sites-enabled/blog /etc/nginx/sites-available/blog",
+              "line server { listen 80; server_name blog.example.com www.blog.example.com; root /srv; }"]
     assert NginxTakeover().process(output) == {
-        "files": {"/etc/nginx/nginx.conf": ["_"],
-                  "/etc/nginx/sites-enabled/blog": ["blog.example.com", "www.blog.example.com"]},
-        "pristine": {"/etc/nginx/sites-enabled/default"},
+        "/etc/nginx/nginx.conf": {"real": "/etc/nginx/nginx.conf", "names": ["_"]},
+        "/etc/nginx/sites-enabled/blog": {"real": "/etc/nginx/sites-available/blog",
+                                          "names": ["blog.example.com", "www.blog.example.com"]},
     }
     assert NginxTakeover().process(["holdfast"]) is None

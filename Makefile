@@ -11,7 +11,7 @@ INVENTORY ?= inventories/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit lab-check lab lab-down deploy verify audit runbook drill bench clean
+.PHONY: demo test unit machine-check lab-check lab lab-down deploy verify audit status maintenance end runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -26,7 +26,12 @@ unit: $(VENV)/.installed
 lab-check: $(VENV)/.installed
 	$(PYTEST) tests/lab
 
-lab: $(VENV)/.installed
+# Whether this machine can run the lab (root, cgroup v1 controllers, the tools), with the
+# machine's own python3 before anything is installed: a machine that cannot stops here.
+machine-check:
+	@$(PYTHON) lab/prerequisites.py
+
+lab: machine-check $(VENV)/.installed
 	$(PY) -m lab up
 	$(PYINFRA) -y inventories/lab.py lab/deploy.py
 
@@ -42,6 +47,18 @@ verify: $(VENV)/.installed
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed
 	$(PYINFRA) -y --dry $(INVENTORY) audit.py
+
+# The fleet at a glance (reads, changes nothing); STATUS_FLAGS=--json for JSON.
+status: $(VENV)/.installed
+	$(PY) -m holdfast status $(INVENTORY) $(STATUS_FLAGS)
+
+# make maintenance HOST=web1 FOR=30m REASON="kernel update" [SERVICES="nginx php8.2-fpm"]
+# make maintenance HOST=web1 end
+maintenance: $(VENV)/.installed
+	$(PY) -m holdfast maintenance $(INVENTORY) "$(HOST)" \
+	  $(if $(filter end,$(MAKECMDGOALS)),--end,--for "$(FOR)" --reason "$(REASON)" --services "$(SERVICES)")
+end:
+	@:
 
 # docs/RUNBOOK.md from the escalation plan and the production inventory (a unit test
 # fails while the committed one differs).

@@ -5,13 +5,15 @@
 Takes the lab down first, so "lab up" is measured from nothing but the cached base
 image; then the lab's own deploy, the first Holdfast deploy on fresh hosts, a no-op
 redeploy (which must report zero changes) against the floor of bare fact gathering on
-the same hosts, and the no-op redeploy again with one, two and three web hosts, for the
-cost of each added host. Leaves the lab as `make demo` does.
+the same hosts, the SSH commands the no-op runs per host, and the no-op redeploy again
+with one, two and three web hosts, for the cost of each added host. Leaves the lab as `make demo` does.
 """
 
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 
 from lab.harness.deploys import PYINFRA, run_deploy
@@ -35,14 +37,24 @@ def lab(action: str, web_hosts: int = LAB.web_hosts) -> None:
     subprocess.run([sys.executable, "-m", "lab", action], check=True, capture_output=True, env=environment(web_hosts))
 
 
-def deploy(deploy_file: str = "deploy.py", web_hosts: int = LAB.web_hosts):
+def deploy(deploy_file: str = "deploy.py", web_hosts: int = LAB.web_hosts, extra: tuple[str, ...] = ()):
     def action():
-        run = run_deploy("inventories/lab.py", deploy_file=deploy_file, env=environment(web_hosts))
+        run = run_deploy("inventories/lab.py", *extra, deploy_file=deploy_file, env=environment(web_hosts))
         if run.returncode != 0:
             sys.exit(f"{deploy_file} failed:\n{run.output[-3000:]}")
         return run
 
     return action
+
+
+def ssh_commands(log: str) -> Counter:
+    """Commands pyinfra ran over SSH, per host, read from its ``--debug`` log."""
+    return Counter(re.findall(r"Running command on (\S+?): \(pty=", log))
+
+
+def commands_per_host(web_hosts: int = LAB.web_hosts) -> Counter:
+    """The SSH commands of one no-op redeploy (run again with --debug, which slows it: not timed)."""
+    return ssh_commands(deploy(web_hosts=web_hosts, extra=("--debug",))().output)
 
 
 def fact_gathering(web_hosts: int = LAB.web_hosts):
@@ -66,6 +78,8 @@ def main() -> None:
     print(f"first Holdfast deploy                    {first:6.1f} s")
     print(f"no-op Holdfast redeploy                  {noop:6.1f} s   {len(run.changed_operations)} operations changed")
     print(f"floor: fact gathering on the same hosts  {floor:6.1f} s   no-op / floor = {noop / floor:.2f}x")
+    counted = commands_per_host()
+    print("SSH commands per host, no-op redeploy    " + ", ".join(f"{h} {n}" for h, n in sorted(counted.items())))
 
     print("\nweb hosts  hosts  no-op redeploy  floor    no-op / floor  added host")
     previous = None

@@ -2,6 +2,7 @@
 reaches a host, and the addresses of the monitors hosts (the edge's allow-list, the audit)."""
 
 import ipaddress
+import shlex
 import socket
 from pathlib import Path
 
@@ -20,6 +21,25 @@ MONITOR_GROUP = "monitors"
 def address_of(pyinfra_host) -> str:
     """How the deploy machine reaches an inventory host: its ``ssh_hostname``, else its name."""
     return pyinfra_host.data.get("ssh_hostname") or pyinfra_host.name
+
+
+def ssh_command(pyinfra_host, script: str, connect_timeout: int = 3) -> list[str]:
+    """``ssh`` to an inventory host with its pyinfra connection data, running ``script``
+    (through ``sudo`` where the inventory says ``_sudo``)."""
+    data = pyinfra_host.data
+    command = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}", "-o", "LogLevel=ERROR"]
+    if data.get("ssh_port"):
+        command += ["-p", str(data.get("ssh_port"))]
+    if data.get("ssh_key"):
+        command += ["-i", str(data.get("ssh_key"))]
+    if data.get("ssh_known_hosts_file"):
+        command += ["-o", f"UserKnownHostsFile={data.get('ssh_known_hosts_file')}"]
+    if data.get("ssh_strict_host_key_checking"):
+        command += ["-o", f"StrictHostKeyChecking={data.get('ssh_strict_host_key_checking')}"]
+    user = data.get("ssh_user")
+    target = f"{user}@{address_of(pyinfra_host)}" if user else address_of(pyinfra_host)
+    remote = f"sudo -n sh -c {shlex.quote(script)}" if data.get("_sudo") else script
+    return [*command, target, remote]
 
 
 def read_inventory(path: str | Path):

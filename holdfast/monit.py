@@ -18,7 +18,7 @@ from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, systemd
 
-from holdfast import loading
+from holdfast import loading, php_fpm
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.settings import HostSettings, Site, Supervision
 from holdfast.templates import render
@@ -61,6 +61,11 @@ def monit_regex(text: str) -> str:
     """A POSIX extended regular expression matching ``text`` literally, quotable by Monit
     (which has no escape for '"': it becomes '.', any character)."""
     return re.sub(r'[\\.^$|?*+()\[\]{}]', r"\\\g<0>", text).replace('"', ".")
+
+
+def timeouts_check_name(pool: str) -> str:
+    """Monit's check of the requests PHP-FPM killed in ``pool`` (an alert, not a restart)."""
+    return f"{pool}-timeouts"
 
 
 def _target(address: str) -> str:
@@ -143,6 +148,11 @@ def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> 
     for check in process_checks(host_settings):
         files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-{check.name}.conf", render(
             "monit/etc/monit/conf.d/process.conf.j2", check=check, escalation_emails=escalation_emails,
+        ), mode="600"))
+    for name, service in php_fpm.pools(host_settings).items():
+        files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-{timeouts_check_name(name)}.conf", render(
+            "monit/etc/monit/conf.d/php-fpm-timeouts.conf.j2", name=timeouts_check_name(name), pool=name,
+            pool_regex=monit_regex(name), error_log=php_fpm.error_log(service), slowlog=php_fpm.slowlog(name, service),
         ), mode="600"))
     for name, site in host_settings.sites.items():
         files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-site-{name}.conf", render(

@@ -50,6 +50,7 @@ ALERTMANAGER_ADDRESS = "127.0.0.1:9093"
 BLACKBOX_ADDRESS = "127.0.0.1:9115"
 # Monit's exported view older than this many of its cycles: Monit (or the export) stopped.
 MONIT_SILENT_CYCLES = 4
+WATCHDOG_ALERT = "Watchdog"  # always firing (holdfast-alerts.yml.j2)
 WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
 
 # The flags each monitor-host service starts with (in /etc/default/<unit>; each binary

@@ -41,6 +41,11 @@ def slowlog(service_name: str, service: Service) -> str:
     return f"/var/log/php{version(service)}-fpm/{service_name}.slow.log"
 
 
+def error_log(service: Service) -> str:
+    """PHP-FPM's own log (Debian's), where it says which request it killed and why."""
+    return f"/var/log/php{version(service)}-fpm.log"
+
+
 def pools(host_settings: HostSettings) -> dict[str, Service]:
     """The services whose pool Holdfast writes, by name."""
     return {name: service for name, service in host_settings.services.items() if service.php_fpm}

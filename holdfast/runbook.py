@@ -9,7 +9,7 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 
 import sys
 
-from holdfast import monit, monitoring, nginx, php_fpm, slices
+from holdfast import maintenance, monit, monitoring, nginx, php_fpm, slices
 from holdfast.audit import Estate
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
@@ -58,6 +58,10 @@ MONIT_EVENTS = {
                           "Monit restarts it after its cycles; check the app's own log; for the certificate, as "
                           "CertificateExpiresSoon"),
     "Content failed": ("a site answered without its expected text", "open the page; the app is up but broken"),
+    "Content match": ("PHP-FPM killed a request that ran past its request_terminate_timeout (check "
+                      "`<pool>-timeouts`: a loop or a hang in the site's code); the service keeps serving",
+                      "the mail quotes PHP-FPM's line (script and request); the PHP stack is in the pool's slow "
+                      "log (under What runs where): hand it to whoever fixes the site's code"),
     "Timeout": ("a service keeps restarting (its restart limit within its window): Monit escalated to the next "
                 "tier and keeps trying", "the service cannot stay up: `journalctl -u <unit>`, roll back the last "
                 "change, call the next tier"),
@@ -105,6 +109,7 @@ def render_runbook(pyinfra_inventory) -> str:
         monit_checks=[check.name for check in monit.process_checks(web)],
         slice_units={name: slices.slice_unit(name) for name in web.slices},
         nginx_sites_dir=nginx.SITES_DIR,
+        maintenance_timer=maintenance.TIMER_UNIT,
         slowlogs={name: php_fpm.slowlog(name, service) for name, service in php_fpm.pools(web).items()},
     )
 

@@ -8,16 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lab import LabError, image, log, run
 from lab.machines import Machines, check_machine, raise_kernel_limits
+from lab.prerequisites import MACHINE_COMMANDS
 from lab.topology import LAB
-
-# Commands the lab runs on this machine, and the Debian package of each.
-MACHINE_COMMANDS = {
-    "debootstrap": "debootstrap",
-    "systemd-nspawn": "systemd-container",
-    "apt-ftparchive": "apt-utils",
-    "ssh": "openssh-client",
-    "ip": "iproute2",
-}
 
 
 def required_packages() -> list[str]:

@@ -14,23 +14,19 @@ import sys
 import time
 from pathlib import Path
 
-from lab import LabError, cgroups, hostroot, log, run
+from lab import LabError, cgroups, hostroot, log, prerequisites, run
 from lab.image import mount_overlay
-from lab.topology import CACHE_DIR, CACHE_MOUNT, CGROUP_ROOT, Lab, LabHost
+from lab.topology import CACHE_DIR, CACHE_MOUNT, Lab, LabHost
 
 SSH_CONNECT_TIMEOUT = 2  # seconds; a booting host is polled
 STOP_TIMEOUT = 20
 
 
 def check_machine() -> None:
-    """Fail early, with the reason, on a machine the lab cannot run on."""
-    if os.geteuid() != 0:
-        raise LabError("the lab needs root (it mounts overlays and creates a bridge)")
-    if not (CGROUP_ROOT / "memory").is_dir() or not (CGROUP_ROOT / "cpu").is_dir():
-        raise LabError(
-            "the lab needs cgroup v1 controllers under /sys/fs/cgroup (a hybrid layout, "
-            "as on the CI machines); this machine has none"
-        )
+    """Fail early, with every reason and its fix, on a machine the lab cannot run on."""
+    found = prerequisites.problems(prerequisites.this_machine())
+    if found:
+        raise LabError("the lab cannot run on this machine:\n" + "\n".join(f"  - {p}" for p in found))
 
 
 # Each host's systemd and journald hold inotify instances; the kernel default (128 per

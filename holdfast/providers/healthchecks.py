@@ -92,4 +92,5 @@ def _existing(check: dict, tag: str) -> Existing:
     }
     # The read-write key's answers carry no uuid field: it ends the check's update_url.
     uuid = check["update_url"].rstrip("/").rsplit("/", 1)[-1]
-    return Existing(uuid, fields["name"], fields["slug"], tag in (check.get("tags") or "").split(), fields)
+    return Existing(uuid, fields["name"], fields["slug"], tag in (check.get("tags") or "").split(), fields,
+                    str(check.get("status") or ""))

@@ -30,6 +30,7 @@ class Existing:
     identity: str
     owned: bool  # carries Holdfast's tag: created (or handed over) to Holdfast
     fields: dict  # the same keys as Wanted.fields, read back from the provider
+    state: str = ""  # as the provider says it (up, down, paused, ...), for `holdfast status`
 
 
 @dataclass(frozen=True)

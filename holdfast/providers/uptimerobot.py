@@ -124,7 +124,8 @@ def _existing(monitor: dict, tag: str) -> Existing:
         ),
     }
     owned = tag in {label.get("name") for label in monitor.get("tags") or []}
-    return Existing(str(monitor["id"]), fields["friendlyName"], fields["url"], owned, fields)
+    return Existing(str(monitor["id"]), fields["friendlyName"], fields["url"], owned, fields,
+                    str(monitor.get("status") or ""))
 
 
 def _address(value: str) -> str:

@@ -6,6 +6,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from holdfast.status import monit_summary
 from lab.harness.probes import Mailboxes, fastcgi, wait_for
 from lab.site import standin_site
 
@@ -15,8 +16,7 @@ DELIVERY = 15
 
 def summary(host) -> dict[str, str]:
     """Status of every check `monit summary` lists, by check name."""
-    rows = [re.split(r"\s{2,}", line.strip()) for line in host.check_output("monit summary -B").splitlines()[2:]]
-    return {row[0]: row[1] for row in rows if len(row) == 3}
+    return monit_summary(host.check_output("monit summary -B"))
 
 
 def status(host, check: str) -> dict[str, str]:

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from holdfast import php_fpm
+from holdfast import monit, php_fpm
 from lab.harness.deploys import fingerprint_command, run_deploy
-from lab.harness.faults import StandIn, unsupervised
-from lab.harness.probes import fastcgi, wait_for
+from lab.harness.faults import DELIVERY, StandIn, unsupervised
+from lab.harness.probes import Mailboxes, fastcgi, wait_for
 from tests.conftest import copy_project, edit
 
 pytestmark = pytest.mark.hosts("web")
@@ -76,7 +76,7 @@ def loop_request_command(site, path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def persistent_loop(host, settings, site, pool):
+def persistent_loop(host, settings, site, pool, relay):
     """The armed search looping in one worker: the master PID before and after, how long the
     looping request ran, what PHP-FPM logged, the slow log's new lines, and the answers to
     other requests while it looped."""
@@ -90,6 +90,7 @@ def persistent_loop(host, settings, site, pool):
         # before the pool's timeout acts; in production (30 s cycles) a loop killed at 10 s
         # reads below cpu_percent. Held off so that only PHP-FPM acts here.
         with unsupervised(host, settings):
+            tier1 = Mailboxes(relay, settings.escalation.tier_emails(settings.monit.alert_tier))
             master = standin.main_pid()
             host.check_output("standin arm-loop persistent")
             host.check_output(loop_request_command(site, "/search?q=loop"))
@@ -101,6 +102,9 @@ def persistent_loop(host, settings, site, pool):
             start, end = map(float, host.check_output("cat /tmp/loop-request || echo 0 0").split())
             after = standin.main_pid()
             wait_for(lambda: host.file(php_fpm.slowlog(name, service)).size > slow_size, timeout=SLACK)
+            # Monit's check of PHP-FPM's log (it stays on: only the process check is held off).
+            kill_alert = f"[{standin.host_name}] {monit.timeouts_check_name(name)}: Content match"
+            wait_for(lambda: not tier1.waiting_for(kill_alert), timeout=2 * settings.monit.cycle + DELIVERY)
             return {
                 "master": (master, after),
                 "seconds": round(end - start, 1),
@@ -108,6 +112,7 @@ def persistent_loop(host, settings, site, pool):
                 "slow": host.check_output(f"tail -c +{slow_size + 1} {php_fpm.slowlog(name, service)}"),
                 "others": others,
                 "timeout": timeout,
+                "not_alerted": tier1.waiting_for(kill_alert),
             }
     finally:
         host.run("standin heal")
@@ -189,3 +194,8 @@ def other_pool_deploy(pytestconfig, host, target):
 def test_a_pool_holdfast_did_not_write_is_kept(other_pool_deploy):
     run, kept = other_pool_deploy
     assert (run.returncode, kept) == (0, True), run.output[-2000:]
+
+
+@pytest.mark.disruptive
+def test_tier1_is_told_of_the_killed_request(persistent_loop):
+    assert persistent_loop["not_alerted"] == []

@@ -216,3 +216,12 @@ def test_a_double_quote_in_expected_text_matches_any_character():
 @pytest.mark.parametrize(("path", "name"), [("/", "fs-root"), ("/var/lib", "fs-var-lib")])
 def test_filesystem_check_names(path, name):
     assert monit.filesystem_check_name(path) == name
+
+
+def test_requests_php_fpm_killed_are_alerted_not_restarted(prod):
+    """A loop PHP-FPM kills at its timeout never reaches Monit's CPU rule (production's cycle
+    is longer than the timeout): the kill itself is alerted, naming the slow log."""
+    timeouts = files_of(prod["web1.example.com"])["/etc/monit/conf.d/holdfast-php-fpm-timeouts.conf"]
+    assert "check file php-fpm-timeouts with path /var/log/php8.2-fpm.log\n" in timeouts
+    assert 'if content = "\\[pool php-fpm\\] .*execution timed out" then alert\n' in timeouts
+    assert "/var/log/php8.2-fpm/php-fpm.slow.log" in timeouts and "then restart" not in timeouts

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from holdfast import providers, settings
+from holdfast import providers, settings, status
 from holdfast.providers.api import ProviderError
 from tests.conftest import REPO, load_settings
 from tests.doubles.healthchecks import HealthchecksDouble
@@ -308,3 +308,20 @@ def test_an_unreachable_provider_fails_clearly_after_retrying_its_reads(fleet, h
     with pytest.raises(ProviderError, match=rf"^UptimeRobot: list alert contacts: no answer from {url}: "):
         providers.plan("uptimerobot", fleet, unreachable, ENVIRONMENT)
     assert time.monotonic() - started >= 3  # backed off 1 s, then 2 s, between three attempts
+
+
+# --- what `holdfast status` lists ----------------------------------------------------
+
+def test_status_lists_the_monitors_holdfast_owns_with_their_state(fleet, hosted, robot, checks):
+    reconcile(fleet, hosted)
+    handed_back = next(iter(robot.monitors.values()))
+    handed_back["tags"] = []  # no longer Holdfast's: not listed
+    with_hosted = {name: each.model_copy(update={"hosted_monitors": hosted}) for name, each in fleet.items()}
+    lines = status.hosted_lines(with_hosted, ENVIRONMENT)
+    assert sorted(line for line in lines if line.startswith("UptimeRobot: ")) == [
+        f"UptimeRobot: {name}: STARTED" for name in names(robot) if name != handed_back["friendlyName"]]
+    assert sorted(line for line in lines if line.startswith("Healthchecks.io: ")) == [
+        f"Healthchecks.io: {name}: new" for name in names(checks)]
+    assert status.hosted_lines(with_hosted, {}) == [
+        "UptimeRobot: skipped, HOLDFAST_UPTIMEROBOT_API_KEY is not set",
+        "Healthchecks.io: skipped, HOLDFAST_HEALTHCHECKS_API_KEY is not set"]

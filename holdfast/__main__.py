@@ -1,0 +1,43 @@
+"""``python -m holdfast status INVENTORY [--json]`` and ``python -m holdfast maintenance INVENTORY
+HOST --for 30m --reason ...`` (or ``--end``): the day-two commands, from the project's
+directory (group_data/ is read from there, as pyinfra does)."""
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from holdfast import maintenance, status
+    from holdfast.loading import SettingsError
+
+    parser = argparse.ArgumentParser(prog="python -m holdfast")
+    commands = parser.add_subparsers(dest="command", required=True)
+    status_parser = commands.add_parser("status", help="the fleet at a glance (reads, changes nothing)")
+    status_parser.add_argument("inventory")
+    status_parser.add_argument("--json", action="store_true", help="the same as JSON")
+    window_parser = commands.add_parser("maintenance", help="open (or end) a maintenance window on a host")
+    window_parser.add_argument("inventory")
+    window_parser.add_argument("host")
+    window_parser.add_argument("--for", dest="duration", help="how long, e.g. 30m (required unless --end)")
+    window_parser.add_argument("--reason", default="", help="why (the silence's comment)")
+    window_parser.add_argument("--services", default="", help="Monit checks to leave alone (default: all)")
+    window_parser.add_argument("--end", action="store_true", help="end the host's window now")
+    arguments = parser.parse_args(argv)
+    try:
+        if arguments.command == "status":
+            fleet = status.gather(arguments.inventory, os.environ)
+            print(status.as_json(fleet) if arguments.json else status.render(fleet))
+        elif arguments.end:
+            print("\n".join(maintenance.end(arguments.inventory, arguments.host)))
+        else:
+            opened = maintenance.window(arguments.host, arguments.duration or "", arguments.reason, arguments.services)
+            print("\n".join(maintenance.start(arguments.inventory, opened)))
+    except (SettingsError, ValueError, maintenance.MaintenanceError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

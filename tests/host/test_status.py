@@ -1,0 +1,53 @@
+"""`holdfast status` on the lab: it reads the whole fleet, says the deployed files are as
+Holdfast renders them, and shows a fault while it lasts (nginx stopped on a web host with
+Monit held off it: Alertmanager's SiteDown for that host, Monit's check not monitored)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lab.harness.probes import wait_for
+from tests.conftest import REPO
+
+
+def read_status(inventory: str) -> dict:
+    """`python -m holdfast status INVENTORY --json`, as the sysadmin runs it."""
+    result = subprocess.run([sys.executable, "-m", "holdfast", "status", inventory, "--json"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60, check=True)
+    found = json.loads(result.stdout)
+    print(f"status read {len(found['hosts'])} hosts in {found['seconds']}s")
+    return found
+
+
+@pytest.fixture(scope="module")
+def inventory(pytestconfig) -> str:
+    return pytestconfig.getoption("inventory")
+
+
+def test_status_reads_every_host_and_no_drift_after_a_deploy(inventory, targets):
+    found = read_status(inventory)
+    assert {h["name"]: h["error"] for h in found["hosts"]} == {name: "" for name in targets}
+    drift = {h["name"]: (h["drift"]["differs"], h["drift"]["missing"]) for h in found["hosts"]}
+    assert drift == {name: ([], []) for name in targets}
+    assert all(h["drift"]["compared"] > 0 and h["monit"] for h in found["hosts"])
+
+
+@pytest.mark.disruptive
+@pytest.mark.hosts("web")
+def test_status_shows_a_stopped_nginx(inventory, host, target):
+    def site_down():
+        found = read_status(inventory)
+        return found if any(a["name"] == "SiteDown" and a["host"] == target.name for a in found["alerts"]) else None
+
+    assert not site_down(), "SiteDown before the fault"
+    host.check_output("monit unmonitor nginx && systemctl stop nginx")
+    try:
+        found = wait_for(site_down, timeout=90, interval=3)
+    finally:
+        host.check_output("systemctl start nginx && monit monitor nginx")
+    assert found, "no SiteDown alert for the host in status within 90 s"
+    (web,) = [h for h in found["hosts"] if h["name"] == target.name]
+    assert web["monit"]["nginx"] == "Not monitored"
+

@@ -11,7 +11,7 @@ INVENTORY ?= inventories/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit machine-check lab-check lab lab-down deploy verify audit status maintenance end runbook drill bench clean
+.PHONY: demo test unit mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit status maintenance end runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -21,6 +21,15 @@ test: unit lab-check lab deploy verify
 unit: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(PYTEST) tests/unit
+
+# Mutation testing (mutmut 3, not part of `make test`): how many deliberate changes to the
+# modules of [tool.mutmut] only_mutate (pyproject.toml) the unit tests catch; each survivor
+# is listed, `.venv/bin/mutmut show <name>` prints its change. Starts afresh: slow (minutes
+# per module).
+mutation: $(VENV)/.installed
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
 
 # lab down leaves no trace, lab up brings the same hosts back (run as root, on the machine).
 lab-check: $(VENV)/.installed
@@ -43,6 +52,16 @@ deploy: $(VENV)/.installed
 
 verify: $(VENV)/.installed
 	$(PYTEST) tests/host --inventory $(INVENTORY)
+
+# Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
+cut-off: $(VENV)/.installed
+	$(PYTEST) tests/host/test_cut_off.py --inventory $(INVENTORY) --cut-every-host
+
+# A fresh lab's first deploy (of one web host) SIGKILLed at ten points, each run further on.
+cut-off-first: $(VENV)/.installed
+	$(PY) -m lab down
+	$(MAKE) lab
+	$(PYTEST) tests/host/test_cut_off.py --inventory $(INVENTORY) --first-deploy -k first_deploy
 
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed

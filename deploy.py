@@ -7,6 +7,8 @@ from pyinfra import host
 
 from holdfast.audit import deploy_audit
 from holdfast.base import deploy_base
+from holdfast.deploy_lock import release_deploy_lock, take_deploy_lock
+from holdfast.firewall import deploy_firewall
 from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from holdfast.monit import deploy_monit
@@ -15,8 +17,10 @@ from holdfast.nginx import deploy_nginx
 from holdfast.php_fpm import deploy_php_fpm
 from holdfast.slices import deploy_slices
 
+take_deploy_lock()  # first: nothing runs on a host another deploy holds
 deploy_audit()
 deploy_base()
+deploy_firewall()  # early: what the later steps start listening is already filtered
 deploy_heartbeat()
 
 if WATCHED_GROUP in host.groups:
@@ -33,3 +37,5 @@ deploy_monit()  # after what it supervises is installed
 # Once per deploy, from the control machine; last, so that a provider failing while the
 # deploy runs keeps no host from its configuration.
 deploy_hosted_monitors()
+
+release_deploy_lock()  # last

@@ -1,8 +1,8 @@
 """Data for the lab's hosts (every host of inventories/lab.py is in group "lab").
 
 Only what must differ from production: the lab's own mail relay, its "office" address,
-the stand-ins of the hosted monitors, short Monit and monitor intervals, and the
-permission for the host tests to break these hosts on purpose.
+the stand-ins of the hosted monitors, short Monit and monitor intervals, what the lab's
+firewall lets in, and the permission for the host tests to break these hosts on purpose.
 """
 
 from lab import acme as lab_acme
@@ -87,3 +87,21 @@ hosted_monitors = {
 }
 # Often, so that the tests see pings within seconds.
 heartbeat = {"every": "10s"}
+
+# The firewall (holdfast/firewall.py). What the tests reach is open by the policy itself:
+# ssh from everywhere (this machine deploys from the bridge address), the sites from every
+# client address, node_exporter from mon1 (Prometheus scrapes, blackbox probes the sites).
+# The doubles of the hosted monitors run on this machine: the hosts call out to them, and
+# outbound traffic is not filtered. Only the services on mon1 need openings of their own:
+# SMTP from the web hosts (Monit's alert mail), and the lab's ACME CA (lab/acme.py). A
+# short rollback window, so the test that cuts the deploy's own ssh waits little.
+firewall = {
+    "allow": [
+        {"port": 25, "sources": [web.address for web in LAB.group("web")], "why": "mail to the lab's sink"},
+        {"port": lab_acme.ACME_PORT, "sources": [web.address for web in LAB.group("web")],
+         "why": "certbot to the lab's ACME CA (pebble)"},
+        {"port": lab_acme.MANAGEMENT_PORT, "sources": [*(host.address for host in LAB.hosts), LAB.bridge_address],
+         "why": "the roots the lab's ACME CA issues from, for every lab host and the tests"},
+    ],
+    "rollback_after": "20s",
+}

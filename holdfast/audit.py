@@ -23,8 +23,8 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
-from holdfast import loading, settings
-from holdfast.facts import AdminKeys, NginxAllowList, UnitRestartPolicies
+from holdfast import firewall, loading, settings
+from holdfast.facts import AdminKeys, Listener, ListeningSockets, NginxAllowList, UnitRestartPolicies
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, address_of, monitor_addresses
 from holdfast.settings import HostSettings
 
@@ -217,6 +217,7 @@ class HostFacts:
     admin_keys: int
     units: dict[str, dict[str, str]] = field(default_factory=dict)
     allow_listed: list[str] | None = None  # networks of the live nginx allow-list
+    listening: list[Listener] = field(default_factory=list)  # the host's listening sockets
 
 
 HOST_RULES: dict[str, Callable[..., Iterable[Finding]]] = {}
@@ -271,6 +272,18 @@ def _monitors_allow_listed(host_settings, facts, monitors):
                 yield Finding("monitors-allow-listed", "warning", f"host {facts.name}",
                               f"the live nginx allow-list lacks monitors host {monitor} ({address}): its probes "
                               "are rate limited like a visitor's until the next deploy")
+
+
+@host_rule("exposure")
+def _exposure(host_settings, facts, monitors):
+    opened = {(opening.protocol, port) for opening in firewall.openings(host_settings, monitors)
+              for port in opening.ports}
+    for listener in facts.listening:
+        if not listener.on_loopback and (listener.protocol, listener.port) not in opened:
+            yield Finding("exposure", "warning", f"host {facts.name}",
+                          f"{listener.process} listens on {listener.protocol} port {listener.port} of address "
+                          f"{listener.address}, which the firewall policy does not mention: dropped from outside "
+                          "(open it in firewall.allow, or make it listen on loopback only)")
 
 
 def host_findings(host_settings: HostSettings, facts: HostFacts, monitors: dict[str, list[str]]) -> list[Finding]:
@@ -345,6 +358,7 @@ def _facts(host_settings: HostSettings) -> HostFacts:
         admin_keys=host.get_fact(AdminKeys),
         units=host.get_fact(UnitRestartPolicies, units=units) if units else {},
         allow_listed=host.get_fact(NginxAllowList) if host_settings.sites else None,
+        listening=host.get_fact(ListeningSockets),
     )
 
 

@@ -2,10 +2,13 @@
 
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, server
 
 from holdfast import loading
+from holdfast.facts import MatchingFiles
 from holdfast.safe_config import APPLY_COMMAND, STATE_DIR
 from holdfast.templates import render
 
@@ -15,8 +18,14 @@ PACKAGES = ("curl", "ca-certificates")
 
 @deploy("Holdfast base")
 def deploy_base() -> None:
-    """Refresh the apt index on a schedule, install the shared tools and the config swapper."""
+    """Refresh the apt index on a schedule, install the shared tools and the config swapper;
+    finish what a cut-off deploy left half done (a package install, a journalled swap)."""
     host_settings = loading.current()
+    if host.get_fact(Command, command="dpkg --audit"):
+        # A deploy cut off during an install (SIGPIPE reaches apt) leaves dpkg half done,
+        # and apt refuses to install anything until it is finished.
+        server.shell(name="Finish the package installation a cut-off deploy left",
+                     commands=["DEBIAN_FRONTEND=noninteractive dpkg --configure -a"])
     apt.update(
         name=f"Refresh the apt index (at most every {host_settings.apt.cache_time}s)",
         cache_time=host_settings.apt.cache_time,
@@ -29,3 +38,6 @@ def deploy_base() -> None:
         dest=APPLY_COMMAND,
         mode="755",
     )
+    if host.get_fact(MatchingFiles, patterns=[f"{STATE_DIR}/journal/*/reload"]):
+        server.shell(name="Complete the configuration swaps a cut-off deploy began",
+                     commands=[f"{APPLY_COMMAND} --finish"])

@@ -1,10 +1,12 @@
 """Holdfast's own pyinfra facts: what the deploy and the audit read from a host beyond
 pyinfra's facts. Kept apart from the operations, as pyinfra keeps its facts."""
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from pyinfra.api import FactBase
 
@@ -171,3 +173,60 @@ class NginxTakeover(FactBase):
                 for names in SERVER_NAME.findall(rest.partition("#")[0]):
                     current += names.split()
         return files
+
+
+class FirewallTable(FactBase):
+    """The comment of a live nftables table (None: no such table, or no comment)."""
+
+    def command(self, table: str) -> str:
+        return f"nft list table {table} 2>/dev/null | sed -n 's/^\\tcomment \"\\(.*\\)\"$/\\1/p' | head -n1; true"
+
+    def process(self, output):
+        return output[0] if output else None
+
+
+class Listener(NamedTuple):
+    """A listening socket: protocol, local address ('*': every address), port, process."""
+
+    protocol: str
+    address: str
+    port: int
+    process: str
+
+    @property
+    def on_loopback(self) -> bool:
+        if self.address == "*":
+            return False
+        address = ipaddress.ip_address(self.address)
+        mapped = getattr(address, "ipv4_mapped", None)
+        return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+class ListeningSockets(FactBase):
+    """Every TCP socket listening and UDP socket bound on the host (``ss``)."""
+
+    command = "ss -Hltnup"
+
+    @staticmethod
+    def default() -> list[Listener]:
+        return []
+
+    def process(self, output):
+        listeners = []
+        for line in output:
+            fields = line.split()
+            address, _, port = fields[4].rpartition(":")
+            process = re.search(r'users:\(\("([^"]+)"', line)
+            listeners.append(Listener(fields[0], address.split("%")[0].strip("[]"), int(port),
+                                      process[1] if process else "?"))
+        return sorted(set(listeners))
+
+
+class TimerActive(FactBase):
+    """Whether a systemd timer is waiting to fire (e.g. a firewall rollback a cut deploy left)."""
+
+    def command(self, timer: str) -> str:
+        return f"systemctl is-active --quiet {timer} && echo active || true"
+
+    def process(self, output):
+        return output == ["active"]

@@ -165,6 +165,10 @@ UnitName = _form(
 UserName = _form("a system user name such as 'www-data'", _matching(r"[a-z_][a-z0-9_-]{0,31}"))
 EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'", _matching(r"[A-Z_][A-Z0-9_]*"))
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
+Comment = _form(
+    "a short text of at most 100 characters, without '\"', '\\' or line breaks, such as 'mail from the web hosts'",
+    _matching(r'[^"\\\n]{1,100}'),
+)
 Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
 PathPrefix = _form("a URL path without query such as '/login'", _matching(r"/[\w./-]*"))
 Rate = _form("a request rate such as '10r/s' or '600r/m'", _matching(r"[1-9]\d*r/[sm]"))

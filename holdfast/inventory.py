@@ -49,11 +49,14 @@ def read_inventory(path: str | Path):
         return make_inventory(str(Path(path).resolve()), cwd=str(Path.cwd()))
 
 
-def monitor_addresses(inventory) -> dict[str, list[str]]:
-    """Addresses of the inventory's monitors hosts, by host name: ``ssh_hostname`` (or the
-    host name) as an address, else what it resolves to on the machine running the deploy."""
+def monitor_addresses(inventory, but: str | None = None) -> dict[str, list[str]]:
+    """Addresses of the inventory's monitors hosts, by host name (but the host named ``but``):
+    ``ssh_hostname`` (or the host name) as an address, else what it resolves to on the
+    machine running the deploy."""
     addresses = {}
     for monitor in inventory.get_group(MONITOR_GROUP, []):
+        if monitor.name == but:
+            continue
         name = address_of(monitor)
         try:
             addresses[monitor.name] = [str(ipaddress.ip_address(name))]
@@ -62,8 +65,8 @@ def monitor_addresses(inventory) -> dict[str, list[str]]:
                 found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
             except OSError as error:
                 raise SettingsError(
-                    f"monitors host {monitor.name}: cannot resolve {name!r} for the nginx allow-list ({error}); "
-                    "give it an address as ssh_hostname in the inventory"
+                    f"monitors host {monitor.name}: cannot resolve {name!r} for the nginx allow-list and the "
+                    f"firewall ({error}); give it an address as ssh_hostname in the inventory"
                 ) from None
             addresses[monitor.name] = sorted({info[4][0] for info in found})
     return addresses

@@ -79,6 +79,7 @@ _MESSAGES = {
     "dict_type": "expected a dict",
     "model_type": "expected a dict",
     "model_attributes_type": "expected a dict",
+    "too_short": "expected at least one entry",
 }
 
 

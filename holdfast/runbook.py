@@ -9,7 +9,7 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 
 import sys
 
-from holdfast import maintenance, monit, monitoring, nginx, php_fpm, slices
+from holdfast import firewall, maintenance, monit, monitoring, nginx, php_fpm, settings, slices
 from holdfast.audit import Estate
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
@@ -111,6 +111,11 @@ def render_runbook(pyinfra_inventory) -> str:
         nginx_sites_dir=nginx.SITES_DIR,
         maintenance_timer=maintenance.TIMER_UNIT,
         slowlogs={name: php_fpm.slowlog(name, service) for name, service in php_fpm.pools(web).items()},
+        # The monitors hosts by name (the runbook needs no address resolved), but the host itself.
+        firewall={name: firewall.openings(host_settings, {other: [other] for other in monitor_hosts if other != name})
+                  for name, host_settings in estate.settings.items()},
+        everywhere=settings.EVERYWHERE,
+        rollback_after=first.firewall.rollback_after,
     )
 
 

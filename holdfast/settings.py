@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model,
 from holdfast.forms import (
     AbsolutePath,
     AlertName,
+    Comment,
     CpuQuota,
     Cycles,
     Delay,
@@ -729,6 +730,70 @@ class Monit(Settings):
     filesystems: MonitFilesystems = Field(MonitFilesystems(), description="Space and inode limits.")
 
 
+# --- the host firewall (holdfast/firewall.py) -------------------------------------------
+
+EVERYWHERE = ["0.0.0.0/0", "::/0"]
+# Open to everyone on a host that serves sites (HTTP and HTTPS).
+SITE_PORTS = (80, 443)
+
+
+class FirewallRule(Settings):
+    """A further opening of the host firewall: one port, from some networks."""
+
+    port: Port = Field(description="The port opened (1 to 65535).")
+    protocol: Literal["tcp", "udp"] = Field("tcp", description="tcp or udp.")
+    sources: Annotated[list[Network], AfterValidator(unique)] = Field(
+        EVERYWHERE, min_length=1, description="Networks it is open to (default: everywhere, IPv4 and IPv6)."
+    )
+    why: Comment = Field(description="What needs it: the rule's comment in the ruleset, and the runbook's.")
+
+
+class Firewall(Settings):
+    """Holdfast's nftables table (``table inet holdfast``): inbound traffic is dropped (and
+    counted) unless the policy opens it: ssh (monit.ssh_port) always, 80 and 443 on hosts
+    with sites, scrape_ports from the inventory's monitors hosts only, and ``allow``. A new
+    ruleset is checked by ``nft -c`` and rolled back by the host itself when the deploy
+    cannot reach it again over a new SSH connection within ``rollback_after``."""
+
+    ssh_from: Annotated[list[Network], AfterValidator(unique)] = Field(
+        EVERYWHERE,
+        description="Networks ssh (monit.ssh_port) is open to; never empty: ssh stays open whatever else the policy "
+        "says.",
+    )
+    scrape_ports: Annotated[list[Port], AfterValidator(unique)] = Field(
+        [9100], description="Ports (1 to 65535) the monitors hosts scrape (node_exporter's 9100): open to them only."
+    )
+    allow: list[FirewallRule] = Field(
+        [], description="Further openings, e.g. a mail relay's SMTP from the web hosts."
+    )
+    rollback_after: Duration = Field(
+        "60s", ge=10, le=600,
+        description="After a ruleset change the host restores the previous one by itself unless the deploy reaches "
+        "it again over a new SSH connection within this time.",
+    )
+
+
+def firewall_errors(host_settings: "HostSettings") -> list[Problem]:
+    """Policies Holdfast refuses: one that closes ssh, a scrape port everyone may reach
+    anyway (a site's, ssh's), an opening that gives a scrape port to others."""
+    policy, loc = host_settings.firewall, ("firewall",)
+    errors = []
+    if not policy.ssh_from:
+        errors.append(((*loc, "ssh_from"), policy.ssh_from,
+                       "expected at least one network: a policy without ssh locks everyone out"))
+    public = {port: "a site's port, open to everyone" for port in SITE_PORTS if host_settings.sites}
+    public[host_settings.monit.ssh_port] = "ssh's port (monit.ssh_port)"
+    for index, port in enumerate(policy.scrape_ports):
+        if port in public:
+            errors.append(((*loc, "scrape_ports", index), port,
+                           f"expected a port open to the monitors hosts only, not {public[port]}"))
+    for index, rule in enumerate(policy.allow):
+        if rule.port in policy.scrape_ports and rule.protocol == "tcp":
+            errors.append(((*loc, "allow", index, "port"), rule.port,
+                           "expected a port not in firewall.scrape_ports (open to the monitors hosts only)"))
+    return errors
+
+
 class HostSettings(Settings):
     """All of Holdfast's settings for one host: the top-level group_data keys."""
 
@@ -760,6 +825,7 @@ class HostSettings(Settings):
         description="The external monitor, read on the monitor hosts (e.g. set in group_data/monitors.py).",
     )
     monit: Monit = Field(Monit(), description="Monit on every host.")
+    firewall: Firewall = Field(Firewall(), description="The host firewall: what each host lets in, from where.")
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )
@@ -790,7 +856,8 @@ class HostSettings(Settings):
         tiers = {tier.name: tier for tier in self.escalation.tiers}
         for key in ("alert_tier", "escalation_tier"):
             errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")
-        return errors + self._placement_errors() + self._supervision_errors() + php_fpm_errors(self)
+        errors += self._placement_errors() + self._supervision_errors()
+        return errors + php_fpm_errors(self) + firewall_errors(self)
 
     def _supervision_errors(self) -> list[Problem]:
         """Monit rules that a service's slice makes unreachable."""

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_host, ctx_inventory
 
-from holdfast import audit, loading, monit, monitoring, nginx, php_fpm, providers, slices
+from holdfast import audit, firewall, loading, monit, monitoring, nginx, php_fpm, providers, slices
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, monitor_addresses, ssh_command
 from holdfast.maintenance import WINDOW_FILE
 from holdfast.safe_config import ConfigFile
@@ -233,6 +233,10 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
     e.g. a secret from the environment)."""
     builders: dict[str, Callable[[], list[ConfigFile]]] = {
         "monit": lambda: monit.config_files(host_settings, monit.relay_login(host_settings)),
+        "firewall": lambda: [
+            *firewall.config_files(host_settings, monitor_addresses(pyinfra_inventory, but=pyinfra_host.name)),
+            *firewall.unit_files(),
+        ],
     }
     if WATCHED_GROUP in groups:
         builders |= {

@@ -6,6 +6,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from holdfast.deploy_lock import LOCK_OPERATIONS
+
 PYINFRA = Path(sys.executable).parent / "pyinfra"
 
 
@@ -76,19 +78,36 @@ class DeployRun:
 
     @property
     def changed_operations(self) -> list[str]:
-        """Operations that changed something on at least one host."""
-        return [operation.name for operation in self.operations if operation.changed]
+        """Operations that changed something on at least one host (the deploy lock, taken and
+        released by every deploy, is no change of the host's)."""
+        return [
+            operation.name for operation in self.operations
+            if operation.changed and operation.name not in LOCK_OPERATIONS
+        ]
+
+
+def start_deploy(
+    inventory: str, *extra: str, deploy_file: str = "deploy.py", cwd: Path | None = None, env: dict | None = None
+) -> subprocess.Popen:
+    """``pyinfra -y --json EXTRA... INVENTORY DEPLOY_FILE`` started in ``cwd`` (with ``env``, if
+    given); ``finish`` reads its run. Its pid is the one the deploy lock names."""
+    return subprocess.Popen(
+        [str(PYINFRA), "-y", "--json", *extra, inventory, deploy_file],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env,
+    )
+
+
+def finish(process: subprocess.Popen) -> DeployRun:
+    """The run of a deploy ``start_deploy`` started, once it has ended."""
+    result, output = process.communicate()
+    return DeployRun(process.returncode, result, output)
 
 
 def run_deploy(
     inventory: str, *extra: str, deploy_file: str = "deploy.py", cwd: Path | None = None, env: dict | None = None
 ) -> DeployRun:
     """``pyinfra -y --json EXTRA... INVENTORY DEPLOY_FILE`` in ``cwd`` (with ``env``, if given)."""
-    run = subprocess.run(
-        [str(PYINFRA), "-y", "--json", *extra, inventory, deploy_file],
-        cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
-    )
-    return DeployRun(run.returncode, run.stdout, run.stderr)
+    return finish(start_deploy(inventory, *extra, deploy_file=deploy_file, cwd=cwd, env=env))
 
 
 def fingerprints(targets) -> dict[str, str]:

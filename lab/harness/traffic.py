@@ -117,3 +117,13 @@ def _status_if_answered(held: socket.socket) -> int:
     except (BlockingIOError, ssl.SSLWantReadError):
         return 0
     return int(head.split()[1]) if head.startswith(b"HTTP/") else 0
+
+
+def connects(source: str, address: str, port: int, timeout: float = 3) -> bool:
+    """Whether a TCP connection from ``source`` to ``address``:``port`` opens within
+    ``timeout`` seconds (False: refused, or no answer at all)."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout, source_address=(source, 0)):
+            return True
+    except OSError:
+        return False

@@ -26,7 +26,7 @@ import testinfra
 from holdfast import loading
 from holdfast import settings as holdfast_settings
 from holdfast.inventory import address_of, read_inventory
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_project, edit
 
 
 def pytest_addoption(parser):
@@ -35,6 +35,14 @@ def pytest_addoption(parser):
         "--disrupt-every-host", action="store_true",
         help="run disruptive tests on every host, not on one host of each group (the hosts of a group share "
         "their configuration)",
+    )
+    parser.addoption(
+        "--cut-every-host", action="store_true",
+        help="test_cut_off: cut deploys of every host, not of one web host (make cut-off)",
+    )
+    parser.addoption(
+        "--first-deploy", action="store_true",
+        help="test_cut_off: the lab was just brought up, no deploy has reached it (make cut-off-first)",
     )
 
 
@@ -181,3 +189,26 @@ def pytest_runtest_setup(item):
     precious = [each.name for each in involved if not each.settings.disposable]
     if precious:
         pytest.skip(f"read-only run: {', '.join(precious)} not disposable")
+
+
+# (file, old, new): group_data changing nginx's limits, PHP-FPM's pool, Monit's rules and a
+# slice of the web hosts, and Prometheus's and Alertmanager's timings: a deploy of it
+# changes each of those capabilities.
+CHANGE_EVERY_CAPABILITY = [
+    ("group_data/lab.py", '"evaluation_interval": "5s"', '"evaluation_interval": "6s"'),
+    ("group_data/lab.py", '"repeat_interval": "1h"', '"repeat_interval": "2h"'),
+    ("group_data/web.py", '"restart_window": 5', '"restart_window": 6'),
+    ("group_data/web.py", '"request_slowlog_timeout": "5s"', '"request_slowlog_timeout": "4s"'),
+    ("group_data/web.py", '"strict_paths": ["/login", "/search", "/xmlrpc.php"]',
+     '"strict_paths": ["/login", "/search", "/xmlrpc.php", "/cart"]'),
+    ("group_data/web.py", '"TasksMax": 256', '"TasksMax": 300'),
+]
+
+
+@pytest.fixture
+def changed_project(tmp_path) -> Path:
+    """A copy of the project whose group_data changes every capability of the web hosts."""
+    project = copy_project(tmp_path / "changed")
+    for file, old, new in CHANGE_EVERY_CAPABILITY:
+        edit(project / file, old, new)
+    return project

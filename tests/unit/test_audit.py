@@ -6,6 +6,7 @@ import re
 import pytest
 
 from holdfast import audit, loading, monit, monitoring
+from holdfast.facts import Listener
 from holdfast.inventory import read_inventory
 from holdfast.providers.model import recipients
 from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit, load_settings, repo_settings, settings_error
@@ -156,8 +157,10 @@ def test_acknowledging_an_unknown_rule_is_a_settings_error(project_copy):
     edit(project_copy / "group_data/lab.py", '"admin-keys":', '"admin-key":')
     with pytest.raises(loading.SettingsError) as raised:
         findings()
-    assert ("group_data/lab.py: audit.acknowledged = 'admin-key': expected a rule of the audit (admin-keys, "
-            in str(raised.value)) and "did you mean 'admin-keys'?" in str(raised.value)
+    assert str(raised.value).startswith(
+        "invalid group_data, nothing was changed on any host:\n"
+        "  group_data/lab.py: audit.acknowledged = 'admin-key': expected a rule of the audit (admin-keys, "
+    ) and "did you mean 'admin-keys'?" in str(raised.value)
 
 
 def test_an_acknowledgement_needs_a_reason(project_copy):
@@ -183,3 +186,25 @@ def test_recipients_everywhere_are_exactly_the_plans_contacts(monkeypatch):
                             if recipient.channel == "email"},
     }
     assert found == dict.fromkeys(found, plan)
+
+
+def listener(port: int, address: str = "0.0.0.0", protocol: str = "tcp", process: str = "daemon") -> Listener:
+    return Listener(protocol, address, port, process)
+
+
+@pytest.mark.parametrize(
+    ("listening", "expected"),
+    [
+        ([listener(22, "::", process="sshd"), listener(80, "*"), listener(9100, "*"), listener(2812, "127.0.0.1"),
+          listener(53, "::ffff:127.0.0.1", "udp")], []),
+        ([listener(8080, process="python3")], ["python3 listens on tcp port 8080 of address 0.0.0.0"]),
+        ([listener(9100, protocol="udp")], ["daemon listens on udp port 9100"]),
+        ([listener(3306, "10.123.0.11", process="mariadbd")], ["mariadbd listens on tcp port 3306"]),
+    ],
+    ids=["policy-covers-all", "unmentioned-port", "other-protocol", "one-address"],
+)
+def test_exposure(listening, expected):
+    found = host_rule_findings("exposure", monitors={"mon1": ["10.123.0.10"]}, listening=listening)
+    assert [finding.severity for finding in found] == ["warning"] * len(expected)
+    for finding, text in zip(found, expected, strict=True):
+        assert text in finding.message and "the firewall policy does not mention" in finding.message

@@ -32,3 +32,4 @@ def test_apply_helper_is_valid_bash():
     script = render("base/usr/local/sbin/holdfast-apply-config.j2", state_dir="/var/lib/holdfast")
     assert script.startswith("#!/bin/bash\n# Managed by Holdfast from templates/base/")
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+

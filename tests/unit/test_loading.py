@@ -1,0 +1,42 @@
+"""holdfast/loading.py's own wording and look-ups, apart from the settings they validate:
+the heading of a refusal, a value that must be the same on every host, the settings of the
+host pyinfra prepares. Written against the survivors of `make mutation`."""
+
+import pytest
+from pyinfra.context import ctx_host, ctx_inventory
+
+from holdfast import loading
+from holdfast.inventory import read_inventory
+from tests.conftest import REPO
+
+
+def test_one_value_on_every_host_is_that_value():
+    assert loading.same_on_every_host({"a": 5, "b": 5}, "k") == 5
+
+
+def test_values_that_differ_name_the_hosts_holding_the_first_two():
+    with pytest.raises(loading.SettingsError) as raised:
+        loading.same_on_every_host({"a": 1, "b": 2, "c": 3, "d": 1}, "k")
+    assert str(raised.value) == (
+        "invalid group_data, nothing was changed on any host:\n"
+        "  k differs between hosts (a, d: 1; b: 2): it must be the same for all of them"
+    )
+
+
+def test_the_current_host_gets_its_own_settings(monkeypatch):
+    monkeypatch.chdir(REPO)
+    inventory = read_inventory("inventories/prod.py")
+    web = inventory.get_host("web2.example.com")
+    with ctx_inventory.use(inventory), ctx_host.use(web):
+        assert loading.current() is loading.load(inventory)["web2.example.com"]
+
+
+def test_a_refusal_while_preparing_a_host_names_the_host(monkeypatch):
+    monkeypatch.chdir(REPO)
+    inventory = read_inventory("inventories/prod.py")
+    with ctx_inventory.use(inventory), ctx_host.use(inventory.get_host("mon1.example.net")):
+        refusal = loading.refuse((("mail", "port"), 26, "expected 25"))
+    assert str(refusal) == (
+        "invalid group_data for mon1.example.net, nothing was changed on any host:\n"
+        "  group_data/all.py: mail.port = 26: expected 25"
+    )

@@ -124,14 +124,19 @@ def _address_or_network(value: str) -> str:
 
 
 def _upstream(value: str) -> str:
-    """``unix:/path`` or ``host:port``, as nginx and Monit take it."""
+    """``unix:/path`` or ``host:port`` (an IPv6 host in brackets), as nginx takes it."""
     if value.startswith("unix:"):
         return _matching(r"unix:/[\w./-]+")(value)
     host, _, port = value.rpartition(":")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        _hostname(host)
+    if host.startswith("[") and host.endswith("]"):
+        ipaddress.IPv6Address(host[1:-1])
+    elif ":" in host:
+        raise ValueError  # IPv6 without brackets: nginx would read its last group as the port
+    else:
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            _hostname(host)
     if not 1 <= int(port) <= 65535:
         raise ValueError
     return value
@@ -169,7 +174,7 @@ Comment = _form(
     "a short text of at most 100 characters, without '\"', '\\' or line breaks, such as 'mail from the web hosts'",
     _matching(r'[^"\\\n]{1,100}'),
 )
-Upstream = _form("'unix:/path/to.sock' or 'host:port'", _upstream)
+Upstream = _form("'unix:/path/to.sock' or 'host:port' ('[ipv6]:port')", _upstream)
 PathPrefix = _form("a URL path without query such as '/login'", _matching(r"/[\w./-]*"))
 Rate = _form("a request rate such as '10r/s' or '600r/m'", _matching(r"[1-9]\d*r/[sm]"))
 NginxSize = _form("a size such as '10m' or '512k' (bytes, or k, m, g units)", _matching(r"[1-9]\d*[kKmMgG]?"))

@@ -73,7 +73,7 @@ def _target(address: str) -> str:
     if address.startswith("unix:"):
         return f"unixsocket {address.removeprefix('unix:')}"
     address_host, _, port = address.rpartition(":")
-    return f"host {address_host} port {port}"
+    return f"host {address_host.strip('[]')} port {port}"
 
 
 def _health_probes(name: str, rules: Supervision, sites: dict[str, Site]) -> tuple[Probe, ...]:

@@ -33,7 +33,7 @@ def main() -> None:
     def run(client: str, per_second: float) -> None:
         results[client] = traffic.paced(
             LAB.client_addresses[client], web.address, site.server_names[0], site.content_path,
-            count=max(1, int(per_second * seconds)), per_second=per_second, timeout=10,
+            count=max(1, int(per_second * seconds)), per_second=per_second, timeout=10, tls=bool(site.tls),
         )
 
     threads = [threading.Thread(target=run, args=item) for item in clients.items()]

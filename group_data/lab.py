@@ -5,6 +5,7 @@ the stand-ins of the hosted monitors, short Monit and monitor intervals, what th
 firewall lets in, and the permission for the host tests to break these hosts on purpose.
 """
 
+from lab import acme as lab_acme
 from lab.topology import LAB
 
 # Throwaway hosts: tests may kill services, flood the site, run away with the CPU.
@@ -49,6 +50,12 @@ monitoring = {
     ],
 }
 
+# Certificates from the lab's own ACME CA (pebble on mon1, lab/acme.py), never Let's Encrypt.
+acme = {
+    "email": "webmaster@example.com",
+    "directory_url": lab_acme.directory_url(),
+}
+
 # Monit checks every 5 s so the host tests see restarts and alerts within seconds.
 monit = {
     "cycle": "5s",
@@ -85,12 +92,16 @@ heartbeat = {"every": "10s"}
 # ssh from everywhere (this machine deploys from the bridge address), the sites from every
 # client address, node_exporter from mon1 (Prometheus scrapes, blackbox probes the sites).
 # The doubles of the hosted monitors run on this machine: the hosts call out to them, and
-# outbound traffic is not filtered. Only the mail sink on mon1 needs an opening of its
-# own: SMTP from the web hosts (Monit's alert mail). A short rollback window, so the test
-# that cuts the deploy's own ssh waits little.
+# outbound traffic is not filtered. Only the services on mon1 need openings of their own:
+# SMTP from the web hosts (Monit's alert mail), and the lab's ACME CA (lab/acme.py). A
+# short rollback window, so the test that cuts the deploy's own ssh waits little.
 firewall = {
     "allow": [
         {"port": 25, "sources": [web.address for web in LAB.group("web")], "why": "mail to the lab's sink"},
+        {"port": lab_acme.ACME_PORT, "sources": [web.address for web in LAB.group("web")],
+         "why": "certbot to the lab's ACME CA (pebble)"},
+        {"port": lab_acme.MANAGEMENT_PORT, "sources": [*(host.address for host in LAB.hosts), LAB.bridge_address],
+         "why": "the roots the lab's ACME CA issues from, for every lab host and the tests"},
     ],
     "rollback_after": "20s",
 }

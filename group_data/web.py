@@ -59,7 +59,15 @@ sites = {
         "limits": {
             "strict_paths": ["/login", "/search", "/xmlrpc.php"],
         },
+        # HTTPS with a certificate from Let's Encrypt (account below), renewed by certbot;
+        # browsers remember for a year to come back over HTTPS only.
+        "tls": {"mode": "acme", "hsts": "365d"},
     },
+}
+
+# The ACME account of the sites' certificates: Let's Encrypt mails expiry notices here.
+acme = {
+    "email": "webmaster@example.com",
 }
 
 # What each part of the host may take (holdfast/slices.py), in systemd's own terms. The

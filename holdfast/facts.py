@@ -3,10 +3,15 @@ pyinfra's facts. Kept apart from the operations, as pyinfra keeps its facts."""
 
 import ipaddress
 import re
+import shlex
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from pyinfra.api import FactBase
+
+# sha256sum of nothing: what a public key that could not be read hashes to.
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 class AdminKeys(FactBase):
@@ -104,6 +109,70 @@ class UnchangedConffiles(FactBase):
 
     def process(self, output):
         return sorted(output)
+
+
+class Certificate(FactBase):
+    """A certificate file and its key on the host: which of them exist, the SHA-256 of each
+    one's public key (equal when they match), the certificate's notAfter and its DNS names."""
+
+    def command(self, certificate: str, key: str) -> str:
+        return (
+            f"c={shlex.quote(certificate)} k={shlex.quote(key)}; "
+            'if [ -f "$c" ]; then echo certificate; '
+            'echo "certificate_key $(openssl x509 -in "$c" -noout -pubkey 2>/dev/null | '
+            'openssl pkey -pubin -outform DER 2>/dev/null | sha256sum | cut -d" " -f1)"; '
+            'openssl x509 -in "$c" -noout -enddate -ext subjectAltName 2>/dev/null; fi; '
+            'if [ -f "$k" ]; then echo key; '
+            'echo "key_key $(openssl pkey -in "$k" -pubout -outform DER 2>/dev/null | sha256sum | cut -d" " -f1)"; '
+            "fi; true"
+        )
+
+    def process(self, output):
+        found = {"names": []}
+        for line in output:
+            word, _, rest = line.strip().partition(" ")
+            if line.startswith("notAfter="):
+                found["not_after"] = datetime.strptime(" ".join(line[9:].split()), "%b %d %H:%M:%S %Y %Z").replace(
+                    tzinfo=UTC
+                )
+            elif "DNS:" in line:
+                found["names"] = [name.strip().removeprefix("DNS:") for name in line.split(",")]
+            elif word in ("certificate", "key"):
+                found[word] = True
+            elif word in ("certificate_key", "key_key") and rest != EMPTY_SHA256:
+                found[word] = rest
+        return found
+
+
+# The names of a server_name directive, wherever it sits on its line.
+SERVER_NAME = re.compile(r"(?:^|[\s;{])server_name\s+([^;]+);")
+
+
+class NginxTakeover(FactBase):
+    """Before Holdfast's first nginx deploy (no edge.conf of its own yet): each file of the
+    running nginx's configuration (``nginx -T``), with the file it resolves to and the
+    server names it declares. None once the configuration is Holdfast's, or without nginx."""
+
+    command = (
+        "if [ -e /etc/nginx/holdfast/edge.conf ] || [ ! -x /usr/sbin/nginx ]; then echo holdfast; else "
+        "/usr/sbin/nginx -T 2>/dev/null | while IFS= read -r line; do case $line in "
+        '"# configuration file "*) f=${line#"# configuration file "}; f=${f%:}; echo "file $f $(readlink -f "$f")";; '
+        '*server_name*) echo "line $line";; esac; done; fi; true'
+    )
+
+    def process(self, output):
+        if output and output[0] == "holdfast":
+            return None
+        files, current = {}, None
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            if kind == "file":
+                path, _, real = rest.partition(" ")
+                current = files.setdefault(path, {"real": real or path, "names": []})["names"]
+            elif kind == "line" and current is not None:
+                for names in SERVER_NAME.findall(rest.partition("#")[0]):
+                    current += names.split()
+        return files
 
 
 class FirewallTable(FactBase):

@@ -159,6 +159,10 @@ Phone = _form("a phone number in international form such as '+44 20 7946 0000'",
 Url = _form("an http(s) URL such as 'https://shop.example.com/'", _matching(r"https?://[^\s/]+(/\S*)?"))
 UrlPath = _form("a URL path starting with '/' such as '/health'", _matching(r"/[\w./?=&%-]*"))
 AbsolutePath = _form("an absolute path such as '/srv/www/shop'", _matching(r"/[\w./-]*"))
+IncludeGlob = _form(
+    "an absolute path or glob under /etc/nginx such as '/etc/nginx/sites-enabled/*'",
+    _matching(r"/etc/nginx/[\w./*?\[\]-]+"),
+)
 UnitName = _form(
     "a systemd unit name such as 'php8.2-fpm.service'",
     _matching(r"[\w:.@-]+\.(service|socket|timer|slice|target|mount)"),

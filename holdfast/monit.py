@@ -32,6 +32,7 @@ UNIT_FILE = "/etc/systemd/system/monit.service"
 HTTPD_USERS = "/etc/monit/holdfast-httpd.users"
 HTTPD_USER = "holdfast"
 NGINX_ADDRESS = "127.0.0.1:80"
+NGINX_HTTPS_ADDRESS = "127.0.0.1:443"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _health_probes(name: str, rules: Supervision, sites: dict[str, Site]) -> tup
         if site.backend.service != name:
             continue
         health = {
-            "protocol": "http",
+            "protocol": "https" if site.tls and site.backend.kind == "fastcgi" else "http",
             "path": site.health_path,
             "host_header": site.server_names[0],
             "expect": monit_regex(site.health_expect),
@@ -95,7 +96,8 @@ def _health_probes(name: str, rules: Supervision, sites: dict[str, Site]) -> tup
             probes[Probe(listener, rules.health_cycles, **health)] = None
         else:
             probes[Probe(listener, rules.health_cycles)] = None
-            probes[Probe(_target(NGINX_ADDRESS), rules.health_cycles, **health)] = None
+            nginx = NGINX_HTTPS_ADDRESS if site.tls else NGINX_ADDRESS  # port 80 redirects a site with tls
+            probes[Probe(_target(nginx), rules.health_cycles, **health)] = None
     return tuple(probes)
 
 
@@ -156,7 +158,7 @@ def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> 
         files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-site-{name}.conf", render(
             "monit/etc/monit/conf.d/site.conf.j2", name=name, site=site,
             rules=host_settings.services[site.backend.service].supervision,
-            content_regex=monit_regex(site.content_expect),
+            content_regex=monit_regex(site.content_expect), certificate_days=host_settings.monit.certificate_days,
         ), mode="600"))
     return files
 

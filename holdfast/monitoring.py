@@ -125,7 +125,7 @@ def probes(watched: list[WatchedHost]) -> list[Probe]:
         Probe(
             host=host.name,
             site=name,
-            url=f"http://{host.address}{site.content_path}",
+            url=f"{'https' if site.tls else 'http'}://{host.address}{site.content_path}",
             server_name=site.server_names[0],
             expect=_literal_regex(site.content_expect),
         )

@@ -1,21 +1,32 @@
 """nginx at the edge: every site of group_data served through nginx to its backend, with
 per-client rate and connection limits that allow-listed sources never meet, timeouts that
 keep a looping or hung backend from pinning the edge, and a page of nginx's own (or a
-stale cached answer) while the backend fails."""
+stale cached answer) while the backend fails. Sites with ``tls`` are served over HTTPS
+(certificates from an ACME CA through certbot, or files already on the host), and a host's
+own nginx configuration is never dropped silently."""
 
+import fnmatch
 import ipaddress
 import re
-from collections.abc import Iterable
+import shlex
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import apt, files, server, systemd
 
 from holdfast import loading, settings
-from holdfast.inventory import monitor_addresses
+from holdfast.facts import Certificate, MatchingFiles, NginxTakeover, UnchangedConffiles
+from holdfast.inventory import WATCHED_GROUP, address_of, monitor_addresses
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.templates import render
 
-PACKAGES = ("nginx",)
+# certbot: for sites with tls.mode acme only.
+ACME_PACKAGES = ("certbot",)
+PACKAGES = ("nginx", *ACME_PACKAGES)
 CONFIG_DIR = "/etc/nginx/holdfast"
 SITES_DIR = f"{CONFIG_DIR}/sites"
 PAGES_DIR = f"{CONFIG_DIR}/pages"
@@ -23,6 +34,95 @@ CACHE_DIR = "/var/cache/nginx/holdfast"
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 # Where nginx serves its own pages inside every site (internal locations only).
 PAGES_URI = "/.holdfast"
+# certbot's webroot: it writes each HTTP-01 token under it, nginx serves them from there.
+ACME_WEBROOT = "/var/www/holdfast-acme"
+ACME_CHALLENGE_URI = "/.well-known/acme-challenge/"
+LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
+DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx"
+# Files of a running nginx that Holdfast's nginx.conf includes too (or that only other
+# files include): never counted as dropped.
+INCLUDED_BY_HOLDFAST = (
+    "/etc/nginx/nginx.conf", f"{CONFIG_DIR}/*", "/etc/nginx/mime.types", "/etc/nginx/fastcgi_params",
+    "/etc/nginx/modules-enabled/*", "/usr/share/nginx/modules-available/*", "/etc/nginx/snippets/*",
+)
+
+
+@dataclass(frozen=True)
+class CertificatePaths:
+    """Where nginx reads a site's certificate chain and its private key."""
+
+    chain: str
+    key: str
+
+
+def certificate_paths(name: str, tls: settings.Tls) -> CertificatePaths:
+    """A site's certificate files: its own (mode files) or certbot's live ones (mode acme)."""
+    if tls.mode == "files":
+        return CertificatePaths(tls.certificate, tls.key)
+    return CertificatePaths(f"{LETSENCRYPT_LIVE}/{name}/fullchain.pem", f"{LETSENCRYPT_LIVE}/{name}/privkey.pem")
+
+
+def covers(names: Iterable[str], server_name: str) -> bool:
+    """Whether a certificate for ``names`` (DNS names, maybe '*.' wildcards) covers ``server_name``."""
+    wanted = server_name.lower()
+    for name in map(str.lower, names):
+        if name == wanted or (name.startswith("*.") and wanted.partition(".")[2] == name[2:]):
+            return True
+    return False
+
+
+def certificate_problems(name: str, site: settings.Site, found: dict, now: datetime) -> list[settings.Problem]:
+    """What is wrong with a mode-files site's certificate as found on the host (the
+    ``Certificate`` fact): missing files, a key of another certificate, an expired one, a
+    server name it does not cover."""
+    tls, loc = site.tls, ("sites", name, "tls")
+    problems = [((*loc, key), getattr(tls, key), "expected an existing file on the host")
+                for key in ("certificate", "key") if not found.get(key)]
+    if problems:
+        return problems
+    if not found.get("certificate_key"):
+        return [((*loc, "certificate"), tls.certificate, "expected a PEM certificate (openssl cannot read it)")]
+    if found["certificate_key"] != found.get("key_key"):
+        return [((*loc, "key"), tls.key, f"expected the private key of {tls.certificate} (it belongs to another)")]
+    if found["not_after"] <= now:
+        problems.append(((*loc, "certificate"), tls.certificate,
+                         f"expected a certificate still valid (it expired {found['not_after']:%Y-%m-%d %H:%M} UTC)"))
+    problems += [
+        (("sites", name, "server_names", index), server_name,
+         f"expected a name {tls.certificate} covers ({', '.join(found['names']) or 'no DNS names'})")
+        for index, server_name in enumerate(site.server_names)
+        if not covers(found["names"], server_name)
+    ]
+    return problems
+
+
+def dropped_files(live: dict, pristine: Collection[str], keep: Sequence[str]) -> dict[str, list[str]]:
+    """Files of a running nginx (the ``NginxTakeover`` fact) that Holdfast's nginx.conf would
+    no longer include, with the server names each declares: neither Holdfast's, nor one of
+    Debian's untouched configuration files (``pristine``, the links to them too), nor kept by
+    edge.keep. nginx.conf itself only if it declares servers (Holdfast replaces it)."""
+    dropped = {}
+    for path, found in live.items():
+        if path == "/etc/nginx/nginx.conf":
+            if found["names"]:
+                dropped[path] = found["names"]
+        elif found["real"] not in pristine and not any(
+            fnmatch.fnmatch(path, glob) for glob in (*INCLUDED_BY_HOLDFAST, *keep)
+        ):
+            dropped[path] = found["names"]
+    return dropped
+
+
+def keep_problems(keep: Sequence[str], matched: dict[str, bool]) -> list[settings.Problem]:
+    """edge.keep globs that match no file on the host (``matched``: glob -> whether one does)."""
+    return [(("edge", "keep", index), glob, "expected a glob matching files on the host (it matches none)")
+            for index, glob in enumerate(keep) if not matched[glob]]
+
+
+def acme_peers(inventory, host_name: str) -> list[str]:
+    """Addresses of the other web hosts of the inventory: an ACME challenge for a name they
+    share may reach any of them."""
+    return [address_of(peer) for peer in inventory.get_group(WATCHED_GROUP, []) if peer.name != host_name]
 
 
 def allow_list(edge: settings.Edge, monitors: dict[str, list[str]]) -> list[tuple[str, str]]:
@@ -41,14 +141,16 @@ def strict_pattern(paths: Iterable[str]) -> str:
     return "^(" + "|".join(map(re.escape, paths)) + ")(/|$)"
 
 
-def _site_files(name: str, site: settings.Site, zone_size: str) -> Iterable[ConfigFile]:
+def _site_files(name: str, site: settings.Site, zone_size: str, peers: Sequence[str],
+                certificate: CertificatePaths | None) -> Iterable[ConfigFile]:
     pages = f"{PAGES_DIR}/{name}"
     yield ConfigFile(
         f"{SITES_DIR}/{name}.conf",
         render(
             "nginx/etc/nginx/holdfast/sites/site.conf.j2",
             name=name, site=site, zone_size=zone_size, strict_pattern=strict_pattern(site.limits.strict_paths),
-            pages=pages, pages_uri=PAGES_URI, cache_dir=CACHE_DIR,
+            pages=pages, pages_uri=PAGES_URI, cache_dir=CACHE_DIR, certificate=certificate,
+            acme_webroot=ACME_WEBROOT, acme_challenge_uri=ACME_CHALLENGE_URI, acme_peers=peers,
         ),
     )
     page = "nginx/etc/nginx/holdfast/pages/site/page.html.j2"
@@ -59,23 +161,70 @@ def _site_files(name: str, site: settings.Site, zone_size: str) -> Iterable[Conf
     ))
 
 
-def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[str]]) -> list[ConfigFile]:
+def _uses_acme(host_settings: settings.HostSettings) -> dict[str, settings.Site]:
+    return {name: site for name, site in host_settings.sites.items() if site.tls and site.tls.mode == "acme"}
+
+
+def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[str]], peers: Sequence[str] = (),
+                 uncertified: Collection[str] = ()) -> list[ConfigFile]:
     """nginx.conf, the edge-wide settings, and per site its server file and error pages.
 
     + monitors: addresses of the monitors hosts, by name (see ``holdfast.inventory.monitor_addresses``)
+    + peers: addresses of the other web hosts, asked for ACME challenges this one lacks (``acme_peers``)
+    + uncertified: sites with tls whose certificate is not on the host yet: HTTP only, until certbot got it
     """
     edge = host_settings.edge
+    peers = list(peers) if _uses_acme(host_settings) else []
     return [
-        ConfigFile("/etc/nginx/nginx.conf", render("nginx/etc/nginx/nginx.conf.j2", config_dir=CONFIG_DIR)),
+        ConfigFile("/etc/nginx/nginx.conf", render(
+            "nginx/etc/nginx/nginx.conf.j2", config_dir=CONFIG_DIR, keep=edge.keep,
+        )),
         ConfigFile(f"{CONFIG_DIR}/edge.conf", render(
             "nginx/etc/nginx/holdfast/edge.conf.j2", edge=edge, allow_list=allow_list(edge, monitors),
+            acme_peers=peers,
         )),
         *(
             file
             for name, site in host_settings.sites.items()
-            for file in _site_files(name, site, edge.zone_size)
+            for file in _site_files(
+                name, site, edge.zone_size, peers,
+                certificate_paths(name, site.tls) if site.tls and name not in uncertified else None,
+            )
         ),
     ]
+
+
+def _host_problems(host_settings: settings.HostSettings) -> list[settings.Problem]:
+    """What the host itself says against group_data: a mode-files certificate that is
+    missing, not its key's, expired or not covering the site; a keep-glob matching nothing;
+    files of a running nginx that Holdfast would drop."""
+    problems = []
+    now = datetime.now(UTC)
+    for name, site in host_settings.sites.items():
+        if site.tls and site.tls.mode == "files":
+            found = host.get_fact(Certificate, certificate=site.tls.certificate, key=site.tls.key)
+            problems += certificate_problems(name, site, found, now)
+    keep = host_settings.edge.keep
+    problems += keep_problems(keep, {glob: bool(host.get_fact(MatchingFiles, patterns=[glob])) for glob in keep})
+    live = host.get_fact(NginxTakeover)
+    dropped = dropped_files(live, host.get_fact(UnchangedConffiles, package="nginx-common"), keep) if live else {}
+    if dropped:
+        listed = "; ".join(f"{path} ({' '.join(names) or 'no server_name'})" for path, names in dropped.items())
+        problems.append((("edge", "keep"), list(keep),
+                         f"expected globs including every file of the running nginx that Holdfast's nginx.conf "
+                         f"would drop: {listed} (or remove them from the host first)"))
+    return problems
+
+
+def certbot_command(name: str, site: settings.Site, acme: settings.Acme) -> str:
+    """certbot's command obtaining a site's certificate through the webroot; it remembers how,
+    and its timer renews it the same way."""
+    names = " ".join(f"-d {shlex.quote(server_name)}" for server_name in site.server_names)
+    return (
+        f"certbot certonly --non-interactive --agree-tos --no-eff-email --email {shlex.quote(acme.email)} "
+        f"--server {shlex.quote(acme.directory_url)} --webroot --webroot-path {ACME_WEBROOT} "
+        f"--cert-name {name} {names}"
+    )
 
 
 @deploy("nginx")
@@ -84,15 +233,41 @@ def deploy_nginx() -> None:
     from pyinfra import inventory
 
     host_settings = loading.current()
-    apt.packages(name="Install nginx", packages=list(PACKAGES))
+    problems = _host_problems(host_settings)
+    if problems:
+        raise loading.refuse(*problems)
+    acme_sites = _uses_acme(host_settings)
+    apt.packages(name="Install nginx", packages=["nginx", *(ACME_PACKAGES if acme_sites else ())])
     if any(site.stale_cache for site in host_settings.sites.values()):
         files.directory(name="nginx cache directory", path=CACHE_DIR, user="root", group="root", mode="755")
+    files.directory(name="ACME webroot", path=ACME_WEBROOT, user="root", group="root", mode="755")
+    monitors, peers = monitor_addresses(inventory), acme_peers(inventory, host.name)
+    live = host.get_fact(MatchingFiles, patterns=[certificate_paths(name, site.tls).chain for name, site in
+                                                  acme_sites.items()]) if acme_sites else []
+    uncertified = [name for name, site in acme_sites.items() if certificate_paths(name, site.tls).chain not in live]
+    if uncertified:
+        # The challenge is answered on port 80 before the certificate exists; HTTPS once it does.
+        _validated_nginx("nginx configuration, HTTP until certbot got the certificates",
+                         config_files(host_settings, monitors, peers, uncertified))
+        systemd.service(name="nginx running for the ACME challenge", service="nginx", running=True)
+        for name in uncertified:
+            server.shell(name=f"Certificate of {name} from the ACME CA",
+                         commands=[certbot_command(name, acme_sites[name], host_settings.acme)])
+    if acme_sites:
+        files.put(name="certbot's renewals reload nginx once nginx -t accepts them",
+                  src=StringIO(render("nginx/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx.j2")),
+                  dest=DEPLOY_HOOK, mode="755")
+        systemd.service(name="certbot's renewal timer", service="certbot.timer", running=True, enabled=True)
+    _validated_nginx("nginx configuration", config_files(host_settings, monitors, peers))
+    systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
+
+
+def _validated_nginx(name: str, wanted: list[ConfigFile]) -> None:
     validated_config(
-        name="nginx configuration",
+        name=name,
         config="nginx",
-        files=config_files(host_settings, monitor_addresses(inventory)),
+        files=wanted,
         validate="nginx -t -q",
         reload="systemctl reload-or-restart nginx",
         owned=[f"{SITES_DIR}/*.conf", f"{PAGES_DIR}/*/*.html"],
     )
-    systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)

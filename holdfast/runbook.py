@@ -27,6 +27,12 @@ PROMETHEUS_ALERTS = {
     "SiteSlow": ("pages take longer than `monitoring.slow_response` to arrive",
                  "on the web host: `systemd-cgtop` (is the app slice at its CPUQuota?), nginx's error log (limits, "
                  "upstream timeouts); a surge is held at the edge, a slow app is not"),
+    "CertificateExpiresSoon": ("a site's certificate, as the monitor receives it over HTTPS, expires within "
+                               "`monitoring.certificate_expiry`: renewal is failing (certbot renews 30 days before)",
+                               "on the web host `certbot renew --dry-run` and `journalctl -u certbot` (is port 80 "
+                               "reachable for the ACME challenge? the CA's rate limits?); then `certbot renew`, whose "
+                               "deploy hook runs `nginx -t` and reloads nginx; a tls.mode files certificate: install "
+                               "the new one and deploy"),
     "HostDown": ("the monitor cannot reach a web host's node_exporter: the host is down or cut off",
                  "ping and ssh it; if unreachable, the hosting provider's console (tier 2 has the contractor); "
                  "Healthchecks.io's heartbeat of the host says whether it is alive at all"),
@@ -47,8 +53,10 @@ MONIT_EVENTS = {
                                "Monit restarts a runaway service after its cycles; look for the request that "
                                "looped (nginx access log around the time; the PHP stack of a long request "
                                "in its pool's slow log, under What runs where) and the bug behind it"),
-    "Connection failed": ("a service or a site stopped answering its health check",
-                          "Monit restarts it after its cycles; check the app's own log"),
+    "Connection failed": ("a service or a site stopped answering its health check, or a site's certificate is "
+                          "valid for fewer than `monit.certificate_days` days",
+                          "Monit restarts it after its cycles; check the app's own log; for the certificate, as "
+                          "CertificateExpiresSoon"),
     "Content failed": ("a site answered without its expected text", "open the page; the app is up but broken"),
     "Content match": ("PHP-FPM killed a request that ran past its request_terminate_timeout (check "
                       "`<pool>-timeouts`: a loop or a hang in the site's code); the service keeps serving",

@@ -26,6 +26,7 @@ from holdfast.forms import (
     Email,
     EnvName,
     Hostname,
+    IncludeGlob,
     Interval,
     KeyPattern,
     MemorySize,
@@ -482,6 +483,45 @@ class Fallback(Settings):
     )
 
 
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+class Acme(Settings):
+    """The ACME account certbot uses on this host for the sites with tls.mode 'acme'."""
+
+    email: Email | None = Field(
+        None, description="The account's email: the CA's notices (expiry, problems) go there. Required once a site "
+        "uses mode 'acme'.",
+    )
+    directory_url: Url = Field(LETS_ENCRYPT, description="The ACME CA's directory URL (Let's Encrypt by default).")
+
+
+class Tls(Settings):
+    """HTTPS for a site: its certificate from an ACME CA (certbot, HTTP-01 through nginx) or
+    files already on the host. Port 80 then redirects to HTTPS, except the ACME challenge."""
+
+    mode: Literal["acme", "files"] = Field(
+        description="acme: certbot obtains and renews the certificate (account in `acme`); files: certificate "
+        "and key already on the host, renewed by other means."
+    )
+    certificate: AbsolutePath | None = Field(
+        None, description="mode files: the certificate chain (PEM, the site's certificate first) on the host."
+    )
+    key: AbsolutePath | None = Field(None, description="mode files: its private key (PEM) on the host.")
+    hsts: Duration | None = Field(
+        None, description="Strict-Transport-Security max-age sent over HTTPS, e.g. '365d' (None: no header)."
+    )
+
+    @model_validator(mode="after")
+    def _files_for_files(self):
+        given = [key for key in ("certificate", "key") if getattr(self, key)]
+        if self.mode == "files" and len(given) < 2:
+            raise ValueError("expected certificate and key (paths on the host) with mode 'files'")
+        if self.mode == "acme" and given:
+            raise ValueError(f"expected no {' or '.join(given)} with mode 'acme' (certbot keeps its own)")
+        return self
+
+
 class Site(Settings):
     """A website served by the web hosts."""
 
@@ -500,6 +540,7 @@ class Site(Settings):
         None, description="Serve cached answers while the backend fails (None: the fallback page only)."
     )
     fallback: Fallback = Field(Fallback(), description="The page visitors see while the backend fails.")
+    tls: Tls | None = Field(None, description="HTTPS for the site (None: plain HTTP on port 80 only).")
 
 
 class Edge(Settings):
@@ -515,6 +556,11 @@ class Edge(Settings):
         "warn", description="Level at which rejected requests are logged (delayed ones one level lower)."
     )
     dry_run: bool = Field(False, description="Count and log what would be limited, but limit nothing (a safe rollout).")
+    keep: Annotated[list[IncludeGlob], AfterValidator(unique)] = Field(
+        [], description="Files of the host's own nginx configuration that Holdfast's nginx.conf includes beside its "
+        "own (include globs such as '/etc/nginx/sites-enabled/*'), checked together by nginx -t. Before the first "
+        "deploy, any other file of a running nginx stops the deploy: Holdfast never drops one silently.",
+    )
 
 
 class UptimeRobot(Settings):
@@ -610,6 +656,10 @@ class Monitoring(Settings):
     host_down_after: Interval = Field(
         "2m", description="A watched host whose node_exporter is unreachable this long is down."
     )
+    certificate_expiry: Interval = Field(
+        "14d", description="Alert when a site's certificate (probed over HTTPS) expires within this long; certbot "
+        "renews 30 days before."
+    )
     group_wait: Duration = Field("30s", description="Alertmanager waits this long to bundle a new alert's first mail.")
     group_interval: Interval = Field(
         "5m", description="Alertmanager mails changes to an alert group (new or resolved alerts) at most this often."
@@ -666,6 +716,9 @@ class Monit(Settings):
     )
     httpd_port: Port = Field(2812, description="Port of Monit's web interface on 127.0.0.1 (`monit status` uses it).")
     ssh_port: Port = Field(22, description="Port sshd answers on, probed with the SSH protocol.")
+    certificate_days: int = Field(
+        14, ge=1, le=365, description="Alert when the certificate of a site with tls is valid for fewer days than this."
+    )
     event_slots: int = Field(
         1000, ge=1, le=100000, description="Alerts queued on disk while the mail relay is unreachable."
     )
@@ -762,6 +815,7 @@ class HostSettings(Settings):
         "or warn and deploy.",
     )
     edge: Edge = Field(Edge(), description="nginx at the edge: allow-list, limit zones, logging (group_data/web.py).")
+    acme: Acme = Field(Acme(), description="The ACME account of the sites with tls.mode 'acme' (group_data/web.py).")
     hosted_monitors: HostedMonitors = Field(
         HostedMonitors(), description="Hosted external monitors: UptimeRobot and Healthchecks.io (group_data/all.py)."
     )
@@ -796,6 +850,9 @@ class HostSettings(Settings):
         for name, site in self.sites.items():
             errors += _unknown(("sites", name, "backend", "service"), [site.backend.service], self.services,
                                "services")
+            if site.tls and site.tls.mode == "acme" and self.acme.email is None:
+                errors.append((("sites", name, "tls", "mode"), "acme",
+                               "expected acme.email set (the ACME account's email) for a site with mode 'acme'"))
         tiers = {tier.name: tier for tier in self.escalation.tiers}
         for key in ("alert_tier", "escalation_tier"):
             errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")

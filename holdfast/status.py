@@ -241,7 +241,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
     if WATCHED_GROUP in groups:
         builders |= {
             "slices": lambda: slices.config_files(host_settings),
-            "nginx": lambda: nginx.config_files(host_settings, monitor_addresses(pyinfra_inventory)),
+            "nginx": lambda: nginx.config_files(host_settings, monitor_addresses(pyinfra_inventory),
+                                                nginx.acme_peers(pyinfra_inventory, pyinfra_host.name)),
             "monit-export": lambda: monitoring.monit_export_files(host_settings),
         }
     if MONITOR_GROUP in groups:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from bench.drill import load, watch
 from holdfast.settings import HostSettings
+from lab.acme import curl_arguments
 from lab.mailsink import mailbox
 from lab.site import LOOP_STARTED_FILE, MEMBER_COOKIE, MEMBER_EXPECT, standin_site
 from lab.topology import Lab, LabHost
@@ -82,7 +83,13 @@ def _say(label: str, message: str) -> None:
     print(f"[drill {label}] {message}", file=sys.stderr, flush=True)
 
 
-def browsers(lab: Lab, site) -> list[load.Client]:
+def tls_lab(lab: Lab, site, protected: bool) -> Lab | None:
+    """The lab whose ACME CA the clients trust, when they talk HTTPS: a site with tls under
+    Holdfast (the unprotected twin serves plain HTTP)."""
+    return lab if protected and site.tls else None
+
+
+def browsers(lab: Lab, site, protected: bool) -> list[load.Client]:
     """An anonymous visitor and a member from each visitor address: the anonymous ones ask
     for the shop's pages, which nginx may cache; the members' pages only PHP can answer."""
     clients = []
@@ -90,9 +97,10 @@ def browsers(lab: Lab, site) -> list[load.Client]:
         suffix = str(index + 1) if index else ""
         source = lab.client_addresses[address]
         clients += [
-            load.Client(f"visitor{suffix}", source, VISITOR_PACE, VISITOR_PATHS, 10, expect=site.content_expect),
+            load.Client(f"visitor{suffix}", source, VISITOR_PACE, VISITOR_PATHS, 10, expect=site.content_expect,
+                        tls_lab=tls_lab(lab, site, protected)),
             load.Client(f"member{suffix}", source, VISITOR_PACE, VISITOR_PATHS, 10, expect=MEMBER_EXPECT,
-                        headers=(f"Cookie: {MEMBER_COOKIE}",)),
+                        headers=(f"Cookie: {MEMBER_COOKIE}",), tls_lab=tls_lab(lab, site, protected)),
         ]
     return clients
 
@@ -111,9 +119,11 @@ class Watchers:
     def start(cls, lab: Lab, web: LabHost, host_settings: HostSettings, protected: bool) -> "Watchers":
         site = standin_site(host_settings)
         web_remote, monitor_remote = watch.Remote(lab, web), watch.Remote(lab, lab.group("monitors")[0])
+        tls = bool(tls_lab(lab, site, protected))
         return cls(
-            app=watch.app_sampler(web_remote, host_settings.services[site.backend.service].unit, site).start(),
-            probes=watch.probe_sampler(monitor_remote, web.address, site.server_names[0], site.content_path).start(),
+            app=watch.app_sampler(web_remote, host_settings.services[site.backend.service].unit, site, tls).start(),
+            probes=watch.probe_sampler(monitor_remote, web.address, site.server_names[0], site.content_path,
+                                       tls).start(),
             ssh=watch.RoundTrips(web_remote.command("true"), every=1).start(),
             monit=watch.RoundTrips(web_remote.command("monit -B summary"), every=2).start() if protected else None,
         )
@@ -203,10 +213,11 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     host_name = site.server_names[0]
     record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")))
     web_remote.run("standin heal", check=True)
+    tls = bool(tls_lab(lab, site, protected))
     for path in VISITOR_PATHS:  # a warm cache, as a site that has had visitors has
-        web_remote.run(f"curl -s -o /dev/null -H 'Host: {host_name}' 'http://127.0.0.1{path}'")
+        web_remote.run(f"curl -s -o /dev/null {curl_arguments(host_name, '127.0.0.1', path, tls)}")
     attacker = load.Client("attacker", lab.client_addresses["attacker"], ATTACK_FACTOR * site.limits.default.per_second,
-                           ATTACKER_PATHS, timeout=10)
+                           ATTACKER_PATHS, timeout=10, tls_lab=tls_lab(lab, site, protected))
 
     epoch, started = time.time(), time.monotonic()
     watchers = Watchers.start(lab, web, host_settings, protected)
@@ -219,7 +230,7 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
 
     _say(label, f"idle baseline for {timeline.idle:g}s, then the surge for {timeline.surge:g}s")
     _, armed = asyncio.run(_gathered(
-        _traffic(browsers(lab, site), web, host_name, started, started + timeline.total, record.hits, label),
+        _traffic(browsers(lab, site, protected), web, host_name, started, started + timeline.total, record.hits, label),
         _surge_and_loop(web_remote, timeline, surge, attacker, label),
     ))
     record.hits += queue.get(timeout=timeline.total + 60)

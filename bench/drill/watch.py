@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lab.acme import curl_arguments
 from lab.harness.probes import cpu_ticks_function
 from lab.mailsink import messages
 from lab.topology import Lab, LabHost
@@ -70,25 +71,27 @@ class Sampler:
         return self.samples
 
 
-def app_sampler(remote: Remote, unit: str, site, every: float = 0.5) -> Sampler:
+def app_sampler(remote: Remote, unit: str, site, tls: bool, every: float = 0.5) -> Sampler:
     """CPU ticks of ``unit``'s processes, its main PID, and whether ``site``'s health page
-    answers (through nginx, from the host itself, never from a cache), every ``every`` s."""
+    answers (through nginx, from the host itself, never from a cache; over HTTPS when
+    ``tls``), every ``every`` s."""
     return Sampler(remote, cpu_ticks_function(unit) + (
         "while :; do "
         "ticks=$(cpu_ticks); "
         f"pid=$(systemctl show -p MainPID --value {unit}); "
-        f"health=$(curl -s -m 1 -H 'Host: {site.server_names[0]}' -H 'Cookie: drill=1' "
-        f"http://127.0.0.1{site.health_path} | grep -cF '{site.health_expect}' || true); "
+        f"health=$(curl -s -m 1 -H 'Cookie: drill=1' "
+        f"{curl_arguments(site.server_names[0], '127.0.0.1', site.health_path, tls)} "
+        f"| grep -cF '{site.health_expect}' || true); "
         f'echo "$(date +%s.%N) $ticks $pid $health"; sleep {every}; done'
     ))
 
 
-def probe_sampler(monitor: Remote, address: str, host_name: str, path: str, every: float = 1) -> Sampler:
+def probe_sampler(monitor: Remote, address: str, host_name: str, path: str, tls: bool, every: float = 1) -> Sampler:
     """The monitor host's view: a GET of ``path`` every ``every`` seconds, status and time."""
     return Sampler(monitor, (
         "while :; do "
-        f"r=$(curl -s -o /dev/null -m 5 -w '%{{http_code}} %{{time_total}}' -H 'Host: {host_name}' "
-        f"'http://{address}{path}'); "
+        f"r=$(curl -s -o /dev/null -m 5 -w '%{{http_code}} %{{time_total}}' "
+        f"{curl_arguments(host_name, address, path, tls)}); "
         f'echo "$(date +%s.%N) $r"; sleep {every}; done'
     ))
 

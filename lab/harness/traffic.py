@@ -1,14 +1,38 @@
-"""HTTP traffic from the machine to a lab host, sent from one of the lab's own addresses
-(lab/topology.py CLIENT_OFFSETS), so each test client has an address of its own.
+"""HTTP(S) traffic from the machine to a lab host, sent from one of the lab's own addresses
+(lab/topology.py CLIENT_OFFSETS), so each test client has an address of its own. Over
+HTTPS (``tls``) the site's name goes in SNI and the certificate must verify against the
+lab's ACME CA, as a browser would check it.
 
 Every function is bounded: a fixed number of requests, each with a timeout.
 """
 
 import http.client
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
+
+from lab.acme import client_context
+
+
+class _SiteConnection(http.client.HTTPSConnection):
+    """HTTPS to ``address`` for the site ``host_name``: its name in SNI and verified."""
+
+    def __init__(self, address: str, host_name: str, **options):
+        super().__init__(host_name, 443, context=client_context(), **options)
+        self.address = address
+
+    def connect(self):
+        raw = socket.create_connection((self.address, self.port), self.timeout, self.source_address)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+
+
+def connect(source: str, address: str, host_name: str, timeout: float, tls: bool) -> socket.socket:
+    """A connection from ``source`` to the site ``host_name`` on ``address``: port 443 with
+    TLS (verified), else port 80."""
+    raw = socket.create_connection((address, 443 if tls else 80), timeout=timeout, source_address=(source, 0))
+    return client_context().wrap_socket(raw, server_hostname=host_name) if tls else raw
 
 
 @dataclass(frozen=True)
@@ -21,10 +45,14 @@ class Answer:
     seconds: float
 
 
-def request(source: str, address: str, host_name: str, path: str, timeout: float = 10, headers=None) -> Answer:
+def request(source: str, address: str, host_name: str, path: str, timeout: float = 10, headers=None,
+            tls: bool = False) -> Answer:
     """GET ``path`` of the site ``host_name`` from ``address``, sent from ``source``."""
     started = time.monotonic()
-    connection = http.client.HTTPConnection(address, 80, timeout=timeout, source_address=(source, 0))
+    if tls:
+        connection = _SiteConnection(address, host_name, timeout=timeout, source_address=(source, 0))
+    else:
+        connection = http.client.HTTPConnection(address, 80, timeout=timeout, source_address=(source, 0))
     try:
         connection.request("GET", path, headers={"Host": host_name, **(headers or {})})
         response = connection.getresponse()
@@ -37,13 +65,14 @@ def request(source: str, address: str, host_name: str, path: str, timeout: float
 
 
 def paced(source: str, address: str, host_name: str, path: str, count: int, per_second: float,
-          timeout: float = 10) -> list[Answer]:
+          timeout: float = 10, tls: bool = False) -> list[Answer]:
     """``count`` requests started ``per_second`` apart in time, each without waiting for the
     ones before it (a client that keeps its pace whatever the server does)."""
     answers: list[Answer | None] = [None] * count
 
     def send(index: int) -> None:
-        answers[index] = request(source, address, host_name, f"{path}{'&' if '?' in path else '?'}n={index}", timeout)
+        answers[index] = request(source, address, host_name, f"{path}{'&' if '?' in path else '?'}n={index}", timeout,
+                                 tls=tls)
 
     threads = []
     started = time.monotonic()
@@ -58,7 +87,7 @@ def paced(source: str, address: str, host_name: str, path: str, count: int, per_
 
 
 def held_requests(source: str, address: str, host_name: str, path: str, count: int, per_second: float,
-                  settle: float = 1.0) -> list[int]:
+                  settle: float = 1.0, tls: bool = False) -> list[int]:
     """Open ``count`` requests, ``per_second`` apart, that each announce a body and never send
     it, so nginx keeps every admitted one in progress; returns each one's status after
     ``settle`` seconds (0: still in progress, no answer). All are closed on return."""
@@ -71,7 +100,7 @@ def held_requests(source: str, address: str, host_name: str, path: str, count: i
         started = time.monotonic()
         for index in range(count):
             time.sleep(max(0.0, started + index / per_second - time.monotonic()))
-            held = socket.create_connection((address, 80), timeout=5, source_address=(source, 0))
+            held = connect(source, address, host_name, 5, tls)
             held.sendall(request_head)
             sockets.append(held)
         time.sleep(settle)
@@ -85,7 +114,7 @@ def _status_if_answered(held: socket.socket) -> int:
     held.setblocking(False)
     try:
         head = held.recv(64)
-    except BlockingIOError:
+    except (BlockingIOError, ssl.SSLWantReadError):
         return 0
     return int(head.split()[1]) if head.startswith(b"HTTP/") else 0
 

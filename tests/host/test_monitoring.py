@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from holdfast import monitoring
+from holdfast import monitoring, nginx
+from lab import acme
 from lab.harness.deploys import run_deploy
 from lab.harness.probes import Mailboxes, wait_for
 from tests.conftest import REPO, append
@@ -25,7 +26,7 @@ from tests.host.conftest import targets_in
 
 pytestmark = pytest.mark.hosts("monitors")
 
-BUILT_IN_ALERTS = ("Watchdog", "SiteDown", "SiteSlow", "HostDown", "MonitCheckFailing")
+BUILT_IN_ALERTS = ("Watchdog", "SiteDown", "SiteSlow", "CertificateExpiresSoon", "HostDown", "MonitCheckFailing")
 
 
 def pytest_generate_tests(metafunc):
@@ -140,6 +141,16 @@ def test_site_is_probed_through_nginx_with_success(host, settings, watched, watc
     promql = f'probe_success{{job="sites",host="{watched.name}",site="{watched_site}"}}'
     values = eventually(lambda: [result["value"][1] for result in query(host, promql)], ["1"], first_results(settings))
     assert values == ["1"]
+
+
+def test_site_probe_verifies_https_and_exports_the_certificate_expiry(host, settings, watched, watched_site):
+    if not watched.settings.sites[watched_site].tls:
+        pytest.skip("the site has no tls")
+    labels = f'job="sites",host="{watched.name}",site="{watched_site}"'
+    promql = f"probe_http_ssl{{{labels}}} * on() group_left() (probe_ssl_earliest_cert_expiry{{{labels}}} - time())"
+    left = eventually(lambda: [float(result["value"][1]) > 0 for result in query(host, promql)], [True],
+                      first_results(settings))
+    assert left == [True]
 
 
 def test_site_probe_target_is_up(host, settings, watched, watched_site):
@@ -460,3 +471,52 @@ def test_broken_rule_is_rejected_and_the_live_configuration_stays(host, pytestco
     run = run_deploy(inventory, cwd=project_copy)
     assert run.returncode != 0 and "\"Broken\": could not parse expression" in run.output, run.output[-3000:]
     assert live_prometheus(host) == before
+
+
+# --- a certificate about to expire (lab only) --------------------------------------------
+
+
+def firing(monitor, alert: str, **labels) -> bool:
+    alerts = api(monitor, monitoring.PROMETHEUS_ADDRESS, "/api/v1/alerts")["data"]["alerts"]
+    return any(found["labels"]["alertname"] == alert and labels.items() <= found["labels"].items()
+               and found["state"] == "firing" for found in alerts)
+
+
+def renew_from_pebble(targets, validity: int | None, web_hosts: list) -> None:
+    """Restart the lab's pebble issuing certificates valid ``validity`` seconds (None: its
+    default), trust its new root everywhere (the blackbox exporter reads the store at start)
+    and have ``web_hosts`` obtain their certificates again (the deploy's certbot command)."""
+    monitor = targets[acme.acme_host().name].testinfra
+    setting = f"config['pebble']['certificateValidityPeriod'] = {validity}" if validity else \
+        "config['pebble'].pop('certificateValidityPeriod', None)"
+    monitor.check_output(
+        f"python3 -c \"import json; path = '{acme.CONFIG_DIR}/pebble-config.json'; config = json.load(open(path)); "
+        f"{setting}; json.dump(config, open(path, 'w'), indent=2)\" && systemctl restart pebble"
+    )
+    for target in targets.values():
+        target.testinfra.check_output(acme.trust_root_command())
+    monitor.check_output("systemctl restart prometheus-blackbox-exporter")
+    for web in web_hosts:  # pebble forgot its accounts too: certbot registers anew
+        web.testinfra.check_output("rm -rf /etc/letsencrypt/accounts && " + " && ".join(
+            nginx.certbot_command(name, site, web.settings.acme) + " --force-renewal"
+            for name, site in web.settings.sites.items() if site.tls and site.tls.mode == "acme"
+        ))
+    acme.client_context.cache_clear()
+
+
+@pytest.mark.disruptive
+def test_a_certificate_about_to_expire_raises_the_alert(host, settings, targets):
+    web = [target for target in targets_in_group(targets, "web").values()
+           if any(site.tls and site.tls.mode == "acme" for site in target.settings.sites.values())]
+    if not web:
+        pytest.skip("no web host with an acme site")
+    short = settings.monitoring.certificate_expiry // 2
+    try:
+        renew_from_pebble(targets, short, web[:1])
+        raised = wait_for(lambda: firing(host, "CertificateExpiresSoon", host=web[0].name),
+                          first_results(settings) + 2 * settings.monitoring.evaluation_interval)
+    finally:
+        renew_from_pebble(targets, None, web)
+    cleared = wait_for(lambda: not firing(host, "CertificateExpiresSoon"),
+                       first_results(settings) + 2 * settings.monitoring.evaluation_interval)
+    assert (raised, cleared) == (True, True)

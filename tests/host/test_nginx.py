@@ -16,6 +16,7 @@ import pytest
 
 from holdfast import nginx
 from holdfast.inventory import monitor_addresses
+from lab.acme import curl_arguments
 from lab.harness import traffic
 from lab.harness.deploys import fingerprint_command, run_deploy
 from lab.harness.faults import StandIn, hang_every_worker, unsupervised
@@ -31,9 +32,14 @@ ARMED_LOOP_PATH = "/search"
 LIVE_CONFIG = fingerprint_command("/etc/nginx")
 
 
+def site_url(site, address: str, path: str) -> str:
+    """curl's arguments for ``path`` of ``site`` (by its canonical name) at ``address``."""
+    return curl_arguments(site.server_names[0], address, path, bool(site.tls))
+
+
 def get(host, site, path: str) -> str:
-    """The body nginx on ``host`` answers for ``path`` of ``site`` (by its canonical name)."""
-    return host.check_output(f"curl -sS -m 5 -H 'Host: {site.server_names[0]}' 'http://127.0.0.1{path}'")
+    """The body nginx on ``host`` answers for ``path`` of ``site``."""
+    return host.check_output(f"curl -sS -m 5 {site_url(site, '127.0.0.1', path)}")
 
 
 def test_nginx_is_running_and_enabled(host):
@@ -46,7 +52,8 @@ def test_live_configuration_is_valid(host):
 
 
 def test_live_configuration_is_the_deployed_one(host, target, settings):
-    wanted = nginx.config_files(settings, monitor_addresses(target.pyinfra_host.inventory))
+    inventory = target.pyinfra_host.inventory
+    wanted = nginx.config_files(settings, monitor_addresses(inventory), nginx.acme_peers(inventory, target.name))
     live = {file.path: host.file(file.path).sha256sum if host.file(file.path).exists else None for file in wanted}
     assert live == {file.path: hashlib.sha256(file.content.encode()).hexdigest() for file in wanted}
 
@@ -83,7 +90,8 @@ def flood_size(limit) -> tuple[int, float]:
 
 def flood(source: str, address: str, site, class_name: str) -> list[traffic.Answer]:
     count, per_second = flood_size(getattr(site.limits, class_name))
-    return traffic.paced(source, address, site.server_names[0], class_path(site, class_name), count, per_second)
+    return traffic.paced(source, address, site.server_names[0], class_path(site, class_name), count, per_second,
+                         tls=bool(site.tls))
 
 
 @pytest.mark.disruptive
@@ -121,7 +129,8 @@ def test_client_under_the_rate_never_gets_429(site, address, class_name):
     per_second = 0.8 * limit.per_second
     count = max(10, int(2 * limit.burst / limit.per_second * per_second))
     answers = traffic.paced(
-        LAB.client_addresses["visitor"], address, site.server_names[0], class_path(site, class_name), count, per_second
+        LAB.client_addresses["visitor"], address, site.server_names[0], class_path(site, class_name), count, per_second,
+        tls=bool(site.tls),
     )
     assert Counter(answer.status for answer in answers) == {200: count}
 
@@ -133,7 +142,7 @@ def test_connection_limit_holds(site, address):
     connections, extra = site.limits.connections, 3
     statuses = traffic.held_requests(
         LAB.client_addresses["visitor2"], address, site.server_names[0], site.content_path,
-        count=connections + extra, per_second=0.8 * site.limits.default.per_second,
+        count=connections + extra, per_second=0.8 * site.limits.default.per_second, tls=bool(site.tls),
     )
     assert Counter(statuses) == {0: connections, 429: extra}
 
@@ -147,11 +156,12 @@ def office_address(settings) -> str:
     pytest.skip("edge.allow lists none of the lab's client addresses")
 
 
-def curl_flood(host, url: str, host_name: str, count: int) -> Counter:
-    """Status counts of ``count`` requests for ``url`` sent by curl on ``host``, 4 at a time."""
+def curl_flood(host, site, address: str, path: str, count: int) -> Counter:
+    """Status counts of ``count`` requests for ``path`` of ``site`` at ``address`` sent by curl
+    on ``host``, 4 at a time."""
     codes = host.check_output(
-        f"curl -s -m 10 -Z --parallel-max 4 -o /dev/null -w '%{{http_code}}\\n' -H 'Host: {host_name}' "
-        f"'{url}?n=[1-{count}]'"
+        f"curl -s -m 10 -Z --parallel-max 4 -o /dev/null -w '%{{http_code}}\\n' "
+        f"{site_url(site, address, f'{path}?n=[1-{count}]')}"
     )
     return Counter(map(int, codes.split()))
 
@@ -162,14 +172,15 @@ def allow_listed_flood(source: str, host, settings, targets, site, address, clas
     count, per_second = flood_size(getattr(site.limits, class_name))
     path = class_path(site, class_name)
     if source == "office":
-        answers = traffic.paced(office_address(settings), address, site.server_names[0], path, count, per_second)
+        answers = traffic.paced(office_address(settings), address, site.server_names[0], path, count, per_second,
+                                tls=bool(site.tls))
         return Counter(answer.status for answer in answers)
     if source == "loopback":
-        return curl_flood(host, f"http://127.0.0.1{path}", site.server_names[0], count)
+        return curl_flood(host, site, "127.0.0.1", path, count)
     monitors = [target.testinfra for target in targets.values() if "monitors" in target.groups]
     if not monitors:
         pytest.skip("no monitors host in the inventory")
-    return curl_flood(monitors[0], f"http://{address}{path}", site.server_names[0], count)
+    return curl_flood(monitors[0], site, address, path, count)
 
 
 @pytest.mark.disruptive
@@ -197,13 +208,15 @@ def stuck_answer(request, host, site, target):
                 path = f"{site.content_path}?never-cached={time.time()}"
             elif request.param == "health while hung":
                 path = site.health_path
-                assert site.health_expect in traffic.request(visitor, target.address, site.server_names[0], path).body
+                assert site.health_expect in traffic.request(visitor, target.address, site.server_names[0], path,
+                                                             tls=bool(site.tls)).body
                 hang_every_worker(StandIn.of(host, target.settings), site)
             else:
                 host.check_output("standin arm-loop")
                 path = f"{ARMED_LOOP_PATH}?q=loop"
             timeout = site.backend.read_timeout + 20
-            return traffic.request(visitor, target.address, site.server_names[0], path, timeout=timeout)
+            return traffic.request(visitor, target.address, site.server_names[0], path, timeout=timeout,
+                                   tls=bool(site.tls))
     finally:
         host.run("standin heal")
 
@@ -229,10 +242,10 @@ def stale_answer(target, site) -> traffic.Answer:
     visit = (LAB.client_addresses["visitor"], target.address, site.server_names[0], site.content_path)
     try:
         with unsupervised(target.testinfra, target.settings):
-            traffic.request(*visit)
+            traffic.request(*visit, tls=bool(site.tls))
             hang_every_worker(StandIn.of(target.testinfra, target.settings), site)
             time.sleep(site.stale_cache.valid + 1)
-            return traffic.request(*visit, timeout=site.backend.read_timeout + 20)
+            return traffic.request(*visit, timeout=site.backend.read_timeout + 20, tls=bool(site.tls))
     finally:
         target.testinfra.run("standin heal")
 

@@ -84,6 +84,8 @@ def test_web_host_opens_ssh_sites_scrape_ports_and_the_labs_extras(lab_settings)
         ("the sites", "tcp", (80, 443)),
         ("scraped by mon1", "tcp", (9100,)),
         ("mail to the lab's sink", "tcp", (25,)),
+        ("certbot to the lab's ACME CA (pebble)", "tcp", (14000,)),
+        ("the roots the lab's ACME CA issues from, for every lab host and the tests", "tcp", (15000,)),
     ]
 
 

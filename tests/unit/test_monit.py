@@ -170,7 +170,7 @@ def test_fastcgi_service_is_probed_at_its_socket_and_through_nginx(prod):
     [php] = [check for check in monit.process_checks(prod["web1.example.com"]) if check.name == "php-fpm"]
     assert [(probe.target, probe.protocol, probe.path) for probe in php.probes] == [
         ("unixsocket /run/php/php8.2-fpm.sock", None, "/"),
-        ("host 127.0.0.1 port 80", "http", "/health"),
+        ("host 127.0.0.1 port 443", "https", "/health"),  # the sample site has tls: port 80 redirects
     ]
 
 
@@ -192,8 +192,13 @@ def test_runaway_and_memory_rules_count_the_process_tree(prod):
 
 def test_site_is_checked_end_to_end_through_nginx_by_its_name(prod):
     site = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-site-shop.conf"]
-    assert ('protocol http with http headers [Host: shop.example.com]\n'
+    assert ('if failed port 443\n        protocol https with http headers [Host: shop.example.com]\n'
             '        request "/" with content = "Welcome to the shop"') in site
+
+
+def test_site_certificate_validity_is_checked(prod):
+    site = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-site-shop.conf"]
+    assert 'with content = "Welcome to the shop"\n        and certificate valid > 14 days\n' in site
 
 
 @pytest.mark.parametrize(

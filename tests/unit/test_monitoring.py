@@ -60,11 +60,12 @@ def alertmanager_config(host_settings, environ=FAKE_SMTP_ENV) -> list:
 def test_every_site_of_every_web_host_is_probed_through_its_nginx(prod):
     probes = monitoring.probes(monitoring.watched_hosts(prod))
     expected = [
-        (web.name, name, f"http://{web.name}{site.content_path}", site.server_names[0])
+        (web.name, name, f"{'https' if site.tls else 'http'}://{web.name}{site.content_path}", site.server_names[0])
         for web in prod.get_group("web")
         for name, site in loading.load(prod)[web.name].sites.items()
     ]
     assert [(p.host, p.site, p.url, p.server_name) for p in probes] == expected
+    assert all(p.url.startswith("https://") for p in probes)  # the sample's sites have tls
 
 
 def test_a_host_is_reached_at_its_ssh_hostname(monkeypatch):

@@ -28,7 +28,10 @@ def files_by_path(host_settings, monitors=MONITORS) -> dict[str, str]:
 
 
 def site_conf(host_settings, name: str = "shop") -> str:
-    return files_by_path(host_settings)[f"{nginx.SITES_DIR}/{name}.conf"]
+    """The site's file from the server block that serves it on (over HTTPS, when it has tls)."""
+    content = files_by_path(host_settings)[f"{nginx.SITES_DIR}/{name}.conf"]
+    head, _, servers = content.partition("server {\n    listen 80;")
+    return head + servers.split("listen 443 ssl http2;")[-1]
 
 
 def block(content: str, opening: str) -> str:

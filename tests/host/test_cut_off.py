@@ -49,7 +49,8 @@ FIRST_DEPLOY_CUTS = [
 
 
 def assert_site_answers(target, site, cut: str) -> None:
-    answer = traffic.request(LAB.client_addresses["visitor"], target.address, site.server_names[0], site.content_path)
+    answer = traffic.request(LAB.client_addresses["visitor"], target.address, site.server_names[0], site.content_path,
+                             tls=bool(site.tls))
     assert answer.status == 200 and site.content_expect in answer.body, cut
 
 

@@ -31,7 +31,7 @@ def test_a_deploy_under_load_serves_every_request(pytestconfig, target, host, se
     def visit():  # one visitor at half the rate the edge allows a client
         while not stop.is_set():
             answers.append(traffic.request(LAB.client_addresses["visitor"], target.address, site.server_names[0],
-                                           site.content_path, headers={"Cookie": "visitor=1"}))
+                                           site.content_path, headers={"Cookie": "visitor=1"}, tls=bool(site.tls)))
             time.sleep(2 / site.limits.default.per_second)
 
     visitor = threading.Thread(target=visit)

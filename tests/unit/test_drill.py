@@ -7,6 +7,9 @@ import pytest
 from bench.drill import figures, report, scenario, watch
 from bench.drill.load import Hit
 from bench.drill.scenario import Record, Timeline
+from lab.site import standin_site
+from lab.topology import LAB
+from tests.conftest import repo_settings
 
 TIMELINE = Timeline(idle=10, surge=20, loop_after=5, cooldown=5)
 
@@ -164,3 +167,28 @@ def test_only_the_resource_limit_alert_counts():
         "Subject: [web1] php-fpm: Resource limit matched\n\nbody\n"
     )
     assert watch.delivered(mailbox, scenario.alert_subject("php-fpm")) == [1795677009.0]
+
+
+@pytest.fixture(scope="module")
+def lab_web():
+    """The lab's first web host and its settings (its stand-in site has tls)."""
+    web = LAB.group("web")[0]
+    return web, repo_settings()[web.name]
+
+
+def test_the_protected_run_talks_https_to_a_site_with_tls_and_the_bare_twin_http(lab_web):
+    site = standin_site(lab_web[1])
+    assert site.tls  # the lab's shop is served over HTTPS
+    assert {client.tls_lab for client in scenario.browsers(LAB, site, protected=True)} == {LAB}
+    assert {client.tls_lab for client in scenario.browsers(LAB, site, protected=False)} == {None}
+
+
+def test_the_drills_samplers_ask_the_site_over_https_by_its_name(lab_web):
+    web, host_settings = lab_web
+    site, name = standin_site(host_settings), standin_site(host_settings).server_names[0]
+    remote = watch.Remote(LAB, web)
+    app = watch.app_sampler(remote, "php8.2-fpm.service", site, tls=True).script
+    probe = watch.probe_sampler(remote, web.address, name, site.content_path, tls=True).script
+    assert f"--resolve {name}:443:127.0.0.1 'https://{name}{site.health_path}'" in app
+    assert f"--resolve {name}:443:{web.address} 'https://{name}{site.content_path}'" in probe
+    assert "http://" not in app + probe

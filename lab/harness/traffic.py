@@ -45,9 +45,10 @@ class Answer:
     seconds: float
 
 
-def request(source: str, address: str, host_name: str, path: str, timeout: float = 10, headers=None,
-            tls: bool = False) -> Answer:
-    """GET ``path`` of the site ``host_name`` from ``address``, sent from ``source``."""
+def request(source: str, address: str, host_name: str, path: str, timeout: float = 10, headers=None, *,
+            tls: bool) -> Answer:
+    """GET ``path`` of the site ``host_name`` from ``address``, sent from ``source``; over
+    HTTPS when ``tls`` (required: a site with tls answers port 80 with a redirect only)."""
     started = time.monotonic()
     if tls:
         connection = _SiteConnection(address, host_name, timeout=timeout, source_address=(source, 0))
@@ -65,7 +66,7 @@ def request(source: str, address: str, host_name: str, path: str, timeout: float
 
 
 def paced(source: str, address: str, host_name: str, path: str, count: int, per_second: float,
-          timeout: float = 10, tls: bool = False) -> list[Answer]:
+          timeout: float = 10, *, tls: bool) -> list[Answer]:
     """``count`` requests started ``per_second`` apart in time, each without waiting for the
     ones before it (a client that keeps its pace whatever the server does)."""
     answers: list[Answer | None] = [None] * count
@@ -87,7 +88,7 @@ def paced(source: str, address: str, host_name: str, path: str, count: int, per_
 
 
 def held_requests(source: str, address: str, host_name: str, path: str, count: int, per_second: float,
-                  settle: float = 1.0, tls: bool = False) -> list[int]:
+                  settle: float = 1.0, *, tls: bool) -> list[int]:
     """Open ``count`` requests, ``per_second`` apart, that each announce a body and never send
     it, so nginx keeps every admitted one in progress; returns each one's status after
     ``settle`` seconds (0: still in progress, no answer). All are closed on return."""

@@ -18,6 +18,7 @@ import pytest
 from holdfast import monitoring, nginx
 from lab import acme
 from lab.harness.deploys import run_deploy
+from lab.harness.faults import summary
 from lab.harness.probes import Mailboxes, wait_for
 from tests.conftest import REPO, append
 from tests.doubles import listening_at
@@ -504,19 +505,34 @@ def renew_from_pebble(targets, validity: int | None, web_hosts: list) -> None:
     acme.client_context.cache_clear()
 
 
+def monit_site_checks(web) -> tuple[list[str], float]:
+    """Monit's checks of ``web``'s sites with an acme certificate, and how long one takes to
+    fail (its cycles, one more to start and one to report)."""
+    sites = {name: site for name, site in web.settings.sites.items() if site.tls and site.tls.mode == "acme"}
+    cycles = max(web.settings.services[site.backend.service].supervision.health_cycles for site in sites.values())
+    return [f"site-{name}" for name in sites], (cycles + 2) * web.settings.monit.cycle
+
+
 @pytest.mark.disruptive
-def test_a_certificate_about_to_expire_raises_the_alert(host, settings, targets):
+def test_a_certificate_about_to_expire_raises_the_alert_and_fails_monits_site_check(host, settings, targets):
     web = [target for target in targets_in_group(targets, "web").values()
            if any(site.tls and site.tls.mode == "acme" for site in target.settings.sites.values())]
     if not web:
         pytest.skip("no web host with an acme site")
-    short = settings.monitoring.certificate_expiry // 2
+    short = min(settings.monitoring.certificate_expiry, web[0].settings.monit.certificate_days * 86400) // 2
+    checks, monit_wait = monit_site_checks(web[0])
+
+    def monit_ok() -> bool:
+        found = summary(web[0].testinfra)
+        return all(found.get(check) == "OK" for check in checks)
+
     try:
         renew_from_pebble(targets, short, web[:1])
         raised = wait_for(lambda: firing(host, "CertificateExpiresSoon", host=web[0].name),
                           first_results(settings) + 2 * settings.monitoring.evaluation_interval)
+        monit_failed = wait_for(lambda: not monit_ok(), monit_wait)
     finally:
         renew_from_pebble(targets, None, web)
     cleared = wait_for(lambda: not firing(host, "CertificateExpiresSoon"),
                        first_results(settings) + 2 * settings.monitoring.evaluation_interval)
-    assert (raised, cleared) == (True, True)
+    assert (raised, monit_failed, cleared, wait_for(monit_ok, monit_wait)) == (True, True, True, True)

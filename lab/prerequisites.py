@@ -11,13 +11,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# Commands the lab runs on this machine, and the Debian package of each.
+# Commands the lab runs on this machine, and the Debian package of each (curl: the host
+# tests ask the sites over HTTPS with it, trusting only the lab's ACME CA).
 MACHINE_COMMANDS = {
     "debootstrap": "debootstrap",
     "systemd-nspawn": "systemd-container",
     "apt-ftparchive": "apt-utils",
     "ssh": "openssh-client",
     "ip": "iproute2",
+    "curl": "curl",
 }
 # The cgroup v1 controllers each host gets writable hierarchies of (lab/cgroups.py), so
 # that CPUQuota=, MemoryMax= and TasksMax= are enforced inside it.

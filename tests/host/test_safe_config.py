@@ -3,11 +3,12 @@ files would become (not the root-only ones, which may hold secrets), and ``make 
 puts a configuration's last good files back, validated, and nginx serves with them."""
 
 import re
+import subprocess
 
 import pytest
 
 from lab.harness import traffic
-from lab.harness.deploys import run_deploy
+from lab.harness.deploys import PYINFRA, run_deploy
 from lab.topology import LAB
 from tests.conftest import REPO
 
@@ -24,7 +25,7 @@ def diff_sections(output: str) -> dict[str, str]:
         if found:
             path = found.group(1)
             sections[path] = ""
-        elif path and line.startswith("  "):
+        elif path and line.startswith(" " * 6):
             sections[path] += line + "\n"
         else:
             path = None
@@ -33,10 +34,11 @@ def diff_sections(output: str) -> dict[str, str]:
 
 @pytest.mark.hosts("web")
 def test_a_dry_diff_shows_the_change_of_holdfasts_files_but_not_of_secret_ones(pytestconfig, target, changed_project):
-    inventory = pytestconfig.getoption("inventory")
-    run = run_deploy(inventory, "--limit", target.name, "--dry", "--diff", cwd=changed_project)
-    assert run.returncode == 0, run.output[-3000:]
-    sections = diff_sections(run.output)
+    # As a user runs it: without -y, pyinfra works out the changes (and shows the diffs) first.
+    run = subprocess.run([PYINFRA, "--dry", "--diff", "--limit", target.name, pytestconfig.getoption("inventory"),
+                          "deploy.py"], cwd=changed_project, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr[-3000:]
+    sections = diff_sections(run.stdout + run.stderr)
 
     nginx = {path: lines for path, lines in sections.items() if path.startswith("/etc/nginx/")}
     assert any(re.search(r"^\s*\+ .*/cart", lines, re.M) for lines in nginx.values()), sections.keys()

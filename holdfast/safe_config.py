@@ -20,11 +20,11 @@ from pathlib import PurePosixPath
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
-from pyinfra.facts.files import File, FileContents, Sha1File
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import systemd
 from pyinfra.operations.util.files import generate_color_diff
 
-from holdfast.facts import MatchingFiles
+from holdfast.facts import FileState, FileStates, MatchingFiles
 
 STATE_DIR = "/var/lib/holdfast"
 UNIT_DIR = "/etc/systemd/system"
@@ -46,21 +46,13 @@ class ConfigFile:
         return hashlib.sha1(self.content.encode()).hexdigest()
 
 
-def _is_current(wanted: ConfigFile) -> bool:
-    live = host.get_fact(File, path=wanted.path)
-    return bool(
-        live
-        and host.get_fact(Sha1File, path=wanted.path) == wanted.sha1
-        and str(live["mode"]) == wanted.mode.lstrip("0")  # pyinfra reads mode 0644 as the number 644
-        and live["user"] == wanted.user
-        and live["group"] == wanted.group
-    )
+def _state(wanted: ConfigFile) -> FileState:
+    return FileState(wanted.mode.lstrip("0"), wanted.user, wanted.group, wanted.sha1)
 
 
-def _show_diff(wanted: ConfigFile) -> None:
+def _show_diff(wanted: ConfigFile, live: bool) -> None:
     """``--diff``: the change of ``wanted``'s content; not shown for a file others may not
     read (it may hold a secret, and the diff would print it)."""
-    live = host.get_fact(File, path=wanted.path)
     host.log(f"Will {'modify' if live else 'create'} {wanted.path}", logger.info)
     if not int(wanted.mode, 8) & 0o004:
         logger.info("  (content not shown: mode %s, it may hold secrets)", wanted.mode)
@@ -105,14 +97,15 @@ def validated_config(
     wanted_paths = {wanted.path for wanted in files}
     found = host.get_fact(MatchingFiles, patterns=owned) if owned else []
     stale = [path for path in found if path not in wanted_paths]
-    changed = [wanted for wanted in files if not _is_current(wanted)]
+    live = host.get_fact(FileStates, paths=[wanted.path for wanted in files]) if files else {}
+    changed = [wanted for wanted in files if live.get(wanted.path) != _state(wanted)]
     if not changed and not stale:
         host.noop(f"{config} configuration is up to date")
         return
 
     if state.config.DIFF:
         for wanted in changed:
-            _show_diff(wanted)
+            _show_diff(wanted, wanted.path in live)
     stage = f"{STATE_DIR}/stage/{config}"
     yield StringCommand("rm", "-rf", stage, "&&", "mkdir", "-p", stage)
     for wanted in changed:

@@ -51,7 +51,7 @@ deploy: $(VENV)/.installed
 	$(PYINFRA) -y $(INVENTORY) deploy.py
 
 verify: $(VENV)/.installed
-	$(PYTEST) tests/host --inventory $(INVENTORY)
+	$(PYTEST) tests/host --inventory $(INVENTORY) --durations=25
 
 # Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
 cut-off: $(VENV)/.installed

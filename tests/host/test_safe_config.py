@@ -70,7 +70,7 @@ def test_a_rollback_restores_the_previous_nginx_configuration_and_nginx_serves_w
         assert rollback.returncode == 0, rollback.output[-3000:]
         assert nginx_site(target) == before
         answer = traffic.request(LAB.client_addresses["visitor"], target.address, site.server_names[0],
-                                 site.content_path)
+                                 site.content_path, tls=bool(site.tls))
         assert answer.status == 200 and site.content_expect in answer.body
 
         # Only nginx went back: the repository's deploy finds it as it wants it, the rest changed.

@@ -4,10 +4,12 @@ rendered from the lab's group_data."""
 import shlex
 
 import pytest
+import yaml
 
-from holdfast import failover
+from holdfast import failover, loading, monitoring
+from holdfast.inventory import read_inventory
 from lab.topology import LAB
-from tests.conftest import append, load_settings, repo_settings, settings_error
+from tests.conftest import REPO, append, load_settings, repo_settings, settings_error
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +148,43 @@ def test_site_values_reach_the_check_script_inert(project_copy):
         "curl", "-fsS", "--max-time", "2", "-H", "Host: shop.example.com", "http://127.0.0.1/health?a=1&b=2",
         "|", "grep", "-qF", "--", hostile,
     ]
+
+
+# --- watched from outside -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def monitor_files():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        inventory = read_inventory("inventories/lab.py")
+        watched = monitoring.watched_hosts(inventory)
+        mon1 = loading.load(inventory)["mon1"]
+        files = monitoring.blackbox_files(mon1, watched) + monitoring.prometheus_files(mon1, watched)
+    return {file.path: yaml.safe_load(file.content) for file in files}
+
+
+def test_the_monitor_probes_the_service_address_and_wants_the_primary_there(monitor_files):
+    modules = monitor_files[monitoring.BLACKBOX_CONFIG]["modules"]
+    serving, held = modules[f"shop@address-{LAB.service_address}"], modules[f"shop@address-{LAB.service_address}-on-web1"]
+    assert "fail_if_header_not_matches" not in serving["http"]
+    assert held["http"]["fail_if_header_not_matches"] == [{"header": "X-Served-By", "regexp": r"^web1(\..*)?$"}]
+    [job] = [job for job in monitor_files[monitoring.PROMETHEUS_CONFIG]["scrape_configs"]
+             if job["job_name"] == "service_addresses"]
+    assert [(target["targets"], target["labels"]["check"], target["labels"]["primary"])
+            for target in job["static_configs"]] == [([f"http://{LAB.service_address}/"], "serving", "web1"),
+                                                     ([f"http://{LAB.service_address}/"], "held", "web1")]
+
+
+def test_only_the_standby_is_labelled_so(monitor_files):
+    [job] = [job for job in monitor_files[monitoring.PROMETHEUS_CONFIG]["scrape_configs"] if job["job_name"] == "sites"]
+    assert {target["labels"]["host"]: target["labels"].get("role") for target in job["static_configs"]} == {
+        "web1": None, "web2": "standby"}
+
+
+def test_a_moved_address_and_a_failing_standby_alert(monitor_files):
+    rules = {rule["alert"]: rule["expr"] for group in monitor_files[monitoring.RULES_FILE]["groups"]
+             for rule in group["rules"]}
+    assert 'check="held"} == 0 and on(site)' in rules["ServiceAddressMoved"]
+    assert rules["StandbyUnhealthy"] == 'probe_success{job="sites",role="standby"} == 0'
+    assert rules["ServiceAddressDown"] == 'probe_success{job="service_addresses",check="serving"} == 0'

@@ -7,8 +7,6 @@ delivers it (the lab's mail sink on the relay host, lab/mailsink.py).
 """
 
 import json
-import socket
-import subprocess
 import time
 import urllib.parse
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 
 from holdfast import monitoring
 from lab.harness.deploys import run_deploy
+from lab.harness.failover import bridge_port, set_link
 from lab.harness.probes import Mailboxes, wait_for
 from tests.conftest import REPO, append
 from tests.doubles import listening_at
@@ -322,23 +321,13 @@ def nginx_outage(relay, settings, targets):
     return run_outage(relay, settings, *stop_nginx(web), "SiteDown", web.name, site_down_wait(settings.monitoring))
 
 
-def bridge_port(web_host) -> str:
-    """The name, on this machine, of the lab's bridge port that leads to ``web_host``: the
-    peer of the host's own interface."""
-    peer_index = int(web_host.check_output("cat /sys/class/net/host0/iflink"))
-    return socket.if_indextoname(peer_index)
-
-
 @pytest.fixture(scope="module")
 def host_death(relay, settings, targets):
     """The last web host cut off the network without a word: it dies silently."""
     web = [target for target in targets.values() if "web" in target.groups][-1]
     port = bridge_port(web.testinfra)
 
-    def link(state: str):
-        subprocess.run(["ip", "link", "set", "dev", port, state], check=True)
-
-    return run_outage(relay, settings, lambda: link("down"), lambda: link("up"), "HostDown", web.name,
+    return run_outage(relay, settings, lambda: set_link(port, "down"), lambda: set_link(port, "up"), "HostDown", web.name,
                       settings.monitoring.host_down_after)
 
 

@@ -66,9 +66,12 @@ def config_files(host_name: str, host_settings: settings.HostSettings) -> list[C
 @deploy("Failover")
 def deploy_failover() -> None:
     """Install keepalived and hold the sites' service addresses with the other web hosts; a
-    configuration keepalived rejects never goes live. Nothing on a host without failover."""
+    configuration keepalived rejects never goes live. With failover off, a keepalived left
+    from before is stopped (the firewall no longer lets VRRP in: it would hold the address
+    on its own)."""
     host_settings = loading.current()
     if not active(host_settings):
+        systemd.service(name="keepalived stopped (failover off)", service=UNIT, running=False, enabled=False)
         return
     apt.packages(name="Install keepalived", packages=list(PACKAGES))
     validated_config(

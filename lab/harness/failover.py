@@ -85,6 +85,7 @@ class VisitorLoop:
 class PrimaryDeath:
     """What one death and return of the primary showed."""
 
+    cut: float  # when the primary was cut off (time.monotonic())
     takeover: float | None  # seconds from the cut until the standby answered at the address
     served: float  # share of the visitor loop's requests answered
     requests: int
@@ -124,6 +125,6 @@ def primary_death(primary, standby: str, address: str, server_name: str, down_fo
             primary.check_output("systemctl start keepalived.service")
     first_after_return = math.ceil((back - visitors.started) * visitors.per_second)
     return PrimaryDeath(
-        takeover=takeover, served=visitors.served, requests=len(visitors.answers),
+        cut=cut, takeover=takeover, served=visitors.served, requests=len(visitors.answers),
         holders_after_return=visitors.holders()[first_after_return:],
     )

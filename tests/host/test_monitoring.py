@@ -156,6 +156,9 @@ def test_targets_are_exactly_the_inventory(host, targets):
     web = targets_in_group(targets, "web")
     expected = {("sites", name, site) for name, target in web.items() for site in target.settings.sites}
     expected |= {("nodes", name, None) for name in web}
+    inventory = next(iter(web.values())).pyinfra_host.inventory
+    expected |= {("service_addresses", address.address, address.site)
+                 for address in monitoring.service_addresses(monitoring.watched_hosts(inventory))}
     found = {(t["labels"]["job"], t["labels"]["host"], t["labels"].get("site")) for t in active_targets(host)}
     assert found == expected
 
@@ -415,6 +418,7 @@ def test_host_removed_from_the_inventory_loses_its_targets(host, pytestconfig, p
     kept, removed = web[:-1], web[-1]
     inventory = pytestconfig.getoption("inventory")
     append(project_copy / inventory, "web = web[:-1]")
+    append(project_copy / "group_data/lab.py", "failover['enabled'] = False  # refused for one web host")
     try:
         run = run_deploy(inventory, cwd=project_copy)
         assert run.returncode == 0, run.output[-3000:]

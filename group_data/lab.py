@@ -111,3 +111,5 @@ failover = {
     "sites": {"shop": {"address": LAB.service_address, "router_id": 51}},
     "preempt_delay": "60s",
 }
+if LAB.web_hosts == 1:
+    audit["acknowledged"]["single-host-site"] = "a lab of one web host (HOLDFAST_LAB_WEB_HOSTS=1) on purpose"

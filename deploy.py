@@ -8,6 +8,7 @@ from pyinfra import host
 from holdfast.audit import deploy_audit
 from holdfast.base import deploy_base
 from holdfast.deploy_lock import release_deploy_lock, take_deploy_lock
+from holdfast.failover import deploy_failover
 from holdfast.firewall import deploy_firewall
 from holdfast.hosted_monitors import deploy_heartbeat, deploy_hosted_monitors
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
@@ -27,6 +28,7 @@ if WATCHED_GROUP in host.groups:
     deploy_slices()  # first: a service installed after it starts in its slice
     deploy_php_fpm()  # before nginx: the pool listens where nginx sends
     deploy_nginx()
+    deploy_failover()  # after nginx: its track script checks the site through nginx
     deploy_node_exporter()
 
 if MONITOR_GROUP in host.groups:

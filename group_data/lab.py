@@ -1,8 +1,9 @@
 """Data for the lab's hosts (every host of inventories/lab.py is in group "lab").
 
-Only what must differ from production: the lab's own mail relay, its "office" address,
-the stand-ins of the hosted monitors, short Monit and monitor intervals, what the lab's
-firewall lets in, and the permission for the host tests to break these hosts on purpose.
+Only what must differ from production: the lab's own mail relay, its "office" address, the
+site's service address, the stand-ins of the hosted monitors, short Monit and monitor
+intervals, what the lab's firewall lets in, and the permission for the host tests to break
+these hosts on purpose.
 """
 
 from lab import acme as lab_acme
@@ -105,3 +106,21 @@ firewall = {
     ],
     "rollback_after": "20s",
 }
+
+# The site's service address (holdfast/failover.py), in the lab's subnet: held by web1
+# (the highest priority), taken over by web2 within seconds when web1 or its site fails.
+# web1 takes it back 60 s after it is healthy again (production waits 5 minutes). A lab of
+# one web host has nowhere to move it: failover is off there.
+failover = {
+    "enabled": LAB.web_hosts > 1,
+    "network": str(LAB.subnet),
+    "interface": "host0",  # the hosts' end of the lab bridge (systemd-nspawn's name)
+    "peers": {
+        web.name: {"address": web.address, "priority": 150 - 10 * index}
+        for index, web in enumerate(LAB.group("web"))
+    },
+    "sites": {"shop": {"address": LAB.service_address, "router_id": 51}},
+    "preempt_delay": "60s",
+}
+if LAB.web_hosts == 1:
+    audit["acknowledged"]["single-host-site"] = "a lab of one web host (HOLDFAST_LAB_WEB_HOSTS=1) on purpose"

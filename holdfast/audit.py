@@ -4,7 +4,8 @@ The plan itself (contacts, tiers, the mail relay) is settings (holdfast/settings
 Monit, Alertmanager and the hosted monitors read their recipients from it. The audit
 looks for the ways an outage goes unnoticed or unfixed: one person per tier, one
 channel, nobody outside the company, a monitor or a mail relay on a box it watches, one
-admin key, a secret in the repository. It runs at the start of every deploy
+admin key, a secret in the repository, a site on one host (an error) or on several without
+a service address that moves (a warning). It runs at the start of every deploy
 (``deploy_audit``) and on its own (``make audit``). An error stops the deploy before any
 operation runs unless group_data acknowledges the rule with a written reason.
 """
@@ -23,7 +24,7 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
-from holdfast import firewall, loading, settings
+from holdfast import failover, firewall, loading, settings
 from holdfast.facts import AdminKeys, Listener, ListeningSockets, NginxAllowList, UnitRestartPolicies
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, address_of, monitor_addresses
 from holdfast.settings import HostSettings
@@ -207,6 +208,23 @@ def _edge_timeouts(estate: Estate):
                 yield Finding("edge-timeouts", "warning", f"site {name}",
                               f"{key} lets a request run {own}s and nginx waits {edge}s: the worker keeps "
                               f"working {own - edge}s after the visitor got the fallback page")
+
+
+@rule("single-host-site")
+def _single_host_site(estate: Estate):
+    served_by: dict[str, list[str]] = {}
+    for host_name in estate.group(WATCHED_GROUP):
+        for name in estate.settings[host_name].sites:
+            served_by.setdefault(name, []).append(host_name)
+    for name, hosts in served_by.items():
+        if len(hosts) < 2:
+            yield Finding("single-host-site", "error", f"site {name}",
+                          f"served by one host ({hosts[0]}): when it dies the site is down until it is rebuilt")
+        elif not any(failover.active(estate.settings[host]) and name in estate.settings[host].failover.sites
+                     for host in hosts):
+            yield Finding("single-host-site", "warning", f"site {name}",
+                          f"served by {', '.join(hosts)} but without a service address (failover.sites): visitors "
+                          "reach one host, and nothing moves them to another when it dies")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import loading, settings
+from holdfast import failover, loading, settings
 from holdfast.facts import FirewallTable, TimerActive
 from holdfast.inventory import monitor_addresses
 from holdfast.safe_config import STATE_DIR, UNIT_DIR, ConfigFile, validated_config
@@ -40,11 +40,14 @@ UNIT = "holdfast-firewall"
 ROLLBACK_UNIT = "holdfast-firewall-rollback"
 HELPER = "/usr/local/sbin/holdfast-firewall"
 FIREWALL_STATE = f"{STATE_DIR}/firewall"
+# IP protocols opened whole (no ports), by number: a minimal host may lack /etc/protocols.
+IP_PROTOCOLS = {"vrrp": 112}
 
 
 @dataclass(frozen=True)
 class Opening:
-    """Inbound traffic the policy lets in: ports of one protocol, from some networks."""
+    """Inbound traffic the policy lets in: ports of one protocol (or, without ports, a whole
+    IP protocol of IP_PROTOCOLS), from some networks."""
 
     why: str
     protocol: str
@@ -55,7 +58,7 @@ class Opening:
         """The nft match of each rule it takes: by address family, everywhere or a set."""
         networks = [ipaddress.ip_network(source) for source in self.sources]
         ports = str(self.ports[0]) if len(self.ports) == 1 else "{ " + ", ".join(map(str, self.ports)) + " }"
-        dport = f"{self.protocol} dport {ports}"
+        dport = f"{self.protocol} dport {ports}" if self.ports else f"meta l4proto {IP_PROTOCOLS[self.protocol]}"
         by_family = {
             family: [network for network in networks if network.version == version]
             for family, version in (("ip", 4), ("ip6", 6))
@@ -84,6 +87,9 @@ def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]
     if policy.scrape_ports and scrapers:
         opened.append(Opening(f"scraped by {', '.join(monitors)}", "tcp", tuple(policy.scrape_ports), scrapers))
     opened += [Opening(rule.why, rule.protocol, (rule.port,), tuple(rule.sources)) for rule in policy.allow]
+    if failover.active(host_settings):
+        peers = tuple(peer.address for peer in host_settings.failover.peers.values())
+        opened.append(Opening("VRRP between the web hosts (failover)", "vrrp", (), peers))
     return opened
 
 

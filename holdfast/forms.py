@@ -123,6 +123,12 @@ def _address_or_network(value: str) -> str:
     return str(ipaddress.ip_network(value, strict=False))
 
 
+def _address(value: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    return str(ipaddress.ip_address(value))
+
+
 def _upstream(value: str) -> str:
     """``unix:/path`` or ``host:port`` (an IPv6 host in brackets), as nginx takes it."""
     if value.startswith("unix:"):
@@ -170,6 +176,9 @@ UnitName = _form(
 UserName = _form("a system user name such as 'www-data'", _matching(r"[a-z_][a-z0-9_-]{0,31}"))
 EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'", _matching(r"[A-Z_][A-Z0-9_]*"))
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
+Address = _form("an IP address such as '192.0.2.10' (no network length)", _address)
+Interface = _form("a network interface name such as 'eth0' (at most 15 letters, digits, '.', '-', '_')",
+                  _matching(r"[A-Za-z0-9_.-]{1,15}"))
 Comment = _form(
     "a short text of at most 100 characters, without '\"', '\\' or line breaks, such as 'mail from the web hosts'",
     _matching(r'[^"\\\n]{1,100}'),

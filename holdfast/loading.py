@@ -20,7 +20,7 @@ from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
 from holdfast.forms import KeyPattern
-from holdfast.settings import HostSettings, Problem, dotted, nested_model
+from holdfast.settings import HostSettings, Problem, dotted, failover_group_errors, nested_model
 
 
 class SettingsError(PyinfraError):
@@ -202,6 +202,13 @@ def load(inventory) -> dict[str, HostSettings]:
     if errors:
         raise _refused("invalid group_data", errors)
     settings = {host.name: _validate(host.data.dict()) for host in inventory}
+    from holdfast.inventory import WATCHED_GROUP  # holdfast.inventory imports this module
+
+    web_hosts = [host.name for host in inventory.get_group(WATCHED_GROUP, [])]
+    group_errors = [(host, problem) for host in inventory if host.name in web_hosts
+                    for problem in failover_group_errors(settings[host.name], web_hosts)]
+    if group_errors:
+        raise refuse_in(inventory, group_errors)
     _validated[inventory] = settings
     return settings
 

@@ -1,8 +1,8 @@
 """Monit on every host: supervise the site's services, restart runaways, escalate restart loops.
 
 Every host gets the host-wide checks (load, CPU, memory, swap, filesystems) and sshd and
-cron; hosts with `services` and `sites` get one check per service, nginx, and an
-end-to-end check of each site through nginx. Monit starts, stops and restarts services
+cron; hosts with `services` and `sites` get one check per service, nginx, keepalived where
+failover is on, and an end-to-end check of each site through nginx. Monit starts, stops and restarts services
 through systemctl, so Monit and systemd never disagree. Alerts go to the escalation plan's
 tiers by mail through `mail`; a restart loop alerts the escalation tier and Monit keeps
 watching. Monit itself runs under a systemd unit that restarts it.
@@ -18,7 +18,7 @@ from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, systemd
 
-from holdfast import loading, php_fpm
+from holdfast import failover, loading, php_fpm
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.settings import HostSettings, Site, Supervision
 from holdfast.templates import render
@@ -117,6 +117,8 @@ def process_checks(host_settings: HostSettings) -> list[ProcessCheck]:
     if host_settings.sites:
         # The pid file templates/nginx's nginx.conf names; one failed connection restarts it.
         checks["nginx"] = _daemon("nginx", "nginx.service", "/run/nginx.pid", Probe(_target(NGINX_ADDRESS), cycles=1))
+    if failover.active(host_settings):
+        checks["keepalived"] = _daemon("keepalived", failover.UNIT, failover.PIDFILE)
     for name, service in host_settings.services.items():
         checks[name] = ProcessCheck(
             name, service.unit, service.supervision, _health_probes(name, service.supervision, host_settings.sites)

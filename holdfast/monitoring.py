@@ -16,7 +16,7 @@ Everything the monitor host serves listens on loopback only (use an SSH tunnel t
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyinfra import inventory
 from pyinfra.api import deploy
@@ -71,6 +71,7 @@ class WatchedHost:
     address: str  # as it goes in a URL: a name, an IPv4 address or a bracketed IPv6 one
     sites: dict[str, settings.Site]
     monit_cycle: int  # how often its Monit state is exported
+    failover: settings.Failover
 
     @property
     def node_exporter(self) -> str:
@@ -86,11 +87,29 @@ class Probe:
     url: str
     server_name: str
     expect: str  # a regular expression matching the site's content_expect literally
+    served_by: str | None = None  # a regular expression the X-Served-By header must match
 
     @property
     def module(self) -> str:
         """Name of this probe's blackbox module (it carries the Host header and the body check)."""
         return f"{self.site}@{self.host}"
+
+
+@dataclass(frozen=True)
+class ServiceAddress:
+    """A site's service address (failover), probed as visitors reach it, and again for the
+    host that answers: its primary (the peer of highest priority) while nothing failed."""
+
+    site: str
+    address: str
+    primary: str
+    standbys: tuple[str, ...]
+    serving: Probe  # the site answers at the address
+    held: Probe  # ... and from its primary
+
+    @property
+    def probes(self) -> tuple[Probe, Probe]:
+        return self.serving, self.held
 
 
 def _url_address(address: str) -> str:
@@ -109,6 +128,7 @@ def watched_hosts(pyinfra_inventory) -> list[WatchedHost]:
             address=_url_address(address_of(watched)),
             sites=all_settings[watched.name].sites,
             monit_cycle=all_settings[watched.name].monit.cycle,
+            failover=all_settings[watched.name].failover,
         )
         for watched in pyinfra_inventory.get_group(WATCHED_GROUP, [])
     ]
@@ -132,6 +152,28 @@ def probes(watched: list[WatchedHost]) -> list[Probe]:
         for host in watched
         for name, site in host.sites.items()
     ]
+
+
+def service_addresses(watched: list[WatchedHost]) -> list[ServiceAddress]:
+    """Each site's service address, from the failover of the first web host that takes part."""
+    for host in watched:
+        policy = host.failover
+        if not (policy.enabled and host.sites):
+            continue
+        ranked = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)
+        found = []
+        for name, service in policy.sites.items():
+            site = host.sites[name]
+            probe = Probe(host=f"address-{service.address}", site=name,
+                          url=f"http://{_url_address(service.address)}{site.content_path}",
+                          server_name=site.server_names[0], expect=_literal_regex(site.content_expect))
+            primary = ranked[0]
+            # nginx's $hostname: the primary's inventory name, or its first label.
+            held = replace(probe, host=f"{probe.host}-on-{primary}",
+                           served_by=f"^{_literal_regex(primary.split('.')[0])}(\\..*)?$")
+            found.append(ServiceAddress(name, service.address, primary, tuple(ranked[1:]), probe, held))
+        return found
+    return []
 
 
 def smtp_credentials(mail: settings.Mail, environ=os.environ) -> tuple[str, str] | None:
@@ -163,11 +205,13 @@ def tier_emails(escalation: settings.Escalation) -> dict[str, list[str]]:
 
 def prometheus_files(host_settings: settings.HostSettings, watched: list[WatchedHost]) -> list[ConfigFile]:
     """prometheus.yml (targets) and the alert rules, escalated through the tiers."""
-    monitoring = host_settings.monitoring
+    monitoring, addresses = host_settings.monitoring, service_addresses(watched)
     return [
         ConfigFile(PROMETHEUS_CONFIG, render(
             "monitoring/etc/prometheus/prometheus.yml.j2",
             monitoring=monitoring, probes=probes(watched), watched=watched, rules_file=RULES_FILE,
+            addresses=addresses,
+            standbys={(address.site, standby) for address in addresses for standby in address.standbys},
             alertmanager=ALERTMANAGER_ADDRESS, blackbox=BLACKBOX_ADDRESS,
         )),
         ConfigFile(RULES_FILE, render(
@@ -180,9 +224,10 @@ def prometheus_files(host_settings: settings.HostSettings, watched: list[Watched
 
 
 def blackbox_files(host_settings: settings.HostSettings, watched: list[WatchedHost]) -> list[ConfigFile]:
-    """blackbox.yml: one module per probe."""
+    """blackbox.yml: one module per probe (of a site on a host, or of a service address)."""
+    every = probes(watched) + [probe for address in service_addresses(watched) for probe in address.probes]
     return [ConfigFile(BLACKBOX_CONFIG, render(
-        "monitoring/etc/prometheus/blackbox.yml.j2", probes=probes(watched), monitoring=host_settings.monitoring,
+        "monitoring/etc/prometheus/blackbox.yml.j2", probes=every, monitoring=host_settings.monitoring,
     ))]
 
 

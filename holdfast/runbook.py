@@ -42,6 +42,17 @@ PROMETHEUS_ALERTS = {
     "MonitSilent": ("Monit on a web host has exported nothing for several of its cycles: Monit (or the export) "
                     "stopped", "on that host `systemctl status monit`, `tail /var/log/monit.log`; until it is back "
                     "nothing restarts a failed service there"),
+    "ServiceAddressDown": ("a site does not answer at its service address (failover): no web host holds it, or "
+                           "the one holding it fails", "`ip -br addr` on each web host (who holds it?), "
+                           "`journalctl -u keepalived`; then as for SiteDown on the holder"),
+    "ServiceAddressMoved": ("a site's service address is answered by another web host than its primary: the "
+                            "primary failed, or is healthy again and waiting out failover.preempt_delay",
+                            "find why the primary gave it up (`journalctl -u keepalived` there: its track script "
+                            "failed, or it was down); it takes the address back by itself preempt_delay after it is "
+                            "healthy; to hand it back at once, `systemctl restart keepalived` on the holder"),
+    "StandbyUnhealthy": ("a standby web host fails its own health check: it could not take over the site's "
+                         "service address if the primary failed", "as for SiteDown, on that standby: the site has "
+                         "no second host until it is fixed"),
     "Watchdog": ("always firing, by design: the external monitor calls its heartbeat with it",
                  "nothing, while it keeps firing; when the heartbeat's provider says it stopped, the monitor host, "
                  "Prometheus or Alertmanager is down: `systemctl status prometheus prometheus-alertmanager`"),

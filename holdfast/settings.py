@@ -8,6 +8,7 @@ reference (docs/settings.md).
 """
 
 import fnmatch
+import ipaddress
 import math
 import os
 import re
@@ -17,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model,
 
 from holdfast.forms import (
     AbsolutePath,
+    Address,
     AlertName,
     Comment,
     CpuQuota,
@@ -27,6 +29,7 @@ from holdfast.forms import (
     EnvName,
     Hostname,
     IncludeGlob,
+    Interface,
     Interval,
     KeyPattern,
     MemorySize,
@@ -793,6 +796,105 @@ def firewall_errors(host_settings: "HostSettings") -> list[Problem]:
                            "expected a port not in firewall.scrape_ports (open to the monitors hosts only)"))
     return errors
 
+# --- the service address that moves (holdfast/failover.py) -------------------------------
+
+
+class FailoverPeer(Settings):
+    """A web host that can hold the service addresses: its own address and its priority."""
+
+    address: Address = Field(
+        description="The host's own address on failover.network: VRRP's unicast source, and a peer of the others."
+    )
+    priority: int = Field(
+        ge=1, le=254, description="The highest priority of the healthy hosts holds the addresses (1 to 254; no ties)."
+    )
+
+
+class ServiceAddress(Settings):
+    """The address visitors reach one site at, held by one healthy web host at a time."""
+
+    address: Address = Field(description="The site's service address, inside failover.network, no host's own.")
+    router_id: int = Field(
+        ge=1, le=255, description="VRRP's virtual_router_id: one per address, unique on the network (1 to 255)."
+    )
+
+
+class Failover(Settings):
+    """keepalived on the web hosts (VRRP over unicast, no multicast): each site's service
+    address is held by the healthy host of highest priority, and moves when nginx or the
+    site's health path fails there. Preemption is delayed, never immediate: a host that comes
+    back (or heals) takes the address back only after preempt_delay, once, not mid-recovery.
+    Set it in the group_data of the web hosts (every host of group web is a peer)."""
+
+    enabled: bool = Field(False, description="Run keepalived on the web hosts (needs two or more of them).")
+    network: Network | None = Field(
+        None, description="The web hosts' network (e.g. '192.0.2.0/24'): their addresses and the service addresses "
+        "are inside it.",
+    )
+    interface: Interface = Field("eth0", description="The web hosts' interface on that network.")
+    peers: dict[Hostname, FailoverPeer] = Field(
+        {}, description="Every host of group web, by inventory name: its own address and its priority.",
+    )
+    sites: dict[Slug, ServiceAddress] = Field({}, description="Key of `sites` -> its service address.")
+    advert_interval: Duration = Field(
+        1, ge=1, le=255, description="How often the holder says so; a holder silent three times this long is replaced."
+    )
+    check_interval: Duration = Field("2s", ge=1, le=60, description="How often each host checks nginx and the site.")
+    check_timeout: Duration = Field("2s", ge=1, le=60, description="A site's health answer slower than this fails.")
+    fall: int = Field(
+        3, ge=1, le=20,
+        description="Failed checks in a row that give up the address (a short restart by Monit does not move it).",
+    )
+    rise: int = Field(2, ge=1, le=20, description="Passing checks in a row before a host may hold it again.")
+    preempt_delay: Duration = Field(
+        "5m", ge=0, le=1000,
+        description="A host of higher priority that comes back healthy waits this long before it takes the address "
+        "back (keepalived's preempt_delay): one planned move, not a flap while it recovers.",
+    )
+
+
+def failover_errors(host_settings: "HostSettings") -> list[Problem]:
+    """A failover keepalived cannot run as asked: no network, an address outside it, one
+    address or router id claimed twice, tied priorities, fewer than two peers (on a host
+    with sites: the same group_data may reach the monitors hosts)."""
+    policy, loc = host_settings.failover, ("failover",)
+    if not policy.enabled or not host_settings.sites:
+        return []
+    if policy.network is None:
+        return [((*loc, "network"), None, "expected the web hosts' network such as '192.0.2.0/24' with failover on")]
+    network = ipaddress.ip_network(policy.network)
+    errors = []
+    if len(policy.peers) < 2:
+        errors.append(((*loc, "peers"), list(policy.peers),
+                       "expected two or more web hosts: a group of one host has nowhere to move the address"))
+    claimed: dict[str, str] = {}  # address -> the key that claims it first
+    priorities: dict[int, str] = {}
+    for name, peer in policy.peers.items():
+        claimed.setdefault(peer.address, f"failover.peers.{name}.address")
+        if peer.priority in priorities:
+            errors.append(((*loc, "peers", name, "priority"), peer.priority,
+                           f"expected a priority other than failover.peers.{priorities[peer.priority]}'s: "
+                           "tied priorities leave the holder to chance"))
+        priorities.setdefault(peer.priority, name)
+    router_ids: dict[int, str] = {}
+    addresses = [(("peers", name), peer.address) for name, peer in policy.peers.items()]
+    for name, service in policy.sites.items():
+        site_loc = (*loc, "sites", name)
+        errors += _unknown(site_loc, [name], host_settings.sites, "sites")
+        addresses.append((("sites", name), service.address))
+        if service.address in claimed:
+            errors.append(((*site_loc, "address"), service.address, f"already claimed by {claimed[service.address]}"))
+        claimed.setdefault(service.address, f"failover.sites.{name}.address")
+        if service.router_id in router_ids:
+            errors.append(((*site_loc, "router_id"), service.router_id,
+                           f"expected a router_id other than failover.sites.{router_ids[service.router_id]}'s"))
+        router_ids.setdefault(service.router_id, name)
+    for where, address in addresses:
+        if ipaddress.ip_address(address) not in network:
+            errors.append(((*loc, *where, "address"), address,
+                           f"expected an address inside failover.network ({network}): the hosts' own network"))
+    return errors
+
 
 class HostSettings(Settings):
     """All of Holdfast's settings for one host: the top-level group_data keys."""
@@ -826,6 +928,9 @@ class HostSettings(Settings):
     )
     monit: Monit = Field(Monit(), description="Monit on every host.")
     firewall: Firewall = Field(Firewall(), description="The host firewall: what each host lets in, from where.")
+    failover: Failover = Field(
+        Failover(), description="Service addresses that move between the web hosts (group_data of the web hosts)."
+    )
     disposable: bool = Field(
         False, description="A throwaway lab host: the host tests may break it on purpose. Never True in production."
     )
@@ -857,7 +962,7 @@ class HostSettings(Settings):
         for key in ("alert_tier", "escalation_tier"):
             errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")
         errors += self._placement_errors() + self._supervision_errors()
-        return errors + php_fpm_errors(self) + firewall_errors(self)
+        return errors + php_fpm_errors(self) + firewall_errors(self) + failover_errors(self)
 
     def _supervision_errors(self) -> list[Problem]:
         """Monit rules that a service's slice makes unreachable."""
@@ -902,7 +1007,8 @@ class HostSettings(Settings):
         """Unit -> key of `slices` it runs in: the critical units, then the services given a slice."""
         if not self.slices:
             return {}
-        placed = dict.fromkeys(self.critical.units, self.critical.slice) if self.critical.slice else {}
+        critical = [*self.critical.units, *(["keepalived.service"] if self.failover.enabled and self.sites else [])]
+        placed = dict.fromkeys(critical, self.critical.slice) if self.critical.slice else {}
         placed.update({service.unit: service.slice for service in self.services.values() if service.slice})
         return placed
 
@@ -910,6 +1016,22 @@ class HostSettings(Settings):
         """The slice ``unit`` is placed in, if any (e.g. to compare a CPU alert with its CPUQuota)."""
         name = self.placements.get(unit)
         return self.slices[name] if name else None
+
+
+def failover_group_errors(host_settings: HostSettings, web_hosts: list[str]) -> list[Problem]:
+    """Peers that are not the hosts of group web (``web_hosts``), and
+    failover on for a group of one host: what only the whole inventory shows."""
+    policy, loc = host_settings.failover, ("failover",)
+    if not policy.enabled or not host_settings.sites:
+        return []
+    if len(web_hosts) < 2:
+        return [((*loc, "enabled"), True, f"expected False for a group of one web host ({', '.join(web_hosts)}): "
+                 "the address has nowhere to move; add a second web host first")]
+    missing = [name for name in web_hosts if name not in policy.peers]
+    errors = [((*loc, "peers"), sorted(policy.peers), f"expected every host of group web: {name} is missing")
+              for name in missing]
+    return errors + [((*loc, "peers", name), name, f"expected a host of group web ({', '.join(web_hosts)})")
+                     for name in policy.peers if name not in web_hosts]
 
 
 def _unknown(loc: tuple, names: list[str], known: dict, where: str) -> list[Problem]:

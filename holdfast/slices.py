@@ -3,11 +3,12 @@
 Each slice of group_data becomes a systemd slice, ``holdfast-<name>.slice``, with the
 resource limits group_data gives it; a drop-in per placed unit
 (``/etc/systemd/system/<unit>.d/holdfast-slice.conf``) puts the unit in its slice: the
-services group_data places, and the critical units (sshd, Monit, nginx) in the critical
-slice, whether they are installed yet or not. The limits are checked against the host's
-CPUs and memory at prepare time, and the files by ``systemd-analyze verify`` before they
-go live. A changed slice applies at the daemon-reload; a unit whose drop-in came, changed
-or went is restarted, since a unit changes slice only when it starts.
+services group_data places, and the critical units (sshd, Monit, nginx, keepalived where
+failover is on) in the critical slice, whether they are installed yet or not. The limits
+are checked against the host's CPUs and memory at prepare time, and the files by
+``systemd-analyze verify`` before they go live. A changed slice applies at the
+daemon-reload; a unit whose drop-in came, changed or went is restarted, since a unit
+changes slice only when it starts.
 """
 
 import itertools

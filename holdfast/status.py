@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_host, ctx_inventory
 
-from holdfast import audit, firewall, loading, monit, monitoring, nginx, php_fpm, providers, slices
+from holdfast import audit, failover, firewall, loading, monit, monitoring, nginx, php_fpm, providers, slices
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, monitor_addresses, ssh_command
 from holdfast.maintenance import WINDOW_FILE
 from holdfast.safe_config import ConfigFile
@@ -245,6 +245,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
                                                 nginx.acme_peers(pyinfra_inventory, pyinfra_host.name)),
             "monit-export": lambda: monitoring.monit_export_files(host_settings),
         }
+        if failover.active(host_settings):
+            builders["failover"] = lambda: failover.config_files(pyinfra_host.name, host_settings)
     if MONITOR_GROUP in groups:
         watched = monitoring.watched_hosts(pyinfra_inventory)
         builders |= {

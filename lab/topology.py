@@ -24,6 +24,8 @@ DEBIAN_MIRROR = os.environ.get("HOLDFAST_LAB_MIRROR", "http://deb.debian.org/deb
 BRIDGE_OFFSET = 1
 MONITOR_OFFSET = 10
 WEB_OFFSET = 10
+# The service address of the lab's site (group_data/lab.py's failover), held by one web host.
+SERVICE_OFFSET = 100
 # Extra addresses on the bridge, so traffic from the machine can come from distinct
 # sources: name -> offset. "office" is allow-listed by group_data/lab.py.
 CLIENT_OFFSETS = {"office": 200, "visitor": 201, "visitor2": 202, "attacker": 210}
@@ -87,6 +89,10 @@ class Lab:
     @property
     def bridge_address(self) -> str:
         return self.address(BRIDGE_OFFSET)
+
+    @property
+    def service_address(self) -> str:
+        return self.address(SERVICE_OFFSET)
 
     @property
     def client_addresses(self) -> dict[str, str]:

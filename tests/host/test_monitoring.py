@@ -7,8 +7,6 @@ delivers it (the lab's mail sink on the relay host, lab/mailsink.py).
 """
 
 import json
-import socket
-import subprocess
 import time
 import urllib.parse
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 from holdfast import monitoring, nginx
 from lab import acme
 from lab.harness.deploys import run_deploy
+from lab.harness.failover import bridge_port, set_link
 from lab.harness.faults import summary
 from lab.harness.probes import Mailboxes, wait_for
 from tests.conftest import REPO, append
@@ -169,6 +168,9 @@ def test_targets_are_exactly_the_inventory(host, targets):
     web = targets_in_group(targets, "web")
     expected = {("sites", name, site) for name, target in web.items() for site in target.settings.sites}
     expected |= {("nodes", name, None) for name in web}
+    inventory = next(iter(web.values())).pyinfra_host.inventory
+    expected |= {("service_addresses", address.address, address.site)
+                 for address in monitoring.service_addresses(monitoring.watched_hosts(inventory))}
     found = {(t["labels"]["job"], t["labels"]["host"], t["labels"].get("site")) for t in active_targets(host)}
     assert found == expected
 
@@ -334,23 +336,13 @@ def nginx_outage(relay, settings, targets):
     return run_outage(relay, settings, *stop_nginx(web), "SiteDown", web.name, site_down_wait(settings.monitoring))
 
 
-def bridge_port(web_host) -> str:
-    """The name, on this machine, of the lab's bridge port that leads to ``web_host``: the
-    peer of the host's own interface."""
-    peer_index = int(web_host.check_output("cat /sys/class/net/host0/iflink"))
-    return socket.if_indextoname(peer_index)
-
-
 @pytest.fixture(scope="module")
 def host_death(relay, settings, targets):
     """The last web host cut off the network without a word: it dies silently."""
     web = [target for target in targets.values() if "web" in target.groups][-1]
     port = bridge_port(web.testinfra)
 
-    def link(state: str):
-        subprocess.run(["ip", "link", "set", "dev", port, state], check=True)
-
-    return run_outage(relay, settings, lambda: link("down"), lambda: link("up"), "HostDown", web.name,
+    return run_outage(relay, settings, lambda: set_link(port, "down"), lambda: set_link(port, "up"), "HostDown", web.name,
                       settings.monitoring.host_down_after)
 
 
@@ -438,6 +430,9 @@ def test_host_removed_from_the_inventory_loses_its_targets(host, pytestconfig, p
     kept, removed = web[:-1], web[-1]
     inventory = pytestconfig.getoption("inventory")
     append(project_copy / inventory, "web = web[:-1]")
+    append(project_copy / "group_data/lab.py", "failover['enabled'] = False  # refused for one web host")
+    append(project_copy / "group_data/lab.py",
+           "audit['acknowledged']['single-host-site'] = 'this test removes the second web host for a while'")
     try:
         run = run_deploy(inventory, cwd=project_copy)
         assert run.returncode == 0, run.output[-3000:]

@@ -71,6 +71,38 @@ def test_mail_relay_on_a_watched_host(project_copy):
     assert finding.subject == "mail relay web1"
 
 
+def test_a_site_on_two_hosts_with_a_service_address_passes(monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert "single-host-site" not in rules_failing()
+
+
+def test_a_site_on_one_host_is_an_error(project_copy):
+    (project_copy / "inventories/lab.py").write_text(  # failover off: it is refused for one host
+        "from lab.topology import LAB\nweb = LAB.inventory_group('web')[:1]\nmonitors = LAB.inventory_group('monitors')\n"
+    )
+    append(project_copy / "group_data/lab.py", "failover['enabled'] = False")
+    finding = only_finding("single-host-site")
+    assert (finding.severity, finding.subject) == ("error", "site shop")
+    assert "served by one host (web1)" in finding.message
+
+
+def test_a_site_on_two_hosts_without_a_service_address_is_a_warning(project_copy):
+    append(project_copy / "group_data/lab.py", "failover['sites'] = {}")
+    finding = only_finding("single-host-site")
+    assert finding.severity == "warning" and "served by web1, web2 but without a service address" in finding.message
+
+
+def test_a_site_on_one_host_can_be_acknowledged(project_copy):
+    (project_copy / "inventories/lab.py").write_text(
+        "from lab.topology import LAB\nweb = LAB.inventory_group('web')[:1]\nmonitors = LAB.inventory_group('monitors')\n"
+    )
+    append(project_copy / "group_data/lab.py", "failover['enabled'] = False")
+    append(project_copy / "group_data/lab.py",
+           "audit['acknowledged']['single-host-site'] = 'a brochure site, rebuilt from the repository in minutes'")
+    estate = audit.Estate.of(read_inventory("inventories/lab.py"))
+    assert audit.unacknowledged(audit.inventory_findings(estate), estate.settings.values()) == []
+
+
 def test_a_secret_in_a_tracked_file(project_copy):
     planted = "password" + ' = "' + "hunter2" * 2 + '"\n'
     append(project_copy / "group_data/web.py", "_" + planted)

@@ -86,7 +86,16 @@ def test_web_host_opens_ssh_sites_scrape_ports_and_the_labs_extras(lab_settings)
         ("mail to the lab's sink", "tcp", (25,)),
         ("certbot to the lab's ACME CA (pebble)", "tcp", (14000,)),
         ("the roots the lab's ACME CA issues from, for every lab host and the tests", "tcp", (15000,)),
+        ("VRRP between the web hosts (failover)", "vrrp", ()),
     ]
+
+
+def test_vrrp_is_open_between_the_web_peers_only(lab_settings):
+    peers = ", ".join(f"{peer.address}/32" for peer in lab_settings["web1"].failover.peers.values())
+    assert rules(lab_settings["web1"], MONITORS)[-2] == (
+        f'ip saddr {{ {peers} }} meta l4proto 112 counter accept comment "VRRP between the web hosts (failover)"'
+    )
+    assert not any("l4proto 112" in rule for rule in rules(lab_settings["mon1"], MONITORS))
 
 
 def test_monitor_host_has_no_site_ports(lab_settings):

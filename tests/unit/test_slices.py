@@ -83,9 +83,14 @@ def test_properties_are_written_in_systemd_syntax():
 
 
 def test_critical_units_go_to_the_critical_slice_services_where_placed(web):
-    expected = dict.fromkeys(web.critical.units, web.critical.slice)
+    expected = dict.fromkeys([*web.critical.units, "keepalived.service"], web.critical.slice)  # failover is on
     expected.update({service.unit: service.slice for service in web.services.values() if service.slice})
     assert web.placements == expected
+
+
+def test_keepalived_is_critical_only_where_failover_is_on(web):
+    off = web.model_copy(update={"failover": settings.Failover()})
+    assert "keepalived.service" not in off.placements
 
 
 def test_a_host_without_slices_places_nothing(lab_settings):

@@ -1,0 +1,130 @@
+"""The site's service address under faults of its holder (holdfast/failover.py): who
+answers there, how long a takeover takes, how much of a visitor loop is served meanwhile.
+Shared by tests/host/test_failover.py and bench/failover.py.
+
+The primary's death is the lab's way of a host dying without a word: its port on the lab
+bridge goes down (no goodbye advert reaches the standby), and its keepalived is stopped
+behind the cut, so that when the link comes back the host returns as after a power cycle:
+keepalived starting afresh, as BACKUP, under the preemption policy.
+"""
+
+import math
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from lab.harness.probes import wait_for
+from lab.harness.traffic import Answer, paced, request
+from lab.topology import LAB
+
+SERVED_BY = "X-Served-By"  # nginx's header naming the host that answered (templates/nginx)
+
+
+def bridge_port(web_host) -> str:
+    """The name, on this machine, of the lab's bridge port that leads to ``web_host`` (a
+    testinfra host): the peer of the host's own interface."""
+    peer_index = int(web_host.check_output("cat /sys/class/net/host0/iflink"))
+    return socket.if_indextoname(peer_index)
+
+
+def set_link(port: str, state: str) -> None:
+    subprocess.run(["ip", "link", "set", "dev", port, state], check=True)
+
+
+def served_by(address: str, server_name: str, timeout: float = 2) -> str | None:
+    """The host that answers the site at ``address`` with a 200 (None: nobody does)."""
+    answer = request(LAB.client_addresses["visitor2"], address, server_name, "/", timeout=timeout)
+    return answer.headers.get(SERVED_BY) if answer.status == 200 else None
+
+
+def wait_for_holder(address: str, server_name: str, holder: str, timeout: float) -> float | None:
+    """Seconds until ``holder`` answers at ``address`` (None: not within ``timeout``)."""
+    started = time.monotonic()
+    if wait_for(lambda: served_by(address, server_name) == holder, timeout=timeout, interval=0.2):
+        return round(time.monotonic() - started, 1)
+    return None
+
+
+@dataclass
+class VisitorLoop:
+    """Visitors paced at ``per_second`` to the service address for ``seconds``, in a thread."""
+
+    address: str
+    server_name: str
+    seconds: float
+    per_second: float = 5
+    started: float = 0.0
+    answers: list[Answer] = field(default_factory=list)
+
+    def __enter__(self) -> "VisitorLoop":
+        self.started = time.monotonic()
+        count = int(self.seconds * self.per_second)
+        self._thread = threading.Thread(target=lambda: self.answers.extend(paced(
+            LAB.client_addresses["visitor"], self.address, self.server_name, "/", count, self.per_second, timeout=10,
+        )))
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._thread.join()
+
+    @property
+    def served(self) -> float:
+        """The share of the visitors' requests answered 200."""
+        return sum(answer.status == 200 for answer in self.answers) / len(self.answers)
+
+    def holders(self) -> list[str | None]:
+        """Who answered each request, in the order they were sent."""
+        return [answer.headers.get(SERVED_BY) for answer in self.answers]
+
+
+@dataclass
+class PrimaryDeath:
+    """What one death and return of the primary showed."""
+
+    cut: float  # when the primary was cut off (time.monotonic())
+    takeover: float | None  # seconds from the cut until the standby answered at the address
+    served: float  # share of the visitor loop's requests answered
+    requests: int
+    holders_after_return: list[str | None]  # who answered after the primary was back
+
+
+@contextmanager
+def monit_off(host, check: str):
+    """Monit leaves ``check`` alone meanwhile (a test breaks it on purpose)."""
+    host.check_output(f"monit unmonitor {check}")
+    try:
+        yield
+    finally:
+        host.check_output(f"monit monitor {check}")
+
+
+def primary_death(primary, standby: str, address: str, server_name: str, down_for: float = 12,
+                  back_for: float = 15) -> PrimaryDeath:
+    """Cut the primary (a testinfra host) off while visitors keep coming; ``down_for``
+    seconds later bring it back with keepalived started afresh, and keep the visitors coming
+    ``back_for`` seconds more."""
+    port = bridge_port(primary)
+    with monit_off(primary, "keepalived"):
+        with VisitorLoop(address, server_name, seconds=3 + down_for + back_for) as visitors:
+            time.sleep(3)
+            # Behind the cut, keepalived stops: its goodbye reaches nobody.
+            primary.check_output("systemd-run --quiet --on-active=3 systemctl stop keepalived.service")
+            cut = time.monotonic()
+            set_link(port, "down")
+            try:
+                takeover = wait_for_holder(address, server_name, standby, timeout=down_for)
+                time.sleep(max(0.0, cut + down_for - time.monotonic()))
+            finally:
+                set_link(port, "up")
+            back = time.monotonic()
+            wait_for(lambda: primary.run("true").rc == 0, timeout=10)
+            primary.check_output("systemctl start keepalived.service")
+    first_after_return = math.ceil((back - visitors.started) * visitors.per_second)
+    return PrimaryDeath(
+        cut=cut, takeover=takeover, served=visitors.served, requests=len(visitors.answers),
+        holders_after_return=visitors.holders()[first_after_return:],
+    )

@@ -26,12 +26,17 @@ CONFIG_FILE = "/etc/keepalived/keepalived.conf"
 CHECK_SCRIPT = "/usr/local/lib/holdfast/failover-check"
 UNIT = "keepalived.service"
 PIDFILE = "/run/keepalived.pid"
-LOCAL_NGINX = "http://127.0.0.1"
 
 
 def active(host_settings: settings.HostSettings) -> bool:
     """Whether this host takes part: failover on, and sites to serve."""
     return host_settings.failover.enabled and bool(host_settings.sites)
+
+
+def _local_url(site: settings.Site) -> str:
+    """The site's health page on this host's nginx: over HTTPS for a site with tls (its port
+    80 only redirects)."""
+    return f"{'https' if site.tls else 'http'}://127.0.0.1{site.health_path}"
 
 
 def config_files(host_name: str, host_settings: settings.HostSettings) -> list[ConfigFile]:
@@ -46,7 +51,7 @@ def config_files(host_name: str, host_settings: settings.HostSettings) -> list[C
     checks = [
         {"name": name,
          "host_header": shlex.quote(f"Host: {host_settings.sites[name].server_names[0]}"),
-         "url": shlex.quote(LOCAL_NGINX + host_settings.sites[name].health_path),
+         "url": shlex.quote(_local_url(host_settings.sites[name])),
          "expect": shlex.quote(host_settings.sites[name].health_expect)}
         for name in failover.sites
     ]

@@ -142,12 +142,20 @@ def test_site_values_reach_the_check_script_inert(project_copy):
     hostile = "O'K; touch /tmp/pwned $(id)"
     append(project_copy / "group_data/web.py", f"sites['shop']['health_expect'] = {hostile!r}")
     append(project_copy / "group_data/web.py", "sites['shop']['health_path'] = '/health?a=1&b=2'")
-    script = files_of("web1", load_settings()["web1"])[failover.CHECK_SCRIPT]
+    web1 = load_settings()["web1"]
+    script = files_of("web1", web1)[failover.CHECK_SCRIPT]
     [check] = [line for line in script.splitlines() if line.strip().startswith("curl ")]
+    scheme = "https" if web1.sites["shop"].tls else "http"  # port 80 only redirects a site with tls
     assert shlex.split(check.removesuffix(" ;;")) == [
-        "curl", "-fsS", "--max-time", "2", "-H", "Host: shop.example.com", "http://127.0.0.1/health?a=1&b=2",
+        "curl", "-fsSk", "--max-time", "2", "-H", "Host: shop.example.com", f"{scheme}://127.0.0.1/health?a=1&b=2",
         "|", "grep", "-qF", "--", hostile,
     ]
+
+
+def test_the_check_of_a_site_without_tls_asks_nginx_over_http(project_copy):
+    append(project_copy / "group_data/web.py", "sites['shop'].pop('tls', None)")
+    plain = files_of("web1", load_settings()["web1"])[failover.CHECK_SCRIPT]
+    assert " http://127.0.0.1/" in plain
 
 
 # --- watched from outside -----------------------------------------------------------------

@@ -139,13 +139,18 @@ def _literal_regex(text: str) -> str:
     return re.sub(r"([^\w\s])", r"\\\1", text)
 
 
+def site_url(site: settings.Site, address: str) -> str:
+    """The site's content page at ``address``: over HTTPS for a site with tls (port 80 only redirects)."""
+    return f"{'https' if site.tls else 'http'}://{address}{site.content_path}"
+
+
 def probes(watched: list[WatchedHost]) -> list[Probe]:
     """One probe per site per watched host."""
     return [
         Probe(
             host=host.name,
             site=name,
-            url=f"{'https' if site.tls else 'http'}://{host.address}{site.content_path}",
+            url=site_url(site, host.address),
             server_name=site.server_names[0],
             expect=_literal_regex(site.content_expect),
         )
@@ -165,7 +170,7 @@ def service_addresses(watched: list[WatchedHost]) -> list[ServiceAddress]:
         for name, service in policy.sites.items():
             site = host.sites[name]
             probe = Probe(host=f"address-{service.address}", site=name,
-                          url=f"http://{_url_address(service.address)}{site.content_path}",
+                          url=site_url(site, _url_address(service.address)),
                           server_name=site.server_names[0], expect=_literal_regex(site.content_expect))
             primary = ranked[0]
             # nginx's $hostname: the primary's inventory name, or its first label.

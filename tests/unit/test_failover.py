@@ -180,8 +180,10 @@ def test_the_monitor_probes_the_service_address_and_wants_the_primary_there(moni
     [job] = [job for job in monitor_files[monitoring.PROMETHEUS_CONFIG]["scrape_configs"]
              if job["job_name"] == "service_addresses"]
     assert [(target["targets"], target["labels"]["check"], target["labels"]["primary"])
-            for target in job["static_configs"]] == [([f"http://{LAB.service_address}/"], "serving", "web1"),
-                                                     ([f"http://{LAB.service_address}/"], "held", "web1")]
+            for target in job["static_configs"]] == [([f"https://{LAB.service_address}/"], "serving", "web1"),
+                                                     ([f"https://{LAB.service_address}/"], "held", "web1")]
+    # The lab's shop has tls: its port 80 only redirects, so the address is probed over HTTPS.
+    assert serving["http"]["fail_if_not_ssl"] and held["http"]["tls_config"] == {"server_name": "shop.example.com"}
 
 
 def test_only_the_standby_is_labelled_so(monitor_files):

@@ -5,6 +5,9 @@ the stand-ins of the hosted monitors, short Monit and monitor intervals, what th
 firewall lets in, and the permission for the host tests to break these hosts on purpose.
 """
 
+import runpy as _runpy
+from pathlib import Path as _Path
+
 from lab.topology import LAB
 
 # Throwaway hosts: tests may kill services, flood the site, run away with the CPU.
@@ -18,6 +21,22 @@ mail = {
     "sender": "holdfast@example.com",
     "username_env": None,
     "password_env": None,
+}
+
+# Production's escalation plan, with a short wait for the later tiers (the host tests see
+# tier 2 paged within minutes) and the chat and phone providers' doubles (tests/doubles/,
+# served on the lab bridge by tests/host/test_channels.py). Their lab secrets come from
+# HOLDFAST_LAB_CHAT_KEY and HOLDFAST_LAB_PAGERDUTY_KEY (the Makefile sets them).
+_production = _runpy.run_path(str(_Path(__file__).with_name("all.py")))["escalation"]
+escalation = {
+    **_production,
+    "tiers": [{**tier, "escalate_after": "90s"} if index else tier for index, tier in enumerate(_production["tiers"])],
+    "providers": {
+        "chat": {"provider": "slack", "url": f"http://{LAB.bridge_address}:8472/services",
+                 "secret_env": "HOLDFAST_LAB_CHAT_KEY"},
+        "phone": {"provider": "pagerduty", "url": f"http://{LAB.bridge_address}:8473/v2/enqueue",
+                  "secret_env": "HOLDFAST_LAB_PAGERDUTY_KEY"},
+    },
 }
 
 # Local doubles of UptimeRobot and Healthchecks.io, which the host tests run on this

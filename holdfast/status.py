@@ -234,7 +234,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
     builders: dict[str, Callable[[], list[ConfigFile]]] = {
         "monit": lambda: monit.config_files(host_settings, monit.relay_login(host_settings)),
         "firewall": lambda: [
-            *firewall.config_files(host_settings, monitor_addresses(pyinfra_inventory, but=pyinfra_host.name)),
+            *firewall.config_files(host_settings, monitor_addresses(pyinfra_inventory, but=pyinfra_host.name),
+                                   firewall.relay_senders(pyinfra_inventory, pyinfra_host)),
             *firewall.unit_files(),
         ],
     }

@@ -4,6 +4,7 @@ host gets, and the ruleset rendered from it."""
 import pytest
 
 from holdfast import firewall, settings
+from holdfast.monitoring import MONIT_RELAY_PORT
 from tests.conftest import append, load_settings, repo_settings, settings_error
 
 MONITORS = {"mon1": ["10.123.0.10"]}
@@ -85,6 +86,13 @@ def test_web_host_opens_ssh_sites_scrape_ports_and_the_labs_extras(lab_settings)
         ("scraped by mon1", "tcp", (9100,)),
         ("mail to the lab's sink", "tcp", (25,)),
     ]
+
+
+def test_monitor_host_takes_monit_events_from_the_watched_hosts_only(lab_settings):
+    senders = {"web1": ["10.123.0.11"], "web2": ["10.123.0.12"]}
+    relay = [o for o in firewall.openings(lab_settings["mon1"], {}, senders) if o.ports == (MONIT_RELAY_PORT,)]
+    assert [(o.protocol, o.sources) for o in relay] == [("tcp", ("10.123.0.11", "10.123.0.12"))]
+    assert not [o for o in firewall.openings(lab_settings["web1"], MONITORS) if MONIT_RELAY_PORT in o.ports]
 
 
 def test_monitor_host_has_no_site_ports(lab_settings):

@@ -223,15 +223,22 @@ def generated_credentials(path: str, user: str):
     )
 
 
+def event_relays(pyinfra_inventory, pyinfra_host) -> list[str]:
+    """On a watched host, the URLs of the monitor hosts' relays its Monit events go to (the
+    deploy and `make status` render Monit's files with them). Empty elsewhere."""
+    if WATCHED_GROUP not in pyinfra_host.groups:
+        return []
+    return [f"http://{monitoring.url_address(address)}:{monitoring.MONIT_RELAY_PORT}/alerts"
+            for addresses in monitor_addresses(pyinfra_inventory).values() for address in addresses]
+
+
 @deploy("Monit")
 def deploy_monit() -> None:
     """Install Monit under systemd, configure it from the settings (checked by `monit -t`
     before it goes live), reload it only when something changed."""
     host_settings = loading.current()
     login = relay_login(host_settings)
-    relays = [f"http://{monitoring.url_address(address)}:{monitoring.MONIT_RELAY_PORT}/alerts"
-              for addresses in monitor_addresses(host.inventory).values() for address in addresses
-              ] if WATCHED_GROUP in host.groups else []
+    relays = event_relays(host.inventory, host)
     apt.packages(name="Install Monit", packages=list(PACKAGES))
     unit = validated_config(
         name="Monit's systemd unit",

@@ -232,7 +232,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
     and the capabilities not compared, with why (a builder that needs what is missing here,
     e.g. a secret from the environment)."""
     builders: dict[str, Callable[[], list[ConfigFile]]] = {
-        "monit": lambda: monit.config_files(host_settings, monit.relay_login(host_settings)),
+        "monit": lambda: monit.config_files(host_settings, monit.relay_login(host_settings),
+                                            monit.event_relays(pyinfra_inventory, pyinfra_host)),
         "firewall": lambda: [
             *firewall.config_files(host_settings, monitor_addresses(pyinfra_inventory, but=pyinfra_host.name),
                                    firewall.relay_senders(pyinfra_inventory, pyinfra_host)),

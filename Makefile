@@ -16,7 +16,7 @@ export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 export HOLDFAST_LAB_CHAT_KEY ?= T0LAB/B0LAB/lab-chat-key
 export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
 
-.PHONY: demo test unit mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end runbook drill bench clean
+.PHONY: demo test unit mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end rollback runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -58,7 +58,7 @@ deploy: $(VENV)/.installed
 	$(PYINFRA) -y $(INVENTORY) deploy.py
 
 verify: $(VENV)/.installed
-	$(PYTEST) tests/host --inventory $(INVENTORY)
+	$(PYTEST) tests/host --inventory $(INVENTORY) --durations=25
 
 # Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
 cut-off: $(VENV)/.installed
@@ -91,6 +91,11 @@ maintenance: $(VENV)/.installed
 	  $(if $(filter end,$(MAKECMDGOALS)),--end,--for "$(FOR)" --reason "$(REASON)" --services "$(SERVICES)")
 end:
 	@:
+
+# make rollback HOST=web1 CONFIG=nginx: the files the last deploy replaced, put back (validated).
+rollback: $(VENV)/.installed
+	$(if $(HOST),,$(error HOST=<host> is required, e.g. make rollback HOST=web1 CONFIG=nginx))
+	$(PYINFRA) -y $(INVENTORY) rollback.py --limit "$(HOST)" --data rollback="$(CONFIG)"
 
 # docs/RUNBOOK.md from the escalation plan and the production inventory (a unit test
 # fails while the committed one differs).

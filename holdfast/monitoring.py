@@ -24,11 +24,12 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
 from holdfast import channels, loading, settings
+from holdfast.channels import matrix
 from holdfast.inventory import WATCHED_GROUP, address_of, group_addresses
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config, validated_timer
 from holdfast.templates import render
 
-# python3: the relay of Monit's events (MONIT_RELAY).
+# python3: the relay of Monit's events (MONIT_RELAY) and the Matrix bridge (MATRIX_BRIDGE).
 MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager", "python3-minimal")
 WATCHED_PACKAGES = ("prometheus-node-exporter",)
 PACKAGES = MONITOR_PACKAGES + WATCHED_PACKAGES
@@ -56,6 +57,8 @@ MONIT_SILENT_CYCLES = 4
 # which takes them from the watched hosts' addresses only (holdfast-monit-relay.j2).
 MONIT_RELAY = "holdfast-monit-relay"
 MONIT_RELAY_PORT = 9095
+# Alertmanager's notifications into a Matrix room (holdfast/channels/matrix.py).
+MATRIX_BRIDGE = "holdfast-matrix-bridge"
 MONIT_EVENT_ALERT = "MonitEvent"  # sent by Monit (templates/monit/usr/local/sbin/holdfast-monit-event.j2), no rule
 WATCHDOG_ALERT = "Watchdog"  # always firing (holdfast-alerts.yml.j2)
 WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
@@ -307,18 +310,48 @@ def alertmanager_files(host_settings: settings.HostSettings, environ=os.environ)
     return files
 
 
+def script_service_files(name: str, unit: dict | None = None, **variables) -> list[ConfigFile]:
+    """A Python script of the monitor host (/usr/local/sbin/``name``, its template filled
+    with ``variables``) and its service (its template filled with ``unit``)."""
+    script = f"/usr/local/sbin/{name}"
+    return [
+        ConfigFile(script, render(f"monitoring{script}.j2", **variables), mode="755"),
+        ConfigFile(f"{UNIT_DIR}/{name}.service",
+                   render(f"monitoring/etc/systemd/system/{name}.service.j2", script=script, **(unit or {}))),
+    ]
+
+
 def monit_relay_files(pyinfra_inventory) -> list[ConfigFile]:
     """The relay of Monit's events (a Python script) and its service; it takes events from
     the watched hosts' addresses only, each labelled with its sender's name."""
-    script = f"/usr/local/sbin/{MONIT_RELAY}"
     senders = {address: name for name, addresses in group_addresses(pyinfra_inventory, WATCHED_GROUP).items()
                for address in addresses}
-    return [
-        ConfigFile(script, render(f"monitoring{script}.j2", senders=senders, alertmanager=ALERTMANAGER_ADDRESS,
-                                  listen="0.0.0.0", port=MONIT_RELAY_PORT), mode="755"),
-        ConfigFile(f"{UNIT_DIR}/{MONIT_RELAY}.service",
-                   render(f"monitoring/etc/systemd/system/{MONIT_RELAY}.service.j2", script=script)),
-    ]
+    return script_service_files(MONIT_RELAY, senders=senders, alertmanager=ALERTMANAGER_ADDRESS,
+                                listen="0.0.0.0", port=MONIT_RELAY_PORT)
+
+
+def matrix_bridge_files(escalation: settings.Escalation) -> list[ConfigFile]:
+    """The Matrix bridge (a Python script, holdfast/channels/matrix.py) and its service, run
+    as Alertmanager's user, which reads the channels' homeserver, room and token files;
+    none while no channel goes to Matrix."""
+    targets = {channel: channels.secret_path(CONFIG_DIR, channel, matrix.SECRET_KIND)
+               for channel, provider in escalation.providers.items() if provider.provider == "matrix"}
+    return script_service_files(MATRIX_BRIDGE, {"user": SERVICE_USER}, targets=targets,
+                                port=matrix.BRIDGE_PORT) if targets else []
+
+
+def _script_service(title: str, config: str, name: str, files: list[ConfigFile]) -> None:
+    """``files`` (``script_service_files``) live once systemd and Python accept them; the
+    service restarted on a change, enabled and running."""
+    validated_config(
+        name=title,
+        config=config,
+        files=files,
+        validate=f"systemd-analyze verify {UNIT_DIR}/{name}.service && "
+                 f"python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/sbin/{name}",
+        reload=f"systemctl daemon-reload && systemctl restart {name}",
+    )
+    systemd.service(name=f"{title}: running", service=name, running=True, enabled=True)
 
 
 @deploy("External monitor")
@@ -362,15 +395,11 @@ def deploy_monitor_host() -> None:
     )
     for unit in SERVICE_FLAGS:
         systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
-    validated_config(
-        name="Relay of Monit's events into Alertmanager",
-        config="monit-relay",
-        files=monit_relay_files(inventory),
-        validate=f"systemd-analyze verify {UNIT_DIR}/{MONIT_RELAY}.service && "
-                 f"python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/sbin/{MONIT_RELAY}",
-        reload=f"systemctl daemon-reload && systemctl restart {MONIT_RELAY}",
-    )
-    systemd.service(name="Relay of Monit's events running", service=MONIT_RELAY, running=True, enabled=True)
+    _script_service("Relay of Monit's events into Alertmanager", "monit-relay", MONIT_RELAY,
+                    monit_relay_files(inventory))
+    bridge = matrix_bridge_files(host_settings.escalation)
+    if bridge:
+        _script_service("Matrix bridge of Alertmanager's notifications", "matrix-bridge", MATRIX_BRIDGE, bridge)
 
 
 def monit_export_files(host_settings: settings.HostSettings) -> list[ConfigFile]:

@@ -28,6 +28,7 @@ from holdfast.forms import (
     Hostname,
     Interval,
     KeyPattern,
+    MatrixRoom,
     MemorySize,
     Network,
     NginxSize,
@@ -120,19 +121,25 @@ class ChannelProvider(Settings):
     """The service that delivers one channel (chat, phone or sms) for Alertmanager; its
     secret comes from the deploy's environment, never from group_data."""
 
-    provider: Literal["slack", "ntfy", "pagerduty"] = Field(
-        description="For chat: slack (any Slack-compatible incoming webhook: Slack, Mattermost, Rocket.Chat) or "
-        "ntfy; for phone and sms: pagerduty (its Events API v2; PagerDuty calls or texts the people of its service's "
-        "escalation policy).",
+    provider: Literal["slack", "ntfy", "matrix", "pagerduty"] = Field(
+        description="For chat: slack (any Slack-compatible incoming webhook: Slack, Mattermost, Rocket.Chat), "
+        "ntfy or matrix (a Matrix room, through the client-server API); for phone and sms: pagerduty (its Events "
+        "API v2; PagerDuty calls or texts the people of its service's escalation policy).",
     )
     url: Url | None = Field(
         None, description="Where to send (None: the provider's own): slack, the webhook URL up to its secret part "
-        "(https://hooks.slack.com/services); ntfy, the server (https://ntfy.sh); pagerduty, the events endpoint "
+        "(https://hooks.slack.com/services); ntfy, the server (https://ntfy.sh); matrix, the homeserver's client API "
+        "(https://matrix-client.matrix.org); pagerduty, the events endpoint "
         "(https://events.pagerduty.com/v2/enqueue).",
     )
     secret_env: EnvName = Field(
         description="Environment variable of the deploy holding the secret: slack, the rest of the webhook URL "
-        "(e.g. 'T00/B00/XXXX'); ntfy, the topic (whoever knows it reads it); pagerduty, the integration's routing key.",
+        "(e.g. 'T00/B00/XXXX'); ntfy, the topic (whoever knows it reads it); matrix, the access token of the user "
+        "that posts; pagerduty, the integration's routing key.",
+    )
+    room: MatrixRoom | None = Field(
+        None, description="matrix only, and required there: the room's ID (its settings show it), which the access "
+        "token's user has joined.",
     )
     token_env: EnvName | None = Field(
         None, description="ntfy only: environment variable holding an access token (None: no login).",

@@ -252,6 +252,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
             "prometheus": lambda: monitoring.prometheus_files(host_settings, watched),
             "blackbox": lambda: monitoring.blackbox_files(host_settings, watched),
             "alertmanager": lambda: monitoring.alertmanager_files(host_settings),
+            "monit-relay": lambda: monitoring.monit_relay_files(pyinfra_inventory),
+            "matrix-bridge": lambda: monitoring.matrix_bridge_files(host_settings.escalation),
         }
     files, skipped = [], []
     for capability, build in builders.items():

@@ -12,7 +12,8 @@ Every provider module has the same small interface:
 
 Alertmanager's native receivers do the sending (0.25 in Debian 12: slack_configs,
 pagerduty_configs, webhook_configs; ntfy through a webhook and ntfy's own message
-templates), so nothing else runs on the monitor host. Secrets come from the deploy's
+templates); Matrix, which no receiver speaks, through a small bridge on the monitor
+host's loopback (``matrix``). Secrets come from the deploy's
 environment and go to files only root and Alertmanager read (``*_file`` fields).
 """
 
@@ -22,10 +23,10 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from holdfast import loading, settings
-from holdfast.channels import ntfy, pagerduty, slack
+from holdfast.channels import matrix, ntfy, pagerduty, slack
 
 # By their name in escalation.providers.<channel>.provider.
-PROVIDERS: dict[str, ModuleType] = {"slack": slack, "ntfy": ntfy, "pagerduty": pagerduty}
+PROVIDERS: dict[str, ModuleType] = {"slack": slack, "ntfy": ntfy, "matrix": matrix, "pagerduty": pagerduty}
 # Channels a ticket (severity "ticket") never uses: nobody is called or texted for one.
 URGENT_CHANNELS = ("phone", "sms")
 
@@ -49,7 +50,12 @@ class Delivery:
 
     def secret_path(self, kind: str) -> str:
         """Where the monitor host keeps this channel's secret of ``kind`` (e.g. "key", "token")."""
-        return f"{self.secret_dir}/alertmanager-{self.channel}-{kind}"
+        return secret_path(self.secret_dir, self.channel, kind)
+
+
+def secret_path(secret_dir: str, channel: str, kind: str) -> str:
+    """Where the monitor host keeps ``channel``'s secret of ``kind`` (in ``secret_dir``)."""
+    return f"{secret_dir}/alertmanager-{channel}-{kind}"
 
 
 @dataclass
@@ -79,6 +85,9 @@ def _problems(escalation: settings.Escalation, environ: Mapping[str, str]) -> li
             problems.append((("escalation", "providers", channel, "provider"), provider.provider,
                              f"expected one of {', '.join(_serving(channel))}: {provider.provider} cannot deliver "
                              f"{channel}"))
+        if provider.provider == "matrix" and not provider.room:
+            problems.append((("escalation", "providers", channel, "room"), provider.room,
+                             "expected the Matrix room's ID (e.g. '!abcdefgh:example.org') for provider matrix"))
         for key in ("secret_env", "token_env"):
             name = getattr(provider, key)
             if name and not environ.get(name):

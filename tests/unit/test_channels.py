@@ -14,10 +14,12 @@ import urllib.request
 import pytest
 
 from holdfast import monit, monitoring
+from holdfast.channels import matrix
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
 from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, REPO, edit, load_settings
 from tests.doubles import Answer, Double
+from tests.doubles.matrix import MatrixDouble
 from tests.doubles.ntfy import NtfyDouble
 from tests.unit.conftest import PROD
 from tests.unit.test_monitoring import alertmanager_config, monitor_settings, prepare_error, rendered
@@ -103,6 +105,18 @@ def test_a_provider_secret_missing_from_the_environment_stops_the_deploy(prod):
             "set in the deploy's environment") in prepare_error(prod, environ)
 
 
+# Alertmanager's webhook body (its documented fields) for tier 1's copy of a SiteDown.
+NOTIFICATION = {
+    "version": "4", "groupKey": "{}:{alertname=\"SiteDown\"}", "status": "firing", "receiver": "tier1",
+    "groupLabels": {"alertname": "SiteDown", "host": "web1", "tier": "tier1"},
+    "commonLabels": {"alertname": "SiteDown", "host": "web1", "tier": "tier1"}, "commonAnnotations": {},
+    "externalURL": "http://mon1:9093", "truncatedAlerts": 0,
+    "alerts": [{"status": "firing", "labels": {"alertname": "SiteDown", "host": "web1", "site": "shop"},
+                "annotations": {"summary": "shop on web1 is down."}, "startsAt": "2026-11-27T12:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "0f"}],
+}
+
+
 def test_ntfy_makes_a_readable_message_of_alertmanagers_webhook(project_copy):
     """The ntfy receiver's URL, called with Alertmanager's webhook body (its documented
     fields), publishes a title and a message ntfy's templates fill (the ntfy double)."""
@@ -110,18 +124,9 @@ def test_ntfy_makes_a_readable_message_of_alertmanagers_webhook(project_copy):
          '"chat": {"provider": "ntfy", "secret_env": "NTFY_TOPIC"}')
     environ = {**FAKE_DEPLOY_ENV, "NTFY_TOPIC": "holdfast-x1"}
     webhook, = receivers(alertmanager_config(monitor_settings(read_inventory(PROD)), environ))["tier1"]["webhook_configs"]
-    notification = {
-        "version": "4", "groupKey": "{}:{alertname=\"SiteDown\"}", "status": "firing", "receiver": "tier1",
-        "groupLabels": {"alertname": "SiteDown", "host": "web1", "tier": "tier1"},
-        "commonLabels": {"alertname": "SiteDown", "host": "web1", "tier": "tier1"}, "commonAnnotations": {},
-        "externalURL": "http://mon1:9093", "truncatedAlerts": 0,
-        "alerts": [{"status": "firing", "labels": {"alertname": "SiteDown", "host": "web1", "site": "shop"},
-                    "annotations": {"summary": "shop on web1 is down."}, "startsAt": "2026-11-27T12:00:00Z",
-                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "0f"}],
-    }
     with NtfyDouble() as ntfy:
         url = urllib.parse.urlsplit(webhook["url"])
-        request = urllib.request.Request(f"{ntfy.url}{url.path}?{url.query}", data=json.dumps(notification).encode(),
+        request = urllib.request.Request(f"{ntfy.url}{url.path}?{url.query}", data=json.dumps(NOTIFICATION).encode(),
                                          method="POST", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=5) as answer:
             assert answer.status == 200
@@ -158,23 +163,29 @@ class AlertmanagerStandIn(Double):
         return Answer(200, "")
 
 
-def relay_process(tmp_path, senders: dict, alertmanager: str) -> tuple[subprocess.Popen, str]:
-    """The rendered relay, run here on a free loopback port."""
+def served(tmp_path, name: str, **variables) -> tuple[subprocess.Popen, str]:
+    """The monitor host's script ``name``, rendered and run here on a free loopback port:
+    the process and its address."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    script = tmp_path / "relay.py"
-    script.write_text(render("monitoring/usr/local/sbin/holdfast-monit-relay.j2", senders=senders,
-                             alertmanager=alertmanager, listen="127.0.0.1", port=port))
+    script = tmp_path / f"{name}.py"
+    script.write_text(render(f"monitoring/usr/local/sbin/{name}.j2", port=port, **variables))
     process = subprocess.Popen([sys.executable, str(script)])
-    url = f"http://127.0.0.1:{port}/alerts"
     for _ in range(50):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
             break
         except OSError:
             time.sleep(0.1)
-    return process, url
+    return process, f"127.0.0.1:{port}"
+
+
+def relay_process(tmp_path, senders: dict, alertmanager: str) -> tuple[subprocess.Popen, str]:
+    """The rendered relay, run here: the process and its URL."""
+    process, address = served(tmp_path, monitoring.MONIT_RELAY, senders=senders, alertmanager=alertmanager,
+                              listen="127.0.0.1")
+    return process, f"http://{address}/alerts"
 
 
 def post(url: str, body) -> int:
@@ -215,3 +226,61 @@ def test_the_event_script_restarts_then_sends_the_event(tmp_path, monkeypatch, c
     assert path == "/alerts" and labels.pop("at").endswith("Z") and labels == {
         "alertname": "MonitEvent", "check": "nginx", "event": event, "tier": "tier1", "severity": "ticket"}
     assert alerts[0]["annotations"]["summary"] == f"Monit on web1: nginx: {event} (process is not running)"
+
+
+# --- Matrix: through the bridge on the monitor host's loopback -------------------------
+
+MATRIX_ROOM = "!holdfast:example.org"
+MATRIX_TOKEN = "mx_fake"  # (7 characters: the audit takes longer values of a "token" for secrets)
+
+
+def matrix_files(project_copy, homeserver: str) -> dict:
+    """The monitor host's Alertmanager and bridge files with chat through a Matrix room on ``homeserver``."""
+    edit(project_copy / "group_data/all.py", '"chat": {"provider": "slack", "secret_env": "HOLDFAST_SLACK_WEBHOOK"}',
+         f'"chat": {{"provider": "matrix", "url": "{homeserver}", "room": "{MATRIX_ROOM}", '
+         '"secret_env": "MATRIX_TOKEN"}')
+    host_settings = monitor_settings(read_inventory(PROD))
+    files = [*alertmanager_config(host_settings, {**FAKE_DEPLOY_ENV, "MATRIX_TOKEN": MATRIX_TOKEN}),
+             *monitoring.matrix_bridge_files(host_settings.escalation)]
+    return {file.path: file for file in files}
+
+
+@pytest.mark.parametrize(("token", "status", "sent"), [(MATRIX_TOKEN, 200, 1), ("revoked", 502, 0)])
+def test_matrix_gets_the_alert_as_a_message_mentioning_the_tier(project_copy, tmp_path, token, status, sent):
+    with MatrixDouble(token, MATRIX_ROOM) as homeserver:
+        files = matrix_files(project_copy, homeserver.url)
+        webhook, = receivers(files.values())["tier1"]["webhook_configs"]
+        target = files[f"{monitoring.CONFIG_DIR}/alertmanager-chat-matrix"]
+        # The bridge the deploy installs reads that file; the one run here, a copy of it.
+        assert json.dumps({"chat": target.path}) in files[f"/usr/local/sbin/{monitoring.MATRIX_BRIDGE}"].content
+        assert (target.mode, target.group) == ("640", "prometheus")
+        assert MATRIX_TOKEN not in files[monitoring.ALERTMANAGER_CONFIG].content
+        (tmp_path / "target").write_text(target.content)
+        process, address = served(tmp_path, monitoring.MATRIX_BRIDGE, targets={"chat": str(tmp_path / "target")})
+        try:
+            url = urllib.parse.urlsplit(webhook["url"])
+            assert (url.netloc, url.path) == (f"127.0.0.1:{matrix.BRIDGE_PORT}", "/chat")
+            assert post(f"http://{address}{url.path}?{url.query}", NOTIFICATION) == status
+        finally:
+            process.terminate()
+            process.wait()
+    assert [request.method for request in homeserver.requests] == ["PUT"]
+    assert len(homeserver.events) == sent
+    for event in homeserver.events:
+        assert (event["type"], event["content"]["msgtype"]) == ("m.room.message", "m.text")
+        assert event["content"]["body"] == (
+            "[FIRING] SiteDown on web1 (tier1)\n"
+            "For tier1: Alice Martin (@alice:example.com), Bob Okafor (@bob:example.com)\n"
+            "FIRING since 2026-11-27T12:00:00Z: shop on web1 is down.")
+        assert event["content"]["m.mentions"] == {"user_ids": ["@alice:example.com", "@bob:example.com"]}
+
+
+def test_no_bridge_while_no_channel_goes_to_matrix(prod):
+    assert monitoring.matrix_bridge_files(monitor_settings(prod).escalation) == []
+
+
+def test_matrix_without_its_room_stops_the_deploy(project_copy):
+    edit(project_copy / "group_data/all.py", '"chat": {"provider": "slack", "secret_env": "HOLDFAST_SLACK_WEBHOOK"}',
+         '"chat": {"provider": "matrix", "secret_env": "HOLDFAST_SLACK_WEBHOOK"}')
+    assert ("group_data/all.py: escalation.providers.chat.room = None: expected the Matrix room's ID "
+            "(e.g. '!abcdefgh:example.org') for provider matrix") in prepare_error(read_inventory(PROD))

@@ -138,8 +138,8 @@ def test_files_needing_a_secret_not_in_the_environment_are_not_compared(monkeypa
     production = read_inventory("inventories/prod.py")
     mon1 = production.get_host("mon1.example.net")
     files, not_compared = status.wanted_files(production, mon1, ["monitors"], loading.load(production)[mon1.name])
-    # (and the firewall: the relay's opening needs the web hosts' addresses, which do not resolve here)
-    assert [line.split(":")[0] for line in not_compared] == ["monit", "firewall", "alertmanager"]
+    # (and the firewall and the relay: they need the web hosts' addresses, which do not resolve here)
+    assert [line.split(":")[0] for line in not_compared] == ["monit", "firewall", "alertmanager", "monit-relay"]
     assert "HOLDFAST_SMTP_PASSWORD" in not_compared[0]
     assert {file.path for file in files} >= {monitoring.PROMETHEUS_CONFIG, monitoring.BLACKBOX_CONFIG}
 

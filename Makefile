@@ -10,16 +10,23 @@ INVENTORY ?= inventories/lab.py
 # The lab's heartbeats ping the lab's Healthchecks.io double with this key (group_data/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
+# Likewise the lab's chat webhook (the secret part of its URL) and PagerDuty routing key,
+# for the doubles tests/host/test_channels.py serves; production's are HOLDFAST_SLACK_WEBHOOK
+# and HOLDFAST_PAGERDUTY_ROUTING_KEY.
+export HOLDFAST_LAB_CHAT_KEY ?= T0LAB/B0LAB/lab-chat-key
+export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
 
-.PHONY: demo test unit mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit status maintenance end rollback runbook drill bench clean
+.PHONY: demo test unit mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end rollback runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
 
 test: unit lab-check lab deploy verify
 
+# The alert rules' tests run promtool (Debian's prometheus package) on this machine.
 unit: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; }
 	$(PYTEST) tests/unit
 
 # Mutation testing (mutmut 3, not part of `make test`): how many deliberate changes to the
@@ -66,6 +73,12 @@ cut-off-first: $(VENV)/.installed
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed
 	$(PYINFRA) -y --dry $(INVENTORY) audit.py
+
+# Acknowledge an alert: a silence on the monitor hosts' Alertmanager, so no later tier is
+# paged for it: make ack ALERT=SiteDown FOR=2h COMMENT="why" [HOST=web1] [BY=$USER].
+ack: $(VENV)/.installed
+	$(PY) -m holdfast.ack --inventory $(INVENTORY) --alert "$(ALERT)" --for "$(FOR)" --comment "$(COMMENT)" \
+		--host "$(HOST)" --by "$(BY)"
 
 # The fleet at a glance (reads, changes nothing); STATUS_FLAGS=--json for JSON.
 status: $(VENV)/.installed

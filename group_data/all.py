@@ -41,6 +41,13 @@ escalation = {
         {"name": "tier1", "members": ["alice", "bob"], "channels": ["email", "chat"]},
         {"name": "tier2", "members": ["carol", "acme"], "channels": ["email", "phone"], "escalate_after": "15m"},
     ],
+    # How the external monitor delivers each channel besides email (docs/settings.md:
+    # escalation.providers): chat through a Slack-compatible incoming webhook (or ntfy),
+    # phone through PagerDuty's Events API. Their secrets come from the deploy's environment.
+    "providers": {
+        "chat": {"provider": "slack", "secret_env": "HOLDFAST_SLACK_WEBHOOK"},
+        "phone": {"provider": "pagerduty", "secret_env": "HOLDFAST_PAGERDUTY_ROUTING_KEY"},
+    },
 }
 
 # The SMTP relay; its user name and password come from HOLDFAST_SMTP_USER and

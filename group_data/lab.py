@@ -6,6 +6,13 @@ intervals, what the lab's firewall lets in, and the permission for the host test
 these hosts on purpose.
 """
 
+import runpy as _runpy
+from pathlib import Path as _Path
+
+from pydantic import TypeAdapter as _TypeAdapter
+from pydantic import ValidationError as _ValidationError
+
+from holdfast.forms import Duration as _Duration
 from lab import acme as lab_acme
 from lab.topology import LAB
 
@@ -20,6 +27,35 @@ mail = {
     "sender": "holdfast@example.com",
     "username_env": None,
     "password_env": None,
+}
+
+# Production's escalation plan, every wait at most 90 s (the host tests see tier 2 paged
+# within minutes), and the chat and phone providers' doubles (tests/doubles/, served on the
+# lab bridge by tests/host/test_channels.py). Their lab secrets come from
+# HOLDFAST_LAB_CHAT_KEY and HOLDFAST_LAB_PAGERDUTY_KEY (the Makefile sets them).
+_production = _runpy.run_path(str(_Path(__file__).with_name("all.py")))["escalation"]
+_LAB_WAIT = 90
+
+
+def _lab_tier(tier):
+    """Production's tier waiting at most _LAB_WAIT seconds. A wait that is no duration stays
+    as it is: validation reports it, naming group_data/all.py (holdfast/loading.py)."""
+    try:
+        wait = _TypeAdapter(_Duration).validate_python(tier["escalate_after"])
+        return {**tier, "escalate_after": min(wait, _LAB_WAIT)}
+    except (TypeError, KeyError, _ValidationError):
+        return tier
+
+
+escalation = {
+    **_production,
+    "tiers": [_lab_tier(tier) for tier in _production["tiers"]],
+    "providers": {
+        "chat": {"provider": "slack", "url": f"http://{LAB.bridge_address}:8472/services",
+                 "secret_env": "HOLDFAST_LAB_CHAT_KEY"},
+        "phone": {"provider": "pagerduty", "url": f"http://{LAB.bridge_address}:8473/v2/enqueue",
+                  "secret_env": "HOLDFAST_LAB_PAGERDUTY_KEY"},
+    },
 }
 
 # Local doubles of UptimeRobot and Healthchecks.io, which the host tests run on this

@@ -236,6 +236,7 @@ class HostFacts:
     units: dict[str, dict[str, str]] = field(default_factory=dict)
     allow_listed: list[str] | None = None  # networks of the live nginx allow-list
     listening: list[Listener] = field(default_factory=list)  # the host's listening sockets
+    relay_senders: dict[str, list[str]] = field(default_factory=dict)  # what the firewall lets send Monit's events
 
 
 HOST_RULES: dict[str, Callable[..., Iterable[Finding]]] = {}
@@ -294,7 +295,7 @@ def _monitors_allow_listed(host_settings, facts, monitors):
 
 @host_rule("exposure")
 def _exposure(host_settings, facts, monitors):
-    opened = {(opening.protocol, port) for opening in firewall.openings(host_settings, monitors)
+    opened = {(opening.protocol, port) for opening in firewall.openings(host_settings, monitors, facts.relay_senders)
               for port in opening.ports}
     for listener in facts.listening:
         if not listener.on_loopback and (listener.protocol, listener.port) not in opened:
@@ -377,6 +378,7 @@ def _facts(host_settings: HostSettings) -> HostFacts:
         units=host.get_fact(UnitRestartPolicies, units=units) if units else {},
         allow_listed=host.get_fact(NginxAllowList) if host_settings.sites else None,
         listening=host.get_fact(ListeningSockets),
+        relay_senders=firewall.relay_senders(inventory, host),
     )
 
 

@@ -29,7 +29,8 @@ from pyinfra.operations import apt, files, systemd
 
 from holdfast import failover, loading, settings
 from holdfast.facts import FirewallTable, TimerActive
-from holdfast.inventory import monitor_addresses
+from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, group_addresses, monitor_addresses
+from holdfast.monitoring import MONIT_RELAY_PORT
 from holdfast.safe_config import STATE_DIR, UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
 
@@ -74,10 +75,20 @@ class Opening:
         return rules
 
 
-def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]]) -> list[Opening]:
+def relay_senders(pyinfra_inventory, pyinfra_host) -> dict[str, list[str]]:
+    """On a monitors host, the watched hosts' addresses, by name: they send Monit's events to
+    its relay (holdfast/monitoring.py). Empty elsewhere."""
+    if MONITOR_GROUP not in pyinfra_host.groups:
+        return {}
+    return group_addresses(pyinfra_inventory, WATCHED_GROUP, but=pyinfra_host.name)
+
+
+def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]],
+             senders: dict[str, list[str]] | None = None) -> list[Opening]:
     """What the host lets in, ssh first (always there, whatever else the policy says).
 
     + monitors: addresses of the monitors hosts, by name (``holdfast.inventory.monitor_addresses``)
+    + senders: addresses of the hosts whose Monit events the relay takes (``relay_senders``)
     """
     policy = host_settings.firewall
     opened = [Opening("ssh", "tcp", (host_settings.monit.ssh_port,), tuple(policy.ssh_from))]
@@ -86,6 +97,9 @@ def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]
     scrapers = tuple(address for addresses in monitors.values() for address in addresses)
     if policy.scrape_ports and scrapers:
         opened.append(Opening(f"scraped by {', '.join(monitors)}", "tcp", tuple(policy.scrape_ports), scrapers))
+    if senders:
+        opened.append(Opening(f"Monit's events from {', '.join(senders)}", "tcp", (MONIT_RELAY_PORT,),
+                              tuple(address for addresses in senders.values() for address in addresses)))
     opened += [Opening(rule.why, rule.protocol, (rule.port,), tuple(rule.sources)) for rule in policy.allow]
     if failover.active(host_settings):
         peers = tuple(peer.address for peer in host_settings.failover.peers.values())
@@ -103,9 +117,10 @@ def table_comment(opened: list[Opening]) -> str:
     return f"managed by Holdfast, policy {policy_digest(opened)}"
 
 
-def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[str]]) -> list[ConfigFile]:
-    """The ruleset of Holdfast's table (``monitors``: as for ``openings``)."""
-    opened = openings(host_settings, monitors)
+def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[str]],
+                 senders: dict[str, list[str]] | None = None) -> list[ConfigFile]:
+    """The ruleset of Holdfast's table (``monitors``, ``senders``: as for ``openings``)."""
+    opened = openings(host_settings, monitors, senders)
     return [ConfigFile(RULESET, render(
         "firewall/etc/holdfast/firewall.nft.j2", table=TABLE, comment=table_comment(opened), openings=opened,
     ))]
@@ -199,11 +214,12 @@ def deploy_firewall() -> None:
         reload="systemctl daemon-reload",
     )
     monitors = monitor_addresses(inventory, but=host.name)  # a monitors host does not scrape itself
-    [ruleset] = config_files(host_settings, monitors)
+    senders = relay_senders(inventory, host)
+    [ruleset] = config_files(host_settings, monitors, senders)
     guarded_ruleset(
         name=f"Firewall ruleset (table {TABLE})",
         ruleset=ruleset,
-        comment=table_comment(openings(host_settings, monitors)),
+        comment=table_comment(openings(host_settings, monitors, senders)),
         window=host_settings.firewall.rollback_after,
     )
     systemd.service(name="Firewall loaded at boot", service=f"{UNIT}.service", running=None, enabled=True)

@@ -173,6 +173,10 @@ UnitName = _form(
     "a systemd unit name such as 'php8.2-fpm.service'",
     _matching(r"[\w:.@-]+\.(service|socket|timer|slice|target|mount)"),
 )
+MatrixRoom = _form(
+    "a Matrix room ID such as '!abcdefgh:example.org' (not an alias, '#room:example.org')",
+    _matching(r"![^\s:/]+(:[^\s/]+)?"),
+)
 UserName = _form("a system user name such as 'www-data'", _matching(r"[a-z_][a-z0-9_-]{0,31}"))
 EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'", _matching(r"[A-Z_][A-Z0-9_]*"))
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)

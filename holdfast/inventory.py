@@ -49,24 +49,29 @@ def read_inventory(path: str | Path):
         return make_inventory(str(Path(path).resolve()), cwd=str(Path.cwd()))
 
 
-def monitor_addresses(inventory, but: str | None = None) -> dict[str, list[str]]:
-    """Addresses of the inventory's monitors hosts, by host name (but the host named ``but``):
+def group_addresses(inventory, group: str, but: str | None = None) -> dict[str, list[str]]:
+    """Addresses of the inventory's ``group`` hosts, by host name (but the host named ``but``):
     ``ssh_hostname`` (or the host name) as an address, else what it resolves to on the
     machine running the deploy."""
     addresses = {}
-    for monitor in inventory.get_group(MONITOR_GROUP, []):
-        if monitor.name == but:
+    for member in inventory.get_group(group, []):
+        if member.name == but:
             continue
-        name = address_of(monitor)
+        name = address_of(member)
         try:
-            addresses[monitor.name] = [str(ipaddress.ip_address(name))]
+            addresses[member.name] = [str(ipaddress.ip_address(name))]
         except ValueError:
             try:
                 found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
             except OSError as error:
                 raise SettingsError(
-                    f"monitors host {monitor.name}: cannot resolve {name!r} for the nginx allow-list and the "
+                    f"{group} host {member.name}: cannot resolve {name!r} for the nginx allow-list and the "
                     f"firewall ({error}); give it an address as ssh_hostname in the inventory"
                 ) from None
-            addresses[monitor.name] = sorted({info[4][0] for info in found})
+            addresses[member.name] = sorted({info[4][0] for info in found})
     return addresses
+
+
+def monitor_addresses(inventory, but: str | None = None) -> dict[str, list[str]]:
+    """Addresses of the monitors hosts (``group_addresses``), e.g. for nginx's allow-list."""
+    return group_addresses(inventory, MONITOR_GROUP, but)

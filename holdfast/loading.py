@@ -42,29 +42,61 @@ def _group_data_files() -> list[Path]:
     return sorted(folder.glob("*.py")) if folder.is_dir() else []
 
 
+def _defined_in(path: Path) -> dict[str, Any]:
+    """What the group_data file at ``path`` defines (read again once it changed)."""
+    return _run(path, path.stat().st_mtime_ns)
+
+
 @cache
-def _keys_defined_in(path: Path) -> frozenset[str]:
+def _run(path: Path, _version: int) -> dict[str, Any]:
     try:
-        return frozenset(runpy.run_path(str(path)))
+        return runpy.run_path(str(path))
     except Exception:  # a file that fails here has already been read by pyinfra; label only
-        return frozenset()
+        return {}
 
 
-def _source(inventory, host, key: str) -> str:
-    """Which file (or inventory entry) the value of ``key`` for ``host`` comes from."""
+_ABSENT = object()
+
+
+def _at(value: Any, loc: tuple) -> Any:
+    """What group_data holds at the key path ``loc`` of a validation error (_ABSENT if not
+    there); the parts of ``loc`` past a plain value are pydantic's own (e.g. a union's branch)."""
+    for part in loc:
+        if isinstance(value, dict):
+            value = value.get(part, _ABSENT)
+        elif isinstance(value, list) and isinstance(part, int):
+            value = value[part] if -len(value) <= part < len(value) else _ABSENT
+        else:
+            break
+    return value
+
+
+def _source(inventory, host, loc: tuple) -> str:
+    """Which file (or inventory entry) the value at key path ``loc`` for ``host`` comes from.
+
+    A group's file that builds its value from another's (the lab's escalation plan is
+    production's with shorter waits) names the file the value at ``loc`` was copied from:
+    the lowest-priority file holding that same value there.
+    """
+    key = str(loc[0])
     if key in inventory.get_override_data():
         return "--data on the command line"
     if key in inventory.get_host_data(host.name):
         return f"the inventory (host {host.name})"
     files = {path.stem: path for path in _group_data_files()}
+    source, held = None, _ABSENT
     for group in [*reversed(host.groups), "all"]:
         data = inventory.get_data() if group == "all" else inventory.get_group_data(group)
-        if key in data:
-            path = files.get(group)
-            if path and key in _keys_defined_in(path):
-                return str(path.relative_to(Path.cwd()))
-            return f"the inventory (group {group})"
-    return "defaults"
+        if key not in data:
+            continue
+        path = files.get(group)
+        if not (path and key in _defined_in(path)):
+            return source or f"the inventory (group {group})"
+        value = _at(_defined_in(path)[key], loc[1:])
+        if source is not None and (value is _ABSENT or value != held):
+            break
+        source, held = str(path.relative_to(Path.cwd())), value
+    return source or "defaults"
 
 
 _MESSAGES = {
@@ -131,7 +163,7 @@ def _unknown_keys(inventory, host, data: dict) -> list[str]:
             continue
         hint = difflib.get_close_matches(key, list(HostSettings.model_fields), n=1)
         errors.append(
-            f"{_source(inventory, host, key)}: {key}: unknown key; "
+            f"{_source(inventory, host, (key,))}: {key}: unknown key; "
             + (f"did you mean {hint[0]!r}?" if hint else
                "if another pyinfra package reads it, add a pattern matching it to other_packages_keys")
         )
@@ -148,14 +180,14 @@ def _host_errors(inventory, host) -> list[str]:
         for problem in error.errors():
             loc = problem["loc"]
             value = "" if problem["type"] == "missing" else f" = {problem['input']!r}"
-            errors.append(f"{_source(inventory, host, str(loc[0]))}: {dotted(loc)}{value}: {_describe(problem)}")
+            errors.append(f"{_source(inventory, host, loc)}: {dotted(loc)}{value}: {_describe(problem)}")
     else:
         errors += [_located(inventory, host, *problem) for problem in settings.reference_errors()]
     return errors
 
 
 def _located(inventory, host, loc: tuple, value, message: str) -> str:
-    return f"{_source(inventory, host, str(loc[0]))}: {dotted(loc)} = {value!r}: {message}"
+    return f"{_source(inventory, host, loc)}: {dotted(loc)} = {value!r}: {message}"
 
 
 def _refused(heading: str, problems) -> SettingsError:

@@ -18,13 +18,16 @@ from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, systemd
 
-from holdfast import failover, loading, php_fpm
+from holdfast import failover, loading, monitoring, php_fpm
+from holdfast.inventory import WATCHED_GROUP, monitor_addresses
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.settings import HostSettings, Site, Supervision
 from holdfast.templates import render
 
-# cron: supervised on every host, and missing from a minimal Debian.
-PACKAGES = ("monit", "cron")
+# cron: supervised on every host, and missing from a minimal Debian; python3: the event
+# script that sends Monit's events to the monitor hosts' Alertmanager.
+PACKAGES = ("monit", "cron", "python3-minimal")
+EVENT_SCRIPT = "/usr/local/sbin/holdfast-monit-event"
 CONTROL_FILE = "/etc/monit/monitrc"
 CHECKS_DIR = "/etc/monit/conf.d"
 UNIT_FILE = "/etc/systemd/system/monit.service"
@@ -130,8 +133,26 @@ def filesystem_check_name(path: str) -> str:
     return "fs-" + (path.strip("/").replace("/", "-") or "root")
 
 
-def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> list[ConfigFile]:
-    """monitrc and the checks, all root-only (they may hold the relay password)."""
+def event_script(host_settings: HostSettings, relays: list[str]) -> ConfigFile:
+    """The script Monit restarts services through: it runs the restart, then sends the event
+    to every monitor host's relay (``relays``, their URLs) as an alert for ``monit.alert_tier``."""
+    alert = monitoring.ALERTS[monitoring.MONIT_EVENT_ALERT]
+    return ConfigFile(EVENT_SCRIPT, render(
+        f"monit{EVENT_SCRIPT}.j2", relays=relays, alertname=monitoring.MONIT_EVENT_ALERT,
+        tier=host_settings.monit.alert_tier, severity=alert.severity, description=alert.description,
+        runbook_url=f"{host_settings.monitoring.runbook_url}#{monitoring.runbook_anchor(monitoring.MONIT_EVENT_ALERT)}",
+        lasts=EVENT_LASTS_CYCLES * host_settings.monit.cycle,
+    ), mode="700")
+
+
+# An event sent to Alertmanager ends by itself after this many Monit cycles.
+EVENT_LASTS_CYCLES = 10
+
+
+def config_files(host_settings: HostSettings, login: tuple[str, str] | None,
+                 relays: list[str] = ()) -> list[ConfigFile]:
+    """monitrc and the checks, all root-only (they may hold the relay password), and with
+    ``relays`` (the monitor hosts' relay URLs) the script that sends Monit's events there."""
     monit, plan = host_settings.monit, host_settings.escalation
     alert_emails = plan.tier_emails(monit.alert_tier)
     # A local `alert` overrides the global one for that address: tier 1 members keep all alerts.
@@ -150,6 +171,7 @@ def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> 
     for check in process_checks(host_settings):
         files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-{check.name}.conf", render(
             "monit/etc/monit/conf.d/process.conf.j2", check=check, escalation_emails=escalation_emails,
+            event_script=EVENT_SCRIPT if relays else None,
         ), mode="600"))
     for name, service in php_fpm.pools(host_settings).items():
         files.append(ConfigFile(f"{CHECKS_DIR}/holdfast-{timeouts_check_name(name)}.conf", render(
@@ -162,6 +184,8 @@ def config_files(host_settings: HostSettings, login: tuple[str, str] | None) -> 
             rules=host_settings.services[site.backend.service].supervision,
             content_regex=monit_regex(site.content_expect), certificate_days=host_settings.monit.certificate_days,
         ), mode="600"))
+    if relays:
+        files.append(event_script(host_settings, list(relays)))
     return files
 
 
@@ -203,12 +227,22 @@ def generated_credentials(path: str, user: str):
     )
 
 
+def event_relays(pyinfra_inventory, pyinfra_host) -> list[str]:
+    """On a watched host, the URLs of the monitor hosts' relays its Monit events go to (the
+    deploy and `make status` render Monit's files with them). Empty elsewhere."""
+    if WATCHED_GROUP not in pyinfra_host.groups:
+        return []
+    return [f"http://{monitoring.url_address(address)}:{monitoring.MONIT_RELAY_PORT}/alerts"
+            for addresses in monitor_addresses(pyinfra_inventory).values() for address in addresses]
+
+
 @deploy("Monit")
 def deploy_monit() -> None:
     """Install Monit under systemd, configure it from the settings (checked by `monit -t`
     before it goes live), reload it only when something changed."""
     host_settings = loading.current()
     login = relay_login(host_settings)
+    relays = event_relays(host.inventory, host)
     apt.packages(name="Install Monit", packages=list(PACKAGES))
     unit = validated_config(
         name="Monit's systemd unit",
@@ -223,10 +257,10 @@ def deploy_monit() -> None:
     validated_config(
         name="Monit configuration",
         config="monit",
-        files=config_files(host_settings, login),
+        files=config_files(host_settings, login, relays),
         validate="monit -t",
         reload="systemctl reload-or-restart monit",
-        owned=[f"{CHECKS_DIR}/holdfast-*.conf"],
+        owned=[f"{CHECKS_DIR}/holdfast-*.conf", EVENT_SCRIPT],
     )
     systemd.service(
         name="Monit enabled and running",

@@ -14,6 +14,7 @@ Everything the monitor host serves listens on loopback only (use an SSH tunnel t
 """
 
 import ipaddress
+import json
 import os
 import re
 from dataclasses import dataclass, replace
@@ -22,12 +23,14 @@ from pyinfra import inventory
 from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
-from holdfast import loading, settings
-from holdfast.inventory import WATCHED_GROUP, address_of
+from holdfast import channels, loading, settings
+from holdfast.channels import matrix
+from holdfast.inventory import WATCHED_GROUP, address_of, group_addresses
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config, validated_timer
 from holdfast.templates import render
 
-MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager")
+# python3: the relay of Monit's events (MONIT_RELAY) and the Matrix bridge (MATRIX_BRIDGE).
+MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager", "python3-minimal")
 WATCHED_PACKAGES = ("prometheus-node-exporter",)
 PACKAGES = MONITOR_PACKAGES + WATCHED_PACKAGES
 
@@ -50,8 +53,17 @@ ALERTMANAGER_ADDRESS = "127.0.0.1:9093"
 BLACKBOX_ADDRESS = "127.0.0.1:9115"
 # Monit's exported view older than this many of its cycles: Monit (or the export) stopped.
 MONIT_SILENT_CYCLES = 4
+# Monit's events reach Alertmanager (on loopback) through this relay on the monitor host,
+# which takes them from the watched hosts' addresses only (holdfast-monit-relay.j2).
+MONIT_RELAY = "holdfast-monit-relay"
+MONIT_RELAY_PORT = 9095
+# Alertmanager's notifications into a Matrix room (holdfast/channels/matrix.py).
+MATRIX_BRIDGE = "holdfast-matrix-bridge"
+MONIT_EVENT_ALERT = "MonitEvent"  # sent by Monit (templates/monit/usr/local/sbin/holdfast-monit-event.j2), no rule
 WATCHDOG_ALERT = "Watchdog"  # always firing (holdfast-alerts.yml.j2)
 WATCHDOG_RECEIVER = "watchdog heartbeat"  # has a space: cannot clash with a tier's name
+# The first tier without its phone and sms (nobody is woken for a ticket); a space: no tier's name.
+TICKETS_RECEIVER = "first tier, tickets"
 
 # The flags each monitor-host service starts with (in /etc/default/<unit>; each binary
 # is named like its unit). An empty --cluster.listen-address turns off Alertmanager's
@@ -61,6 +73,94 @@ SERVICE_FLAGS = {
     "prometheus-blackbox-exporter": f"--config.file={BLACKBOX_CONFIG} --web.listen-address={BLACKBOX_ADDRESS}",
     "prometheus-alertmanager": f"--web.listen-address={ALERTMANAGER_ADDRESS} --cluster.listen-address=",
 }
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert the monitor can send: its rule's severity and description, and its runbook section."""
+
+    severity: settings.Severity
+    description: str  # what it means
+    first_steps: str
+
+
+# Every alert the rules can send, by name. The rules carry severity, description and the
+# runbook section's address; the runbook renders one section each; a unit test compares
+# these with the rendered rules, so a new alert cannot miss the runbook.
+ALERTS = {
+    "SiteDown": Alert(
+        "page", "a site gave no 2xx answer with its expected text to the external monitor, several probes in a row",
+        "open the site from outside; on its web host `monit summary`, `systemctl status nginx`, "
+        "`tail /var/log/nginx/error.log`; if nginx is fine, the app (under What runs where)"),
+    "SiteBudgetBurnFast": Alert(
+        "page", "a site fails so many probes that, at this rate, its error budget (the failures its "
+        "`availability_objective` allows in 30 days) is gone within days: 14.4 times the allowed rate over the last "
+        "hour and 5 minutes, or 6 times over the last 6 hours and 30 minutes; it catches partial failures (one "
+        "probe in four) that SiteDown's probes in a row never see",
+        "as SiteDown; a partial failure is often one worker, one backend or one web host out of several: "
+        "nginx's error log for the failed requests, `monit summary` on each web host"),
+    "SiteBudgetBurnSlow": Alert(
+        "ticket", "a site's error budget is being spent faster than it lasts: 3 times the allowed rate over the "
+        "last day and 2 hours, or above it over the last 3 days and 6 hours; nobody is woken for it",
+        "in working hours: when did probes fail (Prometheus, `probe_success`), which requests failed "
+        "(nginx's error log), and what changed then"),
+    "SiteSlow": Alert(
+        "page", "pages take longer than `monitoring.slow_response` to arrive",
+        "on the web host: `systemd-cgtop` (is the app slice at its CPUQuota?), nginx's error log (limits, "
+        "upstream timeouts); a surge is held at the edge, a slow app is not"),
+    "CertificateExpiresSoon": Alert(
+        "ticket", "a site's certificate, as the monitor receives it over HTTPS, expires within "
+        "`monitoring.certificate_expiry`: renewal is failing (certbot renews 30 days before)",
+        "on the web host `certbot renew --dry-run` and `journalctl -u certbot` (is port 80 reachable for the ACME "
+        "challenge? the CA's rate limits?); then `certbot renew`, whose deploy hook runs `nginx -t` and reloads "
+        "nginx; a tls.mode files certificate: install the new one and deploy"),
+    "ServiceAddressDown": Alert(
+        "page", "a site does not answer at its service address (failover): no web host holds it, or the one "
+        "holding it fails", "`ip -br addr` on each web host (who holds it?), `journalctl -u keepalived`; then as "
+        "for SiteDown on the holder"),
+    "ServiceAddressMoved": Alert(
+        "ticket", "a site's service address is answered by another web host than its primary: the primary "
+        "failed, or is healthy again and waiting out failover.preempt_delay",
+        "find why the primary gave it up (`journalctl -u keepalived` there: its track script failed, or it was "
+        "down); it takes the address back by itself preempt_delay after it is healthy; to hand it back at once, "
+        "`systemctl restart keepalived` on the holder"),
+    "StandbyUnhealthy": Alert(
+        "ticket", "a standby web host fails its own health check: it could not take over the site's service "
+        "address if the primary failed", "as for SiteDown, on that standby: the site has no second host until "
+        "it is fixed"),
+    "HostDown": Alert(
+        "page", "the monitor cannot reach a web host's node_exporter: the host is down or cut off",
+        "ping and ssh it; if unreachable, the hosting provider's console (tier 2 has the contractor); "
+        "Healthchecks.io's heartbeat of the host says whether it is alive at all"),
+    "MonitCheckFailing": Alert(
+        "page", "Monit on a web host reports one of its checks not OK (the check and its state are in the subject)",
+        "on that host `monit summary`, then `monit status <check>`; Monit mails its own alerts about it too"),
+    "MonitSilent": Alert(
+        "page", "Monit on a web host has exported nothing for several of its cycles: Monit (or the export) stopped",
+        "on that host `systemctl status monit`, `tail /var/log/monit.log`; until it is back nothing restarts a "
+        "failed service there"),
+    MONIT_EVENT_ALERT: Alert(
+        "ticket", "Monit on a web host restarted a service (it died, or failed its health check or its limits): "
+        "the event Monit also mails, here so that chat hears of it and a silence covers it; it ends by itself",
+        "on that host `monit status <check>`, `journalctl -u <unit>` for why it died; if it keeps coming back, "
+        "Monit's restart limit escalates"),
+    "Watchdog": Alert(
+        "ticket", "always firing, by design: the external monitor calls its heartbeat with it",
+        "nothing, while it keeps firing; when the heartbeat's provider says it stopped, the monitor host, "
+        "Prometheus or Alertmanager is down: `systemctl status prometheus prometheus-alertmanager`"),
+}
+
+
+def extra_alerts(monitoring: settings.Monitoring) -> dict[str, Alert]:
+    """The user's own rules (``monitoring.extra_rules``) as the runbook explains them."""
+    return {rule.name: Alert(rule.severity, rule.description or rule.summary,
+                             "(a rule of group_data: `monitoring.extra_rules`)")
+            for rule in monitoring.extra_rules}
+
+
+def runbook_anchor(name: str) -> str:
+    """The anchor of an alert's runbook section (its heading is the alert's name)."""
+    return name.lower()
 
 
 @dataclass(frozen=True)
@@ -112,7 +212,7 @@ class ServiceAddress:
         return self.serving, self.held
 
 
-def _url_address(address: str) -> str:
+def url_address(address: str) -> str:
     try:
         return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
     except ValueError:
@@ -125,7 +225,7 @@ def watched_hosts(pyinfra_inventory) -> list[WatchedHost]:
     return [
         WatchedHost(
             name=watched.name,
-            address=_url_address(address_of(watched)),
+            address=url_address(address_of(watched)),
             sites=all_settings[watched.name].sites,
             monit_cycle=all_settings[watched.name].monit.cycle,
             failover=all_settings[watched.name].failover,
@@ -170,7 +270,7 @@ def service_addresses(watched: list[WatchedHost]) -> list[ServiceAddress]:
         for name, service in policy.sites.items():
             site = host.sites[name]
             probe = Probe(host=f"address-{service.address}", site=name,
-                          url=site_url(site, _url_address(service.address)),
+                          url=site_url(site, url_address(service.address)),
                           server_name=site.server_names[0], expect=_literal_regex(site.content_expect))
             primary = ranked[0]
             # nginx's $hostname: the primary's inventory name, or its first label.
@@ -208,6 +308,19 @@ def tier_emails(escalation: settings.Escalation) -> dict[str, list[str]]:
     return {tier.name: escalation.tier_emails(tier.name) for tier in escalation.tiers}
 
 
+def site_objectives(watched: list[WatchedHost]) -> dict[str, float]:
+    """Each probed site's availability objective, as a fraction (99.9 % is 0.999).
+
+    A site served by several web hosts has one objective (the first host's), each host's
+    probes measured against it.
+    """
+    objectives = {}
+    for host in watched:
+        for name, site in host.sites.items():
+            objectives.setdefault(name, site.availability_objective / 100)
+    return objectives
+
+
 def prometheus_files(host_settings: settings.HostSettings, watched: list[WatchedHost]) -> list[ConfigFile]:
     """prometheus.yml (targets) and the alert rules, escalated through the tiers."""
     monitoring, addresses = host_settings.monitoring, service_addresses(watched)
@@ -222,6 +335,8 @@ def prometheus_files(host_settings: settings.HostSettings, watched: list[Watched
         ConfigFile(RULES_FILE, render(
             "monitoring/etc/prometheus/holdfast-alerts.yml.j2",
             monitoring=monitoring, tiers=host_settings.escalation.tiers,
+            alerts=ALERTS | extra_alerts(monitoring), anchor=runbook_anchor,
+            objectives=site_objectives(watched),
             monit_export_file=MONIT_EXPORT_FILE.rsplit("/", 1)[1],
             monit_silent_after=MONIT_SILENT_CYCLES * max((each.monit_cycle for each in watched), default=0),
         )),
@@ -237,22 +352,76 @@ def blackbox_files(host_settings: settings.HostSettings, watched: list[WatchedHo
 
 
 def alertmanager_files(host_settings: settings.HostSettings, environ=os.environ) -> list[ConfigFile]:
-    """alertmanager.yml (routes and receivers) and, if the relay wants one, the password file.
+    """alertmanager.yml (routes and receivers), the relay's password file if it wants one,
+    and the chat, phone and sms providers' secret files (holdfast/channels/).
 
-    Both are readable by root and the service only: the password, and the watchdog URL,
-    are secrets.
+    All are readable by root and the service only: the password, the providers' secrets,
+    and the watchdog URL are secrets.
     """
     username, password = smtp_credentials(host_settings.mail, environ) or (None, None)
+    escalation = host_settings.escalation
+    emails = tier_emails(escalation)
+    delivered = channels.receivers(escalation, host_settings.monitoring.send_resolved, CONFIG_DIR, environ)
+    first = escalation.tiers[0].name
+    others = {tier: {key: json.dumps(entries, ensure_ascii=False) for key, entries in entries_by_key.items()}
+              for tier, entries_by_key in [*delivered.entries.items(),
+                                           (TICKETS_RECEIVER, delivered.without_urgent(escalation, first))]}
     readable_by_service = {"mode": "640", "group": SERVICE_USER}
     files = [ConfigFile(ALERTMANAGER_CONFIG, render(
         "monitoring/etc/prometheus/alertmanager.yml.j2",
-        monitoring=host_settings.monitoring, mail=host_settings.mail, tier_emails=tier_emails(host_settings.escalation),
+        monitoring=host_settings.monitoring, mail=host_settings.mail, tier_emails=emails,
+        receivers={**emails, TICKETS_RECEIVER: emails[first]}, others=others, tickets=TICKETS_RECEIVER,
+        title=channels.TITLE, text=channels.ALERT_LINES,
         username=username, password_file=SMTP_PASSWORD_FILE if password else None,
         watchdog_receiver=WATCHDOG_RECEIVER,
     ), **readable_by_service)]
-    if password:
-        files.append(ConfigFile(SMTP_PASSWORD_FILE, password, **readable_by_service))
+    secrets = ({SMTP_PASSWORD_FILE: password} if password else {}) | delivered.secrets
+    files += [ConfigFile(path, content, **readable_by_service) for path, content in secrets.items()]
     return files
+
+
+def script_service_files(name: str, unit: dict | None = None, **variables) -> list[ConfigFile]:
+    """A Python script of the monitor host (/usr/local/sbin/``name``, its template filled
+    with ``variables``) and its service (its template filled with ``unit``)."""
+    script = f"/usr/local/sbin/{name}"
+    return [
+        ConfigFile(script, render(f"monitoring{script}.j2", **variables), mode="755"),
+        ConfigFile(f"{UNIT_DIR}/{name}.service",
+                   render(f"monitoring/etc/systemd/system/{name}.service.j2", script=script, **(unit or {}))),
+    ]
+
+
+def monit_relay_files(pyinfra_inventory) -> list[ConfigFile]:
+    """The relay of Monit's events (a Python script) and its service; it takes events from
+    the watched hosts' addresses only, each labelled with its sender's name."""
+    senders = {address: name for name, addresses in group_addresses(pyinfra_inventory, WATCHED_GROUP).items()
+               for address in addresses}
+    return script_service_files(MONIT_RELAY, senders=senders, alertmanager=ALERTMANAGER_ADDRESS,
+                                listen="0.0.0.0", port=MONIT_RELAY_PORT)
+
+
+def matrix_bridge_files(escalation: settings.Escalation) -> list[ConfigFile]:
+    """The Matrix bridge (a Python script, holdfast/channels/matrix.py) and its service, run
+    as Alertmanager's user, which reads the channels' homeserver, room and token files;
+    none while no channel goes to Matrix."""
+    targets = {channel: channels.secret_path(CONFIG_DIR, channel, matrix.SECRET_KIND)
+               for channel, provider in escalation.providers.items() if provider.provider == "matrix"}
+    return script_service_files(MATRIX_BRIDGE, {"user": SERVICE_USER}, targets=targets,
+                                port=matrix.BRIDGE_PORT) if targets else []
+
+
+def _script_service(title: str, config: str, name: str, files: list[ConfigFile]) -> None:
+    """``files`` (``script_service_files``) live once systemd and Python accept them; the
+    service restarted on a change, enabled and running."""
+    validated_config(
+        name=title,
+        config=config,
+        files=files,
+        validate=f"systemd-analyze verify {UNIT_DIR}/{name}.service && "
+                 f"python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/sbin/{name}",
+        reload=f"systemctl daemon-reload && systemctl restart {name}",
+    )
+    systemd.service(name=f"{title}: running", service=name, running=True, enabled=True)
 
 
 @deploy("External monitor")
@@ -285,7 +454,7 @@ def deploy_monitor_host() -> None:
         files=alertmanager,
         validate=f"amtool check-config {ALERTMANAGER_CONFIG}",
         reload="systemctl reload-or-restart prometheus-alertmanager",
-        owned=[SMTP_PASSWORD_FILE],
+        owned=[f"{CONFIG_DIR}/alertmanager-*"],  # the password and the providers' secrets
     )
     validated_config(
         name="Prometheus targets and alert rules",
@@ -296,6 +465,11 @@ def deploy_monitor_host() -> None:
     )
     for unit in SERVICE_FLAGS:
         systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
+    _script_service("Relay of Monit's events into Alertmanager", "monit-relay", MONIT_RELAY,
+                    monit_relay_files(inventory))
+    bridge = matrix_bridge_files(host_settings.escalation)
+    if bridge:
+        _script_service("Matrix bridge of Alertmanager's notifications", "matrix-bridge", MATRIX_BRIDGE, bridge)
 
 
 def monit_export_files(host_settings: settings.HostSettings) -> list[ConfigFile]:

@@ -9,7 +9,7 @@ differs from a fresh rendering, so the runbook cannot drift from the plan.
 
 import sys
 
-from holdfast import firewall, maintenance, monit, monitoring, nginx, php_fpm, settings, slices
+from holdfast import channels, firewall, maintenance, monit, monitoring, nginx, php_fpm, settings, slices
 from holdfast.audit import Estate
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
 from holdfast.providers import healthchecks
@@ -18,45 +18,6 @@ from holdfast.templates import render
 DEFAULT_INVENTORY = "inventories/prod.py"
 
 
-# Every alert the deploy can send, by name: (what it means, what to do first). A unit test
-# compares them with the rendered Prometheus rules, so a new alert cannot miss the runbook.
-PROMETHEUS_ALERTS = {
-    "SiteDown": ("a site gave no 2xx answer with its expected text to the external monitor, several probes in a row",
-                 "open the site from outside; on its web host `monit summary`, `systemctl status nginx`, "
-                 "`tail /var/log/nginx/error.log`; if nginx is fine, the app (below)"),
-    "SiteSlow": ("pages take longer than `monitoring.slow_response` to arrive",
-                 "on the web host: `systemd-cgtop` (is the app slice at its CPUQuota?), nginx's error log (limits, "
-                 "upstream timeouts); a surge is held at the edge, a slow app is not"),
-    "CertificateExpiresSoon": ("a site's certificate, as the monitor receives it over HTTPS, expires within "
-                               "`monitoring.certificate_expiry`: renewal is failing (certbot renews 30 days before)",
-                               "on the web host `certbot renew --dry-run` and `journalctl -u certbot` (is port 80 "
-                               "reachable for the ACME challenge? the CA's rate limits?); then `certbot renew`, whose "
-                               "deploy hook runs `nginx -t` and reloads nginx; a tls.mode files certificate: install "
-                               "the new one and deploy"),
-    "HostDown": ("the monitor cannot reach a web host's node_exporter: the host is down or cut off",
-                 "ping and ssh it; if unreachable, the hosting provider's console (tier 2 has the contractor); "
-                 "Healthchecks.io's heartbeat of the host says whether it is alive at all"),
-    "MonitCheckFailing": ("Monit on a web host reports one of its checks not OK (the check and its state are in "
-                          "the subject)", "on that host `monit summary`, then `monit status <check>`; Monit "
-                          "mails its own alerts about it too"),
-    "MonitSilent": ("Monit on a web host has exported nothing for several of its cycles: Monit (or the export) "
-                    "stopped", "on that host `systemctl status monit`, `tail /var/log/monit.log`; until it is back "
-                    "nothing restarts a failed service there"),
-    "ServiceAddressDown": ("a site does not answer at its service address (failover): no web host holds it, or "
-                           "the one holding it fails", "`ip -br addr` on each web host (who holds it?), "
-                           "`journalctl -u keepalived`; then as for SiteDown on the holder"),
-    "ServiceAddressMoved": ("a site's service address is answered by another web host than its primary: the "
-                            "primary failed, or is healthy again and waiting out failover.preempt_delay",
-                            "find why the primary gave it up (`journalctl -u keepalived` there: its track script "
-                            "failed, or it was down); it takes the address back by itself preempt_delay after it is "
-                            "healthy; to hand it back at once, `systemctl restart keepalived` on the holder"),
-    "StandbyUnhealthy": ("a standby web host fails its own health check: it could not take over the site's "
-                         "service address if the primary failed", "as for SiteDown, on that standby: the site has "
-                         "no second host until it is fixed"),
-    "Watchdog": ("always firing, by design: the external monitor calls its heartbeat with it",
-                 "nothing, while it keeps firing; when the heartbeat's provider says it stopped, the monitor host, "
-                 "Prometheus or Alertmanager is down: `systemctl status prometheus prometheus-alertmanager`"),
-}
 MONIT_EVENTS = {
     "Does not exist": ("a supervised process died", "Monit restarts it within a cycle; if it keeps dying, "
                        "`journalctl -u <unit>` for the reason"),
@@ -106,6 +67,8 @@ def render_runbook(pyinfra_inventory) -> str:
     return render(
         "escalation/RUNBOOK.md.j2",
         plan=first.escalation,
+        delivered_by={channel: channels.PROVIDERS[provider.provider].NAME
+                      for channel, provider in first.escalation.providers.items()},
         mail=first.mail,
         hosts=_hosts(estate),
         web=web,
@@ -114,17 +77,20 @@ def render_runbook(pyinfra_inventory) -> str:
         alertmanager=monitoring.ALERTMANAGER_ADDRESS,
         hosted=first.hosted_monitors,
         heartbeat_slugs={name: healthchecks.slug(first.hosted_monitors.tag, name) for name in estate.settings},
-        prometheus_alerts=PROMETHEUS_ALERTS,
-        extra_rules=next((estate.settings[name].monitoring.extra_rules for name in monitor_hosts), []),
+        alerts=monitoring.ALERTS | monitoring.extra_alerts(
+            next((estate.settings[name].monitoring for name in monitor_hosts), first.monitoring)),
         monit_events=MONIT_EVENTS,
         monit_checks=[check.name for check in monit.process_checks(web)],
         slice_units={name: slices.slice_unit(name) for name in web.slices},
         nginx_sites_dir=nginx.SITES_DIR,
         maintenance_timer=maintenance.TIMER_UNIT,
         slowlogs={name: php_fpm.slowlog(name, service) for name, service in php_fpm.pools(web).items()},
-        # The monitors hosts by name (the runbook needs no address resolved), but the host itself.
-        firewall={name: firewall.openings(host_settings, {other: [other] for other in monitor_hosts if other != name})
-                  for name, host_settings in estate.settings.items()},
+        # The monitors hosts (and, on them, the watched hosts that send Monit's events) by name:
+        # the runbook needs no address resolved.
+        firewall={name: firewall.openings(
+            host_settings, {other: [other] for other in monitor_hosts if other != name},
+            {watched: [watched] for watched in estate.group(WATCHED_GROUP)} if name in monitor_hosts else None,
+        ) for name, host_settings in estate.settings.items()},
         everywhere=settings.EVERYWHERE,
         rollback_after=first.firewall.rollback_after,
     )

@@ -32,6 +32,7 @@ from holdfast.forms import (
     Interface,
     Interval,
     KeyPattern,
+    MatrixRoom,
     MemorySize,
     Network,
     NginxSize,
@@ -120,11 +121,44 @@ class Tier(Settings):
     )
 
 
+class ChannelProvider(Settings):
+    """The service that delivers one channel (chat, phone or sms) for Alertmanager; its
+    secret comes from the deploy's environment, never from group_data."""
+
+    provider: Literal["slack", "ntfy", "matrix", "pagerduty"] = Field(
+        description="For chat: slack (any Slack-compatible incoming webhook: Slack, Mattermost, Rocket.Chat), "
+        "ntfy or matrix (a Matrix room, through the client-server API); for phone and sms: pagerduty (its Events "
+        "API v2; PagerDuty calls or texts the people of its service's escalation policy).",
+    )
+    url: Url | None = Field(
+        None, description="Where to send (None: the provider's own): slack, the webhook URL up to its secret part "
+        "(https://hooks.slack.com/services); ntfy, the server (https://ntfy.sh); matrix, the homeserver's client API "
+        "(https://matrix-client.matrix.org); pagerduty, the events endpoint "
+        "(https://events.pagerduty.com/v2/enqueue).",
+    )
+    secret_env: EnvName = Field(
+        description="Environment variable of the deploy holding the secret: slack, the rest of the webhook URL "
+        "(e.g. 'T00/B00/XXXX'); ntfy, the topic (whoever knows it reads it); matrix, the access token of the user "
+        "that posts; pagerduty, the integration's routing key.",
+    )
+    room: MatrixRoom | None = Field(
+        None, description="matrix only, and required there: the room's ID (its settings show it), which the access "
+        "token's user has joined.",
+    )
+    token_env: EnvName | None = Field(
+        None, description="ntfy only: environment variable holding an access token (None: no login).",
+    )
+
+
 class Escalation(Settings):
     """Who is alerted, in what order, on which channel. The one list of recipients."""
 
     contacts: dict[Slug, Contact] = Field(min_length=1, description="Everyone who can be alerted, by key.")
     tiers: list[Tier] = Field(min_length=1, description="The order of escalation; tier 1 first.")
+    providers: dict[Literal["chat", "phone", "sms"], ChannelProvider] = Field(
+        {}, description="How the external monitor delivers each channel other than email (by channel); a tier's "
+        "channel without one stops the deploy.",
+    )
 
     def tier_contacts(self, tier: Tier) -> list[Contact]:
         return [self.contacts[member] for member in tier.members]
@@ -544,6 +578,12 @@ class Site(Settings):
     )
     fallback: Fallback = Field(Fallback(), description="The page visitors see while the backend fails.")
     tls: Tls | None = Field(None, description="HTTPS for the site (None: plain HTTP on port 80 only).")
+    availability_objective: float = Field(
+        99.9, gt=0, lt=100,
+        description="Percent of the external monitor's probes of the site (on each web host) that succeed, over "
+        "30 days; the rest is the error budget: burning it fast pages (SiteBudgetBurnFast), slowly opens a "
+        "ticket (SiteBudgetBurnSlow).",
+    )
 
 
 class Edge(Settings):
@@ -628,6 +668,10 @@ class Heartbeat(Settings):
 
 
 
+Severity = Literal["page", "ticket"]
+SEVERITY_HELP = "page (every tier in turn, until resolved) or ticket (the first tier only, in working hours)."
+
+
 class AlertRule(Settings):
     """An alert rule of the user's own, escalated through the tiers like Holdfast's."""
 
@@ -639,6 +683,8 @@ class AlertRule(Settings):
     summary: str = Field(
         min_length=1, description="One line for the alert mail; may use {{ $labels.host }} and {{ $value }}."
     )
+    severity: Severity = Field("page", description=SEVERITY_HELP)
+    description: str | None = Field(None, description="What the alert means, for the runbook (None: the summary).")
 
 
 class Monitoring(Settings):
@@ -675,6 +721,11 @@ class Monitoring(Settings):
     )
     watchdog_interval: Interval = Field("1m", description="How often the Watchdog alert calls watchdog_url.")
     extra_rules: list[AlertRule] = Field([], description="Alert rules of your own, escalated like the built-in ones.")
+    runbook_url: str = Field(
+        "docs/RUNBOOK.md", min_length=1,
+        description="Where the team reads the runbook (a URL, or the path in this repository); every alert carries "
+        "this with its section's anchor as runbook_url.",
+    )
 
     def contradictions(self) -> list[Problem]:
         """Values that contradict another value of this section, as (key, value, message) triples."""
@@ -682,6 +733,9 @@ class Monitoring(Settings):
         if self.probe_timeout > self.scrape_interval:
             errors.append((("probe_timeout",), self.probe_timeout,
                            f"expected at most monitoring.scrape_interval ({self.scrape_interval})"))
+        if self.scrape_interval > 60:
+            errors.append((("scrape_interval",), self.scrape_interval,
+                           "expected at most 60s: the error budget's 5-minute window needs 5 probes at least"))
         if self.slow_response >= self.probe_timeout:
             errors.append((("slow_response",), self.slow_response,
                            f"expected less than monitoring.probe_timeout ({self.probe_timeout})"))

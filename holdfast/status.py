@@ -232,9 +232,11 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
     and the capabilities not compared, with why (a builder that needs what is missing here,
     e.g. a secret from the environment)."""
     builders: dict[str, Callable[[], list[ConfigFile]]] = {
-        "monit": lambda: monit.config_files(host_settings, monit.relay_login(host_settings)),
+        "monit": lambda: monit.config_files(host_settings, monit.relay_login(host_settings),
+                                            monit.event_relays(pyinfra_inventory, pyinfra_host)),
         "firewall": lambda: [
-            *firewall.config_files(host_settings, monitor_addresses(pyinfra_inventory, but=pyinfra_host.name)),
+            *firewall.config_files(host_settings, monitor_addresses(pyinfra_inventory, but=pyinfra_host.name),
+                                   firewall.relay_senders(pyinfra_inventory, pyinfra_host)),
             *firewall.unit_files(),
         ],
     }
@@ -253,6 +255,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
             "prometheus": lambda: monitoring.prometheus_files(host_settings, watched),
             "blackbox": lambda: monitoring.blackbox_files(host_settings, watched),
             "alertmanager": lambda: monitoring.alertmanager_files(host_settings),
+            "monit-relay": lambda: monitoring.monit_relay_files(pyinfra_inventory),
+            "matrix-bridge": lambda: monitoring.matrix_bridge_files(host_settings.escalation),
         }
     files, skipped = [], []
     for capability, build in builders.items():

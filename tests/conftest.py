@@ -13,6 +13,10 @@ REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfast", "lab")
 # The environment the sample group_data reads its SMTP login from; made-up values for rendering.
 FAKE_SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "fake-pw"}
+# The chat and phone providers' secrets the sample group_data reads; made-up values.
+FAKE_CHANNEL_ENV = {"HOLDFAST_SLACK_WEBHOOK": "T00/B00/fake-hook", "HOLDFAST_PAGERDUTY_ROUTING_KEY": "fake-routing-key",
+                    "HOLDFAST_LAB_CHAT_KEY": "T0/B0/lab", "HOLDFAST_LAB_PAGERDUTY_KEY": "lab-routing-key"}
+FAKE_DEPLOY_ENV = FAKE_SMTP_ENV | FAKE_CHANNEL_ENV
 
 
 def copy_project(destination: Path, names: tuple[str, ...] = PROJECT_FILES) -> Path:

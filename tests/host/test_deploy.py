@@ -14,6 +14,11 @@ def test_second_deploy_changes_nothing(pytestconfig):
     assert run.changed_operations == [], run.output[-3000:]
 
 
+# The lab's phone provider (group_data/lab.py): without it, tier 2's phone has none.
+PHONE_PROVIDER = ('"phone": {"provider": "pagerduty", "url": f"http://{LAB.bridge_address}:8473/v2/enqueue",\n'
+                  '                  "secret_env": "HOLDFAST_LAB_PAGERDUTY_KEY"},')
+
+
 @pytest.mark.disruptive
 @pytest.mark.parametrize(
     ("file", "old", "new", "expected"),
@@ -25,8 +30,11 @@ def test_second_deploy_changes_nothing(pytestconfig):
          "error: [tier-members] tier tier2: only acme"),
         ("group_data/web.py", '"limits": {', '"limits": {"default": {"rate": "ten per second"}, ',
          "group_data/web.py: sites.shop.limits.default.rate = 'ten per second': expected a request rate"),
+        ("group_data/lab.py", PHONE_PROVIDER, "",
+         "group_data/all.py: escalation.tiers[1].channels = ['email', 'phone']: tier tier2 declares phone, but "
+         "escalation.providers has no 'phone'"),
     ],
-    ids=["typo-key", "string-for-number", "one-person-tier", "malformed-rate"],
+    ids=["typo-key", "string-for-number", "one-person-tier", "malformed-rate", "channel-without-provider"],
 )
 def test_bad_group_data_fails_before_any_host_is_touched(pytestconfig, targets, project_copy, file, old, new, expected):
     before = fingerprints(targets)

@@ -379,7 +379,9 @@ def test_later_tiers_are_not_mailed_before_their_wait(nginx_outage, settings):
         settings.monitoring)
     if any(tier.escalate_after < longest_outage for tier in settings.escalation.tiers[1:]):
         pytest.skip("a later tier's wait is shorter than this test's outage may last")
-    assert nginx_outage.other_tiers_mailed == []
+    # The error budget's page (SiteBudgetBurnFast) outlasts the outage by its 5-minute
+    # window, so a later tier with a short wait (the lab's) may rightly hear of it.
+    assert [subject for subject in nginx_outage.other_tiers_mailed if "SiteDown" in subject] == []
 
 
 # --- disruptive: whole deploys ----------------------------------------------------------
@@ -400,6 +402,7 @@ def test_tier2_is_mailed_after_its_wait_while_unresolved(pytestconfig, project_c
     if len(settings.escalation.tiers) < 2:
         pytest.skip("the escalation plan has one tier")
     inventory = pytestconfig.getoption("inventory")
+    # The plan is all.py's (the lab's, group_data/lab.py, takes its waits up to 90 s).
     append(project_copy / "group_data/all.py",
            f'for _tier in escalation["tiers"][1:]:\n    _tier["escalate_after"] = {ESCALATION_WAIT}')
     web = next(target for target in targets.values() if "web" in target.groups)

@@ -9,7 +9,7 @@ from holdfast import audit, loading, monit, monitoring
 from holdfast.facts import Listener
 from holdfast.inventory import read_inventory
 from holdfast.providers.model import recipients
-from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit, load_settings, repo_settings, settings_error
+from tests.conftest import FAKE_DEPLOY_ENV, REPO, append, edit, load_settings, repo_settings, settings_error
 
 
 def findings(inventory="inventories/lab.py"):
@@ -209,7 +209,7 @@ def test_recipients_everywhere_are_exactly_the_plans_contacts(monkeypatch):
     plan = {contact.email for contact in web.escalation.contacts.values()}
     monit_text = "".join(file.content for file in monit.config_files(web, None))
     alertmanager_text = "".join(file.content for file in monitoring.alertmanager_files(
-        monitor, environ=FAKE_SMTP_ENV))
+        monitor, environ=FAKE_DEPLOY_ENV))
     found = {
         "monit": set(re.findall(r"^\s*(?:set )?alert (\S+@\S+)", monit_text, flags=re.MULTILINE)),
         "alertmanager": {address.strip() for line in re.findall(r"- to: \"([^\"]+)\"", alertmanager_text)

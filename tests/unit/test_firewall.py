@@ -4,6 +4,7 @@ host gets, and the ruleset rendered from it."""
 import pytest
 
 from holdfast import firewall, settings
+from holdfast.monitoring import MONIT_RELAY_PORT
 from tests.conftest import append, load_settings, repo_settings, settings_error
 
 MONITORS = {"mon1": ["10.123.0.10"]}
@@ -96,6 +97,13 @@ def test_vrrp_is_open_between_the_web_peers_only(lab_settings):
         f'ip saddr {{ {peers} }} meta l4proto 112 counter accept comment "VRRP between the web hosts (failover)"'
     )
     assert not any("l4proto 112" in rule for rule in rules(lab_settings["mon1"], MONITORS))
+
+
+def test_monitor_host_takes_monit_events_from_the_watched_hosts_only(lab_settings):
+    senders = {"web1": ["10.123.0.11"], "web2": ["10.123.0.12"]}
+    relay = [o for o in firewall.openings(lab_settings["mon1"], {}, senders) if o.ports == (MONIT_RELAY_PORT,)]
+    assert [(o.protocol, o.sources) for o in relay] == [("tcp", ("10.123.0.11", "10.123.0.12"))]
+    assert not [o for o in firewall.openings(lab_settings["web1"], MONITORS) if MONIT_RELAY_PORT in o.ports]
 
 
 def test_monitor_host_has_no_site_ports(lab_settings):

@@ -101,3 +101,13 @@ def test_an_upstream_without_a_valid_host_or_port_is_refused(value):
 def test_values_listed_twice_are_all_named():
     with pytest.raises(ValueError, match="^listed more than once: a, b$"):
         forms.unique(["b", "a", "c", "a", "b"])
+
+
+@pytest.mark.parametrize("value", ["!abcdefgh:example.org", "!abcdefgh:matrix.example.org:8448", "!opaqueid"])
+def test_a_matrix_room_id_is_accepted(value):
+    assert TypeAdapter(forms.MatrixRoom).validate_python(value) == value
+
+
+@pytest.mark.parametrize("value", ["#shop-alerts:example.org", "abcdefgh:example.org", "!", "!a b:example.org"])
+def test_a_room_alias_or_no_room_id_is_refused(value):
+    assert _refusal(forms.MatrixRoom, value).startswith("expected a Matrix room ID such as '!abcdefgh:example.org'")

@@ -10,16 +10,8 @@ from pyinfra.context import ctx_host, ctx_inventory
 from holdfast import loading, monitoring, settings
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
-from tests.conftest import FAKE_SMTP_ENV, REPO, append, edit, settings_error
-
-PROD = "inventories/prod.py"
-
-
-@pytest.fixture
-def prod(monkeypatch):
-    """The production inventory, read from the repository."""
-    monkeypatch.chdir(REPO)
-    return read_inventory(PROD)
+from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FAKE_SMTP_ENV, REPO, append, edit, settings_error
+from tests.unit.conftest import PROD
 
 
 def monitor_of(inventory):
@@ -50,7 +42,7 @@ def rules(host_settings) -> list[dict]:
     ]
 
 
-def alertmanager_config(host_settings, environ=FAKE_SMTP_ENV) -> list:
+def alertmanager_config(host_settings, environ=FAKE_DEPLOY_ENV) -> list:
     return monitoring.alertmanager_files(host_settings, environ)
 
 
@@ -76,8 +68,8 @@ def test_a_host_is_reached_at_its_ssh_hostname(monkeypatch):
 
 
 def test_ipv6_addresses_are_bracketed_in_urls():
-    assert monitoring._url_address("2001:db8::1") == "[2001:db8::1]"
-    assert monitoring._url_address("192.0.2.1") == "192.0.2.1"
+    assert monitoring.url_address("2001:db8::1") == "[2001:db8::1]"
+    assert monitoring.url_address("192.0.2.1") == "192.0.2.1"
 
 
 @pytest.mark.parametrize("text", ["Welcome to the shop", "Price: $5 (today) [50% off]*", "a.b|c\\d^e{2}"])
@@ -196,8 +188,8 @@ def test_relay_password_goes_to_a_file_the_service_alone_reads(prod):
 
 def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
     monkeypatch.chdir(REPO)
-    files = alertmanager_config(monitor_settings(read_inventory("inventories/lab.py")), environ={})
-    assert [file.path for file in files] == [monitoring.ALERTMANAGER_CONFIG]
+    files = alertmanager_config(monitor_settings(read_inventory("inventories/lab.py")), environ=FAKE_CHANNEL_ENV)
+    assert monitoring.SMTP_PASSWORD_FILE not in [file.path for file in files]
     assert 'smtp_smarthost: "mon1:25"' in files[0].content
     assert "smtp_require_tls: false" in files[0].content
 
@@ -205,7 +197,7 @@ def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
 # --- errors found while preparing the deploy -----------------------------------------
 
 
-def prepare_error(inventory, environ=FAKE_SMTP_ENV) -> str:
+def prepare_error(inventory, environ=FAKE_DEPLOY_ENV) -> str:
     """The error deploy_monitor_host's preparation raises for the monitor host."""
     with ctx_inventory.use(inventory), ctx_host.use(monitor_of(inventory)):
         with pytest.raises(loading.SettingsError) as raised:

@@ -22,12 +22,16 @@ def test_committed_runbook_is_a_fresh_rendering(production):
     )
 
 
-def test_every_prometheus_alert_is_explained(production):
+def test_every_alert_carries_severity_description_and_its_runbook_section(production):
     fleet = loading.load(production)
     monitor = fleet[production.get_group("monitors")[0].name]
     rules = "".join(file.content for file in monitoring.prometheus_files(monitor, monitoring.watched_hosts(production)))
-    built_in = set(re.findall(r"- alert: (\w+)", rules)) - {rule.name for rule in monitor.monitoring.extra_rules}
-    assert built_in == set(runbook.PROMETHEUS_ALERTS)
+    text = runbook.render_runbook(production)
+    alerts = re.findall(r'- alert: (\w+)\n.*?severity: (\w+)\n.*?description: "([^\n]+)"\n\s+runbook_url: "([^\n]+)"', rules, re.S)
+    assert {name for name, *_ in alerts} == set(monitoring.ALERTS) - {monitoring.MONIT_EVENT_ALERT}  # Monit sends it
+    for name, severity, description, url in alerts:
+        assert url == f"{monitor.monitoring.runbook_url}#{name.lower()}"
+        assert f"#### {name}\n\n*{severity}*: {description}" in text
 
 
 def test_every_contact_and_channel_is_in_the_runbook(production):

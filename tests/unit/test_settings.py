@@ -63,10 +63,23 @@ def test_out_of_range(project_copy):
         ('"channels": ["email", "chat"]', '"channels": ["email", "pager"]', "channels[1] = 'pager': expected 'email', 'phone', 'sms' or 'chat'"),
     ],
 )
-def test_bad_escalation_values(project_copy, old, new, expected):
+@pytest.mark.parametrize("inventory", ["inventories/prod.py", "inventories/lab.py"])
+def test_bad_escalation_values(project_copy, old, new, expected, inventory):
+    # The lab's plan is built from production's (group_data/lab.py): its copy names all.py too.
     edit(project_copy / "group_data/all.py", old, new)
-    message = settings_error()
+    message = settings_error(inventory)
     assert "group_data/all.py: " in message and expected in message
+
+
+def test_the_lab_waits_at_most_90_s_and_takes_shorter_waits(project_copy):
+    assert [tier.escalate_after for tier in load_settings()["mon1"].escalation.tiers] == [0, 90]
+    edit(project_copy / "group_data/all.py", '"escalate_after": "15m"', '"escalate_after": "20s"')
+    assert [tier.escalate_after for tier in load_settings()["mon1"].escalation.tiers] == [0, 20]
+
+
+def test_a_bad_value_of_the_labs_own_names_lab_py(project_copy):
+    edit(project_copy / "group_data/lab.py", '"provider": "pagerduty"', '"provider": "pagerduty2"')
+    assert "group_data/lab.py: escalation.providers.phone.provider = 'pagerduty2'" in settings_error()
 
 
 @pytest.mark.parametrize(
@@ -88,7 +101,7 @@ def test_bad_site_values(project_copy, old, new, expected):
 def test_every_problem_is_reported_once(project_copy):
     edit(project_copy / "group_data/web.py", "services = {", "servics = {")
     edit(project_copy / "group_data/all.py", '"escalate_after": "15m"', '"escalate_after": "soon"')
-    message = settings_error()
+    message = settings_error("inventories/prod.py")
     assert message.count("servics") == 1  # two web hosts, one message
     assert message.count("soon") == 1
 

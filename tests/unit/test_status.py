@@ -2,8 +2,8 @@
 
 import json
 
-from holdfast import loading, monitoring, status
-from holdfast.inventory import read_inventory, ssh_command
+from holdfast import loading, monit, monitoring, status
+from holdfast.inventory import address_of, read_inventory, ssh_command
 from holdfast.safe_config import ConfigFile
 from tests.conftest import REPO
 
@@ -138,6 +138,17 @@ def test_files_needing_a_secret_not_in_the_environment_are_not_compared(monkeypa
     production = read_inventory("inventories/prod.py")
     mon1 = production.get_host("mon1.example.net")
     files, not_compared = status.wanted_files(production, mon1, ["monitors"], loading.load(production)[mon1.name])
-    assert [line.split(":")[0] for line in not_compared] == ["monit", "alertmanager"]
+    # (and the firewall and the relay: they need the web hosts' addresses, which do not resolve here)
+    assert [line.split(":")[0] for line in not_compared] == ["monit", "firewall", "alertmanager", "monit-relay"]
     assert "HOLDFAST_SMTP_PASSWORD" in not_compared[0]
     assert {file.path for file in files} >= {monitoring.PROMETHEUS_CONFIG, monitoring.BLACKBOX_CONFIG}
+
+
+def test_monit_files_are_rendered_with_the_relays_as_the_deploy_does(monkeypatch):
+    monkeypatch.chdir(REPO)
+    lab = read_inventory("inventories/lab.py")
+    web, mon = lab.get_group("web")[0], lab.get_group("monitors")[0]
+    files, not_compared = status.wanted_files(lab, web, ["lab", "web"], loading.load(lab)[web.name])
+    script = {file.path: file.content for file in files}.get(monit.EVENT_SCRIPT)
+    assert not_compared == [] and script is not None
+    assert f"http://{address_of(mon)}:{monitoring.MONIT_RELAY_PORT}/alerts" in script

@@ -13,14 +13,14 @@ import crossplane
 import pytest
 
 from holdfast import nginx, settings
-from tests.conftest import edit, load_settings, repo_settings, settings_error
+from tests.conftest import edit, fleet_settings, load_settings, settings_error
 
 MONITORS = {"mon1.example.net": ["198.51.100.10", "2001:db8::10"]}
 
 
 @pytest.fixture(scope="module")
 def web_settings() -> settings.HostSettings:
-    return repo_settings("inventories/prod.py")["web1.example.com"]
+    return fleet_settings("inventories/prod.py")["web1.example.com"]
 
 
 def files_by_path(host_settings, monitors=MONITORS) -> dict[str, str]:

@@ -5,7 +5,7 @@ import json
 from holdfast import loading, monitoring, status
 from holdfast.inventory import read_inventory, ssh_command
 from holdfast.safe_config import ConfigFile
-from tests.conftest import REPO
+from tests.conftest import FLEET
 
 MONIT = """\
 Monit 5.33.0 uptime: 3m
@@ -132,7 +132,7 @@ def test_ssh_uses_the_inventory_connection_and_sudo():
 
 
 def test_files_needing_a_secret_not_in_the_environment_are_not_compared(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     monkeypatch.delenv("HOLDFAST_SMTP_PASSWORD", raising=False)
     monkeypatch.delenv("HOLDFAST_SMTP_USER", raising=False)
     production = read_inventory("inventories/prod.py")

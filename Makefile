@@ -7,11 +7,15 @@ PY        := $(VENV)/bin/python
 PYINFRA   := $(VENV)/bin/pyinfra
 PYTEST    := $(VENV)/bin/pytest
 INVENTORY ?= inventories/lab.py
+# `make check` reads production's inventory unless INVENTORY is given.
+CHECK_INVENTORY := $(if $(filter command line environment,$(origin INVENTORY)),$(INVENTORY),inventories/prod.py)
+# Which inventory a target acts on, said before it starts (the lab's is the default).
+say_inventory = @echo "$@: inventory $(INVENTORY)$(if $(filter inventories/lab.py,$(INVENTORY)), (the lab; production: INVENTORY=inventories/prod.py))"
 # The lab's heartbeats ping the lab's Healthchecks.io double with this key (group_data/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit status maintenance end runbook drill bench clean
+.PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit status maintenance end runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -47,10 +51,18 @@ lab: machine-check $(VENV)/.installed
 lab-down: $(VENV)/.installed
 	$(PY) -m lab down
 
+# Offline, no SSH: group_data validated for every host of the inventory, every file
+# rendered and checked (crossplane, gixy; promtool, amtool where installed), the audit's
+# inventory-wide rules. Production's inventory by default.
+check: $(VENV)/.installed
+	$(PY) -m holdfast check $(CHECK_INVENTORY)
+
 deploy: $(VENV)/.installed
+	$(say_inventory)
 	$(PYINFRA) -y $(INVENTORY) deploy.py
 
 verify: $(VENV)/.installed
+	$(say_inventory)
 	$(PYTEST) tests/host --inventory $(INVENTORY)
 
 # Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
@@ -65,6 +77,7 @@ cut-off-first: $(VENV)/.installed
 
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed
+	$(say_inventory)
 	$(PYINFRA) -y --dry $(INVENTORY) audit.py
 
 # The fleet at a glance (reads, changes nothing); STATUS_FLAGS=--json for JSON.

@@ -1,7 +1,7 @@
 """A user's own fleet never breaks the tests: in a copy of the repository whose group_data/
 and inventories/prod.py are another company's (tests/fixtures/other_fleet: other hosts,
-contacts, tiers, PHP version), with its runbook rendered as `make runbook` would, ruff and
-the unit tests pass. The tests read their own data (tests/fixtures/fleet)."""
+contacts, tiers, PHP version), with its runbook rendered as `make runbook` would, `make
+check` passes on it, and so do ruff and the unit tests. The tests read their own data (tests/fixtures/fleet)."""
 
 import os
 import shutil
@@ -43,6 +43,9 @@ def test_unit_tests_pass_with_another_fleet_in_group_data(tmp_path):
                               capture_output=True, text=True, check=True).stdout
     assert "dana@bakery.test" in rendered and "php8.3-fpm" in rendered
     (project / "docs/RUNBOOK.md").write_text(rendered)
+    checked = subprocess.run([sys.executable, "-m", "holdfast", "check", "inventories/prod.py"], cwd=project, env=env,
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
     ruff = subprocess.run([Path(sys.executable).parent / "ruff", "check", "."], cwd=project,
                           capture_output=True, text=True)
     assert ruff.returncode == 0, ruff.stdout[-2000:]

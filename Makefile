@@ -15,7 +15,7 @@ say_inventory = @echo "$@: inventory $(INVENTORY)$(if $(filter inventories/lab.p
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
-.PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit status maintenance end runbook drill bench clean
+.PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit status maintenance end rollback runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -63,7 +63,7 @@ deploy: $(VENV)/.installed
 
 verify: $(VENV)/.installed
 	$(say_inventory)
-	$(PYTEST) tests/host --inventory $(INVENTORY)
+	$(PYTEST) tests/host --inventory $(INVENTORY) --durations=25
 
 # Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
 cut-off: $(VENV)/.installed
@@ -91,6 +91,12 @@ maintenance: $(VENV)/.installed
 	  $(if $(filter end,$(MAKECMDGOALS)),--end,--for "$(FOR)" --reason "$(REASON)" --services "$(SERVICES)")
 end:
 	@:
+
+# make rollback HOST=web1 CONFIG=nginx: the files the last deploy replaced, put back (validated).
+rollback: $(VENV)/.installed
+	$(if $(HOST),,$(error HOST=<host> is required, e.g. make rollback HOST=web1 CONFIG=nginx))
+	$(say_inventory)
+	$(PYINFRA) -y $(INVENTORY) rollback.py --limit "$(HOST)" --data rollback="$(CONFIG)"
 
 # docs/RUNBOOK.md from the escalation plan and the production inventory (a unit test
 # fails while the committed one differs).

@@ -6,7 +6,9 @@ runs ``holdfast-apply-config`` (installed by the base capability), which validat
 candidate with the service's own checker in a private mount namespace, and only then
 keeps a copy of the live files as the last good ones, swaps the new ones in and
 reloads. A rejected candidate leaves the live files and the running service as they
-were, and the deploy fails with the checker's own error text.
+were, and the deploy fails with the checker's own error text. Under ``--diff`` it shows
+what each file's content would become, except files others may not read (secrets).
+``rollback_config`` puts the last good files back, through the same helper.
 """
 
 import hashlib
@@ -16,12 +18,13 @@ from dataclasses import dataclass
 from io import StringIO
 from pathlib import PurePosixPath
 
-from pyinfra import host
+from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import systemd
+from pyinfra.operations.util.files import generate_color_diff
 
-from holdfast.facts import MatchingFiles
+from holdfast.facts import FileState, FileStates, MatchingFiles
 
 STATE_DIR = "/var/lib/holdfast"
 UNIT_DIR = "/etc/systemd/system"
@@ -43,15 +46,20 @@ class ConfigFile:
         return hashlib.sha1(self.content.encode()).hexdigest()
 
 
-def _is_current(wanted: ConfigFile) -> bool:
-    live = host.get_fact(File, path=wanted.path)
-    return bool(
-        live
-        and host.get_fact(Sha1File, path=wanted.path) == wanted.sha1
-        and str(live["mode"]) == wanted.mode.lstrip("0")  # pyinfra reads mode 0644 as the number 644
-        and live["user"] == wanted.user
-        and live["group"] == wanted.group
-    )
+def _state(wanted: ConfigFile) -> FileState:
+    return FileState(wanted.mode.lstrip("0"), wanted.user, wanted.group, wanted.sha1)
+
+
+def _show_diff(wanted: ConfigFile, live: bool) -> None:
+    """``--diff``: the change of ``wanted``'s content; not shown for a file others may not
+    read (it may hold a secret, and the diff would print it)."""
+    host.log(f"Will {'modify' if live else 'create'} {wanted.path}", logger.info)
+    if not int(wanted.mode, 8) & 0o004:
+        logger.info("  (content not shown: mode %s, it may hold secrets)", wanted.mode)
+        return
+    current = [line + "\n" for line in host.get_fact(FileContents, path=wanted.path) or []] if live else []
+    for line in generate_color_diff(current, wanted.content.splitlines(keepends=True)):
+        logger.info("  %s", line)
 
 
 @operation()
@@ -89,11 +97,15 @@ def validated_config(
     wanted_paths = {wanted.path for wanted in files}
     found = host.get_fact(MatchingFiles, patterns=owned) if owned else []
     stale = [path for path in found if path not in wanted_paths]
-    changed = [wanted for wanted in files if not _is_current(wanted)]
+    live = host.get_fact(FileStates, paths=[wanted.path for wanted in files]) if files else {}
+    changed = [wanted for wanted in files if live.get(wanted.path) != _state(wanted)]
     if not changed and not stale:
         host.noop(f"{config} configuration is up to date")
         return
 
+    if state.config.DIFF:
+        for wanted in changed:
+            _show_diff(wanted, wanted.path in live)
     stage = f"{STATE_DIR}/stage/{config}"
     yield StringCommand("rm", "-rf", stage, "&&", "mkdir", "-p", stage)
     for wanted in changed:
@@ -104,6 +116,18 @@ def validated_config(
     if callable(reload):
         reload = reload([wanted.path for wanted in changed], stale)
     yield StringCommand(APPLY_COMMAND, config, shlex.quote(validate), shlex.quote(reload), *map(shlex.quote, stale))
+
+
+@operation(is_idempotent=False)
+def rollback_config(config: str):
+    """
+    Put back the last good files of ``config`` that the last swap replaced (and remove the
+    files it created), validated and reloaded by that swap's own commands. What this replaces
+    becomes the last good, so a second rollback undoes the first.
+
+    + config: the short name given to ``validated_config`` (``nginx``, ``monit``, ...)
+    """
+    yield StringCommand(APPLY_COMMAND, "--rollback", shlex.quote(config))
 
 
 def validated_timer(name: str, config: str, unit: str, files: Sequence[ConfigFile], running_name: str) -> None:

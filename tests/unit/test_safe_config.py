@@ -33,6 +33,7 @@ def apply(tmp_path):
 
     run.live = live
     run.state = state
+    run.rollback = lambda config="demo": subprocess.run([script, "--rollback", config], capture_output=True, text=True)
     return run
 
 
@@ -90,3 +91,40 @@ def test_modes_and_owners_of_staged_files_are_kept(apply):
     result = apply({}, "true")
     assert result.returncode == 0, result.stderr
     assert (apply.live / "secret.conf").stat().st_mode & 0o777 == 0o600
+
+
+def test_rollback_puts_the_last_good_files_back_through_the_same_checker(apply, tmp_path):
+    reloaded = tmp_path / "reloaded"
+    checker = f"grep -q setting {apply.live}/app.conf"
+    result = apply({"app.conf": "setting = new\n", "added.conf": "new file\n"}, checker, f"touch {reloaded}")
+    assert result.returncode == 0, result.stderr
+    reloaded.unlink()
+
+    result = apply.rollback()
+    assert result.returncode == 0, result.stderr
+    assert (apply.live / "app.conf").read_text() == "setting = old\n"
+    assert not (apply.live / "added.conf").exists()  # the last swap created it
+    assert (apply.live / "unrelated.conf").read_text() == "kept\n"
+    assert reloaded.exists()  # with the last swap's own reload
+
+    result = apply.rollback()  # what the rollback replaced is the last good now
+    assert result.returncode == 0, result.stderr
+    assert (apply.live / "app.conf").read_text() == "setting = new\n"
+    assert (apply.live / "added.conf").read_text() == "new file\n"
+
+
+def test_rollback_is_refused_when_the_checker_rejects_the_last_good_files(apply):
+    # The checker accepts the new file only: the old one is refused, nothing changes.
+    result = apply({"app.conf": "setting = new\n"}, f"grep -q new {apply.live}/app.conf")
+    assert result.returncode == 0, result.stderr
+    result = apply.rollback()
+    assert result.returncode == 1 and "rejected" in result.stderr
+    assert (apply.live / "app.conf").read_text() == "setting = new\n"
+
+
+def test_rollback_without_a_kept_configuration_says_what_is_kept(apply):
+    assert apply({"app.conf": "setting = new\n"}, "true").returncode == 0
+    result = apply.rollback("nginx")
+    assert result.returncode == 2
+    assert "no last good nginx configuration" in result.stderr and "kept: demo" in result.stderr
+    assert (apply.live / "app.conf").read_text() == "setting = new\n"

@@ -7,11 +7,17 @@ PY        := $(VENV)/bin/python
 PYINFRA   := $(VENV)/bin/pyinfra
 PYTEST    := $(VENV)/bin/pytest
 INVENTORY ?= inventories/lab.py
+# Where an inventory and its group_data/ are: the lab's in lab/fleet (the sample fleet the
+# tests expect), any other in the repository (group_data/, inventories/prod.py: your own).
+project_of = $(if $(filter inventories/lab.py,$(1)),lab/fleet,.)
+# A command run in the project of inventory $(1), with the repository's code and config.py.
+in_project = cd $(call project_of,$(1)) && PYTHONPATH=$(CURDIR)
+RUN_PYINFRA = $(abspath $(PYINFRA)) --config $(CURDIR)/config.py
 # `make check` reads production's inventory unless INVENTORY is given.
 CHECK_INVENTORY := $(if $(filter command line environment,$(origin INVENTORY)),$(INVENTORY),inventories/prod.py)
 # Which inventory a target acts on, said before it starts (the lab's is the default).
 say_inventory = @echo "$@: inventory $(INVENTORY)$(if $(filter inventories/lab.py,$(INVENTORY)), (the lab; production: INVENTORY=inventories/prod.py))"
-# The lab's heartbeats ping the lab's Healthchecks.io double with this key (group_data/lab.py
+# The lab's heartbeats ping the lab's Healthchecks.io double with this key (lab/fleet/group_data/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 
@@ -46,7 +52,7 @@ machine-check:
 
 lab: machine-check $(VENV)/.installed
 	$(PY) -m lab up
-	$(PYINFRA) -y inventories/lab.py lab/deploy.py
+	$(call in_project,inventories/lab.py) $(RUN_PYINFRA) -y inventories/lab.py $(CURDIR)/lab/deploy.py
 
 lab-down: $(VENV)/.installed
 	$(PY) -m lab down
@@ -55,11 +61,11 @@ lab-down: $(VENV)/.installed
 # rendered and checked (crossplane, gixy; promtool, amtool where installed), the audit's
 # inventory-wide rules. Production's inventory by default.
 check: $(VENV)/.installed
-	$(PY) -m holdfast check $(CHECK_INVENTORY)
+	$(call in_project,$(CHECK_INVENTORY)) $(abspath $(PY)) -m holdfast check $(CHECK_INVENTORY)
 
 deploy: $(VENV)/.installed
 	$(say_inventory)
-	$(PYINFRA) -y $(INVENTORY) deploy.py
+	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y $(INVENTORY) $(CURDIR)/deploy.py
 
 verify: $(VENV)/.installed
 	$(say_inventory)
@@ -78,16 +84,16 @@ cut-off-first: $(VENV)/.installed
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed
 	$(say_inventory)
-	$(PYINFRA) -y --dry $(INVENTORY) audit.py
+	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y --dry $(INVENTORY) $(CURDIR)/audit.py
 
 # The fleet at a glance (reads, changes nothing); STATUS_FLAGS=--json for JSON.
 status: $(VENV)/.installed
-	$(PY) -m holdfast status $(INVENTORY) $(STATUS_FLAGS)
+	$(call in_project,$(INVENTORY)) $(abspath $(PY)) -m holdfast status $(INVENTORY) $(STATUS_FLAGS)
 
 # make maintenance HOST=web1 FOR=30m REASON="kernel update" [SERVICES="nginx php8.2-fpm"]
 # make maintenance HOST=web1 end
 maintenance: $(VENV)/.installed
-	$(PY) -m holdfast maintenance $(INVENTORY) "$(HOST)" \
+	$(call in_project,$(INVENTORY)) $(abspath $(PY)) -m holdfast maintenance $(INVENTORY) "$(HOST)" \
 	  $(if $(filter end,$(MAKECMDGOALS)),--end,--for "$(FOR)" --reason "$(REASON)" --services "$(SERVICES)")
 end:
 	@:
@@ -96,7 +102,7 @@ end:
 rollback: $(VENV)/.installed
 	$(if $(HOST),,$(error HOST=<host> is required, e.g. make rollback HOST=web1 CONFIG=nginx))
 	$(say_inventory)
-	$(PYINFRA) -y $(INVENTORY) rollback.py --limit "$(HOST)" --data rollback="$(CONFIG)"
+	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y $(INVENTORY) $(CURDIR)/rollback.py --limit "$(HOST)" --data rollback="$(CONFIG)"
 
 # docs/RUNBOOK.md from the escalation plan and the production inventory (a unit test
 # fails while the committed one differs).

@@ -8,11 +8,12 @@ import pytest
 
 from holdfast import loading
 from holdfast.inventory import read_inventory
+from lab.topology import FLEET
 
 REPO = Path(__file__).resolve().parent.parent
-# The tests' own fleet (group_data/ and inventories/): what the tests expect never depends
-# on the repository's group_data/ and inventories/prod.py, which are the user's to replace.
-FLEET = REPO / "tests/fixtures/fleet"
+# FLEET, the tests' own fleet (group_data/ and inventories/), is the one the lab runs: what
+# the tests expect never depends on the repository's group_data/ and inventories/prod.py,
+# which are the user's to replace.
 # What a deploy reads; a copy of these is a project a test may edit freely. The data
 # (group_data/, inventories/) is the tests' own fleet's, the rest the repository's.
 PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfast", "lab")

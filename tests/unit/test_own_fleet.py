@@ -1,7 +1,7 @@
 """A user's own fleet never breaks the tests: in a copy of the repository whose group_data/
 and inventories/prod.py are another company's (tests/fixtures/other_fleet: other hosts,
 contacts, tiers, PHP version), with its runbook rendered as `make runbook` would, `make
-check` passes on it, and so do ruff and the unit tests. The tests read their own data (tests/fixtures/fleet)."""
+check` passes on it, and so do ruff and the unit tests. The tests read their own data (lab/fleet)."""
 
 import os
 import shutil

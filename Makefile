@@ -7,7 +7,17 @@ PY        := $(VENV)/bin/python
 PYINFRA   := $(VENV)/bin/pyinfra
 PYTEST    := $(VENV)/bin/pytest
 INVENTORY ?= inventories/lab.py
-# The lab's heartbeats ping the lab's Healthchecks.io double with this key (group_data/lab.py
+# Where an inventory and its group_data/ are: the lab's in lab/fleet (the sample fleet the
+# tests expect), any other in the repository (group_data/, inventories/prod.py: your own).
+project_of = $(if $(filter inventories/lab.py,$(1)),lab/fleet,.)
+# A command run in the project of inventory $(1), with the repository's code and config.py.
+in_project = cd $(call project_of,$(1)) && PYTHONPATH=$(CURDIR)
+RUN_PYINFRA = $(abspath $(PYINFRA)) --config $(CURDIR)/config.py
+# `make check` reads production's inventory unless INVENTORY is given.
+CHECK_INVENTORY := $(if $(filter command line environment,$(origin INVENTORY)),$(INVENTORY),inventories/prod.py)
+# Which inventory a target acts on, said before it starts (the lab's is the default).
+say_inventory = @echo "$@: inventory $(INVENTORY)$(if $(filter inventories/lab.py,$(INVENTORY)), (the lab; production: INVENTORY=inventories/prod.py))"
+# The lab's heartbeats ping the lab's Healthchecks.io double with this key (lab/fleet/group_data/lab.py
 # names it); production's ping key is another variable, HOLDFAST_HEALTHCHECKS_PING_KEY.
 export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 # Likewise the lab's chat webhook (the secret part of its URL) and PagerDuty routing key,
@@ -16,7 +26,7 @@ export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 export HOLDFAST_LAB_CHAT_KEY ?= T0LAB/B0LAB/lab-chat-key
 export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
 
-.PHONY: demo test unit mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end rollback runbook drill bench clean
+.PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end rollback runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -49,15 +59,23 @@ machine-check:
 
 lab: machine-check $(VENV)/.installed
 	$(PY) -m lab up
-	$(PYINFRA) -y inventories/lab.py lab/deploy.py
+	$(call in_project,inventories/lab.py) $(RUN_PYINFRA) -y inventories/lab.py $(CURDIR)/lab/deploy.py
 
 lab-down: $(VENV)/.installed
 	$(PY) -m lab down
 
+# Offline, no SSH: group_data validated for every host of the inventory, every file
+# rendered and checked (crossplane, gixy; promtool, amtool where installed), the audit's
+# inventory-wide rules. Production's inventory by default.
+check: $(VENV)/.installed
+	$(call in_project,$(CHECK_INVENTORY)) $(abspath $(PY)) -m holdfast check $(CHECK_INVENTORY)
+
 deploy: $(VENV)/.installed
-	$(PYINFRA) -y $(INVENTORY) deploy.py
+	$(say_inventory)
+	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y $(INVENTORY) $(CURDIR)/deploy.py
 
 verify: $(VENV)/.installed
+	$(say_inventory)
 	$(PYTEST) tests/host --inventory $(INVENTORY) --durations=25
 
 # Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
@@ -72,22 +90,23 @@ cut-off-first: $(VENV)/.installed
 
 # The single-point-of-failure audit alone: reads the hosts, changes nothing.
 audit: $(VENV)/.installed
-	$(PYINFRA) -y --dry $(INVENTORY) audit.py
+	$(say_inventory)
+	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y --dry $(INVENTORY) $(CURDIR)/audit.py
 
 # Acknowledge an alert: a silence on the monitor hosts' Alertmanager, so no later tier is
 # paged for it: make ack ALERT=SiteDown FOR=2h COMMENT="why" [HOST=web1] [BY=$USER].
 ack: $(VENV)/.installed
-	$(PY) -m holdfast.ack --inventory $(INVENTORY) --alert "$(ALERT)" --for "$(FOR)" --comment "$(COMMENT)" \
+	$(call in_project,$(INVENTORY)) $(abspath $(PY)) -m holdfast.ack --inventory $(INVENTORY) --alert "$(ALERT)" --for "$(FOR)" --comment "$(COMMENT)" \
 		--host "$(HOST)" --by "$(BY)"
 
 # The fleet at a glance (reads, changes nothing); STATUS_FLAGS=--json for JSON.
 status: $(VENV)/.installed
-	$(PY) -m holdfast status $(INVENTORY) $(STATUS_FLAGS)
+	$(call in_project,$(INVENTORY)) $(abspath $(PY)) -m holdfast status $(INVENTORY) $(STATUS_FLAGS)
 
 # make maintenance HOST=web1 FOR=30m REASON="kernel update" [SERVICES="nginx php8.2-fpm"]
 # make maintenance HOST=web1 end
 maintenance: $(VENV)/.installed
-	$(PY) -m holdfast maintenance $(INVENTORY) "$(HOST)" \
+	$(call in_project,$(INVENTORY)) $(abspath $(PY)) -m holdfast maintenance $(INVENTORY) "$(HOST)" \
 	  $(if $(filter end,$(MAKECMDGOALS)),--end,--for "$(FOR)" --reason "$(REASON)" --services "$(SERVICES)")
 end:
 	@:
@@ -95,7 +114,8 @@ end:
 # make rollback HOST=web1 CONFIG=nginx: the files the last deploy replaced, put back (validated).
 rollback: $(VENV)/.installed
 	$(if $(HOST),,$(error HOST=<host> is required, e.g. make rollback HOST=web1 CONFIG=nginx))
-	$(PYINFRA) -y $(INVENTORY) rollback.py --limit "$(HOST)" --data rollback="$(CONFIG)"
+	$(say_inventory)
+	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y $(INVENTORY) $(CURDIR)/rollback.py --limit "$(HOST)" --data rollback="$(CONFIG)"
 
 # docs/RUNBOOK.md from the escalation plan and the production inventory (a unit test
 # fails while the committed one differs).

@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from dataclasses import replace
 
-from lab.harness.deploys import PYINFRA, run_deploy
+from lab.harness.deploys import PYINFRA, REPO, run_deploy
 from lab.machines import Machines
-from lab.topology import LAB
+from lab.topology import FLEET, LAB, LAB_INVENTORY
 
 WEB_HOST_COUNTS = (1, 2, 3)
 
@@ -39,7 +39,7 @@ def lab(action: str, web_hosts: int = LAB.web_hosts) -> None:
 
 def deploy(deploy_file: str = "deploy.py", web_hosts: int = LAB.web_hosts, extra: tuple[str, ...] = ()):
     def action():
-        run = run_deploy("inventories/lab.py", *extra, deploy_file=deploy_file, env=environment(web_hosts))
+        run = run_deploy(LAB_INVENTORY, *extra, deploy_file=deploy_file, cwd=FLEET, env=environment(web_hosts))
         if run.returncode != 0:
             sys.exit(f"{deploy_file} failed:\n{run.output[-3000:]}")
         return run
@@ -60,8 +60,8 @@ def commands_per_host(web_hosts: int = LAB.web_hosts) -> Counter:
 def fact_gathering(web_hosts: int = LAB.web_hosts):
     """The floor: connect to every host and read one fact, nothing else."""
     def action():
-        subprocess.run([str(PYINFRA), "-y", "inventories/lab.py", "fact", "server.Hostname"],
-                       check=True, capture_output=True, env=environment(web_hosts))
+        subprocess.run([str(PYINFRA), "-y", LAB_INVENTORY, "fact", "server.Hostname"], cwd=FLEET,
+                       check=True, capture_output=True, env={**environment(web_hosts), "PYTHONPATH": str(REPO)})
 
     return action
 

@@ -13,18 +13,17 @@ import statistics
 import sys
 import threading
 from collections import Counter
-from pathlib import Path
 
 from holdfast import loading
-from holdfast.inventory import read_inventory
 from lab.harness import traffic
+from lab.harness.deploys import lab_inventory
 from lab.topology import LAB
 
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 6
     web = LAB.group("web")[0]
-    host_settings = loading.load(read_inventory(Path("inventories/lab.py")))[web.name]
+    host_settings = loading.load(lab_inventory())[web.name]
     name, site = next(iter(host_settings.sites.items()))
     rate = site.limits.default.per_second
     clients = {"attacker": 10 * rate, "visitor": rate / 4, "office": 2 * rate}

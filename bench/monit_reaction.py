@@ -10,13 +10,13 @@ the bound the host tests hold them to. Breaks the stand-in on purpose and heals 
 import testinfra
 
 from holdfast import loading
-from holdfast.inventory import read_inventory
+from lab.harness.deploys import lab_inventory
 from lab.harness.faults import DELIVERY, StandIn, begin_fault, escalation_deadline, runaway_deadline
 from lab.topology import LAB
 
 
 def main() -> None:
-    inventory = loading.load(read_inventory("inventories/lab.py"))
+    inventory = loading.load(lab_inventory())
     web = LAB.group("web")[0].name
     settings = inventory[web]
     hosts = {name: testinfra.get_host(f"paramiko://{name}", ssh_config=str(LAB.ssh_config))

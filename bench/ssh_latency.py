@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 
 from holdfast import loading
-from holdfast.inventory import read_inventory
 from holdfast.slices import slice_unit
+from lab.harness.deploys import lab_inventory
 from lab.site import standin_site
 from lab.topology import LAB
 
@@ -57,7 +57,7 @@ def while_running(host: str, start: str, stop: str) -> list[float]:
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 6
     host = LAB.group("web")[0].name
-    host_settings = loading.load(read_inventory("inventories/lab.py"))[host]
+    host_settings = loading.load(lab_inventory())[host]
     site = standin_site(host_settings)
     placed = host_settings.services[site.backend.service].slice
     loops = int(ssh(host, "nproc")) + 1

@@ -1,6 +1,7 @@
-"""``python -m holdfast status INVENTORY [--json]`` and ``python -m holdfast maintenance INVENTORY
-HOST --for 30m --reason ...`` (or ``--end``): the day-two commands, from the project's
-directory (group_data/ is read from there, as pyinfra does)."""
+"""The commands beside the deploy, from the project's directory (group_data/ is read from there,
+as pyinfra does): ``python -m holdfast check INVENTORY`` (offline, before a deploy),
+``python -m holdfast status INVENTORY [--json]`` and ``python -m holdfast maintenance INVENTORY
+HOST --for 30m --reason ...`` (or ``--end``)."""
 
 import argparse
 import os
@@ -8,11 +9,14 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from holdfast import maintenance, status
+    from holdfast import check, maintenance, status
+    from holdfast.audit import AuditError
     from holdfast.loading import SettingsError
 
     parser = argparse.ArgumentParser(prog="python -m holdfast")
     commands = parser.add_subparsers(dest="command", required=True)
+    check_parser = commands.add_parser("check", help="group_data, rendered files and offline checks; no SSH")
+    check_parser.add_argument("inventory")
     status_parser = commands.add_parser("status", help="the fleet at a glance (reads, changes nothing)")
     status_parser.add_argument("inventory")
     status_parser.add_argument("--json", action="store_true", help="the same as JSON")
@@ -25,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     window_parser.add_argument("--end", action="store_true", help="end the host's window now")
     arguments = parser.parse_args(argv)
     try:
+        if arguments.command == "check":
+            return check.main(arguments.inventory)
         if arguments.command == "status":
             fleet = status.gather(arguments.inventory, os.environ)
             print(status.as_json(fleet) if arguments.json else status.render(fleet))
@@ -33,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             opened = maintenance.window(arguments.host, arguments.duration or "", arguments.reason, arguments.services)
             print("\n".join(maintenance.start(arguments.inventory, opened)))
-    except (SettingsError, ValueError, maintenance.MaintenanceError) as error:
+    except (SettingsError, AuditError, ValueError, maintenance.MaintenanceError) as error:
         print(error, file=sys.stderr)
         return 2
     return 0

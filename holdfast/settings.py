@@ -175,7 +175,8 @@ class Mail(Settings):
     relay: Hostname = Field(description="SMTP relay host every alert mail goes through.")
     port: Port = Field(587, description="SMTP port of the relay.")
     security: Literal["starttls", "tls", "none"] = Field(
-        "starttls", description="starttls (port 587), tls (port 465) or none (a relay on a private network)."
+        "starttls", description="starttls (port 587) or none (a relay on a private network). tls (implicit TLS, port "
+        "465) is refused: Monit 5.33 cannot send over it."
     )
     sender: Email = Field(description="From: address of alert mail.")
     username_env: EnvName | None = Field(

@@ -77,7 +77,7 @@ def status() -> None:
     print("  traffic sources on the bridge: "
           + ", ".join(f"{name} {address}" for name, address in LAB.client_addresses.items()))
     print(f"ssh in:     ssh -F {LAB.ssh_config} web1")
-    print("deploy:     .venv/bin/pyinfra inventories/lab.py deploy.py -y")
+    print("deploy:     make deploy    (pyinfra, in lab/fleet: the lab's inventory and group_data)")
     print("verify:     make verify    (pytest tests/host --inventory inventories/lab.py)")
 
 

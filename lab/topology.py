@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+# The sample fleet the lab runs and the tests expect: its group_data/ and inventories/ (the
+# lab's, and a production one the unit tests read). The repository's group_data/ and
+# inventories/prod.py are the user's own fleet: the lab never reads them.
+FLEET = Path(__file__).resolve().parent / "fleet"
+LAB_INVENTORY = "inventories/lab.py"
+
 CACHE_DIR = Path(os.environ.get("HOLDFAST_LAB_CACHE", "/var/cache/holdfast-lab"))
 # The cache (base image, repositories) is bind-mounted read-only into every host; the
 # host's apt source is this lab's link in it, so a new package set needs no restart.
@@ -27,7 +33,7 @@ WEB_OFFSET = 10
 # The service address of the lab's site (group_data/lab.py's failover), held by one web host.
 SERVICE_OFFSET = 100
 # Extra addresses on the bridge, so traffic from the machine can come from distinct
-# sources: name -> offset. "office" is allow-listed by group_data/lab.py.
+# sources: name -> offset. "office" is allow-listed by lab/fleet/group_data/lab.py.
 CLIENT_OFFSETS = {"office": 200, "visitor": 201, "visitor2": 202, "attacker": 210}
 
 

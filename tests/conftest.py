@@ -1,4 +1,5 @@
-"""Shared by the unit and host tests: where the repository is, and copies of it."""
+"""Shared by the unit and host tests: where the repository is, the tests' own data, and
+copies of the project."""
 
 import shutil
 from pathlib import Path
@@ -7,10 +8,16 @@ import pytest
 
 from holdfast import loading
 from holdfast.inventory import read_inventory
+from lab.topology import FLEET
 
 REPO = Path(__file__).resolve().parent.parent
-# What a deploy reads; a copy of these is a project a test may edit freely.
+# FLEET, the tests' own fleet (group_data/ and inventories/), is the one the lab runs: what
+# the tests expect never depends on the repository's group_data/ and inventories/prod.py,
+# which are the user's to replace.
+# What a deploy reads; a copy of these is a project a test may edit freely. The data
+# (group_data/, inventories/) is the tests' own fleet's, the rest the repository's.
 PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfast", "lab")
+DATA_FILES = ("group_data", "inventories")
 # The environment the sample group_data reads its SMTP login from; made-up values for rendering.
 FAKE_SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "fake-pw"}
 # The chat and phone providers' secrets the sample group_data reads; made-up values.
@@ -23,7 +30,7 @@ def copy_project(destination: Path, names: tuple[str, ...] = PROJECT_FILES) -> P
     """A copy of the project (its files ``names``) in ``destination``, to edit freely."""
     destination.mkdir(parents=True, exist_ok=True)
     for name in names:
-        source = REPO / name
+        source = (FLEET if name in DATA_FILES else REPO) / name
         if source.is_dir():
             shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
@@ -43,11 +50,11 @@ def load_settings(inventory: str = "inventories/lab.py"):
     return loading.load(read_inventory(inventory))
 
 
-def repo_settings(inventory: str = "inventories/lab.py"):
-    """``load_settings`` from the repository itself, for module-scoped fixtures (which
+def fleet_settings(inventory: str = "inventories/lab.py"):
+    """``load_settings`` of the tests' own fleet, for module-scoped fixtures (which
     cannot take ``monkeypatch``)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(REPO)
+        patch.chdir(FLEET)
         return load_settings(inventory)
 
 

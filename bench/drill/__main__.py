@@ -18,9 +18,8 @@ from pathlib import Path
 from bench.drill import report, scenario
 from bench.drill.figures import figures
 from holdfast import loading
-from holdfast.inventory import read_inventory
-from lab.harness.deploys import run_deploy
-from lab.topology import LAB, Lab
+from lab.harness.deploys import lab_inventory, run_deploy
+from lab.topology import FLEET, LAB, LAB_INVENTORY, Lab
 
 BARE = Lab("bare", ipaddress.ip_network(os.environ.get("HOLDFAST_DRILL_BARE_SUBNET", "10.122.0.0/24")), 1)
 
@@ -40,14 +39,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     options = parser.parse_args()
     timeline = scenario.SHORT if options.short else scenario.FULL
-    host_settings = loading.load(read_inventory("inventories/lab.py"))[LAB.group("web")[0].name]
+    host_settings = loading.load(lab_inventory())[LAB.group("web")[0].name]
 
     records = [scenario.run("with Holdfast", LAB, host_settings, True, timeline)]
     if not options.protected_only:
         print("[drill] bringing up the lab without Holdfast (bare)", file=sys.stderr, flush=True)
         _bare_lab("up")
         try:
-            deployed = run_deploy("inventories/lab.py", deploy_file="lab/unprotected.py", env=BARE.environment())
+            deployed = run_deploy(LAB_INVENTORY, deploy_file="lab/unprotected.py", cwd=FLEET, env=BARE.environment())
             if deployed.returncode != 0:
                 sys.exit(f"lab/unprotected.py failed:\n{deployed.output[-3000:]}")
             records.append(scenario.run("without Holdfast", BARE, host_settings, False, timeline))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from holdfast.deploy_lock import lock_command
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
-from lab.harness.deploys import PYINFRA
+from lab.harness.deploys import pyinfra_run
 from lab.harness.probes import wait_for
 
 # Each checker, on the hosts of a group (None: every host), run on the live files.
@@ -24,9 +24,10 @@ CHECKERS = {
 
 
 def killed_deploy(inventory: str, *extra: str, operation: str, delay: float, cwd: Path | None = None) -> None:
-    """Run ``pyinfra -y EXTRA... INVENTORY deploy.py`` and SIGKILL it ``delay`` seconds after
-    it starts ``operation``; AssertionError (with its log) if it ended before."""
-    process = subprocess.Popen([str(PYINFRA), "-y", *extra, inventory, "deploy.py"], cwd=cwd, text=True,
+    """Run ``pyinfra -y EXTRA... INVENTORY deploy.py`` in the project ``cwd`` and SIGKILL it
+    ``delay`` seconds after it starts ``operation``; AssertionError (with its log) if it ended
+    before."""
+    process = subprocess.Popen(**pyinfra_run(inventory, *extra, cwd=cwd), text=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     log = []
     for line in process.stderr:

@@ -1,14 +1,41 @@
 """Running a pyinfra deploy as a user would, and reading what it changed."""
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from holdfast.deploy_lock import LOCK_OPERATIONS
+from holdfast.inventory import read_inventory
+from lab.topology import FLEET, LAB_INVENTORY
 
 PYINFRA = Path(sys.executable).parent / "pyinfra"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def lab_inventory(path: str = LAB_INVENTORY):
+    """An inventory of the lab's fleet (default: the lab's), with the fleet's group_data, read
+    from there as pyinfra reads it."""
+    with contextlib.chdir(FLEET):
+        return read_inventory(path)
+
+
+def pyinfra_run(inventory: str, *extra: str, deploy_file: str = "deploy.py", cwd: Path | None = None,
+                env: dict | None = None) -> dict:
+    """The arguments of ``subprocess.Popen`` for ``pyinfra -y EXTRA... INVENTORY DEPLOY_FILE``
+    in the project ``cwd`` (default: the current directory), whose group_data/ and
+    inventories/ it reads. A project of data only (the lab's fleet) runs the repository's
+    deploy files, config.py and lab package."""
+    project = Path(cwd or Path.cwd())
+    code = project if (project / deploy_file).exists() else REPO
+    return {
+        "args": [str(PYINFRA), "-y", "--config", str(code / "config.py"), *extra, inventory, str(code / deploy_file)],
+        "cwd": project,
+        "env": {**(os.environ if env is None else env), "PYTHONPATH": str(code)},
+    }
 
 
 def fingerprint_command(*directories: str) -> str:
@@ -89,11 +116,12 @@ class DeployRun:
 def start_deploy(
     inventory: str, *extra: str, deploy_file: str = "deploy.py", cwd: Path | None = None, env: dict | None = None
 ) -> subprocess.Popen:
-    """``pyinfra -y --json EXTRA... INVENTORY DEPLOY_FILE`` started in ``cwd`` (with ``env``, if
-    given); ``finish`` reads its run. Its pid is the one the deploy lock names."""
+    """``pyinfra -y --json EXTRA... INVENTORY DEPLOY_FILE`` started in the project ``cwd``
+    (``pyinfra_run``; with ``env``, if given); ``finish`` reads its run. Its pid is the one
+    the deploy lock names."""
     return subprocess.Popen(
-        [str(PYINFRA), "-y", "--json", *extra, inventory, deploy_file],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env,
+        **pyinfra_run(inventory, "--json", *extra, deploy_file=deploy_file, cwd=cwd, env=env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
     )
 
 

@@ -2,6 +2,11 @@
 
     pytest tests/host --inventory inventories/lab.py
 
+The lab's inventory is read with the lab's fleet (lab/fleet: its group_data and
+inventories), any other inventory with the repository's group_data (``--project`` to choose).
+The tests run in that project (the current directory): a deploy started there, without
+another ``cwd``, puts the hosts back as they were.
+
 Hosts and how to reach them come from the inventory; what to expect comes from the same
 validated settings the deploy used, never from values written here. Tests marked
 ``disruptive`` break things on purpose; they run only on hosts whose settings say
@@ -26,11 +31,17 @@ import testinfra
 from holdfast import loading
 from holdfast import settings as holdfast_settings
 from holdfast.inventory import address_of, read_inventory
+from lab.topology import FLEET, LAB_INVENTORY
 from tests.conftest import REPO, copy_project, edit
 
 
 def pytest_addoption(parser):
-    parser.addoption("--inventory", default="inventories/lab.py", help="pyinfra inventory whose hosts to verify")
+    parser.addoption("--inventory", default=LAB_INVENTORY, help="pyinfra inventory whose hosts to verify")
+    parser.addoption(
+        "--project", type=Path,
+        help="the directory whose group_data/ and inventories/ the hosts were deployed from (default: the lab's "
+        "fleet for the lab's inventory, else the repository)",
+    )
     parser.addoption(
         "--disrupt-every-host", action="store_true",
         help="run disruptive tests on every host, not on one host of each group (the hosts of a group share "
@@ -48,8 +59,12 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "hosts(*groups): run only on the inventory's hosts in these groups")
-    os.chdir(REPO)  # group_data is read from the current directory, as pyinfra does
-    inventory = read_inventory(config.getoption("inventory"))
+    inventory_path = config.getoption("inventory")
+    project = config.getoption("project") or (FLEET if inventory_path == LAB_INVENTORY else REPO)
+    os.chdir(project)  # group_data is read from the current directory, as pyinfra does
+    # The fleet's group_data and inventory import the lab package, from any directory.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    inventory = read_inventory(inventory_path)
     loaded = loading.load(inventory)
     config.holdfast_targets = {host.name: Target(host, loaded[host.name]) for host in inventory}
 

@@ -9,6 +9,7 @@ first deploy at each of FIRST_DEPLOY_CUTS, each run further on than the one befo
 """
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,6 @@ from lab.harness import traffic
 from lab.harness.cutoff import checker_failures, killed_deploy, wait_until_free
 from lab.harness.deploys import run_deploy
 from lab.topology import LAB
-from tests.conftest import REPO
 
 # (operation, seconds after it starts): where each deploy is cut, spread over the deploy.
 CUTS = [
@@ -70,7 +70,7 @@ def test_a_deploy_cut_anywhere_converges(pytestconfig, targets, target, settings
     inventory = pytestconfig.getoption("inventory")
     every_host = pytestconfig.getoption("cut_every_host")
     cut, limit = (list(targets.values()), ()) if every_host else ([target], ("--limit", target.name))
-    projects = [changed_project, REPO]
+    projects = [changed_project, Path.cwd()]  # the copy, and the deployed project
     site = next(iter(settings.sites.values()))
 
     for index, (operation, delay) in enumerate(CUTS):
@@ -84,7 +84,7 @@ def test_a_deploy_cut_anywhere_converges(pytestconfig, targets, target, settings
         assert_converges(inventory, limit, project, f"cut at {operation!r} +{delay}s")
         print(f"cut {index + 1:2} at {operation} +{delay}s: checkers pass, site answers, converged, "
               f"then no change ({time.monotonic() - started:.0f}s)")
-    assert project == REPO  # the hosts are left as the repository says
+    assert project == Path.cwd()  # the hosts are left as the deployed project says
 
 
 @pytest.mark.disruptive
@@ -94,9 +94,9 @@ def test_a_first_deploy_cut_anywhere_converges(pytestconfig, target, settings):
         pytest.skip("needs a lab no deploy has reached yet: make cut-off-first")
     inventory, limit = pytestconfig.getoption("inventory"), ("--limit", target.name)
     for index, (operation, delay) in enumerate(FIRST_DEPLOY_CUTS):
-        killed_deploy(inventory, *limit, operation=operation, delay=delay, cwd=REPO)
+        killed_deploy(inventory, *limit, operation=operation, delay=delay)
         wait_until_free(target)
         assert checker_failures(target, installed_only=True) == {}, f"first deploy cut at {operation!r} +{delay}s"
         print(f"first deploy, cut {index + 1:2} at {operation} +{delay}s: the installed services' checkers pass")
-    assert_converges(inventory, limit, REPO, "first deploy, after its last cut")
+    assert_converges(inventory, limit, Path.cwd(), "first deploy, after its last cut")
     assert_site_answers(target, next(iter(settings.sites.values())), "first deploy, after its last cut")

@@ -11,13 +11,12 @@ import pytest
 
 from lab.harness.faults import DELIVERY, Fault, StandIn
 from lab.harness.probes import Mailboxes, wait_for
-from tests.conftest import REPO
 
 WINDOW = 40  # seconds
 
 
 def holdfast(*args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "holdfast", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "holdfast", *args], capture_output=True, text=True,
                           timeout=60, check=True).stdout
 
 

@@ -25,7 +25,7 @@ from lab.harness.faults import (
 from lab.harness.probes import wait_for
 from lab.site import STATE_DIR as STANDIN_STATE_DIR
 from lab.site import standin_site
-from tests.conftest import REPO, edit
+from tests.conftest import edit
 
 
 def ok_within(host, settings, check: str) -> str | None:
@@ -335,4 +335,4 @@ def test_relay_password_is_never_printed(pytestconfig, targets, project_copy, mo
         on_hosts = [target.testinfra.file(monit.CONTROL_FILE).contains(password) for target in targets.values()]
         assert (run.returncode, password in run.output, all(on_hosts)) == (0, False, True)
     finally:
-        run_deploy(pytestconfig.getoption("inventory"), cwd=REPO)
+        run_deploy(pytestconfig.getoption("inventory"))

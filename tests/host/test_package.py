@@ -47,7 +47,7 @@ def literal(values: dict) -> str:
 def outside_project(directory: Path, inventory_path: str) -> Path:
     """A project with the inventory's hosts and group_data as literal values (the lab's files
     import the lab package, which an outside project does not have) and the deploy."""
-    inventory = read_inventory(REPO / inventory_path)
+    inventory = read_inventory(inventory_path)  # of the deployed project, the current directory
     groups = {
         group: [(each.name, inventory.get_host_data(each.name)) for each in inventory.get_group(group)]
         for group in (WATCHED_GROUP, MONITOR_GROUP)
@@ -55,7 +55,7 @@ def outside_project(directory: Path, inventory_path: str) -> Path:
     (directory / "inventories").mkdir(parents=True)
     (directory / "inventories" / Path(inventory_path).name).write_text(literal(groups))
     (directory / "group_data").mkdir()
-    for path in (REPO / "group_data").glob("*.py"):
+    for path in Path("group_data").glob("*.py"):
         data = inventory.get_data() if path.stem == "all" else inventory.get_group_data(path.stem)
         (directory / "group_data" / path.name).write_text(literal(data))
     (directory / "deploy.py").write_text(DEPLOY)

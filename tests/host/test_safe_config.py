@@ -10,7 +10,6 @@ import pytest
 from lab.harness import traffic
 from lab.harness.deploys import PYINFRA, run_deploy
 from lab.topology import LAB
-from tests.conftest import REPO
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CHANGED = re.compile(r"Will (?:modify|create) (/\S+)")
@@ -66,7 +65,7 @@ def test_a_rollback_restores_the_previous_nginx_configuration_and_nginx_serves_w
         assert changed.returncode == 0, changed.output[-3000:]
         assert "/cart" in nginx_site(target)
 
-        rollback = run_deploy(inventory, *limit, "--data", "rollback=nginx", deploy_file="rollback.py", cwd=REPO)
+        rollback = run_deploy(inventory, *limit, "--data", "rollback=nginx", deploy_file="rollback.py")
         assert rollback.returncode == 0, rollback.output[-3000:]
         assert nginx_site(target) == before
         answer = traffic.request(LAB.client_addresses["visitor"], target.address, site.server_names[0],
@@ -74,18 +73,18 @@ def test_a_rollback_restores_the_previous_nginx_configuration_and_nginx_serves_w
         assert answer.status == 200 and site.content_expect in answer.body
 
         # Only nginx went back: the repository's deploy finds it as it wants it, the rest changed.
-        again = run_deploy(inventory, *limit, cwd=REPO)
+        again = run_deploy(inventory, *limit)
         assert again.returncode == 0, again.output[-3000:]
         assert "nginx | nginx configuration" not in again.changed_operations
         assert "Monit | Monit configuration" in again.changed_operations
     finally:
-        run_deploy(inventory, *limit, cwd=REPO)
+        run_deploy(inventory, *limit)
 
 
 @pytest.mark.disruptive  # it takes the deploy lock
 @pytest.mark.hosts("web")
 def test_a_rollback_of_a_configuration_never_swapped_changes_nothing_and_says_what_is_kept(pytestconfig, target):
     run = run_deploy(pytestconfig.getoption("inventory"), "--limit", target.name, "--data", "rollback=nginxx",
-                     deploy_file="rollback.py", cwd=REPO)
+                     deploy_file="rollback.py")
     assert run.returncode != 0
     assert "no last good nginxx configuration" in run.output and "kept:" in run.output

@@ -17,7 +17,7 @@ from lab.harness.deploys import fingerprints, run_deploy
 from lab.harness.faults import unsupervised
 from lab.harness.probes import cpu_percent, oom_kills, wait_for
 from lab.site import standin_site
-from tests.conftest import REPO, append, copy_project
+from tests.conftest import append, copy_project
 
 pytestmark = pytest.mark.hosts("web")
 
@@ -292,7 +292,7 @@ def moved(pytestconfig, host, settings, app_slice, tmp_path_factory):
         yield {"unit": settings.services[service].unit, "before": pids, "weight": weight,
                "after": {unit: show(host, unit, "MainPID") for unit in settings.placements}}
     finally:
-        restored = run_deploy(pytestconfig.getoption("inventory"), cwd=REPO)
+        restored = run_deploy(pytestconfig.getoption("inventory"))
         assert restored.returncode == 0, restored.output[-3000:]
 
 

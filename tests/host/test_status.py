@@ -9,12 +9,11 @@ import sys
 import pytest
 
 from lab.harness.probes import wait_for
-from tests.conftest import REPO
 
 
 def read_status(inventory: str) -> dict:
     """`python -m holdfast status INVENTORY --json`, as the sysadmin runs it."""
-    result = subprocess.run([sys.executable, "-m", "holdfast", "status", inventory, "--json"], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "holdfast", "status", inventory, "--json"],
                             capture_output=True, text=True, timeout=60, check=True)
     found = json.loads(result.stdout)
     print(f"status read {len(found['hosts'])} hosts in {found['seconds']}s")

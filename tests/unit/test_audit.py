@@ -9,7 +9,7 @@ from holdfast import audit, loading, monit, monitoring
 from holdfast.facts import Listener
 from holdfast.inventory import read_inventory
 from holdfast.providers.model import recipients
-from tests.conftest import FAKE_DEPLOY_ENV, REPO, append, edit, load_settings, repo_settings, settings_error
+from tests.conftest import FAKE_DEPLOY_ENV, FLEET, append, edit, fleet_settings, load_settings, settings_error
 
 
 def findings(inventory="inventories/lab.py"):
@@ -28,7 +28,7 @@ def only_finding(rule: str) -> audit.Finding:
 
 @pytest.mark.parametrize("inventory", ["inventories/lab.py", "inventories/prod.py"])
 def test_the_sample_plan_passes_every_inventory_rule(inventory, monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     assert [f for f in findings(inventory) if f.severity == "error"] == []
 
 
@@ -72,7 +72,7 @@ def test_mail_relay_on_a_watched_host(project_copy):
 
 
 def test_a_site_on_two_hosts_with_a_service_address_passes(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     assert "single-host-site" not in rules_failing()
 
 
@@ -116,7 +116,7 @@ def test_environment_variable_names_are_not_secrets(project_copy):
 
 
 def lab_settings(host="web1"):
-    return repo_settings()[host]
+    return fleet_settings()[host]
 
 
 def host_rule_findings(rule, host_settings=None, monitors=None, **facts) -> list[audit.Finding]:
@@ -176,7 +176,7 @@ def test_edge_timeouts(project_copy, timeout, expected):
 
 
 def test_errors_block_unless_every_host_acknowledges(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     lab, prod = load_settings(), load_settings("inventories/prod.py")
     finding = host_rule_findings("admin-keys", admin_keys=1)[0]
     assert audit.unacknowledged([finding], lab.values()) == []
@@ -203,7 +203,7 @@ def test_an_acknowledgement_needs_a_reason(project_copy):
 def test_recipients_everywhere_are_exactly_the_plans_contacts(monkeypatch):
     """Monit's alerts, Alertmanager's receivers and the hosted monitors' contacts all come
     from the escalation plan: the same people, no one missing, no one extra."""
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     fleet = load_settings("inventories/prod.py")
     web, monitor = fleet["web1.example.com"], fleet["mon1.example.net"]
     plan = {contact.email for contact in web.escalation.contacts.values()}

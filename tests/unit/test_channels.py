@@ -17,7 +17,7 @@ from holdfast import monit, monitoring
 from holdfast.channels import matrix
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
-from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, REPO, edit, load_settings
+from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FLEET, edit, load_settings
 from tests.doubles import Answer, Double
 from tests.doubles.matrix import MatrixDouble
 from tests.doubles.ntfy import NtfyDouble
@@ -139,7 +139,7 @@ def test_ntfy_makes_a_readable_message_of_alertmanagers_webhook(project_copy):
 
 
 def test_monit_sends_restarts_of_web_hosts_to_the_relays(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     web = load_settings()["web1"]
     relays = ["http://10.0.0.5:9095/alerts"]
     files = {file.path: file for file in monit.config_files(web, None, relays)}
@@ -215,7 +215,7 @@ def test_the_relay_forwards_only_watched_hosts_events_each_named_by_its_sender(t
 
 @pytest.mark.parametrize(("command", "code", "event"), [("true", 0, "restarted"), ("false", 1, "restart failed (1)")])
 def test_the_event_script_restarts_then_sends_the_event(tmp_path, monkeypatch, command, code, event):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     with AlertmanagerStandIn() as relay:
         script = tmp_path / "event.py"
         script.write_text(monit.event_script(load_settings()["web1"], [f"{relay.url}/alerts"]).content)

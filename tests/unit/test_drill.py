@@ -9,7 +9,7 @@ from bench.drill.load import Hit
 from bench.drill.scenario import Record, Timeline
 from lab.site import standin_site
 from lab.topology import LAB
-from tests.conftest import repo_settings
+from tests.conftest import fleet_settings
 
 TIMELINE = Timeline(idle=10, surge=20, loop_after=5, cooldown=5)
 
@@ -173,7 +173,7 @@ def test_only_the_resource_limit_alert_counts():
 def lab_web():
     """The lab's first web host and its settings (its stand-in site has tls)."""
     web = LAB.group("web")[0]
-    return web, repo_settings()[web.name]
+    return web, fleet_settings()[web.name]
 
 
 def test_the_protected_run_talks_https_to_a_site_with_tls_and_the_bare_twin_http(lab_web):

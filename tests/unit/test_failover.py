@@ -9,12 +9,12 @@ import yaml
 from holdfast import failover, loading, monitoring
 from holdfast.inventory import read_inventory
 from lab.topology import LAB
-from tests.conftest import REPO, append, load_settings, repo_settings, settings_error
+from tests.conftest import FLEET, append, fleet_settings, load_settings, settings_error
 
 
 @pytest.fixture(scope="module")
 def lab():
-    return repo_settings()
+    return fleet_settings()
 
 
 def files_of(host_name, host_settings) -> dict[str, str]:
@@ -164,7 +164,7 @@ def test_the_check_of_a_site_without_tls_asks_nginx_over_http(project_copy):
 @pytest.fixture(scope="module")
 def monitor_files():
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(REPO)
+        patch.chdir(FLEET)
         inventory = read_inventory("inventories/lab.py")
         watched = monitoring.watched_hosts(inventory)
         mon1 = loading.load(inventory)["mon1"]

@@ -5,14 +5,14 @@ import pytest
 
 from holdfast import firewall, settings
 from holdfast.monitoring import MONIT_RELAY_PORT
-from tests.conftest import append, load_settings, repo_settings, settings_error
+from tests.conftest import append, fleet_settings, load_settings, settings_error
 
 MONITORS = {"mon1": ["10.123.0.10"]}
 
 
 @pytest.fixture(scope="module")
 def lab_settings() -> dict[str, settings.HostSettings]:
-    return repo_settings()
+    return fleet_settings()
 
 
 def ruleset(host_settings: settings.HostSettings, monitors=MONITORS) -> str:

@@ -19,6 +19,7 @@ def test_waiting_for_mail_in_no_mailbox_is_refused():
 def test_disruptive_tests_skip_production_before_any_fixture_runs():
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/host", "-m", "disruptive", "--inventory", "inventories/prod.py",
+         "--project", "lab/fleet",
          "-q", "-p", "no:cacheprovider"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )

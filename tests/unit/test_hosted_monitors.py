@@ -8,11 +8,11 @@ import pytest
 from holdfast import hosted_monitors, loading, settings
 from holdfast.providers import healthchecks
 from holdfast.templates import render
-from tests.conftest import REPO, append, edit, load_settings, settings_error
+from tests.conftest import FLEET, append, edit, load_settings, settings_error
 
 
 def test_production_uses_the_providers_and_their_usual_keys(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     hosted = load_settings("inventories/prod.py")["web1.example.com"].hosted_monitors
     assert hosted.uptimerobot.api_url == "https://api.uptimerobot.com/v3"
     assert hosted.healthchecks.ping_key_env == "HOLDFAST_HEALTHCHECKS_PING_KEY"
@@ -21,7 +21,7 @@ def test_production_uses_the_providers_and_their_usual_keys(monkeypatch):
 def test_the_lab_points_at_its_doubles_on_the_bridge(monkeypatch):
     from lab.topology import LAB
 
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     lab_host = load_settings()["web1"]
     assert lab_host.hosted_monitors.healthchecks.ping_url.startswith(f"http://{LAB.bridge_address}:")
     assert lab_host.heartbeat.every < lab_host.heartbeat.timeout

@@ -5,11 +5,11 @@ import pytest
 from holdfast import loading
 from holdfast.inventory import monitor_addresses, read_inventory
 from lab.topology import LAB
-from tests.conftest import REPO
+from tests.conftest import FLEET
 
 
 def test_monitor_addresses_come_from_the_inventory(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     inventory = read_inventory("inventories/lab.py")
     assert monitor_addresses(inventory) == {host.name: [host.address] for host in LAB.group("monitors")}
 

@@ -7,7 +7,7 @@ from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import loading
 from holdfast.inventory import read_inventory
-from tests.conftest import REPO
+from tests.conftest import FLEET
 
 
 def test_one_value_on_every_host_is_that_value():
@@ -24,7 +24,7 @@ def test_values_that_differ_name_the_hosts_holding_the_first_two():
 
 
 def test_the_current_host_gets_its_own_settings(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     inventory = read_inventory("inventories/prod.py")
     web = inventory.get_host("web2.example.com")
     with ctx_inventory.use(inventory), ctx_host.use(web):
@@ -32,7 +32,7 @@ def test_the_current_host_gets_its_own_settings(monkeypatch):
 
 
 def test_a_refusal_while_preparing_a_host_names_the_host(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     inventory = read_inventory("inventories/prod.py")
     with ctx_inventory.use(inventory), ctx_host.use(inventory.get_host("mon1.example.net")):
         refusal = loading.refuse((("mail", "port"), 26, "expected 25"))

@@ -7,17 +7,17 @@ from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import loading, monit
 from holdfast.inventory import read_inventory
-from tests.conftest import FAKE_SMTP_ENV, REPO, edit, load_settings, repo_settings, settings_error
+from tests.conftest import FAKE_SMTP_ENV, FLEET, edit, fleet_settings, load_settings, settings_error
 
 
 @pytest.fixture(scope="module")
 def prod():
-    return repo_settings("inventories/prod.py")
+    return fleet_settings("inventories/prod.py")
 
 
 @pytest.fixture(scope="module")
 def lab():
-    return repo_settings()
+    return fleet_settings()
 
 
 def files_of(host_settings, login=None) -> dict[str, str]:
@@ -89,7 +89,7 @@ def relay_login_error(environ: dict) -> str:
 
 
 def test_a_missing_relay_password_names_its_file_and_key(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     assert ("group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected a variable set in the "
             "deploy's environment") in relay_login_error({"HOLDFAST_SMTP_USER": "alerts"})
 
@@ -101,7 +101,7 @@ def test_implicit_tls_is_refused_for_monit(project_copy):
 
 
 def test_a_login_monit_cannot_quote_is_refused_without_showing_it(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     message = relay_login_error({**FAKE_SMTP_ENV, "HOLDFAST_SMTP_PASSWORD": 'pass"word'})
     assert "group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected a value without '\"'" in message
     assert 'pass"word' not in message

@@ -10,7 +10,7 @@ from pyinfra.context import ctx_host, ctx_inventory
 from holdfast import loading, monitoring, settings
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
-from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FAKE_SMTP_ENV, REPO, append, edit, settings_error
+from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FAKE_SMTP_ENV, FLEET, append, edit, settings_error
 from tests.unit.conftest import PROD
 
 
@@ -61,7 +61,7 @@ def test_every_site_of_every_web_host_is_probed_through_its_nginx(prod):
 
 
 def test_a_host_is_reached_at_its_ssh_hostname(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     lab = read_inventory("inventories/lab.py")
     addresses = {host.name: host.address for host in monitoring.watched_hosts(lab)}
     assert addresses == {web.name: web.data.ssh_hostname for web in lab.get_group("web")}
@@ -141,7 +141,7 @@ def test_monit_state_is_read_from_its_exported_metric(prod):
 
 
 def test_extra_rules_are_escalated_like_the_built_in_ones(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     lab_monitor = monitor_settings(read_inventory("inventories/lab.py"))
     extra = lab_monitor.monitoring.extra_rules[0]
     copies = [rule for rule in rules(lab_monitor) if rule["name"] == extra.name]
@@ -187,7 +187,7 @@ def test_relay_password_goes_to_a_file_the_service_alone_reads(prod):
 
 
 def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     files = alertmanager_config(monitor_settings(read_inventory("inventories/lab.py")), environ=FAKE_CHANNEL_ENV)
     assert monitoring.SMTP_PASSWORD_FILE not in [file.path for file in files]
     assert 'smtp_smarthost: "mon1:25"' in files[0].content

@@ -12,15 +12,15 @@ from pathlib import Path
 import crossplane
 import pytest
 
-from holdfast import nginx, settings
-from tests.conftest import edit, load_settings, repo_settings, settings_error
+from holdfast import check, nginx, settings
+from tests.conftest import edit, fleet_settings, load_settings, settings_error
 
 MONITORS = {"mon1.example.net": ["198.51.100.10", "2001:db8::10"]}
 
 
 @pytest.fixture(scope="module")
 def web_settings() -> settings.HostSettings:
-    return repo_settings("inventories/prod.py")["web1.example.com"]
+    return fleet_settings("inventories/prod.py")["web1.example.com"]
 
 
 def files_by_path(host_settings, monitors=MONITORS) -> dict[str, str]:
@@ -169,26 +169,9 @@ def test_dry_run_switch(web_settings):
 
 # --- offline checks: crossplane parses it, gixy finds nothing --------------------------
 
-# Debian's files that the configuration includes, as far as the checks need them.
-DEBIAN_FILES = {
-    "/etc/nginx/mime.types": "types {\n    text/html html;\n    text/css css;\n}\n",
-    "/etc/nginx/fastcgi_params": "fastcgi_param QUERY_STRING $query_string;\n",
-}
-
-
-def write_tree(root: Path, host_settings) -> Path:
-    """The rendered files under ``root`` (with Debian's includes), paths moved under it;
-    returns the main file."""
-    for path, content in {**DEBIAN_FILES, **files_by_path(host_settings)}.items():
-        target = root / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content.replace("/etc/nginx/", f"{root}/etc/nginx/"))
-    return root / "etc/nginx/nginx.conf"
-
-
 @pytest.fixture(params=["sample", "fastcgi-stale-cache", "proxy", "proxy-stale-cache", "dry-run"])
 def rendered_tree(request, web_settings, tmp_path) -> Path:
-    return write_tree(tmp_path, variants(web_settings)[request.param])
+    return check.write_nginx_tree(tmp_path, files_by_path(variants(web_settings)[request.param]))
 
 
 def test_rendered_configuration_parses(rendered_tree):

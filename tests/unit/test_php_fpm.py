@@ -3,8 +3,9 @@ from the service's memory, and the group_data a pool is refused for (and accepte
 
 import pytest
 
-from holdfast import php_fpm, settings
-from tests.conftest import REPO, append, load_settings, repo_settings, settings_error
+from holdfast import php_fpm, runbook, settings
+from holdfast.inventory import read_inventory
+from tests.conftest import FLEET, append, fleet_settings, load_settings, settings_error
 
 MiB = php_fpm.MiB
 GiB = 1024 * MiB
@@ -13,7 +14,7 @@ POOL = "/etc/php/8.2/fpm/pool.d/php-fpm.conf"
 
 @pytest.fixture(scope="module")
 def web() -> settings.HostSettings:
-    return repo_settings()["web1"]
+    return fleet_settings()["web1"]
 
 
 def pool_file(host_settings: settings.HostSettings, host_memory: int = 2 * GiB) -> str:
@@ -36,9 +37,10 @@ def test_sample_pool_kills_a_request_when_nginx_stops_waiting(web):
     assert (pool["request_terminate_timeout"], pool["request_slowlog_timeout"]) == ("10s", "5s")
 
 
-def test_sample_pool_logs_slow_requests_where_the_runbook_says():
-    runbook = (REPO / "docs/RUNBOOK.md").read_text()
-    assert "`/var/log/php8.2-fpm/php-fpm.slow.log`" in runbook
+def test_sample_pool_logs_slow_requests_where_the_runbook_says(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    text = runbook.render_runbook(read_inventory(runbook.DEFAULT_INVENTORY))
+    assert "`/var/log/php8.2-fpm/php-fpm.slow.log`" in text
 
 
 def test_sample_pool_has_the_keys_of_its_section(web):

@@ -9,7 +9,7 @@ import pytest
 
 from holdfast import providers, settings, status
 from holdfast.providers.api import ProviderError
-from tests.conftest import REPO, load_settings
+from tests.conftest import FLEET, load_settings
 from tests.doubles.healthchecks import HealthchecksDouble
 from tests.doubles.uptimerobot import UptimeRobotDouble
 
@@ -59,7 +59,7 @@ def hosted(robot, checks):
 @pytest.fixture
 def fleet(monkeypatch) -> dict[str, settings.HostSettings]:
     """The production inventory's hosts; web2 also serves a blog."""
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     loaded = load_settings("inventories/prod.py")
     web2 = loaded["web2.example.com"]
     blog = web2.sites["shop"].model_copy(update={"public_url": "https://blog.example.com/", "content_expect": "Posts"})

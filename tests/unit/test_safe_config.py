@@ -128,3 +128,13 @@ def test_rollback_without_a_kept_configuration_says_what_is_kept(apply):
     assert result.returncode == 2
     assert "no last good nginx configuration" in result.stderr and "kept: demo" in result.stderr
     assert (apply.live / "app.conf").read_text() == "setting = new\n"
+
+
+def test_the_original_of_a_file_is_kept_once_the_first_time_it_is_replaced(apply):
+    original = apply.state / "original" / str(apply.live / "app.conf").lstrip("/")
+    assert apply({"app.conf": "setting = first\n", "added.conf": "new file\n"}, "true").returncode == 0
+    assert apply({"app.conf": "setting = second\n", "added.conf": "changed\n"}, "true").returncode == 0
+    assert original.read_text() == "setting = old\n"  # not the last good (first), kept from before Holdfast
+    assert (apply.state / "original/created").read_text() == f"{apply.live}/added.conf\n"
+    assert not (apply.state / "original" / str(apply.live / "added.conf").lstrip("/")).exists()  # Holdfast's own
+    assert (apply.state / "last-good/demo" / str(apply.live / "app.conf").lstrip("/")).read_text() == "setting = first\n"

@@ -4,26 +4,26 @@ message naming the file, the key, the value and the expected form."""
 import pytest
 
 from holdfast import reference
-from tests.conftest import REPO, append, edit, load_settings, settings_error
+from tests.conftest import FLEET, REPO, append, edit, load_settings, settings_error
 
 
 @pytest.mark.parametrize("inventory", ["inventories/lab.py", "inventories/prod.py"])
 def test_sample_group_data_is_valid(inventory, monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     loaded = load_settings(inventory)
     assert len(loaded) == 3
     assert all(host.escalation.tiers for host in loaded.values())
 
 
 def test_lab_hosts_get_the_lab_overrides(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     loaded = load_settings()
     assert loaded["web1"].disposable and loaded["web1"].mail.relay == "mon1"
     assert not any(host.disposable for host in load_settings("inventories/prod.py").values())
 
 
 def test_defaults_are_applied_and_parsed(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     assert load_settings()["mon1"].apt.cache_time == 3600
     assert load_settings()["mon1"].sites == {}
 

@@ -5,14 +5,14 @@ sizes of hosts."""
 import pytest
 
 from holdfast import settings, slices
-from tests.conftest import append, repo_settings, settings_error
+from tests.conftest import append, fleet_settings, settings_error
 
 MiB = slices.MiB
 
 
 @pytest.fixture(scope="module")
 def lab_settings() -> dict[str, settings.HostSettings]:
-    return repo_settings()
+    return fleet_settings()
 
 
 @pytest.fixture(scope="module")

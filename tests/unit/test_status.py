@@ -5,7 +5,7 @@ import json
 from holdfast import loading, monit, monitoring, status
 from holdfast.inventory import address_of, read_inventory, ssh_command
 from holdfast.safe_config import ConfigFile
-from tests.conftest import REPO
+from tests.conftest import FLEET
 
 MONIT = """\
 Monit 5.33.0 uptime: 3m
@@ -132,7 +132,7 @@ def test_ssh_uses_the_inventory_connection_and_sudo():
 
 
 def test_files_needing_a_secret_not_in_the_environment_are_not_compared(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     monkeypatch.delenv("HOLDFAST_SMTP_PASSWORD", raising=False)
     monkeypatch.delenv("HOLDFAST_SMTP_USER", raising=False)
     production = read_inventory("inventories/prod.py")
@@ -145,7 +145,7 @@ def test_files_needing_a_secret_not_in_the_environment_are_not_compared(monkeypa
 
 
 def test_monit_files_are_rendered_with_the_relays_as_the_deploy_does(monkeypatch):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(FLEET)
     lab = read_inventory("inventories/lab.py")
     web, mon = lab.get_group("web")[0], lab.get_group("monitors")[0]
     files, not_compared = status.wanted_files(lab, web, ["lab", "web"], loading.load(lab)[web.name])

@@ -7,7 +7,7 @@ import pytest
 
 from holdfast import nginx, settings
 from holdfast.facts import NginxTakeover
-from tests.conftest import append, edit, repo_settings, settings_error
+from tests.conftest import append, edit, fleet_settings, settings_error
 from tests.unit.test_nginx import block, files_by_path, with_site
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -16,7 +16,7 @@ KEY = "ab" * 32
 
 @pytest.fixture(scope="module")
 def web_settings() -> settings.HostSettings:
-    return repo_settings("inventories/prod.py")["web1.example.com"]
+    return fleet_settings("inventories/prod.py")["web1.example.com"]
 
 
 def site_file(host_settings, **arguments) -> str:

@@ -1,0 +1,71 @@
+"""`make check`: an inventory checked offline, with the deploy's messages, without SSH."""
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from holdfast import check, inventory
+from holdfast.__main__ import main
+from holdfast.safe_config import ConfigFile
+from tests.conftest import FAKE_DEPLOY_ENV, FAKE_SMTP_ENV, REPO, append, edit
+
+BROKEN_PORT = "group_data/all.py: mail.port = 'five': expected a whole number"
+
+
+@pytest.fixture
+def no_connection(monkeypatch):
+    """Any connection from this process (pyinfra's, a provider's) or ssh to a host fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"make check tried to connect: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(inventory, "ssh_command", refuse)
+
+
+def test_broken_production_data_is_refused_with_file_and_key_without_connecting(project_copy, no_connection,
+                                                                              monkeypatch, capsys):
+    for name, value in FAKE_SMTP_ENV.items():
+        monkeypatch.setenv(name, value)
+    edit(project_copy / "group_data/all.py", '"port": 587,', '"port": "five",')
+    assert main(["check", "inventories/prod.py"]) == 2
+    assert BROKEN_PORT in capsys.readouterr().err
+
+
+def test_make_check_reads_production_and_fails_on_its_broken_data(project_copy):
+    shutil.copy(REPO / "Makefile", project_copy / "Makefile")
+    edit(project_copy / "inventories/prod.py", '"_sudo": True', '"_sudo": True, "disposable": "perhaps"')
+    venv = Path(sys.executable).parent.parent  # this run's, taken as it is (-o)
+    run = subprocess.run(["make", "-s", f"VENV={venv}", "-o", f"{venv}/.installed", "check"], cwd=project_copy,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0, run.stdout + run.stderr
+    assert "the inventory (host web1.example.com): disposable = 'perhaps': expected True or False" in run.stderr
+
+
+def test_the_lab_fleet_passes(project_copy, no_connection, monkeypatch, capsys):
+    for name, value in FAKE_DEPLOY_ENV.items():  # the channels' secrets, as `make unit` exports the lab's
+        monkeypatch.setenv(name, value)
+    assert main(["check", "inventories/lab.py"]) == 0
+    assert "every file rendered and checked" in capsys.readouterr().out
+
+
+def test_an_unacknowledged_audit_finding_fails(project_copy, no_connection, capsys):
+    edit(project_copy / "group_data/all.py", '"members": ["carol", "acme"]', '"members": ["acme"]')
+    assert main(["check", "inventories/lab.py"]) == 1
+    assert "audit error: [tier-members]" in capsys.readouterr().err
+
+
+def test_nginx_that_does_not_parse_is_a_problem():
+    problems = check.file_problems([ConfigFile("/etc/nginx/nginx.conf", "events {\n")])
+    assert problems == ['nginx (crossplane): /etc/nginx/nginx.conf: unexpected end of file, expecting "}" in '
+                        '/etc/nginx/nginx.conf:1']
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_refuses_a_rule_that_is_no_promql(project_copy, no_connection, capsys):
+    append(project_copy / "group_data/lab.py", 'monitoring["extra_rules"][0]["expr"] = "rate(up[5m"')
+    assert main(["check", "inventories/lab.py"]) == 1
+    assert "mon1: /etc/prometheus/prometheus.yml (promtool): " in capsys.readouterr().err

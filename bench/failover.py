@@ -15,7 +15,7 @@ import sys
 import testinfra
 
 from holdfast import loading
-from holdfast.inventory import read_inventory
+from lab.harness.deploys import lab_inventory
 from lab.harness.failover import primary_death, wait_for_holder
 from lab.topology import LAB
 
@@ -25,7 +25,7 @@ SERVED_GOAL = 0.99
 
 
 def main() -> int:
-    fleet = loading.load(read_inventory("inventories/lab.py"))
+    fleet = loading.load(lab_inventory())
     policy = fleet[LAB.group("web")[0].name].failover
     if not (policy.enabled and policy.sites):
         print("failover is off in this lab (it needs two web hosts)")
@@ -33,11 +33,12 @@ def main() -> int:
     primary, standby = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)[:2]
     site, service = next(iter(policy.sites.items()))
     server_name = fleet[primary].sites[site].server_names[0]
+    tls = bool(fleet[primary].sites[site].tls)
     host = testinfra.get_host(f"paramiko://{primary}", ssh_config=str(LAB.ssh_config))
-    if wait_for_holder(service.address, server_name, primary, timeout=policy.preempt_delay + 20) is None:
+    if wait_for_holder(service.address, server_name, primary, timeout=policy.preempt_delay + 20, tls=tls) is None:
         print(f"{service.address} is not on {primary}: is the lab deployed?")
         return 1
-    death = primary_death(host, standby, service.address, server_name)
+    death = primary_death(host, standby, service.address, server_name, tls=tls)
     flapped = set(death.holders_after_return) != {standby}
     rows = [
         (f"takeover by {standby} (s)", death.takeover, f"<= {TAKEOVER_GOAL:g}",
@@ -49,7 +50,7 @@ def main() -> int:
     width = max(len(row[0]) for row in rows)
     for name, value, goal, met in rows:
         print(f"{name:<{width}}  {value!s:>10}  goal {goal:<8} {'met' if met else 'MISSED'}")
-    returned = wait_for_holder(service.address, server_name, primary, timeout=policy.preempt_delay + 20)
+    returned = wait_for_holder(service.address, server_name, primary, timeout=policy.preempt_delay + 20, tls=tls)
     print(f"{primary} took {service.address} back {returned} s later (preempt_delay {policy.preempt_delay} s)")
     return 0 if all(row[3] for row in rows) else 1
 

@@ -34,16 +34,17 @@ def set_link(port: str, state: str) -> None:
     subprocess.run(["ip", "link", "set", "dev", port, state], check=True)
 
 
-def served_by(address: str, server_name: str, timeout: float = 2) -> str | None:
-    """The host that answers the site at ``address`` with a 200 (None: nobody does)."""
-    answer = request(LAB.client_addresses["visitor2"], address, server_name, "/", timeout=timeout)
+def served_by(address: str, server_name: str, timeout: float = 2, *, tls: bool) -> str | None:
+    """The host that answers the site at ``address`` with a 200 (None: nobody does); over
+    HTTPS for a site with ``tls``."""
+    answer = request(LAB.client_addresses["visitor2"], address, server_name, "/", timeout=timeout, tls=tls)
     return answer.headers.get(SERVED_BY) if answer.status == 200 else None
 
 
-def wait_for_holder(address: str, server_name: str, holder: str, timeout: float) -> float | None:
+def wait_for_holder(address: str, server_name: str, holder: str, timeout: float, *, tls: bool) -> float | None:
     """Seconds until ``holder`` answers at ``address`` (None: not within ``timeout``)."""
     started = time.monotonic()
-    if wait_for(lambda: served_by(address, server_name) == holder, timeout=timeout, interval=0.2):
+    if wait_for(lambda: served_by(address, server_name, tls=tls) == holder, timeout=timeout, interval=0.2):
         return round(time.monotonic() - started, 1)
     return None
 
@@ -55,6 +56,7 @@ class VisitorLoop:
     address: str
     server_name: str
     seconds: float
+    tls: bool
     per_second: float = 5
     started: float = 0.0
     answers: list[Answer] = field(default_factory=list)
@@ -64,6 +66,7 @@ class VisitorLoop:
         count = int(self.seconds * self.per_second)
         self._thread = threading.Thread(target=lambda: self.answers.extend(paced(
             LAB.client_addresses["visitor"], self.address, self.server_name, "/", count, self.per_second, timeout=10,
+            tls=self.tls,
         )))
         self._thread.start()
         return self
@@ -103,20 +106,20 @@ def monit_off(host, check: str):
 
 
 def primary_death(primary, standby: str, address: str, server_name: str, down_for: float = 12,
-                  back_for: float = 15) -> PrimaryDeath:
+                  back_for: float = 15, *, tls: bool) -> PrimaryDeath:
     """Cut the primary (a testinfra host) off while visitors keep coming; ``down_for``
     seconds later bring it back with keepalived started afresh, and keep the visitors coming
     ``back_for`` seconds more."""
     port = bridge_port(primary)
     with monit_off(primary, "keepalived"):
-        with VisitorLoop(address, server_name, seconds=3 + down_for + back_for) as visitors:
+        with VisitorLoop(address, server_name, seconds=3 + down_for + back_for, tls=tls) as visitors:
             time.sleep(3)
             # Behind the cut, keepalived stops: its goodbye reaches nobody.
             primary.check_output("systemd-run --quiet --on-active=3 systemctl stop keepalived.service")
             cut = time.monotonic()
             set_link(port, "down")
             try:
-                takeover = wait_for_holder(address, server_name, standby, timeout=down_for)
+                takeover = wait_for_holder(address, server_name, standby, timeout=down_for, tls=tls)
                 time.sleep(max(0.0, cut + down_for - time.monotonic()))
             finally:
                 set_link(port, "up")

@@ -22,7 +22,7 @@ ALERTED = 60
 
 @pytest.fixture(scope="module")
 def failover_of(targets):
-    """(primary, standby, address, server name, preempt_delay): the peers ranked by priority."""
+    """(primary, standby, address, server name, preempt_delay, tls): the peers ranked by priority."""
     web = [target for target in targets.values() if "web" in target.groups]
     if len(web) < 2:
         pytest.skip("failover needs two web hosts")
@@ -30,39 +30,40 @@ def failover_of(targets):
     primary, standby = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)[:2]
     [(site, service)] = policy.sites.items()
     server_name = web[0].settings.sites[site].server_names[0]
-    return targets[primary], targets[standby], service.address, server_name, policy.preempt_delay
+    return (targets[primary], targets[standby], service.address, server_name, policy.preempt_delay,
+            bool(web[0].settings.sites[site].tls))
 
 
-def back_on_the_primary(primary, address, server_name, preempt_delay):
+def back_on_the_primary(primary, address, server_name, preempt_delay, tls):
     """Wait for the primary to take its address back by itself (preempt_delay after it is
     healthy again): the state every test starts from and leaves."""
-    assert wait_for_holder(address, server_name, primary.name, timeout=preempt_delay + 20) is not None, (
+    assert wait_for_holder(address, server_name, primary.name, timeout=preempt_delay + 20, tls=tls) is not None, (
         f"{address} did not return to {primary.name} within preempt_delay ({preempt_delay}s) + 20 s"
     )
 
 
 @pytest.fixture
 def on_the_primary(failover_of):
-    primary, _, address, server_name, preempt_delay = failover_of
-    back_on_the_primary(primary, address, server_name, preempt_delay)
+    primary, _, address, server_name, preempt_delay, tls = failover_of
+    back_on_the_primary(primary, address, server_name, preempt_delay, tls)
     yield
-    back_on_the_primary(primary, address, server_name, preempt_delay)
+    back_on_the_primary(primary, address, server_name, preempt_delay, tls)
 
 
 def test_the_service_address_answers_from_the_primary(failover_of, on_the_primary):
-    primary, standby, address, server_name, _ = failover_of
-    assert served_by(address, server_name) == primary.name
+    primary, standby, address, server_name, _, tls = failover_of
+    assert served_by(address, server_name, tls=tls) == primary.name
     holders = {name: target.testinfra.check_output("ip -4 -br addr show dev host0") for name, target in
                ((primary.name, primary), (standby.name, standby))}
     assert f" {address}/" in holders[primary.name] and f" {address}/" not in holders[standby.name]
 
 
 def test_primary_dies_standby_answers_within_5s_and_it_does_not_flap_back(failover_of, on_the_primary, targets):
-    primary, standby, address, server_name, preempt_delay = failover_of
+    primary, standby, address, server_name, preempt_delay, tls = failover_of
     assert preempt_delay > 20, "the test needs the primary back well within preempt_delay"
     plan, relay = primary.settings.escalation, primary.settings.mail.relay
     tier1 = Mailboxes(targets[relay].testinfra, plan.tier_emails(plan.tiers[0].name))
-    death = primary_death(primary.testinfra, standby.name, address, server_name)
+    death = primary_death(primary.testinfra, standby.name, address, server_name, tls=tls)
     subject = f"[FIRING] ServiceAddressMoved on {address} ({plan.tiers[0].name})"
     mailed = wait_for(lambda: not tier1.waiting_for(subject), timeout=death.cut + ALERTED - time.monotonic(),
                       interval=2)
@@ -75,7 +76,7 @@ def test_primary_dies_standby_answers_within_5s_and_it_does_not_flap_back(failov
 
 
 def test_nginx_killed_on_the_holder_moves_the_address(failover_of, on_the_primary):
-    primary, standby, address, server_name, preempt_delay = failover_of
+    primary, standby, address, server_name, preempt_delay, tls = failover_of
     rules = primary.settings.failover
     host = primary.testinfra
     with monit_off(host, "nginx"):
@@ -83,13 +84,13 @@ def test_nginx_killed_on_the_holder_moves_the_address(failover_of, on_the_primar
         try:
             # fall failed checks, then one advert interval for the standby to take over.
             moved = wait_for_holder(address, server_name, standby.name,
-                                    timeout=(rules.fall + 1) * rules.check_interval + TAKEOVER)
+                                    timeout=(rules.fall + 1) * rules.check_interval + TAKEOVER, tls=tls)
         finally:
             host.check_output("systemctl start nginx.service")
     assert moved is not None
     healed = time.monotonic()
     # Healed: the primary passes its checks again, yet waits out preempt_delay.
     time.sleep((rules.rise + 2) * rules.check_interval)
-    assert served_by(address, server_name) == standby.name
-    back_on_the_primary(primary, address, server_name, preempt_delay)
+    assert served_by(address, server_name, tls=tls) == standby.name
+    back_on_the_primary(primary, address, server_name, preempt_delay, tls)
     assert time.monotonic() - healed >= preempt_delay - 5

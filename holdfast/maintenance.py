@@ -1,8 +1,9 @@
 """Maintenance windows: "I am working on web1 for 30 minutes, don't page anyone".
 
 ``start`` makes Monit stop acting on the named services of a host (``monit unmonitor``; all
-of them when none is named), puts an Alertmanager silence on the host's alerts (matcher
-``host=<name>``, the label every rule carries) through the monitor host's loopback API, and
+of them when none is named), puts Alertmanager silences on the host's alerts (matcher
+``host=<name>``, the label every rule carries, and ``primary=<name>``: a service address it
+is the primary of, which failover moves away meanwhile) through the monitor host's loopback API, and
 leaves a transient systemd timer on the host that monitors them again when the window
 ends; the silence ends at the same moment (its ``endsAt``). So a window nobody ends still
 ends. ``end`` does the same at once. The window is recorded in ``WINDOW_FILE`` on the
@@ -27,6 +28,7 @@ WINDOW_FILE = "/run/holdfast/maintenance"
 END_SCRIPT = "/run/holdfast/maintenance-end"  # what the timer runs, and `end` runs at once
 CREATED_BY = "holdfast maintenance"
 SILENCES_API = f"http://{ALERTMANAGER_ADDRESS}/api/v2/silences"
+SILENCED_LABELS = ("host", "primary")  # of the alerts a window on a host silences
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,16 @@ class Window:
     def targets(self) -> list[str]:
         return list(self.services) or ["all"]
 
-    def silence(self, now: datetime) -> dict:
-        """The Alertmanager silence of the window (API v2)."""
-        return {
-            "matchers": [{"name": "host", "value": self.host, "isRegex": False, "isEqual": True}],
+    def silences(self, now: datetime) -> list[dict]:
+        """The Alertmanager silences of the window (API v2): the host's alerts, and those of
+        a service address whose primary it is (failover moves it away meanwhile)."""
+        return [{
+            "matchers": [{"name": label, "value": self.host, "isRegex": False, "isEqual": True}],
             "startsAt": now.astimezone(UTC).isoformat(timespec="seconds"),
             "endsAt": (now + timedelta(seconds=self.seconds)).astimezone(UTC).isoformat(timespec="seconds"),
             "createdBy": CREATED_BY,
             "comment": self.reason,
-        }
+        } for label in SILENCED_LABELS]
 
 
 def window(host: str, duration: str, reason: str, services: str = "") -> Window:
@@ -92,9 +95,9 @@ def end_script() -> str:
             f"if [ -f {END_SCRIPT} ]; then /bin/sh {END_SCRIPT}; else monit monitor all; rm -f {WINDOW_FILE}; fi")
 
 
-def silence_script(window: Window, now: datetime) -> str:
-    """On the monitor host: post the window's silence."""
-    body = shlex.quote(json.dumps(window.silence(now)))
+def silence_script(silence: dict) -> str:
+    """On the monitor host: post one of the window's silences."""
+    body = shlex.quote(json.dumps(silence))
     return f"curl -fsS --max-time 5 -H 'Content-Type: application/json' -d {body} {SILENCES_API}"
 
 
@@ -104,7 +107,7 @@ def window_silences(silences: list[dict], host: str) -> list[str]:
     return [
         silence["id"] for silence in silences
         if silence.get("status", {}).get("state") != "expired" and silence.get("createdBy") == CREATED_BY
-        and any(m["name"] == "host" and m["value"] == host for m in silence.get("matchers", []))
+        and any(m["name"] in SILENCED_LABELS and m["value"] == host for m in silence.get("matchers", []))
     ]
 
 
@@ -147,8 +150,11 @@ def start(inventory_path: str, window: Window, now: datetime | None = None) -> l
     done = []
     for monitor in monitors:
         done += _expire_silences(monitor, window.host)  # a new window replaces an open one
-        silence = json.loads(_run(monitor, silence_script(window, now)))
-        done.append(f"{monitor.name}: Alertmanager silence {silence.get('silenceID')} on host={window.host}")
+        for silence in window.silences(now):
+            posted = json.loads(_run(monitor, silence_script(silence)))
+            matcher = silence["matchers"][0]
+            done.append(f"{monitor.name}: Alertmanager silence {posted.get('silenceID')} on "
+                        f"{matcher['name']}={matcher['value']}")
     _run(target, start_script(window, now))
     done.append(f"{window.host}: Monit stopped acting on {', '.join(window.targets)}; monitored again in "
                 f"{window.seconds}s by {TIMER_UNIT}.timer")

@@ -62,6 +62,7 @@ def pytest_configure(config):
     inventory_path = config.getoption("inventory")
     project = config.getoption("project") or (FLEET if inventory_path == LAB_INVENTORY else REPO)
     os.chdir(project)  # group_data is read from the current directory, as pyinfra does
+    config.holdfast_project = project  # what a test that edits a copy (project_copy) restores from
     # The fleet's group_data and inventory import the lab package, from any directory.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     inventory = read_inventory(inventory_path)

@@ -413,7 +413,7 @@ def test_tier2_is_mailed_after_its_wait_while_unresolved(pytestconfig, project_c
         outage = run_outage(relay, quick, *stop_nginx(web), "SiteDown", web.name,
                             site_down_wait(settings.monitoring), tiers=2)
     finally:
-        restored = run_deploy(inventory)
+        restored = run_deploy(inventory, cwd=pytestconfig.holdfast_project)  # not the edited copy
     assert restored.returncode == 0, restored.output[-3000:]
     tier1, tier2 = outage.alerted_after[:2]
     # Each arrival is seen by polling, MAIL_POLL apart: allow one poll on top of an evaluation.
@@ -442,7 +442,7 @@ def test_host_removed_from_the_inventory_loses_its_targets(host, pytestconfig, p
         wait_for(lambda: removed not in hosts_with_targets(host), 15)  # Prometheus reloads in the background
         left = hosts_with_targets(host)
     finally:
-        restored = run_deploy(inventory)
+        restored = run_deploy(inventory, cwd=pytestconfig.holdfast_project)  # not the edited copy
         wait_for(lambda: target_health(host, "nodes", host=removed) == ["up"], 3 * settings.monitoring.scrape_interval)
     assert restored.returncode == 0, restored.output[-3000:]
     assert left == set(kept)

@@ -5,6 +5,7 @@ only ``inventories/``, ``group_data/`` and a three-line ``deploy.py``."""
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, read_inventory
@@ -40,8 +41,10 @@ def installed_holdfast(tmp_path: Path) -> Path:
 
 
 def literal(values: dict) -> str:
-    """Python assignments of ``values`` (plain data, as group_data and inventories hold)."""
-    return "".join(f"{name} = {value!r}\n" for name, value in values.items())
+    """Python assignments of ``values`` (plain data, as group_data and inventories hold),
+    without the names Holdfast ignores (a leading "_": the lab's helpers) nor modules."""
+    return "".join(f"{name} = {value!r}\n" for name, value in values.items()
+                   if not name.startswith("_") and not isinstance(value, types.ModuleType))
 
 
 def outside_project(directory: Path, inventory_path: str) -> Path:

@@ -18,11 +18,13 @@ def test_a_window_needs_a_duration_and_a_reason():
         maintenance.window("web1", "30m", " ")
 
 
-def test_the_silence_matches_the_host_and_ends_with_the_window():
-    silence = maintenance.window("web1", "40s", "kernel").silence(NOW)
-    assert silence["matchers"] == [{"name": "host", "value": "web1", "isRegex": False, "isEqual": True}]
-    assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-27T13:00:00+00:00", "2026-11-27T13:00:40+00:00")
-    assert silence["comment"] == "kernel"
+def test_the_silences_match_the_host_and_its_service_addresses_and_end_with_the_window():
+    host, primary = maintenance.window("web1", "40s", "kernel").silences(NOW)
+    assert host["matchers"] == [{"name": "host", "value": "web1", "isRegex": False, "isEqual": True}]
+    assert primary["matchers"] == [{"name": "primary", "value": "web1", "isRegex": False, "isEqual": True}]
+    for silence in (host, primary):
+        assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-27T13:00:00+00:00", "2026-11-27T13:00:40+00:00")
+        assert silence["comment"] == "kernel"
 
 
 def test_the_host_stops_acting_and_schedules_its_own_end():
@@ -36,13 +38,14 @@ def test_the_host_stops_acting_and_schedules_its_own_end():
 
 
 def test_ending_expires_only_the_windows_silences_of_that_host():
-    def silence(id_, host, by=maintenance.CREATED_BY, state="active"):
+    def silence(id_, host, by=maintenance.CREATED_BY, state="active", label="host"):
         return {"id": id_, "createdBy": by, "status": {"state": state},
-                "matchers": [{"name": "host", "value": host}]}
+                "matchers": [{"name": label, "value": host}]}
 
     found = [silence("a", "web1"), silence("b", "web2"), silence("c", "web1", by="someone"),
-             silence("d", "web1", state="expired"), silence("e", "web1", state="pending")]
-    assert maintenance.window_silences(found, "web1") == ["a", "e"]
+             silence("d", "web1", state="expired"), silence("e", "web1", state="pending"),
+             silence("f", "web1", label="primary"), silence("g", "web1", label="site")]
+    assert maintenance.window_silences(found, "web1") == ["a", "e", "f"]
 
 
 def test_status_shows_an_open_window():

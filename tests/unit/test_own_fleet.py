@@ -49,6 +49,8 @@ def test_unit_tests_pass_with_another_fleet_in_group_data(tmp_path):
     ruff = subprocess.run([Path(sys.executable).parent / "ruff", "check", "."], cwd=project,
                           capture_output=True, text=True)
     assert ruff.returncode == 0, ruff.stdout[-2000:]
-    run = subprocess.run([sys.executable, "-m", "pytest", "tests/unit", "-q", "-x", "-p", "no:cacheprovider"],
+    # Its own temporary directory: pytest's clean-up of old ones never reaches this run's.
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/unit", "-q", "-x", "-p", "no:cacheprovider",
+                          f"--basetemp={tmp_path / 'nested'}"],
                          cwd=project, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-4000:]

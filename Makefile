@@ -98,6 +98,7 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.ssh_latency
 	$(PY) -m bench.edge_flood
 	$(PY) -m bench.monit_reaction
+	$(PY) -m bench.wordpress_capacity
 
 clean:
 	rm -rf $(VENV)

@@ -116,9 +116,9 @@ def process_checks(host_settings: HostSettings) -> list[ProcessCheck]:
         # The pid file templates/nginx's nginx.conf names; one failed connection restarts it.
         checks["nginx"] = _daemon("nginx", "nginx.service", "/run/nginx.pid", Probe(_target(NGINX_ADDRESS), cycles=1))
     for name, service in host_settings.services.items():
-        checks[name] = ProcessCheck(
-            name, service.unit, service.supervision, _health_probes(name, service.supervision, host_settings.sites)
-        )
+        rules = service.supervision
+        own = (Probe(_target(rules.probe.address), rules.health_cycles, rules.probe.protocol),) if rules.probe else ()
+        checks[name] = ProcessCheck(name, service.unit, rules, own + _health_probes(name, rules, host_settings.sites))
     return list(checks.values())
 
 

@@ -24,7 +24,7 @@ from lab.site import LOOP_STARTED_FILE, MEMBER_COOKIE, MEMBER_EXPECT, standin_si
 from lab.topology import Lab, LabHost
 
 VISITOR_PATHS = ("/", "/?product=1", "/?product=2", "/?product=3", "/?product=4", "/?product=5")
-ATTACKER_PATHS = ("/search?q={n}", "/search?q={n}", "/?page={n}")  # {n}: a new random number each time
+ATTACKER_PATHS = ("/?s={n}", "/?s={n}", "/?page={n}")  # {n}: a new random number each time
 ATTACK_FACTOR = 20  # times the site's default rate
 VISITOR_PACE = 2.0  # requests per second, per visitor (members too)
 VISITOR_ADDRESSES = ("visitor", "visitor2")  # lab client addresses: an anonymous visitor and a member each

@@ -148,8 +148,18 @@ def test_a_contact_in_both_tiers_keeps_every_alert(project_copy):
 
 def test_a_restart_loop_never_stops_monitoring(prod):
     everything = "\n".join(files_of(prod["web1.example.com"]).values())
-    assert re.findall(r"restarts within \d+ cycles then (\w+)", everything) == ["alert"] * 4
+    checks = monit.process_checks(prod["web1.example.com"])
+    assert re.findall(r"restarts within \d+ cycles then (\w+)", everything) == ["alert"] * len(checks)
     assert not re.search(r"then (timeout|unmonitor|stop)\b", everything)
+
+
+def test_a_service_probe_speaks_its_protocol_and_restarts(prod):
+    mariadb = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-mariadb.conf"]
+    rules = prod["web1.example.com"].services["mariadb"].supervision
+    assert (
+        "    if failed unixsocket /run/mysqld/mysqld.sock\n        protocol mysql\n"
+        f"        with timeout {rules.health_timeout} seconds\n        for {rules.health_cycles} cycles\n    then restart"
+    ) in mariadb
 
 
 def test_processes_are_started_stopped_and_restarted_through_systemctl(prod):

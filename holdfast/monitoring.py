@@ -326,6 +326,7 @@ def deploy_mysqld_exporter() -> None:
             "monitoring/etc/default/service.j2", flags=f"--config.my-cnf={MYSQLD_EXPORTER_LOGIN}",
         ))],
         validate=f". /etc/default/{MYSQLD_EXPORTER} && {MYSQLD_EXPORTER} $ARGS --version",
-        reload=f"systemctl restart {MYSQLD_EXPORTER}",
+        # The package starts it before it has a login: it fails until the start limit stops it.
+        reload=f"systemctl reset-failed {MYSQLD_EXPORTER}; systemctl restart {MYSQLD_EXPORTER}",
     )
     systemd.service(name="mysqld_exporter enabled and running", service=MYSQLD_EXPORTER, running=True, enabled=True)

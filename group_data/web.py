@@ -9,15 +9,16 @@ services = {
         # Monit restarts it when it dies, stops answering, or runs away; a restart loop
         # escalates to tier 2. PHP workers are children of the master: the CPU and memory
         # rules count the whole process tree, and stay below what slice "web" allows it.
-        # Monit's total cpu is a share of all the host's CPUs: one worker looping at the
-        # slice's CPUQuota of 100% reads 50% on two CPUs, while the traffic the edge lets
-        # through reads about 10%. One cycle over 30% is a runaway: restarted at once.
+        # A looping request is PHP-FPM's to kill (request_terminate_timeout, below): a
+        # restart would drop every request in flight. Monit's CPU rule is the backstop for
+        # what no request timeout ends: the tree at 40 % of the host's CPUs (the slice's
+        # CPUQuota of 100% reads 50 % on two) for three cycles, longer than the timeout.
         "supervision": {
             "pidfile": "/run/php/php8.2-fpm.pid",
             "start_timeout": "10s",
-            "cpu_percent": 30,
-            "cpu_cycles": 1,
-            "cpu_window": 1,
+            "cpu_percent": 40,
+            "cpu_cycles": 3,
+            "cpu_window": 3,
             "memory_limit": "384M",
             "restart_limit": 3,
             "restart_window": 5,

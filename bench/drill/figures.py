@@ -1,6 +1,10 @@
 """The drill's numbers, from a run's record: visitors (cached pages) and members (pages
 only the application can answer), attacker, monitor, the app's CPU, the host's
-responsiveness, and how fast Monit saw, fixed and told."""
+responsiveness, and how fast the loop was stopped and Monit told.
+
+The loop is stopped by whichever defence acts first: PHP-FPM kills the looping request at
+the pool's request timeout (Monit's check of PHP-FPM's log then reports it), or Monit sees
+the service over its CPU limit and restarts it."""
 
 import math
 import operator
@@ -53,6 +57,7 @@ class Figures:
     recovered: float | None
     mttd: float | None
     mttr: float | None
+    detect_within: float  # seconds: the pool's request timeout and two Monit cycles
     mttd_cycles: float | None
     mttr_cycles: float | None
     alert_delay: float | None
@@ -105,24 +110,32 @@ def app_cpu(record: Record) -> list[tuple[float, float]]:
     return series
 
 
+# Monit's log about the loop: the service over its CPU limit or restarted, or the killed request reported.
+DETECTIONS = ("cpu usage", "restart", "content match")
+
+
 def detection(record: Record) -> float | None:
-    """When Monit first acted on the loop: its first CPU-limit or restart event stamped at
-    or after the loop's start. The log has whole seconds, so an event in the second the
-    loop began cannot be placed after it and is not counted (Monit measures CPU over a
-    whole cycle: it cannot see a loop within its first second)."""
+    """When Monit first reported the loop: its first CPU-limit or restart event about the
+    service, or its report of the request PHP-FPM killed, stamped at or after the loop's
+    start. The log has whole seconds, so an event in the second the loop began cannot be
+    placed after it and is not counted (Monit measures CPU over a whole cycle: it cannot
+    see a loop within its first second)."""
     if record.loop_started is None:
         return None
     return next((when for when, what in record.monit_log
-                 if when >= record.loop_started and ("cpu usage" in what or "restart" in what)), None)
+                 if when >= record.loop_started and any(sign in what for sign in DETECTIONS)), None)
 
 
 def _recovered(record: Record, detected: float) -> float | None:
-    """First sample after ``detected`` with a new main process that answers its health page."""
+    """First sample at or after ``detected`` whose service answers its health page and no
+    longer loops: a new main process (Monit restarted it), or any, once Monit reported the
+    request PHP-FPM killed (the kill came first)."""
+    killed = any(when == detected and "content match" in what for when, what in record.monit_log)
     before = [values[1] for when, values in record.app if when <= record.loop_started]
     looping_pid = before[-1] if before else None
     return next(
         (when for when, (_, pid, health) in record.app
-         if when >= detected and pid not in (looping_pid, "0") and health == "1"),
+         if when >= detected and health == "1" and (killed or pid not in (looping_pid, "0"))),
         None,
     )
 
@@ -137,10 +150,13 @@ def _alert_arrivals(record: Record, detected: float | None) -> list[float | None
 
 
 def _loop_cpu(record: Record, recovered: float | None) -> float:
-    """The app's median CPU (% of a CPU) from the loop's start until it was healed (or the surge ended)."""
+    """The app's median CPU (% of a CPU) from the loop's start until it was healed (or the
+    surge ended), and no longer than the pool's request timeout, which ends the loop."""
     if record.loop_started is None:
         return float("nan")
     ended = recovered if recovered is not None else record.timeline.idle + record.timeline.surge
+    if record.request_timeout:
+        ended = min(ended, record.loop_started + record.request_timeout)
     return _median([percent for when, percent in app_cpu(record) if record.loop_started < when <= ended])
 
 
@@ -176,6 +192,7 @@ def figures(record: Record) -> Figures:
         recovered=recovered,
         mttd=mttd,
         mttr=mttr,
+        detect_within=record.request_timeout + 2 * record.monit_cycle,
         mttd_cycles=mttd / record.monit_cycle if mttd is not None else None,
         mttr_cycles=mttr / record.monit_cycle if mttr is not None else None,
         alert_delay=max(arrivals) - detected if arrivals and None not in arrivals else None,
@@ -225,7 +242,8 @@ GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
                        lambda result: _at_least(result.members.served, 0.95)),
     "members.p99_ms": ("members' p99 latency in the surge under 2 s",
                        lambda result: _at_most(result.members.p99_ms, 2000)),
-    "mttd_cycles": ("Monit detects the loop within 2 of its cycles", lambda result: _at_most(result.mttd_cycles, 2)),
+    "mttd": ("the loop stopped and reported by Monit within the pool's request timeout and 2 Monit cycles",
+             lambda result: _at_most(result.mttd, result.detect_within)),
     "mttr_cycles": ("healthy again within 1 cycle of detection", lambda result: _at_most(result.mttr_cycles, 1)),
     "alert_delay": ("the alert mail delivered within 60 s", lambda result: _at_most(result.alert_delay, 60)),
     "alerts_lost": ("every expected alert delivered",

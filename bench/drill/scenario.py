@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from bench.drill import load, watch
+from holdfast.monit import timeouts_check_name
 from holdfast.settings import HostSettings
 from lab.mailsink import mailbox
 from lab.site import LOOP_STARTED_FILE, MEMBER_COOKIE, MEMBER_EXPECT, standin_site
@@ -59,6 +60,7 @@ class Record:
     timeline: Timeline
     monit_cycle: int
     clock_ticks: int  # per second: the unit of the app's CPU time (getconf CLK_TCK on the host)
+    request_timeout: float = 0.0  # seconds PHP-FPM lets a request run before it kills it (0: no limit)
     hits: list[load.Hit] = field(default_factory=list)
     app: list[tuple[float, list[str]]] = field(default_factory=list)
     probes: list[tuple[float, list[str]]] = field(default_factory=list)
@@ -178,22 +180,31 @@ def _loop_started(web_remote: watch.Remote) -> float | None:
     return float(text) if text else None
 
 
-def alert_subject(service: str) -> str:
-    """What the subject of Monit's mail about the runaway contains (templates/monit/etc/monit/monitrc.j2)."""
-    return f"{service}: Resource limit matched"
+def alert_subjects(service: str) -> tuple[str, str]:
+    """What the subject of Monit's mail about the loop contains (templates/monit/etc/monit/monitrc.j2):
+    the service over its CPU limit (Monit restarts it), or the request PHP-FPM killed."""
+    return f"{service}: Resource limit matched", f"{timeouts_check_name(service)}: Content match"
 
 
 def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSettings, record: Record,
                       epoch: float) -> None:
-    """Monit's events about the stand-in's service, and each tier-1 contact's alert mails, into ``record``."""
+    """Monit's events about the stand-in's service and the requests PHP-FPM killed in it, and
+    each tier-1 contact's alert mails about either, into ``record``."""
     service = standin_site(host_settings).backend.service
     log = web_remote.run("cat /var/log/monit.log")
-    record.monit_log = since_epoch(watch.monit_events(log, service, epoch), epoch)
+    record.monit_log = sorted(since_epoch(
+        watch.monit_events(log, service, epoch) + watch.monit_events(log, timeouts_check_name(service), epoch), epoch))
     relay = watch.Remote(lab, next(h for h in lab.hosts if h.name == host_settings.mail.relay))
     for address in host_settings.escalation.tier_emails(host_settings.monit.alert_tier):
         text = relay.run(f"cat {mailbox(address)} 2>/dev/null")
-        record.alerts[address] = [when - epoch for when in watch.delivered(text, alert_subject(service))
-                                  if when >= epoch]
+        record.alerts[address] = sorted(when - epoch for subject in alert_subjects(service)
+                                        for when in watch.delivered(text, subject) if when >= epoch)
+
+
+def request_timeout(host_settings: HostSettings, service: str) -> float:
+    """The seconds PHP-FPM's pool gives a request of ``service`` (0: no pool of Holdfast's)."""
+    pool = host_settings.services[service].php_fpm
+    return float(pool.request_terminate_timeout) if pool else 0.0
 
 
 def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, timeline: Timeline) -> Record:
@@ -202,7 +213,8 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     web_remote = watch.Remote(lab, web)
     site = standin_site(host_settings)
     host_name = site.server_names[0]
-    record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")))
+    record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")),
+                    request_timeout(host_settings, site.backend.service) if protected else 0.0)
     web_remote.run("standin heal", check=True)
     for path in VISITOR_PATHS:  # a warm cache, as a site that has had visitors has
         web_remote.run(f"curl -s -o /dev/null -H 'Host: {host_name}' 'http://127.0.0.1{path}'")

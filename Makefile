@@ -5,7 +5,11 @@ PYTHON    ?= python3
 VENV      := .venv
 PY        := $(VENV)/bin/python
 PYINFRA   := $(VENV)/bin/pyinfra
-PYTEST    := $(VENV)/bin/pytest
+# Each pytest run has a temporary directory of its own (per checkout and target), emptied
+# when it starts: pytest's clean-up of older runs' numbered directories under
+# /tmp/pytest-of-<user> once failed at the end of a green host run (EMFILE).
+PYTEST     = $(VENV)/bin/pytest --basetemp=$(or $(TMPDIR),/tmp)/holdfast-pytest-$(CHECKOUT)-$@
+CHECKOUT  := $(shell printf %s "$(CURDIR)" | md5sum | cut -c1-8)
 INVENTORY ?= inventories/lab.py
 # Where an inventory and its group_data/ are: the lab's in lab/fleet (the sample fleet the
 # tests expect), any other in the repository (group_data/, inventories/prod.py: your own).

@@ -30,7 +30,7 @@ export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 export HOLDFAST_LAB_CHAT_KEY ?= T0LAB/B0LAB/lab-chat-key
 export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
 
-.PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end rollback runbook drill bench clean
+.PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end rollback uninstall runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -120,6 +120,13 @@ rollback: $(VENV)/.installed
 	$(if $(HOST),,$(error HOST=<host> is required, e.g. make rollback HOST=web1 CONFIG=nginx))
 	$(say_inventory)
 	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y $(INVENTORY) $(CURDIR)/rollback.py --limit "$(HOST)" --data rollback="$(CONFIG)"
+
+# make uninstall HOST=web2: Holdfast's footprint removed, what was there before put back
+# (validated); its hosted monitors of the host deleted.
+uninstall: $(VENV)/.installed
+	$(if $(HOST),,$(error HOST=<host> is required, e.g. make uninstall HOST=web2))
+	$(say_inventory)
+	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y $(INVENTORY) $(CURDIR)/uninstall.py --limit "$(HOST)"
 
 # docs/RUNBOOK.md from the escalation plan and the production inventory (a unit test
 # fails while the committed one differs).

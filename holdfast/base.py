@@ -4,16 +4,20 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import Directory
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server
 
 from holdfast import loading
 from holdfast.facts import MatchingFiles
-from holdfast.safe_config import APPLY_COMMAND, STATE_DIR
+from holdfast.safe_config import APPLY_COMMAND, ORIGINALS, STATE_DIR
 from holdfast.templates import render
 
 # curl: health checks, heartbeats and the tests' probes.
 PACKAGES = ("curl", "ca-certificates")
+# The packages installed before Holdfast's first deploy, one per line (what uninstalling
+# leaves; holdfast/uninstall.py).
+PACKAGES_BEFORE = f"{ORIGINALS}/packages-before"
 
 
 @deploy("Holdfast base")
@@ -21,6 +25,13 @@ def deploy_base() -> None:
     """Refresh the apt index on a schedule, install the shared tools and the config swapper;
     finish what a cut-off deploy left half done (a package install, a journalled swap)."""
     host_settings = loading.current()
+    if not host.get_fact(Directory, path=STATE_DIR):
+        server.shell(
+            name="Note the packages installed before Holdfast's first deploy",
+            commands=[f"mkdir -p {ORIGINALS} && dpkg-query -W -f '${{Package}} ${{db:Status-Status}}\\n' | "
+                      f"awk '$2 == \"installed\" {{ print $1 }}' > {PACKAGES_BEFORE}.new && "
+                      f"mv {PACKAGES_BEFORE}.new {PACKAGES_BEFORE}"],
+        )
     if host.get_fact(Command, command="dpkg --audit"):
         # A deploy cut off during an install (SIGPIPE reaches apt) leaves dpkg half done,
         # and apt refuses to install anything until it is finished.

@@ -257,3 +257,38 @@ class TimerActive(FactBase):
 
     def process(self, output):
         return output == ["active"]
+
+
+class Footprint(NamedTuple):
+    configs: list[str]  # configurations swapped by holdfast-apply-config (original/<config>.files)
+    units: list[str]  # units Holdfast created that no package ships (it stops and disables them)
+    new_packages: list[str]  # packages installed since Holdfast's first deploy (original/packages-before)
+    packages_known: bool  # whether that first deploy recorded the packages it found
+
+
+class HoldfastFootprint(FactBase):
+    """What Holdfast recorded of its own on the host, under ``original`` (the state directory's
+    originals, templates/base/usr/local/sbin/holdfast-apply-config.j2): what uninstalling reads."""
+
+    @staticmethod
+    def default() -> Footprint:
+        return Footprint([], [], [], False)
+
+    def command(self, original: str) -> str:
+        return (
+            f"cd {shlex.quote(original)} 2>/dev/null || exit 0; "
+            'for f in *.files; do [ -f "$f" ] && echo "config ${f%.files}"; done; '
+            "grep -E '^/etc/systemd/system/[^/]+[.](service|timer)$' created 2>/dev/null | while read -r unit; do "
+            '[ -e "/lib/systemd/system/${unit##*/}" ] || [ -e "/usr/lib/systemd/system/${unit##*/}" ] || '
+            'echo "unit ${unit##*/}"; done; '
+            "[ -f packages-before ] || exit 0; echo known; "
+            "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' | awk '$2 == \"installed\" { print $1 }' | "
+            "grep -vxF -f packages-before | sed 's/^/package /'; true"
+        )
+
+    def process(self, output) -> Footprint:
+        found: dict[str, list[str]] = {"config": [], "unit": [], "package": []}
+        for line in output:
+            kind, _, name = line.partition(" ")
+            found.get(kind, []).append(name)
+        return Footprint(found["config"], found["unit"], found["package"], "known" in output)

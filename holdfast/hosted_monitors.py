@@ -39,16 +39,11 @@ CURL_CONFIG = "/etc/holdfast/heartbeat.curlrc"
 @deploy("Hosted monitors")
 def deploy_hosted_monitors() -> None:
     """Plan the hosted monitors against the inventory; write the plan when the deploy runs."""
-    if host != _carrier():
+    if host != carrier():
         return
     fleet = loading.load(inventory)
-    hosted = _hosted(fleet)
-    for key in providers.PROVIDERS:
-        plan = providers.plan(key, fleet, hosted)
-        for line in plan.lines():
-            logger.info(line)
-        if plan.writes:
-            python.call(name=f"{plan.provider.NAME}: {plan.summary()}", function=providers.apply, plan=plan)
+    hosted = hosted_settings(fleet)
+    reconcile(fleet, hosted)
     if not os.environ.get(hosted.healthchecks.ping_key_env):
         logger.info(f"Heartbeats: skipped, {hosted.healthchecks.ping_key_env} is not set: "
                     "the hosts' heartbeat timers are left as they are")
@@ -78,12 +73,23 @@ def deploy_heartbeat() -> None:
                     running_name="Heartbeat timer running")
 
 
-def _carrier():
+def reconcile(fleet: dict[str, settings.HostSettings], hosted: settings.HostedMonitors) -> None:
+    """Each provider's plan for the monitors of ``fleet``, printed; written (a ``python.call``)
+    when the deploy runs. Only monitors with Holdfast's tag are changed or deleted."""
+    for key in providers.PROVIDERS:
+        plan = providers.plan(key, fleet, hosted)
+        for line in plan.lines():
+            logger.info(line)
+        if plan.writes:
+            python.call(name=f"{plan.provider.NAME}: {plan.summary()}", function=providers.apply, plan=plan)
+
+
+def carrier():
     """The host that carries the once-per-deploy operation: the inventory's first active one."""
     return next(each for each in inventory if each in state.active_hosts and state.is_host_in_limit(each))
 
 
-def _hosted(fleet: dict[str, settings.HostSettings]) -> settings.HostedMonitors:
+def hosted_settings(fleet: dict[str, settings.HostSettings]) -> settings.HostedMonitors:
     return loading.same_on_every_host(
         {name: host_settings.hosted_monitors for name, host_settings in fleet.items()}, "hosted_monitors"
     )

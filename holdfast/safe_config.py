@@ -27,6 +27,7 @@ from pyinfra.operations.util.files import generate_color_diff
 from holdfast.facts import FileState, FileStates, MatchingFiles
 
 STATE_DIR = "/var/lib/holdfast"
+ORIGINALS = f"{STATE_DIR}/original"  # what was there before Holdfast (holdfast-apply-config)
 UNIT_DIR = "/etc/systemd/system"
 APPLY_COMMAND = "/usr/local/sbin/holdfast-apply-config"
 

@@ -1,15 +1,17 @@
 """The lab's own deploy (`make lab` runs it): what production has and Holdfast does not
-install. The stand-in site on the web hosts; the mail sink and the ACME CA (pebble) on the
-monitor host, whose roots every host trusts."""
+install. Debian's nginx and Monit and the stand-in site on the web hosts; the mail sink
+and the ACME CA (pebble) on the monitor host, whose roots every host trusts."""
 
 from pyinfra import host
 
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from lab.acme import deploy_lab_trust, deploy_pebble
+from lab.before import deploy_debian_edge
 from lab.mailsink import deploy_mail_sink
 from lab.site import deploy_standin
 
 if WATCHED_GROUP in host.groups:
+    deploy_debian_edge()
     deploy_standin()
 if MONITOR_GROUP in host.groups:
     deploy_mail_sink()

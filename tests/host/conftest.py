@@ -31,8 +31,12 @@ import testinfra
 from holdfast import loading
 from holdfast import settings as holdfast_settings
 from holdfast.inventory import address_of, read_inventory
+from holdfast.loading import same_on_every_host
 from lab.topology import FLEET, LAB_INVENTORY
 from tests.conftest import REPO, copy_project, edit
+from tests.doubles import listening_at
+from tests.doubles.healthchecks import HealthchecksDouble
+from tests.doubles.uptimerobot import UptimeRobotDouble
 
 
 def pytest_addoption(parser):
@@ -228,3 +232,41 @@ def changed_project(tmp_path) -> Path:
     for file, old, new in CHANGE_EVERY_CAPABILITY:
         edit(project / file, old, new)
     return project
+
+
+# --- the hosted monitors' doubles (tests/doubles), for the deploys that reconcile them ---
+
+KEYS = {"uptimerobot": "ur-key", "healthchecks": "hc-key"}
+
+
+@pytest.fixture(scope="module")
+def hosted(targets):
+    return same_on_every_host({name: t.settings.hosted_monitors for name, t in targets.items()}, "hosted_monitors")
+
+
+@pytest.fixture
+def doubles(hosted, targets):
+    """Fresh doubles of both providers, with the escalation plan's contacts in them."""
+    escalation = next(iter(targets.values())).settings.escalation
+    with UptimeRobotDouble(KEYS["uptimerobot"], **listening_at(hosted.uptimerobot.api_url)) as robot, \
+            HealthchecksDouble(KEYS["healthchecks"], **listening_at(hosted.healthchecks.api_url)) as checks:
+        for contact in escalation.contacts.values():
+            robot.add_contact("Email", contact.email)
+            checks.add_channel(contact.email)
+        yield {"uptimerobot": robot, "healthchecks": checks}
+
+
+@pytest.fixture
+def keys(monkeypatch, hosted):
+    """The doubles' API keys in the deploy's environment."""
+    for provider, key in KEYS.items():
+        monkeypatch.setenv(getattr(hosted, provider).api_key_env, key)
+    ping_key_env = hosted.healthchecks.ping_key_env
+    monkeypatch.setenv(ping_key_env, os.environ.get(ping_key_env, "lab-ping-key"))
+
+
+def names(doubles) -> dict[str, list[str]]:
+    return {
+        "uptimerobot": sorted(monitor["friendlyName"] for monitor in doubles["uptimerobot"].monitors.values()),
+        "healthchecks": sorted(check["name"] for check in doubles["healthchecks"].checks.values()),
+    }

@@ -5,46 +5,13 @@ inventory's settings point (the lab: this machine's address on the lab bridge).
 Lab only: the doubles stand in for the providers, and the deploys run for real.
 """
 
-import os
-
 import pytest
 
-from holdfast.loading import same_on_every_host
 from holdfast.providers import healthchecks
 from lab.harness.deploys import run_deploy
-from tests.doubles import listening_at
-from tests.doubles.healthchecks import HealthchecksDouble
-from tests.doubles.uptimerobot import UptimeRobotDouble
+from tests.host.conftest import KEYS, names
 
 pytestmark = pytest.mark.disruptive
-
-KEYS = {"uptimerobot": "ur-key", "healthchecks": "hc-key"}
-
-
-@pytest.fixture(scope="module")
-def hosted(targets):
-    return same_on_every_host({name: t.settings.hosted_monitors for name, t in targets.items()}, "hosted_monitors")
-
-
-@pytest.fixture
-def doubles(hosted, targets):
-    """Fresh doubles of both providers, with the escalation plan's contacts in them."""
-    escalation = next(iter(targets.values())).settings.escalation
-    with UptimeRobotDouble(KEYS["uptimerobot"], **listening_at(hosted.uptimerobot.api_url)) as robot, \
-            HealthchecksDouble(KEYS["healthchecks"], **listening_at(hosted.healthchecks.api_url)) as checks:
-        for contact in escalation.contacts.values():
-            robot.add_contact("Email", contact.email)
-            checks.add_channel(contact.email)
-        yield {"uptimerobot": robot, "healthchecks": checks}
-
-
-@pytest.fixture
-def keys(monkeypatch, hosted):
-    """The doubles' API keys in the deploy's environment."""
-    for provider, key in KEYS.items():
-        monkeypatch.setenv(getattr(hosted, provider).api_key_env, key)
-    ping_key_env = hosted.healthchecks.ping_key_env
-    monkeypatch.setenv(ping_key_env, os.environ.get(ping_key_env, "lab-ping-key"))
 
 
 def deploy(pytestconfig, *extra: str):
@@ -56,13 +23,6 @@ def wanted_names(targets) -> dict[str, list[str]]:
     return {
         "uptimerobot": sorted({site for target in targets.values() for site in target.settings.sites}),
         "healthchecks": sorted(targets),
-    }
-
-
-def names(doubles) -> dict[str, list[str]]:
-    return {
-        "uptimerobot": sorted(monitor["friendlyName"] for monitor in doubles["uptimerobot"].monitors.values()),
-        "healthchecks": sorted(check["name"] for check in doubles["healthchecks"].checks.values()),
     }
 
 

@@ -50,3 +50,48 @@ def test_an_uncommitted_swap_is_dropped(tmp_path):
     assert finish(state).stdout == ""
     assert (live / "main.conf").read_text() == "old main"
     assert not root.with_name("web.uncommitted").exists()
+
+
+def apply(state, *arguments: str) -> subprocess.CompletedProcess:
+    script = render("base/usr/local/sbin/holdfast-apply-config.j2", state_dir=str(state))
+    return subprocess.run(["bash", "-c", script, "holdfast-apply-config", *arguments], capture_output=True, text=True)
+
+
+def swapped_in(tmp_path, validate: str):
+    """A live directory whose main.conf (the original) Holdfast replaced and whose sites/new.conf
+    it created, by one accepted swap of the configuration ``web`` checked by ``validate``."""
+    state, live = tmp_path / "state", tmp_path / "live"
+    live.mkdir()
+    (live / "main.conf").write_text("original main")
+    for path, content in {"main.conf": "holdfast main", "sites/new.conf": "holdfast site"}.items():
+        staged = state / "stage" / "web" / str(live / path).lstrip("/")
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(content)
+    swap = apply(state, "web", validate, f"echo reloaded >> {tmp_path / 'reloads'}")
+    assert swap.returncode == 0, swap.stderr
+    assert (live / "main.conf").read_text() == "holdfast main"
+    return state, live
+
+
+def test_uninstall_puts_the_originals_back_and_removes_what_holdfast_created(tmp_path):
+    state, live = swapped_in(tmp_path, "true")
+    assert sorted((state / "original" / "web.files").read_text().split()) == [
+        str(live / "main.conf"), str(live / "sites/new.conf")]
+    done = apply(state, "--uninstall", "web")
+    assert done.returncode == 0, done.stderr
+    assert (live / "main.conf").read_text() == "original main"
+    assert not (live / "sites" / "new.conf").exists()
+    assert (tmp_path / "reloads").read_text() == "reloaded\nreloaded\n"
+
+
+def test_uninstall_is_validated_like_any_swap(tmp_path):
+    state, live = swapped_in(tmp_path, f"! grep -q original {tmp_path / 'live' / 'main.conf'}")
+    refused = apply(state, "--uninstall", "web")
+    assert refused.returncode == 1 and "rejected" in refused.stderr
+    assert (live / "main.conf").read_text() == "holdfast main"
+    assert (live / "sites" / "new.conf").read_text() == "holdfast site"
+
+
+def test_uninstall_of_a_configuration_never_swapped_changes_nothing(tmp_path):
+    done = apply(tmp_path / "state", "--uninstall", "web", "false")
+    assert done.returncode == 0 and "nothing to put back" in done.stdout

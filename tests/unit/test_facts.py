@@ -2,7 +2,7 @@
 
 import subprocess
 
-from holdfast.facts import FileState, FileStates
+from holdfast.facts import FileState, FileStates, Footprint, HoldfastFootprint
 
 
 def test_file_states_reads_every_file_in_one_command_and_leaves_out_missing_ones(tmp_path):
@@ -24,3 +24,25 @@ def test_file_states_reads_every_file_in_one_command_and_leaves_out_missing_ones
         str(spaced): FileState("644", user, group, "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
         str(secret): FileState("600", user, group, "c8fed00eb2e87f1cee8e90ebbe870c190ac3848c"),
     }
+
+
+def test_holdfast_footprint_reads_the_configs_the_units_and_the_packages_installed_since(tmp_path):
+    installed = subprocess.run(["sh", "-c", "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' | "
+                                "awk '$2 == \"installed\" { print $1 }'"], capture_output=True, text=True,
+                               check=True).stdout.split()
+    (tmp_path / "nginx.files").write_text("/etc/nginx/nginx.conf\n")
+    (tmp_path / "heartbeat.files").write_text("/etc/systemd/system/holdfast-heartbeat.timer\n")
+    (tmp_path / "created").write_text("/etc/systemd/system/holdfast-heartbeat.timer\n"
+                                      "/etc/systemd/system/nginx.service.d/holdfast-slice.conf\n/etc/holdfast/x.nft\n")
+    (tmp_path / "packages-before").write_text("".join(f"{name}\n" for name in installed if name != "bash"))
+    fact = HoldfastFootprint()
+    output = subprocess.run(["sh", "-c", fact.command(str(tmp_path))], capture_output=True, text=True, check=True)
+    assert fact.process(output.stdout.splitlines()) == Footprint(
+        configs=["heartbeat", "nginx"], units=["holdfast-heartbeat.timer"], new_packages=["bash"], packages_known=True)
+
+
+def test_holdfast_footprint_of_a_host_without_a_record_is_empty(tmp_path):
+    fact = HoldfastFootprint()
+    output = subprocess.run(["sh", "-c", fact.command(str(tmp_path / "none"))], capture_output=True, text=True,
+                            check=True)
+    assert fact.process(output.stdout.splitlines()) == Footprint([], [], [], False)

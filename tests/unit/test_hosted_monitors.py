@@ -51,7 +51,7 @@ def test_hosted_monitors_must_be_the_same_on_every_host(project_copy):
     fleet = load_settings("inventories/prod.py")
     with pytest.raises(loading.SettingsError, match=r"hosted_monitors differs between hosts \(web1.example.com, "
                                                      r"web2.example.com: .*mon1.example.net: "):
-        hosted_monitors._hosted(fleet)
+        hosted_monitors.hosted_settings(fleet)
 
 
 def test_a_check_slug_is_the_tag_and_the_host_name():

@@ -1,0 +1,87 @@
+"""The way back: Holdfast's footprint removed from a host and what was there before put back.
+
+Everything Holdfast writes goes through ``holdfast-apply-config``, which keeps, the first time,
+what each file replaced (or that it was not there) and lists each configuration's files; its
+first deploy also notes the packages the host had. Uninstalling reads that record
+(``HoldfastFootprint``): each configuration's originals go back through the same validated swap
+(the service's own checker first, Monit's first of all so that it stops acting), the units
+Holdfast made are stopped, its table leaves the firewall, the packages it installed are purged,
+and its hosted monitors of the host are deleted by the reconcile's own tag rule.
+"""
+
+import shlex
+
+from pyinfra import host, inventory, logger, state
+from pyinfra.api import StringCommand, deploy
+from pyinfra.facts.files import FileContents
+from pyinfra.operations import files, server
+
+from holdfast import base, failover, firewall, hosted_monitors, loading, monit, monitoring, nginx, slices
+from holdfast.facts import HoldfastFootprint
+from holdfast.safe_config import APPLY_COMMAND, ORIGINALS, STATE_DIR
+from holdfast.templates import render
+
+# Packages Holdfast installs; those a host did not have before its first deploy are purged.
+PACKAGES = frozenset(base.PACKAGES + failover.PACKAGES + firewall.PACKAGES + monit.PACKAGES
+                     + monitoring.PACKAGES + nginx.PACKAGES)
+FIRST = ("monit", "monit-unit")  # Monit first: it would restart or report what the others stop
+LAST = ("firewall", "firewall-unit")
+# What replaces a swap's recorded reload when uninstalling.
+RELOADS = {
+    "monit-unit": "systemctl daemon-reload && systemctl try-restart monit",  # back under the package's unit
+    "firewall": f"nft delete table {firewall.TABLE} 2>/dev/null || true",
+}
+
+
+def order(configs: list[str]) -> list[str]:
+    """``configs`` in the order they are put back: Monit's first, the firewall's last."""
+    return sorted(configs, key=lambda config: (config not in FIRST, config in LAST, config))
+
+
+def uninstall_reload(config: str, config_files: list[str]) -> str | None:
+    """The command run once ``config``'s originals are back (None: its last swap's reload):
+    the slices' restarts the units that leave them."""
+    if config == "slices":
+        return slices.reload_command([], config_files)
+    return RELOADS.get(config)
+
+
+@deploy("Holdfast uninstalled")
+def deploy_uninstall() -> None:
+    """Put back what each configuration replaced, stop Holdfast's units, purge its packages,
+    delete the host's hosted monitors."""
+    footprint = host.get_fact(HoldfastFootprint, original=ORIGINALS)
+    configs = order(footprint.configs)
+    if not configs:
+        host.noop("Holdfast recorded nothing on this host")
+    for config in [config for config in configs if config in FIRST]:
+        _put_back(config)
+    for unit in footprint.units:
+        server.shell(name=f"Stop and disable {unit} (Holdfast's)", commands=[f"systemctl disable --now {unit}"])
+    for config in [config for config in configs if config not in FIRST]:
+        _put_back(config)
+    purged = sorted(PACKAGES & set(footprint.new_packages))
+    if configs and not footprint.packages_known:
+        logger.warning(f"{host.name}: no record of the packages found before Holdfast: none is purged")
+    elif purged:
+        script = render("uninstall/holdfast-purge.j2")
+        server.shell(name=f"Purge the packages Holdfast installed: {', '.join(purged)}", commands=[StringCommand(
+            "bash", "-c", shlex.quote(script), "holdfast-purge", *purged, "--",
+            *map(shlex.quote, footprint.new_packages))])
+    if configs:
+        server.shell(name="systemd forgets Holdfast's units", commands=["systemctl daemon-reload"])
+    files.file(name="Remove the validate-then-swap helper", path=APPLY_COMMAND, present=False)
+    files.directory(name="Remove Holdfast's state (its record of the originals)", path=STATE_DIR, present=False)
+    if host == hosted_monitors.carrier():
+        fleet = loading.load(inventory)
+        hosted_monitors.reconcile({name: each for name, each in fleet.items()
+                                   if not state.is_host_in_limit(inventory.get_host(name))},
+                                  hosted_monitors.hosted_settings(fleet))
+
+
+def _put_back(config: str) -> None:
+    config_files = host.get_fact(FileContents, path=f"{ORIGINALS}/{config}.files") or []
+    reload = uninstall_reload(config, config_files)
+    server.shell(name=f"Put {config}'s originals back", commands=[
+        " ".join([APPLY_COMMAND, "--uninstall", config, *([shlex.quote(reload)] if reload else [])])
+    ])

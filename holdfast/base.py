@@ -41,7 +41,7 @@ def deploy_base() -> None:
         name=f"Refresh the apt index (at most every {host_settings.apt.cache_time}s)",
         cache_time=host_settings.apt.cache_time,
     )
-    apt.packages(name="Install Holdfast's shared tools", packages=list(PACKAGES))
+    apt.packages(name="Install Holdfast's shared tools", packages=list(PACKAGES), no_recommends=True)
     files.directory(name="Holdfast state directory", path=STATE_DIR, mode="700")
     files.put(
         name="Install the validate-then-swap helper",

@@ -262,6 +262,7 @@ class TimerActive(FactBase):
 class Footprint(NamedTuple):
     configs: list[str]  # configurations swapped by holdfast-apply-config (original/<config>.files)
     units: list[str]  # units Holdfast created that no package ships (it stops and disables them)
+    links: list[str]  # links to a unit Holdfast created in place of a package's (left by enabling it)
     new_packages: list[str]  # packages installed since Holdfast's first deploy (original/packages-before)
     packages_known: bool  # whether that first deploy recorded the packages it found
 
@@ -272,23 +273,24 @@ class HoldfastFootprint(FactBase):
 
     @staticmethod
     def default() -> Footprint:
-        return Footprint([], [], [], False)
+        return Footprint([], [], [], [], False)
 
     def command(self, original: str) -> str:
         return (
             f"cd {shlex.quote(original)} 2>/dev/null || exit 0; "
             'for f in *.files; do [ -f "$f" ] && echo "config ${f%.files}"; done; '
             "grep -E '^/etc/systemd/system/[^/]+[.](service|timer)$' created 2>/dev/null | while read -r unit; do "
-            '[ -e "/lib/systemd/system/${unit##*/}" ] || [ -e "/usr/lib/systemd/system/${unit##*/}" ] || '
-            'echo "unit ${unit##*/}"; done; '
+            'name=${unit##*/}; if [ -e "/lib/systemd/system/$name" ] || [ -e "/usr/lib/systemd/system/$name" ] || '
+            '[ -e "/etc/init.d/${name%.service}" ]; then find /etc/systemd/system -type l -lname "$unit" | '
+            'sed "s/^/link /"; else echo "unit $name"; fi; done; '
             "[ -f packages-before ] || exit 0; echo known; "
             "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' | awk '$2 == \"installed\" { print $1 }' | "
             "grep -vxF -f packages-before | sed 's/^/package /'; true"
         )
 
     def process(self, output) -> Footprint:
-        found: dict[str, list[str]] = {"config": [], "unit": [], "package": []}
+        found: dict[str, list[str]] = {"config": [], "unit": [], "link": [], "package": []}
         for line in output:
             kind, _, name = line.partition(" ")
             found.get(kind, []).append(name)
-        return Footprint(found["config"], found["unit"], found["package"], "known" in output)
+        return Footprint(found["config"], found["unit"], found["link"], found["package"], "known" in output)

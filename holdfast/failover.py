@@ -78,7 +78,7 @@ def deploy_failover() -> None:
     if not active(host_settings):
         systemd.service(name="keepalived stopped (failover off)", service=UNIT, running=False, enabled=False)
         return
-    apt.packages(name="Install keepalived", packages=list(PACKAGES))
+    apt.packages(name="Install keepalived", packages=list(PACKAGES), no_recommends=True)
     validated_config(
         name="keepalived configuration",
         config="failover",

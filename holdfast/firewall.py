@@ -34,7 +34,7 @@ from holdfast.monitoring import MONIT_RELAY_PORT
 from holdfast.safe_config import STATE_DIR, UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
 
-PACKAGES = ("nftables",)
+PACKAGES = ("nftables", "netbase")  # netbase: /etc/protocols, which names the ruleset's protocols (vrrp)
 TABLE = "inet holdfast"
 RULESET = "/etc/holdfast/firewall.nft"
 UNIT = "holdfast-firewall"
@@ -204,7 +204,7 @@ def deploy_firewall() -> None:
         raise loading.refuse((("monit", "ssh_port"), host_settings.monit.ssh_port,
                               f"expected the port the deploy connects on (ssh_port {connected_on}): the firewall "
                               "keeps that port open"))
-    apt.packages(name="Install nftables", packages=list(PACKAGES))
+    apt.packages(name="Install nftables", packages=list(PACKAGES), no_recommends=True)
     files.directory(name="Firewall state directory", path=FIREWALL_STATE, mode="700")
     validated_config(
         name="Firewall unit and helper",

@@ -243,7 +243,8 @@ def deploy_monit() -> None:
     host_settings = loading.current()
     login = relay_login(host_settings)
     relays = event_relays(host.inventory, host)
-    apt.packages(name="Install Monit", packages=list(PACKAGES))
+    # Without recommends: no local MTA (cron's), Monit mails through the relay.
+    apt.packages(name="Install Monit", packages=list(PACKAGES), no_recommends=True)
     unit = validated_config(
         name="Monit's systemd unit",
         config="monit-unit",

@@ -237,7 +237,7 @@ def deploy_nginx() -> None:
     if problems:
         raise loading.refuse(*problems)
     acme_sites = _uses_acme(host_settings)
-    apt.packages(name="Install nginx", packages=["nginx", *(ACME_PACKAGES if acme_sites else ())])
+    apt.packages(name="Install nginx", packages=["nginx", *(ACME_PACKAGES if acme_sites else ())], no_recommends=True)
     if any(site.stale_cache for site in host_settings.sites.values()):
         files.directory(name="nginx cache directory", path=CACHE_DIR, user="root", group="root", mode="755")
     files.directory(name="ACME webroot", path=ACME_WEBROOT, user="root", group="root", mode="755")

@@ -60,6 +60,8 @@ def deploy_uninstall() -> None:
         server.shell(name=f"Stop and disable {unit} (Holdfast's)", commands=[f"systemctl disable --now {unit}"])
     for config in [config for config in configs if config not in FIRST]:
         _put_back(config)
+    for link in footprint.links:
+        files.link(name=f"Remove {link} (to Holdfast's unit, gone)", path=link, present=False)
     purged = sorted(PACKAGES & set(footprint.new_packages))
     if configs and not footprint.packages_known:
         logger.warning(f"{host.name}: no record of the packages found before Holdfast: none is purged")

@@ -6,7 +6,7 @@ from pyinfra import host
 
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP
 from lab.acme import deploy_lab_trust, deploy_pebble
-from lab.before import deploy_debian_edge
+from lab.before import deploy_debian_edge, note_state_before
 from lab.mailsink import deploy_mail_sink
 from lab.site import deploy_standin
 
@@ -17,3 +17,5 @@ if MONITOR_GROUP in host.groups:
     deploy_mail_sink()
     deploy_pebble()
 deploy_lab_trust()  # after pebble started: each start makes a new root
+if WATCHED_GROUP in host.groups:
+    note_state_before()  # last

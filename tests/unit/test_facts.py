@@ -38,11 +38,12 @@ def test_holdfast_footprint_reads_the_configs_the_units_and_the_packages_install
     fact = HoldfastFootprint()
     output = subprocess.run(["sh", "-c", fact.command(str(tmp_path))], capture_output=True, text=True, check=True)
     assert fact.process(output.stdout.splitlines()) == Footprint(
-        configs=["heartbeat", "nginx"], units=["holdfast-heartbeat.timer"], new_packages=["bash"], packages_known=True)
+        configs=["heartbeat", "nginx"], units=["holdfast-heartbeat.timer"], links=[], new_packages=["bash"],
+        packages_known=True)
 
 
 def test_holdfast_footprint_of_a_host_without_a_record_is_empty(tmp_path):
     fact = HoldfastFootprint()
     output = subprocess.run(["sh", "-c", fact.command(str(tmp_path / "none"))], capture_output=True, text=True,
                             check=True)
-    assert fact.process(output.stdout.splitlines()) == Footprint([], [], [], False)
+    assert fact.process(output.stdout.splitlines()) == Footprint([], [], [], [], False)

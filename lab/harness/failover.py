@@ -13,9 +13,9 @@ import socket
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from lab.harness.faults import monit_off
 from lab.harness.probes import wait_for
 from lab.harness.traffic import Answer, paced, request
 from lab.topology import LAB
@@ -93,16 +93,6 @@ class PrimaryDeath:
     served: float  # share of the visitor loop's requests answered
     requests: int
     holders_after_return: list[str | None]  # who answered after the primary was back
-
-
-@contextmanager
-def monit_off(host, check: str):
-    """Monit leaves ``check`` alone meanwhile (a test breaks it on purpose)."""
-    host.check_output(f"monit unmonitor {check}")
-    try:
-        yield
-    finally:
-        host.check_output(f"monit monitor {check}")
 
 
 def primary_death(primary, standby: str, address: str, server_name: str, down_for: float = 12,

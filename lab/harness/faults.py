@@ -137,13 +137,30 @@ def escalation_deadline(settings, rules) -> float:
     return settings.monit.cycle + rules.restart_limit * (rules.start_timeout + settings.monit.cycle) + DELIVERY
 
 
+def unmonitor(host, check: str, timeout: float = 30) -> None:
+    """``monit unmonitor CHECK``, returning once Monit says the check is not monitored. Just
+    after a deploy reloaded Monit, the request can fail or wait for a cycle, and Monit would
+    restart what the test is about to stop: the request is repeated until it is done."""
+
+    def left_alone() -> bool:
+        host.run(f"monit unmonitor {check}")
+        return "Not monitored" in host.run(f"monit status {check}").stdout
+
+    if not wait_for(left_alone, timeout, interval=1):
+        raise AssertionError(f"Monit still monitors {check} after {timeout} s of asking it not to")
+
+
 @contextmanager
-def unsupervised(host, settings):
-    """Monit leaves the stand-in's service alone meanwhile: for tests that make it run away
-    on purpose to measure something else (the slice holding it)."""
-    name = StandIn.of(host, settings).name
-    host.check_output(f"monit unmonitor {name}")
+def monit_off(host, check: str):
+    """Monit leaves ``check`` alone meanwhile (a test breaks it on purpose)."""
+    unmonitor(host, check)
     try:
         yield
     finally:
-        host.check_output(f"monit monitor {name}")
+        host.check_output(f"monit monitor {check}")
+
+
+def unsupervised(host, settings):
+    """Monit leaves the stand-in's service alone meanwhile: for tests that make it run away
+    on purpose to measure something else (the slice holding it)."""
+    return monit_off(host, StandIn.of(host, settings).name)

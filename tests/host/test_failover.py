@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from lab.harness.failover import monit_off, primary_death, served_by, wait_for_holder
+from lab.harness.failover import primary_death, served_by, wait_for_holder
+from lab.harness.faults import monit_off
 from lab.harness.probes import Mailboxes, wait_for
 
 pytestmark = pytest.mark.disruptive

@@ -17,7 +17,7 @@ from holdfast import monitoring, nginx
 from lab import acme
 from lab.harness.deploys import run_deploy
 from lab.harness.failover import bridge_port, set_link
-from lab.harness.faults import summary
+from lab.harness.faults import summary, unmonitor
 from lab.harness.probes import Mailboxes, wait_for
 from tests.conftest import append
 from tests.doubles import listening_at
@@ -314,7 +314,7 @@ def stop_nginx(web):
 
     def stop():
         if has_monit:
-            host.run("monit unmonitor nginx")
+            unmonitor(host, "nginx")
         host.check_output("systemctl stop nginx")
 
     def start():

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from lab.harness.faults import unmonitor
 from lab.harness.probes import wait_for
 
 
@@ -41,7 +42,8 @@ def test_status_shows_a_stopped_nginx(inventory, host, target):
         return found if any(a["name"] == "SiteDown" and a["host"] == target.name for a in found["alerts"]) else None
 
     assert not site_down(), "SiteDown before the fault"
-    host.check_output("monit unmonitor nginx && systemctl stop nginx")
+    unmonitor(host, "nginx")
+    host.check_output("systemctl stop nginx")
     try:
         found = wait_for(site_down, timeout=90, interval=3)
     finally:

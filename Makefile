@@ -143,6 +143,7 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.edge_flood
 	$(PY) -m bench.monit_reaction
 	$(PY) -m bench.failover
+	$(PY) -m bench.wordpress_capacity
 
 clean:
 	rm -rf $(VENV)

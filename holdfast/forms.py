@@ -189,6 +189,11 @@ Comment = _form(
 )
 Upstream = _form("'unix:/path/to.sock' or 'host:port' ('[ipv6]:port')", _upstream)
 PathPrefix = _form("a URL path without query such as '/login'", _matching(r"/[\w./-]*"))
+QueryArg = _form("a query argument name of letters, digits and '_' such as 's'", _matching(r"\w+"))
+QueryArgPattern = _form(
+    "a query argument name, or a prefix ending in '*', such as 'fbclid' or 'utm_*'", _matching(r"\w+\*?")
+)
+CookiePrefix = _form("the start of cookie names, such as 'wordpress_logged_in_'", _matching(r"[\w-]+"))
 Rate = _form("a request rate such as '10r/s' or '600r/m'", _matching(r"[1-9]\d*r/[sm]"))
 NginxSize = _form("a size such as '10m' or '512k' (bytes, or k, m, g units)", _matching(r"[1-9]\d*[kKmMgG]?"))
 Delay = _form("a number of requests (0 or more) or 'nodelay'", _delay, int | str)

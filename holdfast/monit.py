@@ -123,9 +123,9 @@ def process_checks(host_settings: HostSettings) -> list[ProcessCheck]:
     if failover.active(host_settings):
         checks["keepalived"] = _daemon("keepalived", failover.UNIT, failover.PIDFILE)
     for name, service in host_settings.services.items():
-        checks[name] = ProcessCheck(
-            name, service.unit, service.supervision, _health_probes(name, service.supervision, host_settings.sites)
-        )
+        rules = service.supervision
+        own = (Probe(_target(rules.probe.address), rules.health_cycles, rules.probe.protocol),) if rules.probe else ()
+        checks[name] = ProcessCheck(name, service.unit, rules, own + _health_probes(name, rules, host_settings.sites))
     return list(checks.values())
 
 

@@ -19,8 +19,9 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from pyinfra import inventory
-from pyinfra.api import deploy
+from pyinfra import host, inventory
+from pyinfra.api import StringCommand, deploy, operation
+from pyinfra.facts.server import Command
 from pyinfra.operations import apt, systemd
 
 from holdfast import channels, loading, settings
@@ -32,9 +33,16 @@ from holdfast.templates import render
 # python3: the relay of Monit's events (MONIT_RELAY) and the Matrix bridge (MATRIX_BRIDGE).
 MONITOR_PACKAGES = ("prometheus", "prometheus-blackbox-exporter", "prometheus-alertmanager", "python3-minimal")
 WATCHED_PACKAGES = ("prometheus-node-exporter",)
-PACKAGES = MONITOR_PACKAGES + WATCHED_PACKAGES
+MYSQLD_EXPORTER = "prometheus-mysqld-exporter"  # package, unit and binary, on hosts with a `mysqld` exporter
+PACKAGES = MONITOR_PACKAGES + WATCHED_PACKAGES + (MYSQLD_EXPORTER,)
 
 NODE_EXPORTER_PORT = 9100
+MYSQLD_EXPORTER_PORT = 9104
+# The exporter's own database user, its password made on the host (in a my.cnf that only
+# root and the exporter's user read), never sent anywhere.
+MYSQLD_EXPORTER_USER = "holdfast_exporter"
+MYSQLD_EXPORTER_LOGIN = "/etc/prometheus/mysqld-exporter.cnf"
+MYSQLD_SOCKET = "/run/mysqld/mysqld.sock"
 # node_exporter's textfile collector reads *.prom here (Debian's default directory).
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 MONIT_EXPORT = "holdfast-monit-export"
@@ -172,10 +180,15 @@ class WatchedHost:
     sites: dict[str, settings.Site]
     monit_cycle: int  # how often its Monit state is exported
     failover: settings.Failover
+    mysqld: bool = False  # it has a service with the `mysqld` exporter
 
     @property
     def node_exporter(self) -> str:
         return f"{self.address}:{NODE_EXPORTER_PORT}"
+
+    @property
+    def mysqld_exporter(self) -> str:
+        return f"{self.address}:{MYSQLD_EXPORTER_PORT}"
 
 
 @dataclass(frozen=True)
@@ -229,9 +242,15 @@ def watched_hosts(pyinfra_inventory) -> list[WatchedHost]:
             sites=all_settings[watched.name].sites,
             monit_cycle=all_settings[watched.name].monit.cycle,
             failover=all_settings[watched.name].failover,
+            mysqld=has_mysqld(all_settings[watched.name]),
         )
         for watched in pyinfra_inventory.get_group(WATCHED_GROUP, [])
     ]
+
+
+def has_mysqld(host_settings: settings.HostSettings) -> bool:
+    """Whether one of the host's services has the `mysqld` exporter."""
+    return any(service.exporter == "mysqld" for service in host_settings.services.values())
 
 
 def _literal_regex(text: str) -> str:
@@ -261,14 +280,14 @@ def probes(watched: list[WatchedHost]) -> list[Probe]:
 
 def service_addresses(watched: list[WatchedHost]) -> list[ServiceAddress]:
     """Each site's service address, from the failover of the first web host that takes part."""
-    for host in watched:
-        policy = host.failover
-        if not (policy.enabled and host.sites):
+    for watched_host in watched:
+        policy = watched_host.failover
+        if not (policy.enabled and watched_host.sites):
             continue
         ranked = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)
         found = []
         for name, service in policy.sites.items():
-            site = host.sites[name]
+            site = watched_host.sites[name]
             probe = Probe(host=f"address-{service.address}", site=name,
                           url=site_url(site, url_address(service.address)),
                           server_name=site.server_names[0], expect=_literal_regex(site.content_expect))
@@ -315,8 +334,8 @@ def site_objectives(watched: list[WatchedHost]) -> dict[str, float]:
     probes measured against it.
     """
     objectives = {}
-    for host in watched:
-        for name, site in host.sites.items():
+    for watched_host in watched:
+        for name, site in watched_host.sites.items():
             objectives.setdefault(name, site.availability_objective / 100)
     return objectives
 
@@ -330,6 +349,7 @@ def prometheus_files(host_settings: settings.HostSettings, watched: list[Watched
             monitoring=monitoring, probes=probes(watched), watched=watched, rules_file=RULES_FILE,
             addresses=addresses,
             standbys={(address.site, standby) for address in addresses for standby in address.standbys},
+            mysqld=[each for each in watched if each.mysqld],
             alertmanager=ALERTMANAGER_ADDRESS, blackbox=BLACKBOX_ADDRESS,
         )),
         ConfigFile(RULES_FILE, render(
@@ -495,3 +515,42 @@ def deploy_node_exporter() -> None:
     )
     validated_timer(name="Monit's view for Prometheus, every Monit cycle", config="monit-export", unit=MONIT_EXPORT,
                     files=monit_export_files(host_settings), running_name="Monit export timer running")
+    if has_mysqld(host_settings):
+        deploy_mysqld_exporter()
+
+
+@operation()
+def mysqld_exporter_login():
+    """
+    The exporter's database user, with a random password made on the host, in a my.cnf
+    only root and the exporter's user read; nothing while the exporter can log in with it.
+
+    pyinfra neither sends nor reads the password: it is made, and given to MariaDB, there.
+    """
+    login = f"mysql --defaults-extra-file={MYSQLD_EXPORTER_LOGIN} -e 'SELECT 1'"
+    if host.get_fact(Command, f"{login} >/dev/null 2>&1 && echo ready || echo missing") == "ready":
+        host.noop(f"{MYSQLD_EXPORTER_USER} logs in with {MYSQLD_EXPORTER_LOGIN}")
+        return
+    yield StringCommand(render(
+        "monitoring/mysqld-exporter-login.sh.j2", login=MYSQLD_EXPORTER_LOGIN, user=MYSQLD_EXPORTER_USER,
+        socket=MYSQLD_SOCKET, unit=MYSQLD_EXPORTER,
+    ))
+
+
+@deploy("mysqld_exporter")
+def deploy_mysqld_exporter() -> None:
+    """Debian's prometheus-mysqld-exporter, logging in as its own database user, for the
+    monitor to scrape (mysql_up and the server's figures)."""
+    apt.packages(name="Install mysqld_exporter", packages=[MYSQLD_EXPORTER], no_recommends=True)
+    mysqld_exporter_login(name="mysqld_exporter's database user (password made on the host)")
+    validated_config(
+        name="mysqld_exporter's flags",
+        config="mysqld-exporter",
+        files=[ConfigFile(f"/etc/default/{MYSQLD_EXPORTER}", render(
+            "monitoring/etc/default/service.j2", flags=f"--config.my-cnf={MYSQLD_EXPORTER_LOGIN}",
+        ))],
+        validate=f". /etc/default/{MYSQLD_EXPORTER} && {MYSQLD_EXPORTER} $ARGS --version",
+        # The package starts it before it has a login: it fails until the start limit stops it.
+        reload=f"systemctl reset-failed {MYSQLD_EXPORTER}; systemctl restart {MYSQLD_EXPORTER}",
+    )
+    systemd.service(name="mysqld_exporter enabled and running", service=MYSQLD_EXPORTER, running=True, enabled=True)

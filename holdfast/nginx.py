@@ -137,8 +137,21 @@ def allow_list(edge: settings.Edge, monitors: dict[str, list[str]]) -> list[tupl
 
 
 def strict_pattern(paths: Iterable[str]) -> str:
-    """The location regex of the strict class: each path, and everything under it."""
+    """The location regex of some paths (the strict class's, the allow-listed ones): each
+    path, and everything under it."""
     return "^(" + "|".join(map(re.escape, paths)) + ")(/|$)"
+
+
+def ignored_arg_pattern(patterns: Iterable[str]) -> str:
+    """A regex of a query (``$args``) with one of ``patterns`` (a name, or a prefix ending in
+    '*') in it: group 1 is what comes before that argument, group 2 what comes after."""
+    names = "|".join(re.escape(p[:-1]) + "[^&=]*" if p.endswith("*") else re.escape(p) for p in patterns)
+    return f"^((?:[^&]*&)*?)(?:{names})(?:=[^&]*)?(?:&(.*))?$"
+
+
+def private_cookie_pattern(prefixes: Iterable[str]) -> str:
+    """A regex of a Cookie header with a cookie whose name starts with one of ``prefixes``."""
+    return r"(^|;\s*)(" + "|".join(map(re.escape, prefixes)) + ")"
 
 
 def _site_files(name: str, site: settings.Site, zone_size: str, peers: Sequence[str],
@@ -149,6 +162,9 @@ def _site_files(name: str, site: settings.Site, zone_size: str, peers: Sequence[
         render(
             "nginx/etc/nginx/holdfast/sites/site.conf.j2",
             name=name, site=site, zone_size=zone_size, strict_pattern=strict_pattern(site.limits.strict_paths),
+            allow_listed_pattern=strict_pattern(site.limits.allow_listed_paths),
+            ignored_arg_pattern=site.stale_cache and ignored_arg_pattern(site.stale_cache.ignored_args),
+            private_cookie_pattern=site.stale_cache and private_cookie_pattern(site.stale_cache.private_cookies or ()),
             pages=pages, pages_uri=PAGES_URI, cache_dir=CACHE_DIR, certificate=certificate,
             acme_webroot=ACME_WEBROOT, acme_challenge_uri=ACME_CHALLENGE_URI, acme_peers=peers,
         ),

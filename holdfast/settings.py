@@ -21,6 +21,7 @@ from holdfast.forms import (
     Address,
     AlertName,
     Comment,
+    CookiePrefix,
     CpuQuota,
     Cycles,
     Delay,
@@ -40,6 +41,8 @@ from holdfast.forms import (
     Percent,
     Phone,
     Port,
+    QueryArg,
+    QueryArgPattern,
     Rate,
     Regex,
     ServiceUnit,
@@ -221,6 +224,15 @@ class Apt(Settings):
     cache_time: Duration = Field("1h", description="Refresh the apt index at most this often.")
 
 
+class ServiceProbe(Settings):
+    """A connection Monit opens to a service every cycle, speaking its protocol."""
+
+    address: Upstream = Field(description="Where the service listens: 'unix:/path/to.sock' or 'host:port'.")
+    protocol: Literal["mysql", "pgsql", "redis", "memcache"] | None = Field(
+        None, description="Monit's test of the service's own protocol (None: the connection alone)."
+    )
+
+
 class Supervision(Settings):
     """How Monit supervises a service: finds its process, probes it, restarts it (through
     systemctl), and escalates when restarts do not help."""
@@ -255,6 +267,11 @@ class Supervision(Settings):
         None, description="Restart when the process and its children use more memory than this (None: no rule)."
     )
     memory_cycles: Cycles = Field(2, description="Cycles above memory_limit before the restart.")
+    probe: ServiceProbe | None = Field(
+        None,
+        description="Monit's own probe of the service, restarting it after health_cycles failures (the sites it "
+        "serves add theirs).",
+    )
     restart_limit: int = Field(
         3, ge=1, le=64,
         description="Restarts within restart_window cycles that escalate to monit.escalation_tier; Monit keeps "
@@ -363,6 +380,11 @@ class Service(Settings):
     )
     php_fpm: PhpFpm | None = Field(
         None, description="Holdfast writes this PHP-FPM service's pool (None: the pools are left as they are)."
+    )
+    exporter: Literal["mysqld"] | None = Field(
+        None,
+        description="A Prometheus exporter Holdfast installs beside it for the monitor to scrape ('mysqld': Debian's "
+        "prometheus-mysqld-exporter, logging in as a database user of its own).",
     )
 
     @property
@@ -492,22 +514,46 @@ class Limits(Settings):
     loopback, the monitors hosts and edge.allow are never limited at all."""
 
     default: DefaultLimit = Field(DefaultLimit(), description="The default class: pages and other dynamic requests.")
-    strict: StrictLimit = Field(StrictLimit(), description="The strict class: requests under strict_paths.")
+    strict: StrictLimit = Field(
+        StrictLimit(), description="The strict class: requests under strict_paths or with strict_args."
+    )
     strict_paths: Annotated[list[PathPrefix], AfterValidator(unique)] = Field(
         ["/login", "/wp-login.php", "/xmlrpc.php", "/search"],
         description="Paths (and everything under them) of the strict class.",
     )
+    strict_args: Annotated[list[QueryArg], AfterValidator(unique)] = Field(
+        ["s"],
+        description="Query arguments that put a dynamic request carrying them (not empty) in the strict class "
+        "(WordPress's search: s).",
+    )
     connections: int = Field(20, ge=1, description="Requests one client address may have in progress at once.")
+    allow_listed_paths: Annotated[list[PathPrefix], AfterValidator(unique)] = Field(
+        [],
+        description="Paths (and everything under them) only the never-limited sources reach (loopback, the monitors "
+        "hosts, edge.allow); others get 403 (e.g. WordPress's /wp-cron.php).",
+    )
 
 
 class StaleCache(Settings):
-    """Answers kept to serve, stale, while the backend fails (GET/HEAD without cookies only)."""
+    """Answers kept to serve, stale, while the backend fails (GET/HEAD of visitors without a
+    private cookie only)."""
 
     valid: Interval = Field("1m", description="How long a cached answer is served as fresh.")
     keep: Interval = Field(
         "1d", description="How long an answer nobody asks for stays available to be served stale."
     )
     max_size: NginxSize = Field("100m", description="Disk space the site's cache may use.")
+    private_cookies: Annotated[list[CookiePrefix], AfterValidator(unique)] | None = Field(
+        None,
+        description="Starts of the cookie names that make an answer the visitor's own: never cached, never answered "
+        "from the cache (e.g. WordPress's log-in and commenter cookies); None: any cookie.",
+    )
+    ignored_args: Annotated[list[QueryArgPattern], AfterValidator(unique)] = Field(
+        ["utm_*", "fbclid", "gclid", "mc_*"],
+        description="Query arguments left out of the cache key (up to four in one request), so a crowd following "
+        "one link, each with its own tracking tag, is served from one cached answer; the application still sees "
+        "them.",
+    )
 
 
 class Fallback(Settings):

@@ -41,6 +41,7 @@ def drop_in(unit: str) -> str:
 
 def config_files(host_settings: settings.HostSettings) -> list[ConfigFile]:
     """A unit file per slice and a drop-in per placed unit."""
+    supervised = {service.unit for service in host_settings.services.values()}
     return [
         *(
             ConfigFile(
@@ -52,7 +53,7 @@ def config_files(host_settings: settings.HostSettings) -> list[ConfigFile]:
         *(
             ConfigFile(drop_in(unit), render(
                 "slices/etc/systemd/system/UNIT.d/holdfast-slice.conf.j2",
-                unit=unit, slice_name=name, slice_unit=slice_unit(name),
+                unit=unit, slice_name=name, slice_unit=slice_unit(name), supervised=unit in supervised,
             ))
             for unit, name in host_settings.placements.items()
         ),

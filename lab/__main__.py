@@ -15,9 +15,9 @@ from lab.topology import LAB
 def required_packages() -> list[str]:
     """Every package the deploys and the lab's own deploy install, read from their modules."""
     import holdfast
-    from lab import acme, mailsink, plain, site
+    from lab import acme, mailsink, plain, site, wordpress
 
-    lab_packages = {*site.PACKAGES, *mailsink.PACKAGES, *plain.PACKAGES, *acme.PACKAGES}
+    lab_packages = {*site.PACKAGES, *wordpress.PACKAGES, *mailsink.PACKAGES, *plain.PACKAGES, *acme.PACKAGES}
     return sorted(holdfast.required_packages() | lab_packages)
 
 

@@ -26,9 +26,10 @@ from lab.site import LOOP_STARTED_FILE, MEMBER_COOKIE, MEMBER_EXPECT, standin_si
 from lab.topology import Lab, LabHost
 
 VISITOR_PATHS = ("/", "/?product=1", "/?product=2", "/?product=3", "/?product=4", "/?product=5")
-ATTACKER_PATHS = ("/search?q={n}", "/search?q={n}", "/?page={n}")  # {n}: a new random number each time
+ATTACKER_PATHS = ("/?s={n}", "/?s={n}", "/?page={n}")  # {n}: a new random number each time
 ATTACK_FACTOR = 20  # times the site's default rate
-VISITOR_PACE = 2.0  # requests per second, per visitor (members too)
+VISITOR_PACE = 2.0  # requests per second, per anonymous visitor (pages nginx may cache)
+MEMBER_PACE = 1.0  # per member: every request is rendered by WordPress
 VISITOR_ADDRESSES = ("visitor", "visitor2")  # lab client addresses: an anonymous visitor and a member each
 
 
@@ -101,7 +102,7 @@ def browsers(lab: Lab, site, protected: bool) -> list[load.Client]:
         clients += [
             load.Client(f"visitor{suffix}", source, VISITOR_PACE, VISITOR_PATHS, 10, expect=site.content_expect,
                         tls_lab=tls_lab(lab, site, protected)),
-            load.Client(f"member{suffix}", source, VISITOR_PACE, VISITOR_PATHS, 10, expect=MEMBER_EXPECT,
+            load.Client(f"member{suffix}", source, MEMBER_PACE, VISITOR_PATHS, 10, expect=MEMBER_EXPECT,
                         headers=(f"Cookie: {MEMBER_COOKIE}",), tls_lab=tls_lab(lab, site, protected)),
         ]
     return clients

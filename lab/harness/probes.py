@@ -45,13 +45,20 @@ def oom_kills(host, unit: str) -> int:
     ))
 
 
+def fastcgi_command(site, path: str, timeout: int) -> str:
+    """A shell command asking PHP-FPM directly (no nginx) for ``path`` of ``site``, as
+    nginx would for its canonical name, giving up after ``timeout`` seconds."""
+    socket = site.backend.address.removeprefix("unix:")
+    query = path.partition("?")[2]
+    return (
+        f"SCRIPT_FILENAME={site.root}/index.php REQUEST_URI='{path}' QUERY_STRING='{query}' REQUEST_METHOD=GET "
+        f"HTTP_HOST={site.server_names[0]} timeout {timeout} cgi-fcgi -bind -connect {socket}"
+    )
+
+
 def fastcgi(host, site, path: str, timeout: int = 5) -> str:
     """Ask PHP-FPM directly (no nginx) for ``path`` of ``site``; empty if no answer in time."""
-    socket = site.backend.address.removeprefix("unix:")
-    return host.run(
-        f"SCRIPT_FILENAME={site.root}/index.php REQUEST_URI='{path}' REQUEST_METHOD=GET "
-        f"timeout {timeout} cgi-fcgi -bind -connect {socket}"
-    ).stdout
+    return host.run(fastcgi_command(site, path, timeout)).stdout
 
 
 def wait_for(condition, timeout: float, interval: float = 0.5):

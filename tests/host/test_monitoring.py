@@ -164,6 +164,14 @@ def test_web_host_node_exporter_target_is_up(host, settings, watched):
     assert health == ["up"]
 
 
+def test_database_metrics_reach_prometheus(host, settings, watched):
+    if not monitoring.has_mysqld(watched.settings):
+        pytest.skip("no mysqld exporter on this host")
+    promql = f'mysql_up{{job="mysqld",host="{watched.name}"}}'
+    values = eventually(lambda: [result["value"][1] for result in query(host, promql)], ["1"], first_results(settings))
+    assert values == ["1"]
+
+
 def test_targets_are_exactly_the_inventory(host, targets):
     web = targets_in_group(targets, "web")
     expected = {("sites", name, site) for name, target in web.items() for site in target.settings.sites}
@@ -171,6 +179,7 @@ def test_targets_are_exactly_the_inventory(host, targets):
     inventory = next(iter(web.values())).pyinfra_host.inventory
     expected |= {("service_addresses", address.address, address.site)
                  for address in monitoring.service_addresses(monitoring.watched_hosts(inventory))}
+    expected |= {("mysqld", name, None) for name, target in web.items() if monitoring.has_mysqld(target.settings)}
     found = {(t["labels"]["job"], t["labels"]["host"], t["labels"].get("site")) for t in active_targets(host)}
     assert found == expected
 

@@ -26,9 +26,9 @@ from tests.conftest import copy_project, edit
 pytestmark = pytest.mark.hosts("web")
 
 CLASSES = ("default", "strict")
-# The stand-in's search loops forever once `standin arm-loop` armed it: the seed's bug
-# (lab/templates/site/index.php.j2).
-ARMED_LOOP_PATH = "/search"
+# A search loops forever once `standin arm-loop` armed it: the seed's bug
+# (lab/templates/site/standin.php.j2).
+ARMED_LOOP_PATH = "/?s=loop"
 LIVE_CONFIG = fingerprint_command("/etc/nginx")
 
 
@@ -213,7 +213,7 @@ def stuck_answer(request, host, site, target):
                 hang_every_worker(StandIn.of(host, target.settings), site)
             else:
                 host.check_output("standin arm-loop")
-                path = f"{ARMED_LOOP_PATH}?q=loop"
+                path = ARMED_LOOP_PATH
             timeout = site.backend.read_timeout + 20
             return traffic.request(visitor, target.address, site.server_names[0], path, timeout=timeout,
                                    tls=bool(site.tls))

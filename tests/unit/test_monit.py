@@ -38,10 +38,10 @@ def test_production_cycle_is_the_default_and_the_lab_overrides_it(prod, lab):
          "services.php-fpm.supervision = {"),
         ('"start_timeout": "10s",', '"match": "php-fpm: master",', "expected either pidfile or match"),
         ('"restart_limit": 3,', '"restart_limit": 6,', "expected restart_limit (6) at most restart_window (5)"),
-        ('"cpu_cycles": 1,', '"cpu_cycles": 2,', "expected cpu_cycles (2) at most cpu_window (1)"),
-        ('"cpu_cycles": 1,', '"cpu_cycles": 65,', "services.php-fpm.supervision.cpu_cycles = 65: expected less than or equal to 64"),
+        ('"cpu_cycles": 3,', '"cpu_cycles": 4,', "expected cpu_cycles (4) at most cpu_window (3)"),
+        ('"cpu_cycles": 3,', '"cpu_cycles": 65,', "services.php-fpm.supervision.cpu_cycles = 65: expected less than or equal to 64"),
         ('"memory_limit": "384M",', '"memory_limit": "lots",', "supervision.memory_limit = 'lots': expected a size"),
-        ('"cpu_percent": 30,', '"cpu_percent": 0,', "supervision.cpu_percent = 0: expected greater than 0"),
+        ('"cpu_percent": 40,', '"cpu_percent": 0,', "supervision.cpu_percent = 0: expected greater than 0"),
         ('"pidfile": "/run/php/php8.2-fpm.pid",', '"match": "php-fpm: \\"master\\"",',
          "supervision.match = 'php-fpm: \"master\"': expected a regular expression"),
         ('"pidfile": "/run/php/php8.2-fpm.pid",', '"match": "php-fpm: (master",', "expected a regular expression"),
@@ -56,7 +56,7 @@ def test_bad_supervision_values(project_copy, old, new, expected):
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('"cpu_percent": 30,', '"cpu_percent": 100,',
+        ('"cpu_percent": 40,', '"cpu_percent": 100,',
          "supervision.cpu_percent = 100.0: expected less than CPUQuota of slice web (100%): Monit's total cpu never"),
         ('"memory_limit": "384M",', '"memory_limit": "512M",',
          "supervision.memory_limit = 536870912: expected less than MemoryMax of slice web (536870912): the OOM killer"),
@@ -148,8 +148,18 @@ def test_a_contact_in_both_tiers_keeps_every_alert(project_copy):
 
 def test_a_restart_loop_never_stops_monitoring(prod):
     everything = "\n".join(files_of(prod["web1.example.com"]).values())
-    assert re.findall(r"restarts within \d+ cycles then (\w+)", everything) == ["alert"] * 4
+    checks = monit.process_checks(prod["web1.example.com"])
+    assert re.findall(r"restarts within \d+ cycles then (\w+)", everything) == ["alert"] * len(checks)
     assert not re.search(r"then (timeout|unmonitor|stop)\b", everything)
+
+
+def test_a_service_probe_speaks_its_protocol_and_restarts(prod):
+    mariadb = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-mariadb.conf"]
+    rules = prod["web1.example.com"].services["mariadb"].supervision
+    assert (
+        "    if failed unixsocket /run/mysqld/mysqld.sock\n        protocol mysql\n"
+        f"        with timeout {rules.health_timeout} seconds\n        for {rules.health_cycles} cycles\n    then restart"
+    ) in mariadb
 
 
 def test_processes_are_started_stopped_and_restarted_through_systemctl(prod):
@@ -186,7 +196,7 @@ def test_proxy_service_is_asked_for_its_health_page_directly(prod):
 
 def test_runaway_and_memory_rules_count_the_process_tree(prod):
     php = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-php-fpm.conf"]
-    assert ("if totalcpu > 30.0% for 1 times within 1 cycles then restart" in php
+    assert ("if totalcpu > 40.0% for 3 times within 3 cycles then restart" in php
             and "if totalmem > 393216 kB for 2 cycles then restart" in php)
 
 

@@ -85,6 +85,18 @@ def test_every_web_host_is_a_node_exporter_target(prod):
         assert f'- targets: ["{web.name}:{monitoring.NODE_EXPORTER_PORT}"]\n        labels:\n          host: "{web.name}"' in config
 
 
+def test_a_web_host_with_a_mysqld_exporter_is_its_target(prod):
+    config = prometheus_config(prod).split("- job_name: mysqld", 1)[1]
+    for web in prod.get_group("web"):
+        assert f'- targets: ["{web.name}:{monitoring.MYSQLD_EXPORTER_PORT}"]\n        labels:\n          host: "{web.name}"' in config
+
+
+def test_no_mysqld_exporter_no_target(project_copy):
+    edit(project_copy / "group_data/web.py", '"exporter": "mysqld",', "")
+    config = prometheus_config(read_inventory(PROD))
+    assert "- job_name: mysqld\n    static_configs: []" in config
+
+
 def test_a_host_removed_from_the_inventory_loses_its_targets(project_copy):
     edit(project_copy / PROD, '    ("web2.example.com", _deploy_user),\n', "")
     config = prometheus_config(read_inventory(PROD))

@@ -120,6 +120,55 @@ def test_each_class_has_its_zone_and_limit(web_settings):
     assert f"limit_req zone=shop_strict burst={strict.burst} nodelay;" in content
 
 
+def test_strict_args_send_dynamic_requests_to_the_strict_class(web_settings):
+    content = site_conf(with_site(web_settings, limits={"strict_args": ["s", "q"]}))
+    default_class = content.split("# Everything else: the default class.", 1)[1]  # location ~ \.php$ and /
+    assert default_class.count("if ($arg_s) {\n            return 418;") == default_class.count("if ($arg_q) {") == 2
+    assert "error_page 418 = @strict_args;" in content
+    strict = web_settings.sites["shop"].limits.strict
+    named = block(content, "location @strict_args")
+    assert f"limit_req zone=shop_strict burst={strict.burst} nodelay;" in named
+    # Without it, a request that came through error_page 418 gets nginx's own 429 and 504 pages.
+    assert "error_page 502 503 504 /.holdfast/unavailable.html;" in named
+    assert "error_page 418 = @strict_args;\n    recursive_error_pages on;" in content
+    assert "return 418" not in block(content, "location ~* \\.(css|js|png|jpe?g|gif|ico|svg|webp|woff2?)$")
+
+
+def test_tracking_arguments_leave_the_cache_key(web_settings):
+    pattern = nginx.ignored_arg_pattern(web_settings.sites["shop"].stale_cache.ignored_args)
+
+    def key_args(args: str) -> str:
+        for _ in range(4):  # the four maps, then the trailing '&' dropped
+            args = re.sub(pattern, r"\1\2", args, count=1)
+        return re.sub(r"^(.*?)&*$", r"\1", args)
+
+    assert key_args("fbclid=abc") == key_args("") == ""
+    assert key_args("p=5&utm_source=x&utm_medium=y&fbclid=z") == key_args("p=5") == "p=5"
+    assert key_args("gclid=1&p=5&mc_cid=2&q=a") == "p=5&q=a"
+    assert key_args("fbclidx=1&xutm_a=2") == "fbclidx=1&xutm_a=2"
+    content = site_conf(web_settings)
+    assert "_cache_key $scheme$request_method$host$holdfast_request_path?$holdfast_shop_cache_args;" in content
+
+
+def test_only_private_cookies_bypass_the_cache(web_settings):
+    content = site_conf(web_settings)
+    pattern = nginx.private_cookie_pattern(web_settings.sites["shop"].stale_cache.private_cookies)
+    assert re.search(pattern, "_ga=1; wordpress_logged_in_abc=x") and re.search(pattern, "comment_author_1=a")
+    assert not re.search(pattern, "_ga=1; my_wordpress_logged_in_=x")
+    assert "fastcgi_cache_bypass $holdfast_shop_private $http_authorization;" in content
+
+
+def test_allow_listed_paths_answer_others_403(web_settings):
+    content = site_conf(web_settings)
+    body = block(content, "location ~ ^(/wp\\-cron\\.php)(/|$)")
+    assert "if ($holdfast_allow_listed = 0) {\n            return 403;" in body
+
+
+def test_no_strict_args_no_named_location(web_settings):
+    content = site_conf(with_site(web_settings, limits={"strict_args": []}))
+    assert "418" not in content and "@strict_args" not in content
+
+
 @pytest.mark.parametrize(
     ("burst", "delay", "expected"), [(0, 0, ";"), (5, 0, " burst=5;"), (5, "nodelay", " burst=5 nodelay;")]
 )
@@ -200,18 +249,20 @@ def test_gixy_finds_nothing(rendered_tree):
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('"limits": {', '"limits": {"default": {"rate": "ten per second"}, ',
+        ('"default": {"rate": "4r/s", "burst": 10, "delay": 5}', '"default": {"rate": "ten per second"}',
          "sites.shop.limits.default.rate = 'ten per second': expected a request rate such as '10r/s' or '600r/m'"),
         ('"limits": {', '"limits": {"strict": {"rate": "10r/h"}, ',
          "sites.shop.limits.strict.rate = '10r/h': expected a request rate"),
         ('"limits": {', '"limits": {"strict": {"delay": "later"}, ',
          "sites.shop.limits.strict.delay = 'later': expected a number of requests (0 or more) or 'nodelay'"),
-        ('"limits": {', '"limits": {"default": {"burst": 5, "delay": 8}, ',
+        ('"default": {"rate": "4r/s", "burst": 10, "delay": 5}', '"default": {"burst": 5, "delay": 8}',
          "sites.shop.limits.default = {'burst': 5, 'delay': 8}: delay = 8: expected at most burst (5) or 'nodelay'"),
         ('"limits": {', '"limits": {"connections": 0, ',
          "sites.shop.limits.connections = 0: expected greater than or equal to 1"),
-        ('"/login", "/search"', '"/login?next=x", "/search"',
-         "sites.shop.limits.strict_paths[0] = '/login?next=x': expected a URL path without query"),
+        ('"/wp-login.php", "/xmlrpc.php"', '"/wp-login.php?next=x", "/xmlrpc.php"',
+         "sites.shop.limits.strict_paths[0] = '/wp-login.php?next=x': expected a URL path without query"),
+        ('"strict_args": ["s"]', '"strict_args": ["s", "post-type"]',
+         "sites.shop.limits.strict_args[1] = 'post-type': expected a query argument name"),
         ('"read_timeout": "10s"', '"read_timeout": "ten"',
          "sites.shop.backend.read_timeout = 'ten': expected a duration"),
         ('"read_timeout": "10s"', '"read_timeout": 0',
@@ -242,6 +293,9 @@ def test_bad_edge_values(project_copy, old, new, expected):
 
 
 def test_defaults_apply_to_a_site_that_sets_no_limits(project_copy):
-    edit(project_copy / "group_data/web.py", '"strict_paths": ["/login", "/search", "/xmlrpc.php"],', "")
+    edit(project_copy / "group_data/web.py", '"strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"],', "")
+    edit(project_copy / "group_data/web.py", '"strict_args": ["s"],', "")
+    edit(project_copy / "group_data/web.py", '"allow_listed_paths": ["/wp-cron.php"],', "")
+    edit(project_copy / "group_data/web.py", '"default": {"rate": "4r/s", "burst": 10, "delay": 5}' + ",", "")
     site = load_settings("inventories/prod.py")["web1.example.com"].sites["shop"]
     assert site.limits == settings.Limits()

@@ -86,9 +86,9 @@ def test_a_bad_value_of_the_labs_own_names_lab_py(project_copy):
     ("old", "new", "expected"),
     [
         ('"unit": "php8.2-fpm.service"', '"unit": "php8.2-fpm"', "services.php-fpm.unit = 'php8.2-fpm': expected a systemd unit name"),
-        ('"service": "php-fpm"', '"service": "php"', "sites.shop.backend.service = 'php': expected a key of services (php-fpm)"),
+        ('"service": "php-fpm"', '"service": "php"', "sites.shop.backend.service = 'php': expected a key of services (php-fpm, mariadb)"),
         ('"unix:/run/php/php8.2-fpm.sock"', '"localhost:http"', "sites.shop.backend.address = 'localhost:http': expected 'unix:/path/to.sock' or 'host:port'"),
-        ('"root": "/srv/www/shop"', '"root": "srv/www"', "sites.shop.root = 'srv/www': expected an absolute path"),
+        ('"root": "/usr/share/wordpress"', '"root": "usr/share"', "sites.shop.root = 'usr/share': expected an absolute path"),
         ('"shop.example.com", "www', '"shop example.com", "www', "sites.shop.server_names[0] = 'shop example.com': expected a hostname"),
     ],
 )

@@ -43,8 +43,8 @@ def error_of(project, group_data_line: str) -> str:
         ("slices['web']['CpuQuota'] = '50%'", "slices.web.CpuQuota = '50%': unknown key; did you mean 'CPUQuota'?"),
         ("slices['web-app'] = {}", "slices.web-app.[key] = 'web-app': expected a slice name"),
         ("services['php-fpm']['slice'] = 'www'",
-         "services.php-fpm.slice = 'www': expected a key of slices (critical, web, batch)"),
-        ("critical = {'slice': 'vip'}", "critical.slice = 'vip': expected a key of slices (critical, web, batch)"),
+         "services.php-fpm.slice = 'www': expected a key of slices (critical, web, database, batch)"),
+        ("critical = {'slice': 'vip'}", "critical.slice = 'vip': expected a key of slices (critical, web, database, batch)"),
         ("critical = {'units': ['ssh']}", "critical.units[0] = 'ssh': expected a systemd service name"),
         ("services['edge'] = {'unit': 'nginx.service', 'slice': 'web', 'supervision': {'pidfile': '/run/nginx.pid'}}",
          "services.edge.unit = 'nginx.service': already placed by critical.units"),
@@ -123,7 +123,14 @@ def test_slice_file_sets_each_property(web):
 def test_drop_in_puts_its_unit_in_its_slice(web):
     files = {file.path: file.content for file in slices.config_files(web)}
     for unit, name in web.placements.items():
-        assert files[slices.drop_in(unit)].endswith(f"[Service]\nSlice=holdfast-{name}.slice\n")
+        assert f"[Service]\nSlice=holdfast-{name}.slice\n" in files[slices.drop_in(unit)]
+
+
+def test_only_monit_restarts_a_service(web):
+    files = {file.path: file.content for file in slices.config_files(web)}
+    services = {service.unit for service in web.services.values()}
+    restarts = {unit: "\nRestart=no\n" in files[slices.drop_in(unit)] for unit in web.placements}
+    assert restarts == {unit: unit in services for unit in web.placements} and any(restarts.values())
 
 
 # --- the check and the restarts -----------------------------------------------------------

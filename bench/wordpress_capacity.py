@@ -22,9 +22,10 @@ import time
 import testinfra
 
 from holdfast import loading
-from holdfast.inventory import read_inventory
 from lab.harness import traffic
+from lab.harness.deploys import lab_inventory
 from lab.harness.faults import unsupervised
+from lab.site import standin_site
 from lab.topology import LAB
 
 P99_LIMIT = 1.0  # seconds
@@ -47,7 +48,7 @@ def step(web, site, path: str, clients: int, seconds: float) -> tuple[float, flo
         while time.monotonic() < ends:
             unique = f"{path}{'&' if '?' in path else '?'}bench={secrets.token_hex(8)}"  # never cached before
             answers.append(traffic.request(LAB.client_addresses["office"], web.address, site.server_names[0],
-                                           unique, timeout=10))
+                                           unique, timeout=10, tls=bool(site.tls)))
 
     started = time.monotonic()
     threads = [threading.Thread(target=loop) for _ in range(clients)]
@@ -65,7 +66,8 @@ def step(web, site, path: str, clients: int, seconds: float) -> tuple[float, flo
 
 def a_post(web, site) -> str:
     """The path of the newest post linked from the front page."""
-    front = traffic.request(LAB.client_addresses["office"], web.address, site.server_names[0], "/", timeout=30)
+    front = traffic.request(LAB.client_addresses["office"], web.address, site.server_names[0], "/", timeout=30,
+                            tls=bool(site.tls))
     found = re.search(rf"href=\"https?://{re.escape(site.server_names[0])}(/\d{{4}}/\d{{2}}/[^\"]+)\"", front.body)
     if not found:
         raise SystemExit("no post linked from the front page: is the lab's WordPress seeded (make lab)?")
@@ -75,11 +77,11 @@ def a_post(web, site) -> str:
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 8
     web = LAB.group("web")[0]
-    settings = loading.load(read_inventory("inventories/lab.py"))[web.name]
-    name, site = next((name, site) for name, site in settings.sites.items() if site.backend.kind == "fastcgi")
+    settings = loading.load(lab_inventory())[web.name]
+    site = standin_site(settings)
     host = testinfra.get_host(f"paramiko://{web.name}", ssh_config=str(LAB.ssh_config))
     pages = {"front page": "/", "a post": a_post(web, site), "a search": "/?s=coffee"}
-    print(f"{web.name}, site {name}: uncached (PHP renders every answer), {seconds:g} s per step, "
+    print(f"{web.name}, site {site.server_names[0]}: uncached (PHP renders every answer), {seconds:g} s per step, "
           f"capacity = most answers/s with p99 <= {P99_LIMIT:g} s")
     print(f"{'page':11} {'clients':>7} {'answers/s':>9} {'median ms':>9} {'p99 ms':>8} {'failed':>6}")
     capacity = {}

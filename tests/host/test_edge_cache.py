@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from lab.acme import curl_arguments
 from lab.harness import traffic
 from lab.harness.faults import unsupervised
 from lab.topology import LAB
@@ -29,7 +30,7 @@ def frozen_backend(host, settings, site):
 
 def visit(target, site, path: str, timeout: float = 5, **headers) -> traffic.Answer:
     return traffic.request(LAB.client_addresses["visitor"], target.address, site.server_names[0], path,
-                           timeout=timeout, headers=headers)
+                           timeout=timeout, headers=headers, tls=bool(site.tls))
 
 
 def test_a_new_tracking_argument_is_served_from_the_cache(host, target, settings, site):
@@ -56,6 +57,5 @@ def test_wp_cron_is_for_allow_listed_sources_only(host, target, site):
     if "/wp-cron.php" not in site.limits.allow_listed_paths:
         pytest.skip("wp-cron.php is not allow-listed here")
     assert visit(target, site, "/wp-cron.php").status == 403
-    assert host.check_output(
-        f"curl -s -m 30 -o /dev/null -w '%{{http_code}}' -H 'Host: {site.server_names[0]}' http://127.0.0.1/wp-cron.php"
-    ) == "200"
+    wp_cron = curl_arguments(site.server_names[0], "127.0.0.1", "/wp-cron.php", bool(site.tls))
+    assert host.check_output(f"curl -s -m 30 -o /dev/null -w '%{{http_code}}' {wp_cron}") == "200"

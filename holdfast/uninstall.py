@@ -13,7 +13,7 @@ import shlex
 
 from pyinfra import host, inventory, logger, state
 from pyinfra.api import StringCommand, deploy
-from pyinfra.facts.files import FileContents
+from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
 from holdfast import base, failover, firewall, hosted_monitors, loading, monit, monitoring, nginx, slices
@@ -62,6 +62,8 @@ def deploy_uninstall() -> None:
         _put_back(config)
     for link in footprint.links:
         files.link(name=f"Remove {link} (to Holdfast's unit, gone)", path=link, present=False)
+    if host.get_fact(File, path=monitoring.MYSQLD_EXPORTER_LOGIN):
+        _drop_mysqld_exporter_login()
     purged = sorted(PACKAGES & set(footprint.new_packages))
     if configs and not footprint.packages_known:
         logger.warning(f"{host.name}: no record of the packages found before Holdfast: none is purged")
@@ -79,6 +81,15 @@ def deploy_uninstall() -> None:
         hosted_monitors.reconcile({name: each for name, each in fleet.items()
                                    if not state.is_host_in_limit(inventory.get_host(name))},
                                   hosted_monitors.hosted_settings(fleet))
+
+
+def _drop_mysqld_exporter_login() -> None:
+    """The database user mysqld_exporter logged in as, and its login file: made on the host
+    by Holdfast (no configuration of its own records them)."""
+    user, login = monitoring.MYSQLD_EXPORTER_USER, monitoring.MYSQLD_EXPORTER_LOGIN
+    server.shell(name=f"Drop mysqld_exporter's database user {user} and its login", commands=[
+        f"mysql -e \"DROP USER IF EXISTS '{user}'@'localhost'\"", f"rm -f {login}",
+    ])
 
 
 def _put_back(config: str) -> None:

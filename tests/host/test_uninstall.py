@@ -1,15 +1,16 @@
 """The way back (`make uninstall HOST=...`, holdfast/uninstall.py), on the last web host of
 the lab, which was brought up with Debian's own nginx and Monit and noted its state before
 Holdfast's first deploy (lab/before.py): after the uninstall, ``nginx -T``, the unit files and
-the running services are what they were, nginx still answers, the host's hosted check is
-deleted and the others kept; a second uninstall changes nothing. The host is deployed again
-at the end.
+the running services are what they were, nginx still answers, mysqld_exporter's database user
+is gone, the host's hosted check is deleted and the others kept; a second uninstall changes
+nothing. The host is deployed again at the end.
 
 Lab only: the note of the state before Holdfast is the lab's.
 """
 
 import pytest
 
+from holdfast import monitoring
 from lab.before import NOTE_DIR, NOTED
 from lab.harness.deploys import run_deploy
 from lab.harness.traffic import request
@@ -39,6 +40,8 @@ def test_uninstall_puts_the_host_back_as_it_was_before_holdfast(pytestconfig, ta
         uninstalled = run_deploy(inventory, "--limit", web.name, deploy_file="uninstall.py", cwd=project)
         assert uninstalled.returncode == 0, uninstalled.output[-3000:]
         after = noted(host)
+        exporter_users = host.run(f"mysql -N -e \"SELECT COUNT(*) FROM mysql.user WHERE user = "
+                                  f"'{monitoring.MYSQLD_EXPORTER_USER}'\"").stdout.strip()
         answer = request(LAB.client_addresses["visitor"], web.address, "localhost", "/", tls=False)
         checks = names(doubles)["healthchecks"]
         again = run_deploy(inventory, "--limit", web.name, deploy_file="uninstall.py", cwd=project)
@@ -47,5 +50,7 @@ def test_uninstall_puts_the_host_back_as_it_was_before_holdfast(pytestconfig, ta
     assert restored.returncode == 0, restored.output[-3000:]
     assert after == before
     assert answer.status == 200 and "nginx" in answer.body
+    if monitoring.has_mysqld(web.settings):
+        assert exporter_users == "0"  # mysqld_exporter's database user went with it
     assert checks == sorted(name for name in targets if name != web.name)
     assert again.returncode == 0 and again.changed_operations == [], again.output[-3000:]

@@ -219,8 +219,8 @@ CHANGE_EVERY_CAPABILITY = [
     ("group_data/lab.py", '"repeat_interval": "1h"', '"repeat_interval": "2h"'),
     ("group_data/web.py", '"restart_window": 5', '"restart_window": 6'),
     ("group_data/web.py", '"request_slowlog_timeout": "5s"', '"request_slowlog_timeout": "4s"'),
-    ("group_data/web.py", '"strict_paths": ["/login", "/search", "/xmlrpc.php"]',
-     '"strict_paths": ["/login", "/search", "/xmlrpc.php", "/cart"]'),
+    ("group_data/web.py", '"strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"]',
+     '"strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin", "/cart"]'),
     ("group_data/web.py", '"TasksMax": 256', '"TasksMax": 300'),
 ]
 

@@ -537,6 +537,13 @@ def mysqld_exporter_login():
     ))
 
 
+def mysqld_exporter_files() -> list[ConfigFile]:
+    """mysqld_exporter's flags: it logs in with its own login file."""
+    return [ConfigFile(f"/etc/default/{MYSQLD_EXPORTER}", render(
+        "monitoring/etc/default/service.j2", flags=f"--config.my-cnf={MYSQLD_EXPORTER_LOGIN}",
+    ))]
+
+
 @deploy("mysqld_exporter")
 def deploy_mysqld_exporter() -> None:
     """Debian's prometheus-mysqld-exporter, logging in as its own database user, for the
@@ -546,9 +553,7 @@ def deploy_mysqld_exporter() -> None:
     validated_config(
         name="mysqld_exporter's flags",
         config="mysqld-exporter",
-        files=[ConfigFile(f"/etc/default/{MYSQLD_EXPORTER}", render(
-            "monitoring/etc/default/service.j2", flags=f"--config.my-cnf={MYSQLD_EXPORTER_LOGIN}",
-        ))],
+        files=mysqld_exporter_files(),
         validate=f". /etc/default/{MYSQLD_EXPORTER} && {MYSQLD_EXPORTER} $ARGS --version",
         # The package starts it before it has a login: it fails until the start limit stops it.
         reload=f"systemctl reset-failed {MYSQLD_EXPORTER}; systemctl restart {MYSQLD_EXPORTER}",

@@ -249,6 +249,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
         }
         if failover.active(host_settings):
             builders["failover"] = lambda: failover.config_files(pyinfra_host.name, host_settings)
+        if monitoring.has_mysqld(host_settings):
+            builders["mysqld-exporter"] = monitoring.mysqld_exporter_files
     if MONITOR_GROUP in groups:
         watched = monitoring.watched_hosts(pyinfra_inventory)
         builders |= {

@@ -152,3 +152,14 @@ def test_monit_files_are_rendered_with_the_relays_as_the_deploy_does(monkeypatch
     script = {file.path: file.content for file in files}.get(monit.EVENT_SCRIPT)
     assert not_compared == [] and script is not None
     assert f"http://{address_of(mon)}:{monitoring.MONIT_RELAY_PORT}/alerts" in script
+
+
+def test_a_web_host_with_a_database_compares_mysqld_exporters_flags(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    lab = read_inventory("inventories/lab.py")
+    web = lab.get_group("web")[0]
+    host_settings = loading.load(lab)[web.name]
+    assert monitoring.has_mysqld(host_settings)  # the sample's mariadb has the mysqld exporter
+    files, _ = status.wanted_files(lab, web, ["lab", "web"], host_settings)
+    flags = {file.path: file.content for file in files}.get(f"/etc/default/{monitoring.MYSQLD_EXPORTER}")
+    assert flags is not None and f"--config.my-cnf={monitoring.MYSQLD_EXPORTER_LOGIN}" in flags

@@ -30,7 +30,7 @@ from pyinfra.operations import apt, files, systemd
 from holdfast import failover, loading, settings
 from holdfast.facts import FirewallTable, TimerActive
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, group_addresses, monitor_addresses
-from holdfast.monitoring import MONIT_RELAY_PORT
+from holdfast.monitoring import MONIT_RELAY_PORT, MYSQLD_EXPORTER_PORT, has_mysqld
 from holdfast.safe_config import STATE_DIR, UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
 
@@ -95,8 +95,11 @@ def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]
     if host_settings.sites:
         opened.append(Opening("the sites", "tcp", settings.SITE_PORTS, tuple(settings.EVERYWHERE)))
     scrapers = tuple(address for addresses in monitors.values() for address in addresses)
-    if policy.scrape_ports and scrapers:
-        opened.append(Opening(f"scraped by {', '.join(monitors)}", "tcp", tuple(policy.scrape_ports), scrapers))
+    # mysqld_exporter's port, on a host that runs it (holdfast/monitoring.py), beside the policy's.
+    exporters = [MYSQLD_EXPORTER_PORT] if has_mysqld(host_settings) else []
+    scraped = tuple(dict.fromkeys([*policy.scrape_ports, *exporters]))
+    if scraped and scrapers:
+        opened.append(Opening(f"scraped by {', '.join(monitors)}", "tcp", scraped, scrapers))
     if senders:
         opened.append(Opening(f"Monit's events from {', '.join(senders)}", "tcp", (MONIT_RELAY_PORT,),
                               tuple(address for addresses in senders.values() for address in addresses)))

@@ -83,7 +83,7 @@ def test_web_host_opens_ssh_sites_scrape_ports_and_the_labs_extras(lab_settings)
     assert [(o.why, o.protocol, o.ports) for o in firewall.openings(web, MONITORS)] == [
         ("ssh", "tcp", (22,)),
         ("the sites", "tcp", (80, 443)),
-        ("scraped by mon1", "tcp", (9100,)),
+        ("scraped by mon1", "tcp", (9100, 9104)),  # node_exporter's, and mysqld_exporter's (the sample's mariadb)
         ("mail to the lab's sink", "tcp", (25,)),
         ("certbot to the lab's ACME CA (pebble)", "tcp", (14000,)),
         ("the roots the lab's ACME CA issues from, for every lab host and the tests", "tcp", (15000,)),
@@ -144,9 +144,16 @@ def test_ruleset_replaces_holdfasts_table_only(lab_settings):
 
 def test_scrape_ports_open_to_the_monitors_only_and_everything_else_dropped_with_a_counter(lab_settings):
     found = rules(lab_settings["web1"])
-    assert 'ip saddr { 10.123.0.10/32 } tcp dport 9100 counter accept comment "scraped by mon1"' in found
+    assert 'ip saddr { 10.123.0.10/32 } tcp dport { 9100, 9104 } counter accept comment "scraped by mon1"' in found
     assert found[-1] == "counter drop comment \"not in Holdfast's policy\""
     assert "ct state established,related accept" in ruleset(lab_settings["web1"])
+
+
+def test_mysqld_exporters_port_is_open_only_where_it_runs(lab_settings):
+    web = lab_settings["web1"]
+    services = {name: service.model_copy(update={"exporter": None}) for name, service in web.services.items()}
+    without = web.model_copy(update={"services": services})
+    assert [o.ports for o in firewall.openings(without, MONITORS) if o.why == "scraped by mon1"] == [(9100,)]
 
 
 def test_table_comment_changes_with_the_policy(lab_settings):

@@ -84,9 +84,8 @@ def persistent_loop(host, settings, site, pool, relay):
     slow_size = int(host.check_output(f"stat -c %s {php_fpm.slowlog(name, service)}"))
     timeout = service.php_fpm.request_terminate_timeout
     try:
-        # Monit's lab cycle (5 s) with its one-cycle runaway rule would restart the service
-        # before the pool's timeout acts; in production (30 s cycles) a loop killed at 10 s
-        # reads below cpu_percent. Held off so that only PHP-FPM acts here.
+        # Held off so that only PHP-FPM acts here (Monit's CPU rule is the backstop behind
+        # the pool's timeout).
         with unsupervised(host, settings):
             tier1 = Mailboxes(relay, settings.escalation.tier_emails(settings.monit.alert_tier))
             master = standin.main_pid()

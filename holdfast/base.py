@@ -9,7 +9,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server
 
 from holdfast import loading
-from holdfast.facts import MatchingFiles
+from holdfast.facts import INSTALLED_PACKAGES, MatchingFiles
 from holdfast.safe_config import APPLY_COMMAND, ORIGINALS, STATE_DIR
 from holdfast.templates import render
 
@@ -28,8 +28,7 @@ def deploy_base() -> None:
     if not host.get_fact(Directory, path=STATE_DIR):
         server.shell(
             name="Note the packages installed before Holdfast's first deploy",
-            commands=[f"mkdir -p {ORIGINALS} && dpkg-query -W -f '${{Package}} ${{db:Status-Status}}\\n' | "
-                      f"awk '$2 == \"installed\" {{ print $1 }}' > {PACKAGES_BEFORE}.new && "
+            commands=[f"mkdir -p {ORIGINALS} && {INSTALLED_PACKAGES} > {PACKAGES_BEFORE}.new && "
                       f"mv {PACKAGES_BEFORE}.new {PACKAGES_BEFORE}"],
         )
     if host.get_fact(Command, command="dpkg --audit"):

@@ -259,6 +259,10 @@ class TimerActive(FactBase):
         return output == ["active"]
 
 
+# The packages dpkg has installed, one name per line.
+INSTALLED_PACKAGES = "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' | awk '$2 == \"installed\" { print $1 }'"
+
+
 class Footprint(NamedTuple):
     configs: list[str]  # configurations swapped by holdfast-apply-config (original/<config>.files)
     units: list[str]  # units Holdfast created that no package ships (it stops and disables them)
@@ -284,8 +288,7 @@ class HoldfastFootprint(FactBase):
             '[ -e "/etc/init.d/${name%.service}" ]; then find /etc/systemd/system -type l -lname "$unit" | '
             'sed "s/^/link /"; else echo "unit $name"; fi; done; '
             "[ -f packages-before ] || exit 0; echo known; "
-            "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' | awk '$2 == \"installed\" { print $1 }' | "
-            "grep -vxF -f packages-before | sed 's/^/package /'; true"
+            f"{INSTALLED_PACKAGES} | grep -vxF -f packages-before | sed 's/^/package /'; true"
         )
 
     def process(self, output) -> Footprint:

@@ -79,10 +79,10 @@ def verify_command(host_settings: settings.HostSettings) -> str:
     if not host_settings.slices:
         return "true"  # only removals: nothing left to check
     slices = " ".join(slice_unit(name) for name in host_settings.slices)
-    generated = '[ -n "${unit_file##/run/systemd/generator*}" ]'
+    not_generated = '[ -n "${unit_file##/run/systemd/generator*}" ]'
     return (
         f"units=$({_installed(host_settings.placements)} | while read -r unit; do "
-        f'unit_file=$(systemctl show -P FragmentPath "$unit"); {generated} && echo "$unit"; done); '
+        f'unit_file=$(systemctl show -P FragmentPath "$unit"); {not_generated} && echo "$unit"; done); '
         f"complaints=$(systemd-analyze verify --man=no {slices} $units 2>&1); status=$?; "
         'echo "$complaints"; [ $status = 0 ] && ! echo "$complaints" | grep -q holdfast-'
     )

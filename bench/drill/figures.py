@@ -16,7 +16,11 @@ from bench.drill.scenario import Record
 
 # Fewest requests a latency figure is taken over: fewer, and it is not taken (a goal on it fails).
 MIN_SAMPLES = 40
-LOOPING_CPU = 50  # percent of a CPU: the least a spinning PHP worker uses while the loop runs
+# Percent of a CPU: the least the loop adds to the app's CPU, over what the app used in the
+# surge before it. A share of the host, not a speed: on a busy two-CPU host the spinning worker
+# gets what the slices leave it once nginx (critical, served first) and the surge's clients
+# have theirs (48 % on CI's machine with the stand-in, 77 % here; an app that never spun adds 0).
+LOOPING_CPU_RISE = 25
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Figures:
     attacker_429: int
     attacker_failed: int
     probes_success: float
+    app_cpu_before_loop: float  # the surge until the loop started
     app_cpu_looping: float
     ssh_idle_ms: float
     ssh_surge_ms: float
@@ -149,15 +154,18 @@ def _alert_arrivals(record: Record, detected: float | None) -> list[float | None
     return [min((when for when in times if when >= detected), default=None) for times in record.alerts.values()]
 
 
-def _loop_cpu(record: Record, recovered: float | None) -> float:
-    """The app's median CPU (% of a CPU) from the loop's start until it was healed (or the
-    surge ended), and no longer than the pool's request timeout, which ends the loop."""
+def _loop_cpu(record: Record, recovered: float | None) -> tuple[float, float]:
+    """The app's median CPU (% of a CPU) in the surge before the loop started, and from the
+    loop's start until it was healed (or the surge ended), no longer than the pool's request
+    timeout, which ends the loop."""
     if record.loop_started is None:
-        return float("nan")
+        return float("nan"), float("nan")
     ended = recovered if recovered is not None else record.timeline.idle + record.timeline.surge
     if record.request_timeout:
         ended = min(ended, record.loop_started + record.request_timeout)
-    return _median([percent for when, percent in app_cpu(record) if record.loop_started < when <= ended])
+    series = app_cpu(record)
+    return (_median([percent for when, percent in series if record.timeline.idle < when <= record.loop_started]),
+            _median([percent for when, percent in series if record.loop_started < when <= ended]))
 
 
 def figures(record: Record) -> Figures:
@@ -168,6 +176,7 @@ def figures(record: Record) -> Figures:
     recovered = _recovered(record, detected) if detected is not None else None
     arrivals = _alert_arrivals(record, detected)
     mttd = detected - record.loop_started if detected is not None else None
+    before_loop, looping = _loop_cpu(record, recovered)
     mttr = recovered - detected if recovered is not None else None
     ssh_idle, ssh_surge = _round_trips_ms(record.ssh, surge_start)
     monit_idle, monit_surge = _round_trips_ms(record.monit, surge_start)
@@ -181,7 +190,8 @@ def figures(record: Record) -> Figures:
         attacker_429=sum(hit.status == 429 for hit in attacks),
         attacker_failed=sum(hit.status not in (200, 429) for hit in attacks),
         probes_success=sum(values[:1] == ["200"] for values in probes) / len(probes) if probes else float("nan"),
-        app_cpu_looping=_loop_cpu(record, recovered),
+        app_cpu_before_loop=before_loop,
+        app_cpu_looping=looping,
         ssh_idle_ms=_median(ssh_idle),
         ssh_surge_ms=_median(ssh_surge),
         monit_idle_ms=_median(monit_idle) if monit_idle else None,
@@ -223,13 +233,14 @@ def _at_least(value: float | None, bound: float) -> bool:
 
 def _loop_fired(result: Figures) -> bool:
     return result.loop_armed is not None and result.loop_started is not None and _at_least(
-        result.app_cpu_looping, LOOPING_CPU)
+        result.app_cpu_looping - result.app_cpu_before_loop, LOOPING_CPU_RISE)
 
 
 # The goals a protected run must meet (issues 9 and 23): the figure each is measured by
 # (a dotted path into Figures), what the goal says, and whether a run's figures meet it.
 GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
-    "app_cpu_looping": (f"the loop fired: armed, started on the host, the app at {LOOPING_CPU} % of a CPU or more",
+    "app_cpu_looping": (f"the loop fired: armed, started on the host, the app {LOOPING_CPU_RISE} % of a CPU "
+                        "or more busier than in the surge before it",
                         _loop_fired),
     "visitors.served": ("at least 99.5 % of visitors' requests served during the surge",
                         lambda result: _at_least(result.visitors.served, 0.995)),

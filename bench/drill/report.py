@@ -22,6 +22,7 @@ ROWS = [  # (figure, label, format)
     ("attacker_served", "  served 200", "{}"),
     ("attacker_failed", "  failed / timed out", "{}"),
     ("probes_success", "monitor probes OK, surge", "{:.1%}"),
+    ("app_cpu_before_loop", "app CPU before the loop (% of a CPU)", "{:.0f}"),
     ("app_cpu_looping", "app CPU while looping (% of a CPU)", "{:.0f}"),
     ("ssh_idle_ms", "ssh round trip idle (ms)", "{:.0f}"),
     ("ssh_surge_ms", "ssh round trip surge (ms)", "{:.0f}"),

@@ -138,9 +138,9 @@ def escalation_deadline(settings, rules) -> float:
 
 
 def unmonitor(host, check: str, timeout: float = 30) -> None:
-    """``monit unmonitor CHECK``, returning once Monit says the check is not monitored. Just
-    after a deploy reloaded Monit, the request can fail or wait for a cycle, and Monit would
-    restart what the test is about to stop: the request is repeated until it is done."""
+    """``monit unmonitor CHECK``, returning once Monit says the check is not monitored. Monit
+    carries the request out asynchronously (and refuses it while reloading): a Monit in
+    mid-cycle could restart what the test stops next. The request is repeated until done."""
 
     def left_alone() -> bool:
         host.run(f"monit unmonitor {check}")

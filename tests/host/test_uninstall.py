@@ -28,8 +28,8 @@ def noted(host) -> dict[str, str]:
 def test_uninstall_puts_the_host_back_as_it_was_before_holdfast(pytestconfig, targets, doubles, keys):
     web = [target for target in targets.values() if "web" in target.groups][-1]
     host = web.testinfra
-    if not host.file(f"{NOTE_DIR}/nginx-T").exists:
-        pytest.skip("the lab noted no state before Holdfast's first deploy on this host")
+    assert host.file(f"{NOTE_DIR}/nginx-T").exists, (
+        "the lab notes the state before Holdfast's first deploy (lab/before.py): bring the lab up again")
     before = {name: host.file(f"{NOTE_DIR}/{name}").content_string.rstrip("\n") for name in NOTED}
     inventory = pytestconfig.getoption("inventory")
     project = pytestconfig.holdfast_project

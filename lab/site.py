@@ -14,7 +14,9 @@ from lab import render
 PACKAGES = ("libfcgi-bin",)
 STATE_DIR = "/var/lib/standin"
 LOOP_ARMED_FILE = f"{STATE_DIR}/loop-armed"
-LOOP_STARTED_FILE = f"{STATE_DIR}/loop-started"  # the armed loop's start, in epoch seconds, as PHP saw it
+# The armed loop's start and how hard it spun, as PHP saw them: lines "<epoch> <CPU seconds
+# its worker used>", the first when the loop began.
+LOOP_STARTED_FILE = f"{STATE_DIR}/loop-started"
 FAULTS_FILE = "/usr/local/lib/standin/faults.php"
 # A signed-in visitor (WordPress's log-in cookie, which the must-use plugin takes for a
 # member's): nginx never answers it from its cache, and the page it gets says so

@@ -16,11 +16,11 @@ from bench.drill.scenario import Record
 
 # Fewest requests a latency figure is taken over: fewer, and it is not taken (a goal on it fails).
 MIN_SAMPLES = 40
-# Percent of a CPU: the least the loop adds to the app's CPU, over what the app used in the
-# surge before it. A share of the host, not a speed: on a busy two-CPU host the spinning worker
-# gets what the slices leave it once nginx (critical, served first) and the surge's clients
-# have theirs (48 % on CI's machine with the stand-in, 77 % here; an app that never spun adds 0).
-LOOPING_CPU_RISE = 25
+# Percent of a CPU: the least the looping worker uses, as it measured itself. A spinning
+# worker gets what a busy host leaves it (the app as a whole read 48 % of a CPU on CI's
+# machine with the stand-in, and WordPress's own pages share the slice's one CPU with it); a
+# worker that waits instead of spinning uses next to nothing.
+LOOPING_CPU = 10
 
 
 @dataclass
@@ -52,6 +52,7 @@ class Figures:
     probes_success: float
     app_cpu_before_loop: float  # the surge until the loop started
     app_cpu_looping: float
+    loop_worker_cpu: float  # the looping worker alone, from its own records
     ssh_idle_ms: float
     ssh_surge_ms: float
     monit_idle_ms: float | None
@@ -168,6 +169,14 @@ def _loop_cpu(record: Record, recovered: float | None) -> tuple[float, float]:
             _median([percent for when, percent in series if record.loop_started < when <= ended]))
 
 
+def _worker_cpu(record: Record) -> float:
+    """The looping worker's CPU (% of a CPU) from its first record to its last."""
+    if len(record.loop_cpu) < 2:
+        return float("nan")
+    (began, used_then), (last, used) = record.loop_cpu[0], record.loop_cpu[-1]
+    return 100 * (used - used_then) / (last - began) if last > began else float("nan")
+
+
 def figures(record: Record) -> Figures:
     surge_start = record.timeline.idle
     attacks = [hit for hit in record.hits if hit.client == "attacker"]
@@ -192,6 +201,7 @@ def figures(record: Record) -> Figures:
         probes_success=sum(values[:1] == ["200"] for values in probes) / len(probes) if probes else float("nan"),
         app_cpu_before_loop=before_loop,
         app_cpu_looping=looping,
+        loop_worker_cpu=_worker_cpu(record),
         ssh_idle_ms=_median(ssh_idle),
         ssh_surge_ms=_median(ssh_surge),
         monit_idle_ms=_median(monit_idle) if monit_idle else None,
@@ -233,14 +243,13 @@ def _at_least(value: float | None, bound: float) -> bool:
 
 def _loop_fired(result: Figures) -> bool:
     return result.loop_armed is not None and result.loop_started is not None and _at_least(
-        result.app_cpu_looping - result.app_cpu_before_loop, LOOPING_CPU_RISE)
+        result.loop_worker_cpu, LOOPING_CPU)
 
 
 # The goals a protected run must meet (issues 9 and 23): the figure each is measured by
 # (a dotted path into Figures), what the goal says, and whether a run's figures meet it.
 GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
-    "app_cpu_looping": (f"the loop fired: armed, started on the host, the app {LOOPING_CPU_RISE} % of a CPU "
-                        "or more busier than in the surge before it",
+    "loop_worker_cpu": (f"the loop fired: armed, started on the host, its worker at {LOOPING_CPU} % of a CPU or more",
                         _loop_fired),
     "visitors.served": ("at least 99.5 % of visitors' requests served during the surge",
                         lambda result: _at_least(result.visitors.served, 0.995)),

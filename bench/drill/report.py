@@ -24,6 +24,7 @@ ROWS = [  # (figure, label, format)
     ("probes_success", "monitor probes OK, surge", "{:.1%}"),
     ("app_cpu_before_loop", "app CPU before the loop (% of a CPU)", "{:.0f}"),
     ("app_cpu_looping", "app CPU while looping (% of a CPU)", "{:.0f}"),
+    ("loop_worker_cpu", "  the looping worker's (% of a CPU)", "{:.0f}"),
     ("ssh_idle_ms", "ssh round trip idle (ms)", "{:.0f}"),
     ("ssh_surge_ms", "ssh round trip surge (ms)", "{:.0f}"),
     ("monit_idle_ms", "monit summary idle (ms)", "{:.0f}"),

@@ -70,6 +70,8 @@ class Record:
     monit: list[tuple[float, float]] = field(default_factory=list)
     loop_armed: float | None = None  # when `standin arm-loop` returned success (None: it failed)
     loop_started: float | None = None  # when the armed search began looping, as the stand-in recorded it
+    # (time, CPU seconds the looping worker had used), as it recorded them from its start on
+    loop_cpu: list[tuple[float, float]] = field(default_factory=list)
     monit_log: list[tuple[float, str]] = field(default_factory=list)
     alerts: dict[str, list[float]] = field(default_factory=dict)
 
@@ -188,10 +190,11 @@ async def _gathered(*awaitables) -> list:
     return await asyncio.gather(*awaitables)
 
 
-def _loop_started(web_remote: watch.Remote) -> float | None:
-    """When the armed search began looping (epoch seconds), as the stand-in wrote it; None if it never did."""
-    text = web_remote.run(f"cat {LOOP_STARTED_FILE} 2>/dev/null").strip()
-    return float(text) if text else None
+def _loop_cpu(web_remote: watch.Remote) -> list[tuple[float, float]]:
+    """(epoch seconds, CPU seconds its worker had used) as the looping search wrote them, the
+    first when it began; none if it never did."""
+    text = web_remote.run(f"cat {LOOP_STARTED_FILE} 2>/dev/null")
+    return [(float(when), float(used)) for when, used in (line.split() for line in text.splitlines() if line.strip())]
 
 
 def alert_subjects(service: str) -> tuple[str, str]:
@@ -254,8 +257,8 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     attack.join(timeout=30)
     watchers.stop(record, epoch)
     record.loop_armed = armed - epoch if armed is not None else None
-    started_on_host = _loop_started(web_remote)
-    record.loop_started = started_on_host - epoch if started_on_host is not None else None
+    record.loop_cpu = [(when - epoch, used) for when, used in _loop_cpu(web_remote)]
+    record.loop_started = record.loop_cpu[0][0] if record.loop_cpu else None
     if protected:
         _monit_and_alerts(lab, web_remote, host_settings, record, epoch)
     web_remote.run("standin heal")

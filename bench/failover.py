@@ -16,7 +16,7 @@ import testinfra
 
 from holdfast import loading
 from lab.harness.deploys import lab_inventory
-from lab.harness.failover import primary_death, wait_for_holder
+from lab.harness.failover import primary_death, visitor_pace, wait_for_holder
 from lab.topology import LAB
 
 # The goals of issue 16.
@@ -38,7 +38,8 @@ def main() -> int:
     if wait_for_holder(service.address, server_name, primary, timeout=policy.preempt_delay + 20, tls=tls) is None:
         print(f"{service.address} is not on {primary}: is the lab deployed?")
         return 1
-    death = primary_death(host, standby, service.address, server_name, tls=tls)
+    death = primary_death(host, standby, service.address, server_name, tls=tls,
+                          per_second=visitor_pace(fleet[primary].sites[site]))
     flapped = set(death.holders_after_return) != {standby}
     rows = [
         (f"takeover by {standby} (s)", death.takeover, f"<= {TAKEOVER_GOAL:g}",

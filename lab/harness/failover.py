@@ -57,7 +57,7 @@ class VisitorLoop:
     server_name: str
     seconds: float
     tls: bool
-    per_second: float = 5
+    per_second: float
     started: float = 0.0
     answers: list[Answer] = field(default_factory=list)
 
@@ -93,16 +93,25 @@ class PrimaryDeath:
     served: float  # share of the visitor loop's requests answered
     requests: int
     holders_after_return: list[str | None]  # who answered after the primary was back
+    # the requests not answered 200, in order: (seconds from the cut it was sent, status; 0: no answer, holder)
+    failed: list[tuple[float, int, str | None]]
+
+
+def visitor_pace(site) -> float:
+    """Requests a second of the visitor loop: half the site's default rate per address, so
+    that nginx's limit never answers it (the requests held up by a takeover arrive at once)."""
+    return site.limits.default.per_second / 2
 
 
 def primary_death(primary, standby: str, address: str, server_name: str, down_for: float = 12,
-                  back_for: float = 15, *, tls: bool) -> PrimaryDeath:
-    """Cut the primary (a testinfra host) off while visitors keep coming; ``down_for``
-    seconds later bring it back with keepalived started afresh, and keep the visitors coming
-    ``back_for`` seconds more."""
+                  back_for: float = 15, *, tls: bool, per_second: float) -> PrimaryDeath:
+    """Cut the primary (a testinfra host) off while visitors keep coming (``per_second``);
+    ``down_for`` seconds later bring it back with keepalived started afresh, and keep the
+    visitors coming ``back_for`` seconds more."""
     port = bridge_port(primary)
     with monit_off(primary, "keepalived"):
-        with VisitorLoop(address, server_name, seconds=3 + down_for + back_for, tls=tls) as visitors:
+        with VisitorLoop(address, server_name, seconds=3 + down_for + back_for, tls=tls,
+                         per_second=per_second) as visitors:
             time.sleep(3)
             # Behind the cut, keepalived stops: its goodbye reaches nobody.
             primary.check_output("systemd-run --quiet --on-active=3 systemctl stop keepalived.service")
@@ -120,4 +129,7 @@ def primary_death(primary, standby: str, address: str, server_name: str, down_fo
     return PrimaryDeath(
         cut=cut, takeover=takeover, served=visitors.served, requests=len(visitors.answers),
         holders_after_return=visitors.holders()[first_after_return:],
+        failed=[(round(visitors.started + index / visitors.per_second - cut, 1), answer.status,
+                 answer.headers.get(SERVED_BY))
+                for index, answer in enumerate(visitors.answers) if answer.status != 200],
     )

@@ -53,15 +53,36 @@ async def _get(client: Client, address: str, host_name: str, path: str, started:
             try:
                 lines = "".join(f"{line}\r\n" for line in (f"Host: {host_name}", *client.headers, "Connection: close"))
                 writer.write(f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode())
-                head = await reader.readline()
-                status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
-                body = await reader.read()
+                status, body = await read_response(reader)
             finally:
                 writer.close()
-    except (TimeoutError, OSError, ValueError, IndexError):
+    except (TimeoutError, OSError, ValueError, IndexError, asyncio.IncompleteReadError):
         status = 0
     ok = status == 200 and client.expect.encode() in body
     return Hit(client.name, sent - started, time.monotonic() - sent, status, ok)
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The status and body of one HTTP/1.1 answer, read as far as its framing says
+    (Content-Length, or chunks), as a browser does; to the connection's end only if it has
+    neither. nginx may hold the connection open after a cached page it served stale, until
+    its background update from the application ends: the page has arrived by then."""
+    head = await reader.readline()
+    status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
+    fields = {}
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        fields[name.strip().lower()] = value.strip().lower()
+    if "chunked" in fields.get("transfer-encoding", ""):
+        body = b""
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            body += (await reader.readexactly(size + 2))[:-2]
+        while await reader.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailer fields
+        return status, body
+    if "content-length" in fields:
+        return status, await reader.readexactly(int(fields["content-length"]))
+    return status, await reader.read()
 
 
 async def run_client(

@@ -35,8 +35,10 @@ def acme_host(lab: Lab = LAB):
 
 
 def listener_ca(lab: Lab = LAB) -> Path:
-    """pebble's own listener certificate comes from a CA the lab makes once, kept in its state dir."""
-    return lab.state_dir / "acme" / "listener-ca.pem"
+    """pebble's own listener certificate comes from a CA the lab makes once per address of
+    pebble's host, kept in its state dir: a lab brought back on another subnet gets a
+    listener certificate for its new address (one for the old failed every client's check)."""
+    return lab.state_dir / "acme" / acme_host(lab).address / "listener-ca.pem"
 
 
 def curl_arguments(host_name: str, address: str, path: str, tls: bool) -> str:

@@ -79,11 +79,13 @@ sites = {
         # Per client address (defaults: docs/settings.md). The surge that brought the seed's
         # site down came in through search (/?s=...): it is in the strict class with the
         # log-in, XML-RPC and the administration.
-        # A page not in the cache costs WordPress about 80 ms of PHP (bench.wordpress_capacity:
-        # 12-14 uncached pages/s on the lab's web host): one address may ask for a third of that,
-        # far more than a reader clicks, so a single client cannot saturate PHP.
+        # A page not in the cache costs WordPress about 80 ms of PHP on a quiet host, 150 ms in
+        # a surge (bench.wordpress_capacity: 12-14 uncached pages/s on the lab's web host; the
+        # drill's members): one address may ask for a sixth of that, still more than a reader
+        # clicks (static files are never limited), so that PHP has room for everyone else even
+        # while a loop holds one of its workers (4r/s let one address take three quarters).
         "limits": {
-            "default": {"rate": "4r/s", "burst": 10, "delay": 5},
+            "default": {"rate": "2r/s", "burst": 10, "delay": 5},
             "strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"],
             "strict_args": ["s"],
             # WordPress's scheduled tasks: run from the host itself (cron, loopback), never by the world.

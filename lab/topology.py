@@ -34,7 +34,7 @@ WEB_OFFSET = 10
 SERVICE_OFFSET = 100
 # Extra addresses on the bridge, so traffic from the machine can come from distinct
 # sources: name -> offset. "office" is allow-listed by lab/fleet/group_data/lab.py.
-CLIENT_OFFSETS = {"office": 200, "visitor": 201, "visitor2": 202, "attacker": 210}
+CLIENT_OFFSETS = {"office": 200, "visitor": 201, "visitor2": 202, "visitor3": 203, "visitor4": 204, "attacker": 210}
 
 
 @dataclass(frozen=True)

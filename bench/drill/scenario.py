@@ -1,7 +1,7 @@
 """One run of the drill against one lab: the seed's outage, replayed and recorded.
 
-Visitors browse the first web host's site at a normal pace from two addresses of their
-own, and the monitor host probes it, from start to end. After an idle baseline an
+Visitors browse the first web host's site at a normal pace, each from an address of
+their own, and the monitor host probes it, from start to end. After an idle baseline an
 attacker floods the site at twenty times its default rate limit (search, mostly), and a
 few seconds into the surge the stand-in's loop bug is armed: the next search that
 reaches PHP loops forever, as the seed's did. Two members (visitors signed in, with a
@@ -29,9 +29,11 @@ from lab.topology import Lab, LabHost
 VISITOR_PATHS = ("/", "/?product=1", "/?product=2", "/?product=3", "/?product=4", "/?product=5")
 ATTACKER_PATHS = ("/?s={n}", "/?s={n}", "/?page={n}")  # {n}: a new random number each time
 ATTACK_FACTOR = 20  # times the site's default rate
-VISITOR_PACE = 2.0  # requests per second, per anonymous visitor (pages nginx may cache)
+VISITOR_PACE = 1.5  # requests per second, per anonymous visitor (pages nginx may cache)
 MEMBER_PACE = 1.0  # per member: every request is rendered by WordPress
-VISITOR_ADDRESSES = ("visitor", "visitor2")  # lab client addresses: an anonymous visitor and a member each
+# Lab client addresses, one per browser, each under the site's default rate
+VISITOR_ADDRESSES = ("visitor", "visitor2")  # anonymous visitors
+MEMBER_ADDRESSES = ("visitor3", "visitor4")  # members
 
 
 @dataclass(frozen=True)
@@ -99,19 +101,20 @@ def tls_lab(lab: Lab, site, protected: bool) -> Lab | None:
 
 
 def browsers(lab: Lab, site, protected: bool) -> list[load.Client]:
-    """An anonymous visitor and a member from each visitor address: the anonymous ones ask
-    for the shop's pages, which nginx may cache; the members' pages only PHP can answer."""
-    clients = []
-    for index, address in enumerate(VISITOR_ADDRESSES):
-        suffix = str(index + 1) if index else ""
-        source = lab.client_addresses[address]
-        clients += [
-            load.Client(f"visitor{suffix}", source, VISITOR_PACE, VISITOR_PATHS, 10, expect=site.content_expect,
-                        tls_lab=tls_lab(lab, site, protected)),
-            load.Client(f"member{suffix}", source, MEMBER_PACE, VISITOR_PATHS, 10, expect=MEMBER_EXPECT,
-                        headers=(f"Cookie: {MEMBER_COOKIE}",), tls_lab=tls_lab(lab, site, protected)),
-        ]
-    return clients
+    """Anonymous visitors, who ask for the shop's pages (nginx may cache them), and members,
+    whose pages only PHP can answer; each from an address of their own."""
+    tls = tls_lab(lab, site, protected)
+
+    def name(kind: str, index: int) -> str:
+        return f"{kind}{index + 1 if index else ''}"
+
+    return [
+        *(load.Client(name("visitor", index), lab.client_addresses[address], VISITOR_PACE, VISITOR_PATHS, 10,
+                      expect=site.content_expect, tls_lab=tls) for index, address in enumerate(VISITOR_ADDRESSES)),
+        *(load.Client(name("member", index), lab.client_addresses[address], MEMBER_PACE, VISITOR_PATHS, 10,
+                      expect=MEMBER_EXPECT, headers=(f"Cookie: {MEMBER_COOKIE}",), tls_lab=tls)
+          for index, address in enumerate(MEMBER_ADDRESSES)),
+    ]
 
 
 @dataclass

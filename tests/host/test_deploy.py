@@ -28,7 +28,7 @@ PHONE_PROVIDER = ('"phone": {"provider": "pagerduty", "url": f"http://{LAB.bridg
          "group_data/all.py: escalation.tiers[1].escalate_after = 'fifteen': expected a duration"),
         ("group_data/all.py", '"members": ["carol", "acme"]', '"members": ["acme"]',
          "error: [tier-members] tier tier2: only acme"),
-        ("group_data/web.py", '"default": {"rate": "4r/s"', '"default": {"rate": "ten per second"',
+        ("group_data/web.py", '"default": {"rate": "2r/s"', '"default": {"rate": "ten per second"',
          "group_data/web.py: sites.shop.limits.default.rate = 'ten per second': expected a request rate"),
         ("group_data/lab.py", PHONE_PROVIDER, "",
          "group_data/all.py: escalation.tiers[1].channels = ['email', 'phone']: tier tier2 declares phone, but "

@@ -249,13 +249,13 @@ def test_gixy_finds_nothing(rendered_tree):
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('"default": {"rate": "4r/s", "burst": 10, "delay": 5}', '"default": {"rate": "ten per second"}',
+        ('"default": {"rate": "2r/s", "burst": 10, "delay": 5}', '"default": {"rate": "ten per second"}',
          "sites.shop.limits.default.rate = 'ten per second': expected a request rate such as '10r/s' or '600r/m'"),
         ('"limits": {', '"limits": {"strict": {"rate": "10r/h"}, ',
          "sites.shop.limits.strict.rate = '10r/h': expected a request rate"),
         ('"limits": {', '"limits": {"strict": {"delay": "later"}, ',
          "sites.shop.limits.strict.delay = 'later': expected a number of requests (0 or more) or 'nodelay'"),
-        ('"default": {"rate": "4r/s", "burst": 10, "delay": 5}', '"default": {"burst": 5, "delay": 8}',
+        ('"default": {"rate": "2r/s", "burst": 10, "delay": 5}', '"default": {"burst": 5, "delay": 8}',
          "sites.shop.limits.default = {'burst': 5, 'delay': 8}: delay = 8: expected at most burst (5) or 'nodelay'"),
         ('"limits": {', '"limits": {"connections": 0, ',
          "sites.shop.limits.connections = 0: expected greater than or equal to 1"),
@@ -296,6 +296,6 @@ def test_defaults_apply_to_a_site_that_sets_no_limits(project_copy):
     edit(project_copy / "group_data/web.py", '"strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"],', "")
     edit(project_copy / "group_data/web.py", '"strict_args": ["s"],', "")
     edit(project_copy / "group_data/web.py", '"allow_listed_paths": ["/wp-cron.php"],', "")
-    edit(project_copy / "group_data/web.py", '"default": {"rate": "4r/s", "burst": 10, "delay": 5}' + ",", "")
+    edit(project_copy / "group_data/web.py", '"default": {"rate": "2r/s", "burst": 10, "delay": 5}' + ",", "")
     site = load_settings("inventories/prod.py")["web1.example.com"].sites["shop"]
     assert site.limits == settings.Limits()

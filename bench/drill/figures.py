@@ -116,16 +116,18 @@ def app_cpu(record: Record) -> list[tuple[float, float]]:
     return series
 
 
-# Monit's log about the loop: the service over its CPU limit or restarted, or the killed request reported.
-DETECTIONS = ("cpu usage", "restart", "content match")
+# Monit's log about the loop stopped: the service restarted (the action of its CPU rule), or
+# the killed request reported. A "cpu usage ... matches" line alone stops nothing: Monit logs
+# it as a warning at each matching cycle before the rule's count is reached.
+DETECTIONS = ("trying to restart", "content match")
 
 
 def detection(record: Record) -> float | None:
-    """When Monit first reported the loop: its first CPU-limit or restart event about the
-    service, or its report of the request PHP-FPM killed, stamped at or after the loop's
-    start. The log has whole seconds, so an event in the second the loop began cannot be
-    placed after it and is not counted (Monit measures CPU over a whole cycle: it cannot
-    see a loop within its first second)."""
+    """When Monit first reported the loop stopped: its restart of the service, or its report
+    of the request PHP-FPM killed, stamped at or after the loop's start. The log has whole
+    seconds, so an event in the second the loop began cannot be placed after it and is not
+    counted (Monit measures CPU over a whole cycle: it cannot see a loop within its first
+    second)."""
     if record.loop_started is None:
         return None
     return next((when for when, what in record.monit_log

@@ -175,8 +175,19 @@ def test_nearest_rank_percentile():
 
 def test_a_monit_event_before_the_loop_is_no_detection():
     """Stamped 15 s (whole seconds), the loop began at 15.2 s: it cannot be shown to follow it."""
-    result = figures.figures(record(monit_log=[(15.0, "total cpu usage of 25.0% matches resource limit")]))
+    result = figures.figures(record(monit_log=[(15.0, "trying to restart")]))
     assert (result.detected, result.mttd) == (None, None) and "mttd" in unmet(result)
+
+
+def test_a_cpu_warning_before_its_count_is_no_detection():
+    """Monit warns at each cycle its CPU rule matches, before the rule's count restarts
+    anything (CI: a warning 7.7 s into the loop, PHP-FPM's kill reported 5 s later, no
+    restart): the loop was stopped by the kill, and recovered when that was reported."""
+    killed = killed_by_php_fpm(reported=29.0)
+    killed.monit_log = [(23.0, "total cpu usage of 41.0% matches resource limit [cpu usage > 40.0%]"),
+                        *killed.monit_log]
+    result = figures.figures(killed)
+    assert (result.detected, result.recovered) == (29.0, 29.0) and unmet(result) == []
 
 
 def test_a_failed_arming_fails_the_loop_goal():

@@ -72,6 +72,34 @@ def test_max_children_follows_a_slice_percentage_of_the_host(project_copy):
     assert directives(pool_file(host_settings, 1 * GiB))["pm.max_children"] == "4"  # 256 MiB / 64 MiB
 
 
+def with_worker_memory(web: settings.HostSettings, worker_memory: int) -> settings.HostSettings:
+    """``web`` with another worker_memory for its pool."""
+    service = web.services["php-fpm"]
+    pool = service.php_fpm.model_copy(update={"worker_memory": worker_memory})
+    return web.model_copy(update={"services": {"php-fpm": service.model_copy(update={"php_fpm": pool})}})
+
+
+def test_pools_are_by_php_version_and_named_for_their_service(web):
+    by_version = php_fpm.config_files(web, 2 * GiB)
+    assert list(by_version) == ["8.2"] and "\n[php-fpm]\n" in by_version["8.2"][0].content
+
+
+def test_spare_workers_are_a_quarter_and_a_half_of_max_children(web):
+    pool = directives(pool_file(with_worker_memory(web, 48 * MiB)))  # 384M of service memory: 8 workers
+    assert [pool[key] for key in ("pm.max_children", "pm.start_servers", "pm.min_spare_servers",
+                                  "pm.max_spare_servers")] == ["8", "2", "2", "4"]
+
+
+def test_a_refusal_names_the_memory_it_counted(project_copy):
+    append(project_copy / "group_data/web.py",
+           "slices['web']['MemoryMax'] = '10%'\nslices['web'].pop('MemoryHigh')\n"
+           "services['php-fpm']['supervision'].pop('memory_limit')\n"
+           "services['php-fpm']['php_fpm']['worker_memory'] = '128M'")
+    [(_, _, message)] = php_fpm.pool_problems(load_settings()["web1"], 1 * GiB)
+    assert message == ("expected at most the service's memory on this host (102 MiB: slice web's MemoryMax, "
+                       "supervision.memory_limit, the host's 1024 MiB): not one worker fits")
+
+
 def test_spare_workers_stay_within_max_children(web):
     pool = {key: int(value) for key, value in directives(pool_file(web)).items() if key.startswith("pm.") and
             value.isdigit() and key != "pm.max_requests"}
@@ -129,10 +157,7 @@ def test_pool_within_nginx_timeout_is_accepted(project_copy, line):
     ids=["one-worker-fits", "above-the-service-memory", "above-the-host-memory"],
 )
 def test_a_pool_without_room_for_one_worker_is_refused(web, worker_memory, host_memory, refused):
-    service = web.services["php-fpm"]
-    pool = service.php_fpm.model_copy(update={"worker_memory": worker_memory})
-    host_settings = web.model_copy(update={"services": {"php-fpm": service.model_copy(update={"php_fpm": pool})}})
-    problems = php_fpm.pool_problems(host_settings, host_memory)
+    problems = php_fpm.pool_problems(with_worker_memory(web, worker_memory), host_memory)
     assert [loc for loc, _, _ in problems] == ([("services", "php-fpm", "php_fpm", "worker_memory")] if refused else [])
 
 

@@ -2,6 +2,8 @@
 data, the check and the restarts a deploy derives from them, and the budget against the
 sizes of hosts."""
 
+import subprocess
+
 import pytest
 
 from holdfast import settings, slices
@@ -120,6 +122,16 @@ def test_slice_file_sets_each_property(web):
         assert properties == [f"{key}={value}" for key, value in slice.properties().items()]
 
 
+def test_slice_file_is_described_for_systemctl_status(web):
+    files = {file.path: file.content for file in slices.config_files(web)}
+    assert "\nDescription=Holdfast slice web: the site's application\n" in files["/etc/systemd/system/holdfast-web.slice"]
+
+
+def test_drop_in_names_its_unit_and_slice_for_the_reader(web):
+    text = {file.path: file.content for file in slices.config_files(web)}[slices.drop_in("php8.2-fpm.service")]
+    assert "# php8.2-fpm.service runs in the slice web " in text
+
+
 def test_drop_in_puts_its_unit_in_its_slice(web):
     files = {file.path: file.content for file in slices.config_files(web)}
     for unit, name in web.placements.items():
@@ -159,6 +171,69 @@ def test_units_whose_drop_in_came_changed_or_went_are_restarted():
     assert "for unit in a.service b.service c.service;" in command and "systemctl try-restart $units" in command
 
 
+# The commands run as a shell would run them, against a stand-in for systemctl and
+# systemd-analyze that answers only the calls the real ones are given on a host (host tests
+# run the real ones: tests/host/test_slices.py).
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "systemctl $*" >> "$CALLS"
+case "$1 $2 $3" in
+  "show -P LoadState") case "$4" in missing.service) echo not-found ;; *) echo loaded ;; esac ;;
+  "show -P FragmentPath") case "$4" in monit.service) echo /run/systemd/generator.late/monit.service ;;
+                                       *) echo "/lib/systemd/system/$4" ;; esac ;;
+  "daemon-reload  "|"try-restart "*) ;;
+  *) exit 1 ;;
+esac
+"""
+FAKE_ANALYZE = """#!/bin/sh
+echo "systemd-analyze $*" >> "$CALLS"
+printf '%s' "$COMPLAINT"
+"""
+
+
+def run_with_fakes(tmp_path, command: str, complaint: str = "") -> tuple[int, str, list[str]]:
+    """Exit status, output and the calls made by ``command`` under bash with the stand-ins."""
+    for name, script in (("systemctl", FAKE_SYSTEMCTL), ("systemd-analyze", FAKE_ANALYZE)):
+        (tmp_path / name).write_text(script)
+        (tmp_path / name).chmod(0o755)
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "CALLS": str(calls), "COMPLAINT": complaint}
+    run = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
+    return run.returncode, run.stdout, calls.read_text().splitlines()
+
+
+def test_only_installed_units_are_listed(tmp_path):
+    status, output, _ = run_with_fakes(tmp_path, slices._installed(["a.service", "missing.service", "b.service"]))
+    assert (status, output) == (0, "a.service\nb.service\n")
+
+
+def test_verify_gets_the_slices_and_the_installed_units_not_generated(tmp_path, web):
+    status, _, calls = run_with_fakes(tmp_path, slices.verify_command(web))
+    verified = [call for call in calls if call.startswith("systemd-analyze")]
+    units = [unit for unit in web.placements if unit != "monit.service"]
+    assert "monit.service" in web.placements and status == 0
+    assert verified == [f"systemd-analyze verify --man=no {' '.join(map(slices.slice_unit, web.slices))} "
+                        f"{' '.join(units)}"]
+
+
+@pytest.mark.parametrize(
+    ("complaint", "accepted"),
+    [("", True), ("/etc/systemd/system/holdfast-web.slice:9: Unknown key name 'CPUQuot'", False),
+     ("/lib/systemd/system/ssh.service:12: Unknown key name 'Foo'", True)],
+    ids=["quiet", "about-holdfasts-file", "about-another-file"],
+)
+def test_verify_rejects_a_complaint_about_holdfasts_files_even_with_status_0(tmp_path, web, complaint, accepted):
+    status, output, _ = run_with_fakes(tmp_path, slices.verify_command(web), complaint)
+    assert (status == 0) == accepted and complaint in output
+
+
+def test_reload_restarts_only_the_installed_units_whose_drop_in_changed(tmp_path):
+    command = slices.reload_command([slices.drop_in("a.service")], [slices.drop_in("missing.service")])
+    status, _, calls = run_with_fakes(tmp_path, command)
+    assert status == 0 and [call for call in calls if "show" not in call] == [
+        "systemctl daemon-reload", "systemctl try-restart a.service"]
+
+
 # --- the budget -----------------------------------------------------------------------------
 
 
@@ -175,6 +250,14 @@ def test_a_quota_beyond_the_cpus():
     assert problems(CPUQuota="250%") == [
         ("slices.web.CPUQuota", "more than the host's 2 CPU(s) can give (at most 200%)")
     ]
+
+
+def test_limits_at_the_hosts_size_fit_and_one_beyond_does_not():
+    assert problems(CPUQuota="200%", MemoryHigh="1G", MemoryMax="1G") == []
+    assert [where for where, _ in problems(CPUQuota="201%")] == ["slices.web.CPUQuota"]
+    assert slices.budget_problems(
+        {"a": settings.Slice(MemoryLow="1G"), "b": settings.Slice(MemoryLow="1G")}, 2, 2048 * MiB
+    ) == []
 
 
 def test_a_memory_limit_beyond_the_host():

@@ -46,6 +46,12 @@ def uninstall_reload(config: str, config_files: list[str]) -> str | None:
     return RELOADS.get(config)
 
 
+def stop_order(units: list[str]) -> list[str]:
+    """``units`` with the triggers (timers, paths, sockets) first: a timer firing while its
+    service stops starts it again, and systemd cancels the stop ("Job ... canceled")."""
+    return sorted(units, key=lambda unit: not unit.endswith((".timer", ".path", ".socket")))
+
+
 @deploy("Holdfast uninstalled")
 def deploy_uninstall() -> None:
     """Put back what each configuration replaced, stop Holdfast's units, purge its packages,
@@ -56,7 +62,7 @@ def deploy_uninstall() -> None:
         host.noop("Holdfast recorded nothing on this host")
     for config in [config for config in configs if config in FIRST]:
         _put_back(config)
-    for unit in footprint.units:
+    for unit in stop_order(footprint.units):
         server.shell(name=f"Stop and disable {unit} (Holdfast's)", commands=[f"systemctl disable --now {unit}"])
     for config in [config for config in configs if config not in FIRST]:
         _put_back(config)

@@ -50,3 +50,10 @@ def test_purge_keeps_what_the_host_had_before_and_what_a_later_package_needs(tmp
     assert purged.read_text().split() == ["keepalived", "monit", "libnl"]
     assert installed.read_text().split() == ["python3-minimal", "libold"]
     assert run.stdout == "holdfast: python3-minimal is kept: a package installed since needs it\n"
+
+
+def test_triggers_stop_before_the_units_they_start():
+    units = ["holdfast-heartbeat.service", "holdfast-heartbeat.timer", "holdfast-monit-export.service",
+             "holdfast-monit-export.timer"]
+    assert uninstall.stop_order(units) == ["holdfast-heartbeat.timer", "holdfast-monit-export.timer",
+                                           "holdfast-heartbeat.service", "holdfast-monit-export.service"]

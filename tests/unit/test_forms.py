@@ -88,12 +88,14 @@ def test_a_task_count_of_one_is_allowed_and_none_is_not():
     assert _refusal(forms.TaskCount, 0).startswith("expected a number of tasks")
 
 
-@pytest.mark.parametrize("value", ["unix:/run/php/php8.2-fpm.sock", "127.0.0.1:9000", "php.internal:9000", "app:65535", "App:1", "[::1]:9000"])
+@pytest.mark.parametrize("value", ["unix:/run/php/php8.2-fpm.sock", "127.0.0.1:9000", "php.internal:9000", "app:65535", "App:1", "[::1]:9000",
+                                   "[::ffff:10.0.0.1]:9000"])
 def test_an_upstream_is_a_socket_or_a_host_and_port(value):
     assert TypeAdapter(forms.Upstream).validate_python(value) == value
 
 
-@pytest.mark.parametrize("value", ["unix:run/php.sock", "php.internal:0", "php.internal:65536", "php_internal:9000", "9000", "::1:9000", "[::1]", "[php]:9000"])
+@pytest.mark.parametrize("value", ["unix:run/php.sock", "php.internal:0", "php.internal:65536", "php_internal:9000", "9000", "::1:9000", "[::1]", "[php]:9000",
+                                   "[::1:9000", "::1]:9000"])
 def test_an_upstream_without_a_valid_host_or_port_is_refused(value):
     assert _refusal(forms.Upstream, value) == "expected 'unix:/path/to.sock' or 'host:port' ('[ipv6]:port')"
 

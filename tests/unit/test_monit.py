@@ -94,16 +94,23 @@ def test_a_missing_relay_password_names_its_file_and_key(monkeypatch):
             "deploy's environment") in relay_login_error({"HOLDFAST_SMTP_USER": "alerts"})
 
 
+def test_the_relay_login_is_read_from_the_environment_it_is_given(prod, monkeypatch):
+    for variable in FAKE_SMTP_ENV:
+        monkeypatch.delenv(variable, raising=False)
+    assert monit.relay_login(prod["web1.example.com"], FAKE_SMTP_ENV) == ("alerts", "fake-pw")
+
+
 def test_implicit_tls_is_refused_for_monit(project_copy):
     edit(project_copy / "group_data/all.py", '"security": "starttls"', '"security": "tls"')
-    assert ("group_data/all.py: mail.security = 'tls': Monit 5.33 cannot send over implicit TLS"
-            in relay_login_error(FAKE_SMTP_ENV))
+    assert ("group_data/all.py: mail.security = 'tls': Monit 5.33 cannot send over implicit TLS (port 465); "
+            "expected 'starttls' with the relay's submission port (587)") in relay_login_error(FAKE_SMTP_ENV)
 
 
 def test_a_login_monit_cannot_quote_is_refused_without_showing_it(monkeypatch):
     monkeypatch.chdir(FLEET)
     message = relay_login_error({**FAKE_SMTP_ENV, "HOLDFAST_SMTP_PASSWORD": 'pass"word'})
-    assert "group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected a value without '\"'" in message
+    assert ("group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected a value without '\"' in "
+            "that variable: Monit cannot quote it") in message
     assert 'pass"word' not in message
 
 
@@ -169,6 +176,37 @@ def test_processes_are_started_stopped_and_restarted_through_systemctl(prod):
         assert programs == [(action, f"/bin/systemctl {action} {check.unit}") for action in ("start", "stop", "restart")]
 
 
+def system_checks(host_settings) -> dict[str, tuple]:
+    """Each process check of a host: its unit, pid file, and probes (target, cycles, protocol)."""
+    return {check.name: (check.unit, check.supervision.pidfile,
+                         [(probe.target, probe.cycles, probe.protocol) for probe in check.probes])
+            for check in monit.process_checks(host_settings)}
+
+
+def test_every_host_supervises_sshd_over_its_protocol_and_cron(prod):
+    assert system_checks(prod["mon1.example.net"]) == {
+        "sshd": ("ssh.service", "/run/sshd.pid", [("host 127.0.0.1 port 22", 1, "ssh")]),
+        "cron": ("cron.service", "/run/crond.pid", []),
+    }
+    sshd = files_of(prod["mon1.example.net"])[f"{monit.CHECKS_DIR}/holdfast-sshd.conf"]
+    assert "check process sshd with pidfile /run/sshd.pid\n" in sshd
+    assert "    if failed host 127.0.0.1 port 22\n        protocol ssh\n" in sshd
+
+
+def test_nginx_restarts_after_one_failed_connection_and_keepalived_is_watched_where_failover_is_on(lab):
+    checks = system_checks(lab["web1"])
+    assert checks["nginx"] == ("nginx.service", "/run/nginx.pid", [("host 127.0.0.1 port 80", 1, None)])
+    assert checks["keepalived"] == ("keepalived.service", "/run/keepalived.pid", [])
+
+
+@pytest.mark.parametrize("name", ["sshd", "cron", "nginx", "keepalived"])
+def test_a_declared_service_replaces_the_system_check_of_its_name(lab, name):
+    host_settings = lab["web1"]
+    own = host_settings.services["php-fpm"].model_copy(update={"unit": f"own-{name}.service"})
+    declared = host_settings.model_copy(update={"services": {**host_settings.services, name: own}})
+    assert [check.unit for check in monit.process_checks(declared) if check.name == name] == [f"own-{name}.service"]
+
+
 def test_web_hosts_check_each_service_nginx_and_site_and_the_monitor_host_does_not(prod):
     web = set(files_of(prod["web1.example.com"]))
     monitor = set(files_of(prod["mon1.example.net"]))
@@ -178,10 +216,37 @@ def test_web_hosts_check_each_service_nginx_and_site_and_the_monitor_host_does_n
 
 def test_fastcgi_service_is_probed_at_its_socket_and_through_nginx(prod):
     [php] = [check for check in monit.process_checks(prod["web1.example.com"]) if check.name == "php-fpm"]
-    assert [(probe.target, probe.protocol, probe.path) for probe in php.probes] == [
-        ("unixsocket /run/php/php8.2-fpm.sock", None, "/"),
-        ("host 127.0.0.1 port 443", "https", "/health"),  # the sample site has tls: port 80 redirects
+    cycles = php.supervision.health_cycles
+    assert [(probe.target, probe.protocol, probe.path, probe.cycles) for probe in php.probes] == [
+        ("unixsocket /run/php/php8.2-fpm.sock", None, "/", cycles),
+        ("host 127.0.0.1 port 443", "https", "/health", cycles),  # the sample site has tls: port 80 redirects
     ]
+
+
+def test_a_site_without_tls_is_asked_through_nginx_on_port_80(prod):
+    host_settings = prod["web1.example.com"]
+    sites = {"shop": host_settings.sites["shop"].model_copy(update={"tls": None})}
+    probes = monit._health_probes("php-fpm", host_settings.services["php-fpm"].supervision, sites)
+    assert [(probe.target, probe.protocol) for probe in probes] == [
+        ("unixsocket /run/php/php8.2-fpm.sock", None), ("host 127.0.0.1 port 80", "http")]
+
+
+def test_a_service_is_probed_for_every_site_it_serves_not_only_the_first(prod):
+    host_settings = prod["web1.example.com"]
+    shop = host_settings.sites["shop"]
+    other = shop.model_copy(update={"backend": shop.backend.model_copy(update={"service": "mariadb"})})
+    probes = monit._health_probes("php-fpm", host_settings.services["php-fpm"].supervision,
+                                  {"other": other, "shop": shop})
+    assert [probe.target for probe in probes] == ["unixsocket /run/php/php8.2-fpm.sock", "host 127.0.0.1 port 443"]
+
+
+@pytest.mark.parametrize(("address", "target"), [
+    ("unix:/run/app.sock", "unixsocket /run/app.sock"),
+    ("127.0.0.1:8080", "host 127.0.0.1 port 8080"),
+    ("[::1]:9000", "host ::1 port 9000"),
+])
+def test_monit_connection_targets(address, target):
+    assert monit._target(address) == target
 
 
 def test_proxy_service_is_asked_for_its_health_page_directly(prod):
@@ -190,8 +255,9 @@ def test_proxy_service_is_asked_for_its_health_page_directly(prod):
     backend = shop.backend.model_copy(update={"kind": "proxy", "address": "127.0.0.1:8080"})
     sites = {"shop": shop.model_copy(update={"backend": backend})}
     [probe] = monit._health_probes("php-fpm", host_settings.services["php-fpm"].supervision, sites)
-    assert (probe.target, probe.protocol, probe.host_header, probe.expect) == (
-        "host 127.0.0.1 port 8080", "http", "shop.example.com", "OK")
+    assert (probe.target, probe.protocol, probe.host_header, probe.expect, probe.cycles) == (
+        "host 127.0.0.1 port 8080", "http", "shop.example.com", "OK",
+        host_settings.services["php-fpm"].supervision.health_cycles)
 
 
 def test_runaway_and_memory_rules_count_the_process_tree(prod):
@@ -204,6 +270,16 @@ def test_site_is_checked_end_to_end_through_nginx_by_its_name(prod):
     site = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-site-shop.conf"]
     assert ('if failed port 443\n        protocol https with http headers [Host: shop.example.com]\n'
             '        request "/" with content = "Welcome to the shop"') in site
+
+
+def test_site_check_is_named_after_its_site(prod):
+    site = files_of(prod["web1.example.com"])[f"{monit.CHECKS_DIR}/holdfast-site-shop.conf"]
+    assert "check host site-shop with address 127.0.0.1\n" in site
+
+
+def test_the_web_interface_allows_only_the_generated_credentials(prod):
+    monitrc = files_of(prod["web1.example.com"])[monit.CONTROL_FILE]
+    assert f"and use address 127.0.0.1\n    allow {monit.HTTPD_USERS}\n" in monitrc
 
 
 def test_site_certificate_validity_is_checked(prod):
@@ -223,7 +299,7 @@ def test_a_double_quote_in_expected_text_matches_any_character():
     assert monit.monit_regex('say "hi"') == "say .hi."
 
 
-@pytest.mark.parametrize(("path", "name"), [("/", "fs-root"), ("/var/lib", "fs-var-lib")])
+@pytest.mark.parametrize(("path", "name"), [("/", "fs-root"), ("/var/lib", "fs-var-lib"), ("/srv/X", "fs-srv-X")])
 def test_filesystem_check_names(path, name):
     assert monit.filesystem_check_name(path) == name
 
@@ -233,5 +309,11 @@ def test_requests_php_fpm_killed_are_alerted_not_restarted(prod):
     is longer than the timeout): the kill itself is alerted, naming the slow log."""
     timeouts = files_of(prod["web1.example.com"])["/etc/monit/conf.d/holdfast-php-fpm-timeouts.conf"]
     assert "check file php-fpm-timeouts with path /var/log/php8.2-fpm.log\n" in timeouts
+    assert "killed a request of pool php-fpm that ran past" in timeouts
     assert 'if content = "\\[pool php-fpm\\] .*execution timed out" then alert\n' in timeouts
     assert "/var/log/php8.2-fpm/php-fpm.slow.log" in timeouts and "then restart" not in timeouts
+
+
+def test_an_event_sent_to_alertmanager_lasts_ten_monit_cycles(prod):
+    script = monit.event_script(prod["web1.example.com"], ["http://mon1:9099/alerts"]).content
+    assert f"timedelta(seconds={10 * prod['web1.example.com'].monit.cycle})" in script

@@ -146,6 +146,7 @@ def test_tracking_arguments_leave_the_cache_key(web_settings):
     assert key_args("p=5&utm_source=x&utm_medium=y&fbclid=z") == key_args("p=5") == "p=5"
     assert key_args("gclid=1&p=5&mc_cid=2&q=a") == "p=5&q=a"
     assert key_args("fbclidx=1&xutm_a=2") == "fbclidx=1&xutm_a=2"
+    assert key_args("utmost=1&uid=2&mc=3") == "utmost=1&uid=2&mc=3"  # 'utm_*' is the prefix 'utm_'
     content = site_conf(web_settings)
     assert "_cache_key $scheme$request_method$host$holdfast_request_path?$holdfast_shop_cache_args;" in content
 
@@ -156,6 +157,16 @@ def test_only_private_cookies_bypass_the_cache(web_settings):
     assert re.search(pattern, "_ga=1; wordpress_logged_in_abc=x") and re.search(pattern, "comment_author_1=a")
     assert not re.search(pattern, "_ga=1; my_wordpress_logged_in_=x")
     assert "fastcgi_cache_bypass $holdfast_shop_private $http_authorization;" in content
+
+
+def test_the_site_file_uses_the_patterns_and_places_it_is_built_from(web_settings):
+    site = web_settings.sites["shop"]
+    content = files_by_path(web_settings)[f"{nginx.SITES_DIR}/shop.conf"]
+    assert f"location ~ {nginx.strict_pattern(site.limits.strict_paths)} {{" in content
+    assert f'"~{nginx.ignored_arg_pattern(site.stale_cache.ignored_args)}" "$1$2";' in content
+    assert f'"~{nginx.private_cookie_pattern(site.stale_cache.private_cookies)}" 1;' in content
+    assert f"_cache_path {nginx.CACHE_DIR}/shop levels=1:2 keys_zone=shop_cache:" in content
+    assert f"alias {nginx.PAGES_DIR}/shop/unavailable.html;" in content
 
 
 def test_allow_listed_paths_answer_others_403(web_settings):
@@ -196,9 +207,15 @@ def test_backend_timeouts_and_fallback_page(web_settings):
     assert f"error_page 502 503 504 {nginx.PAGES_URI}/unavailable.html;" in content
 
 
-def test_fallback_page_shows_the_title(web_settings):
-    page = files_by_path(web_settings)[f"{nginx.PAGES_DIR}/shop/unavailable.html"]
-    assert f"<h1>{web_settings.sites['shop'].fallback.title}</h1>" in html.unescape(page)
+def test_fallback_page_shows_the_title_and_message(web_settings):
+    fallback = web_settings.sites["shop"].fallback
+    page = html.unescape(files_by_path(web_settings)[f"{nginx.PAGES_DIR}/shop/unavailable.html"])
+    assert f"<h1>{fallback.title}</h1>" in page and f"<p>{fallback.message}</p>" in page
+
+
+def test_the_429_page_asks_to_wait(web_settings):
+    page = html.unescape(files_by_path(web_settings)[f"{nginx.PAGES_DIR}/shop/too-many-requests.html"])
+    assert "<h1>Too many requests</h1>" in page and "<p>Please wait a moment, then try again.</p>" in page
 
 
 def test_stale_cache_is_served_while_the_backend_fails(web_settings):

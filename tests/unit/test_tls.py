@@ -4,10 +4,12 @@ be, what a running nginx would lose, and group_data that cannot work."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pyinfra.api import Inventory
 
 from holdfast import nginx, settings
 from holdfast.facts import NginxTakeover
-from tests.conftest import append, edit, fleet_settings, settings_error
+from holdfast.inventory import read_inventory
+from tests.conftest import FLEET, append, edit, fleet_settings, settings_error
 from tests.unit.test_nginx import block, files_by_path, with_site
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -64,6 +66,11 @@ def test_challenge_tokens_this_host_lacks_are_asked_of_the_other_web_hosts_once(
     assert "proxy_set_header X-Holdfast-Acme-Peer 1;" in peers
 
 
+def test_peers_are_asked_only_by_a_host_with_an_acme_site(web_settings):
+    files = {file.path: file.content for file in nginx.config_files(with_site(web_settings, tls=None), {}, peers=["10.0.0.12"])}
+    assert "10.0.0.12" not in files[f"{nginx.CONFIG_DIR}/edge.conf"] + files[f"{nginx.SITES_DIR}/shop.conf"]
+
+
 def test_mozilla_intermediate_protocols(web_settings):
     edge = files_by_path(web_settings)[f"{nginx.CONFIG_DIR}/edge.conf"]
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in edge and "ssl_session_tickets off;" in edge
@@ -83,6 +90,14 @@ GOOD = {"certificate": True, "key": True, "certificate_key": KEY, "key_key": KEY
         "not_after": NOW + timedelta(days=60), "names": ["shop.example.com", "*.shop.example.com"]}
 
 
+def test_a_files_site_is_served_with_its_own_certificate_and_an_acme_site_with_certbots(web_settings):
+    own = site_file(web_settings.model_copy(update={"sites": {"shop": files_site(web_settings)}}))
+    assert "ssl_certificate /etc/ssl/shop.pem;\n    ssl_certificate_key /etc/ssl/shop.key;\n" in own
+    acme = site_file(web_settings)
+    assert (f"ssl_certificate {nginx.LETSENCRYPT_LIVE}/shop/fullchain.pem;\n"
+            f"    ssl_certificate_key {nginx.LETSENCRYPT_LIVE}/shop/privkey.pem;\n") in acme
+
+
 def test_a_good_certificate_passes(web_settings):
     assert nginx.certificate_problems("shop", files_site(web_settings), GOOD, NOW) == []
 
@@ -90,13 +105,15 @@ def test_a_good_certificate_passes(web_settings):
 @pytest.mark.parametrize(("found", "key", "expected"), [
     ({"names": []}, "certificate", "expected an existing file on the host"),
     ({**GOOD, "key": False, "key_key": None}, "key", "expected an existing file on the host"),
-    ({**GOOD, "key_key": "cd" * 32}, "key", "expected the private key of /etc/ssl/shop.pem"),
-    ({**GOOD, "certificate_key": None}, "certificate", "expected a PEM certificate"),
-    ({**GOOD, "not_after": NOW - timedelta(hours=1)}, "certificate", "it expired 2026-11-27 11:00 UTC"),
+    ({**GOOD, "key_key": "cd" * 32}, "key", "expected the private key of /etc/ssl/shop.pem (it belongs to another)"),
+    ({**GOOD, "certificate_key": None}, "certificate", "expected a PEM certificate (openssl cannot read it)"),
+    ({**GOOD, "not_after": NOW - timedelta(hours=1)}, "certificate",
+     "expected a certificate still valid (it expired 2026-11-27 11:00 UTC)"),
+    ({**GOOD, "not_after": NOW}, "certificate", "expected a certificate still valid (it expired 2026-11-27 12:00 UTC)"),
 ])
 def test_a_bad_certificate_names_the_site_and_key(web_settings, found, key, expected):
     (loc, _, message), *_ = nginx.certificate_problems("shop", files_site(web_settings), found, NOW)
-    assert loc == ("sites", "shop", "tls", key) and expected in message
+    assert (loc, message) == (("sites", "shop", "tls", key), expected)
 
 
 def test_a_server_name_the_certificate_does_not_cover(web_settings):
@@ -106,6 +123,20 @@ def test_a_server_name_the_certificate_does_not_cover(web_settings):
         (("sites", "shop", "server_names", 1), "a.b.shop.example.com"),
         (("sites", "shop", "server_names", 2), "shop.example.org"),
     ]
+    assert problems[0][2] == "expected a name /etc/ssl/shop.pem covers (shop.example.com, *.shop.example.com)"
+
+
+def test_a_certificate_without_dns_names_says_so(web_settings):
+    (_, _, message), *_ = nginx.certificate_problems("shop", files_site(web_settings), {**GOOD, "names": []}, NOW)
+    assert message == "expected a name /etc/ssl/shop.pem covers (no DNS names)"
+
+
+def test_acme_peers_are_the_other_web_hosts(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    inventory = read_inventory("inventories/prod.py")
+    assert (nginx.acme_peers(inventory, "web1.example.com"), nginx.acme_peers(inventory, "mon1.example.net")) == (
+        ["web2.example.com"], ["web1.example.com", "web2.example.com"])
+    assert nginx.acme_peers(Inventory((["solo"], {})), "solo") == []  # no web group
 
 
 # --- an nginx Holdfast takes over ------------------------------------------------------
@@ -150,7 +181,8 @@ def test_a_keep_glob_matching_nothing_names_its_key():
     keep = ["/etc/nginx/sites-enabled/*", "/etc/nginx/sites-enabled/blgo"]
     matched = {"/etc/nginx/sites-enabled/*": True, "/etc/nginx/sites-enabled/blgo": False}
     [(loc, value, message)] = nginx.keep_problems(keep, matched)
-    assert (loc, value) == (("edge", "keep", 1), "/etc/nginx/sites-enabled/blgo") and "matches none" in message
+    assert (loc, value, message) == (("edge", "keep", 1), "/etc/nginx/sites-enabled/blgo",
+                                     "expected a glob matching files on the host (it matches none)")
 
 
 def test_kept_globs_are_included_after_holdfasts_sites(web_settings):

@@ -32,7 +32,8 @@ def copy_project(destination: Path, names: tuple[str, ...] = PROJECT_FILES) -> P
     for name in names:
         source = (FLEET if name in DATA_FILES else REPO) / name
         if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+            # *.meta: mutmut's records beside the modules it mutates (in mutants/), not the project's
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.meta"))
         else:
             shutil.copy(source, destination / name)
     return destination

@@ -1,7 +1,9 @@
 """The single-point-of-failure audit: every rule passes on the sample data and fails on
 a case made to break it, with a message naming what is wrong."""
 
+import logging
 import re
+import subprocess
 
 import pytest
 
@@ -183,6 +185,45 @@ def test_errors_block_unless_every_host_acknowledges(monkeypatch):
     assert audit.unacknowledged([finding], prod.values()) == [finding]
     with pytest.raises(audit.AuditError, match="admin-keys"):
         audit.report([finding], list(prod.values()))
+
+
+def test_the_report_logs_each_finding_and_names_what_blocks(monkeypatch, caplog):
+    monkeypatch.chdir(FLEET)
+    lab, prod = load_settings(), load_settings("inventories/prod.py")
+    error = host_rule_findings("admin-keys", admin_keys=1)[0]
+    warning = audit.Finding("supervisor-conflict", "warning", "service x", "a warning")
+    with caplog.at_level(logging.INFO, logger="pyinfra"):
+        audit.report([error, warning], list(lab.values()))
+    reason = lab["web1"].audit.acknowledged["admin-keys"]
+    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
+        ("INFO", f"    audit, acknowledged ({reason}): {error}"), ("WARNING", f"    audit {warning}")]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pyinfra"), pytest.raises(audit.AuditError) as raised:
+        audit.report([error], list(prod.values()))
+    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [("WARNING", f"    audit {error}")]
+    assert str(raised.value) == (
+        f"the single-point-of-failure audit failed, nothing was changed on any host:\n  {error}\n"
+        "Fix them, or acknowledge a rule in group_data: audit = {'acknowledged': {'<rule>': '<the reason it is accepted>'}}")
+
+
+@pytest.mark.parametrize(("timespan", "seconds"), [
+    ("10s", 10), ("1min 30s", 90), ("100ms", 0.1), ("500us", 0.0005), ("1.5s", 1.5), ("2h", 7200), ("1d", 86400),
+    ("0", 0), ("infinity", float("inf")),
+])
+def test_systemds_time_spans_in_seconds(timespan, seconds):
+    assert audit._seconds(timespan) == pytest.approx(seconds)
+
+
+def test_the_secret_rule_reads_what_git_tracks_or_else_every_file_but_tool_caches(tmp_path):
+    for name in ("kept.py", "sub/data.txt", ".git/config", ".venv/lib.py", "__pycache__/a.pyc", ".pytest_cache/b"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert sorted(audit._tracked_files(tmp_path)) == [tmp_path / "kept.py", tmp_path / "sub/data.txt"]
+    (tmp_path / ".git/config").unlink()
+    (tmp_path / ".git").rmdir()
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "kept.py"], cwd=tmp_path, check=True)
+    assert audit._tracked_files(tmp_path) == [tmp_path / "kept.py"]
 
 
 def test_acknowledging_an_unknown_rule_is_a_settings_error(project_copy):

@@ -73,6 +73,14 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def executable(path: Path, text: str) -> Path:
+    """``text`` written to ``path`` as a program (mode 0755): a stand-in for a command the
+    code under test runs, or a rendered script to run."""
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
 def append(path: Path, text: str) -> None:
     """Add ``text`` as lines at the end of ``path`` (e.g. a group_data assignment that overrides a value)."""
     path.write_text(path.read_text() + f"\n{text}\n")

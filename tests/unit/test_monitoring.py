@@ -10,7 +10,16 @@ from pyinfra.context import ctx_host, ctx_inventory
 from holdfast import loading, monitoring, settings
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
-from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FAKE_SMTP_ENV, FLEET, append, edit, settings_error
+from tests.conftest import (
+    FAKE_CHANNEL_ENV,
+    FAKE_DEPLOY_ENV,
+    FAKE_SMTP_ENV,
+    FLEET,
+    append,
+    edit,
+    executable,
+    settings_error,
+)
 from tests.unit.conftest import PROD
 
 
@@ -265,7 +274,8 @@ def test_bad_monitoring_values(project_copy, section, expected):
 
 def test_monit_view_is_exported_for_node_exporter(tmp_path):
     """The export script, run against a stand-in `monit` printing Monit 5.33's summary."""
-    (tmp_path / "monit").write_text(
+    executable(
+        tmp_path / "monit",
         "#!/bin/sh\ncat <<'SUMMARY'\n"
         "Monit 5.33.0 uptime: 3m\n"
         " Service Name                     Status                      Type          \n"
@@ -273,13 +283,11 @@ def test_monit_view_is_exported_for_node_exporter(tmp_path):
         " php-fpm                          Does not exist              Process       \n"
         " cron                             Not monitored               Process       \n"
         " site-shop                        Initializing                Remote Host   \n"
-        "SUMMARY\n"
+        "SUMMARY\n",
     )
-    (tmp_path / "monit").chmod(0o755)
     textfile = tmp_path / "holdfast_monit.prom"
-    script = tmp_path / "export"
-    script.write_text(render("monitoring/usr/local/sbin/holdfast-monit-export.j2", textfile=textfile))
-    script.chmod(0o755)
+    script = executable(tmp_path / "export",
+                        render("monitoring/usr/local/sbin/holdfast-monit-export.j2", textfile=textfile))
     subprocess.run([script], check=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     samples = [line for line in textfile.read_text().splitlines() if not line.startswith("#")]
     assert samples == [

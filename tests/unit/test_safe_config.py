@@ -6,15 +6,15 @@ import subprocess
 import pytest
 
 from holdfast.templates import render
+from tests.conftest import executable
 
 
 @pytest.fixture
 def apply(tmp_path):
     """Stage files for config "demo" and run the helper; returns (result, live dir)."""
     state = tmp_path / "state"
-    script = tmp_path / "holdfast-apply-config"
-    script.write_text(render("base/usr/local/sbin/holdfast-apply-config.j2", state_dir=state))
-    script.chmod(0o755)
+    script = executable(tmp_path / "holdfast-apply-config",
+                        render("base/usr/local/sbin/holdfast-apply-config.j2", state_dir=state))
     live = tmp_path / "live/etc/demo"
     live.mkdir(parents=True)
     (live / "app.conf").write_text("setting = old\n")

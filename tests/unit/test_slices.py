@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from holdfast import settings, slices
-from tests.conftest import append, fleet_settings, settings_error
+from tests.conftest import append, executable, fleet_settings, settings_error
 
 MiB = slices.MiB
 
@@ -193,8 +193,7 @@ printf '%s' "$COMPLAINT"
 def run_with_fakes(tmp_path, command: str, complaint: str = "") -> tuple[int, str, list[str]]:
     """Exit status, output and the calls made by ``command`` under bash with the stand-ins."""
     for name, script in (("systemctl", FAKE_SYSTEMCTL), ("systemd-analyze", FAKE_ANALYZE)):
-        (tmp_path / name).write_text(script)
-        (tmp_path / name).chmod(0o755)
+        executable(tmp_path / name, script)
     calls = tmp_path / "calls"
     calls.write_text("")
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "CALLS": str(calls), "COMPLAINT": complaint}

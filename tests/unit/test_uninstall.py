@@ -7,6 +7,7 @@ import subprocess
 from holdfast import uninstall
 from holdfast.slices import DROP_IN
 from holdfast.templates import render
+from tests.conftest import executable
 
 
 def test_monit_goes_back_first_and_the_firewall_last():
@@ -40,8 +41,7 @@ def test_purge_keeps_what_the_host_had_before_and_what_a_later_package_needs(tmp
         "apt-get": f'grep -qxF keepalived {installed} || grep -xE "libnl|libold" {installed} | sed "s/.*/Remv & [1]/"',
     }
     for name, body in stubs.items():
-        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
-        (bin_dir / name).chmod(0o755)
+        executable(bin_dir / name, f"#!/bin/bash\n{body}\n")
     script = render("uninstall/holdfast-purge.j2")
     run = subprocess.run(["bash", "-c", script, "holdfast-purge", "keepalived", "monit", "python3-minimal", "--",
                           "monit", "keepalived", "python3-minimal", "libnl"],

@@ -82,7 +82,8 @@ verify: $(VENV)/.installed
 	$(say_inventory)
 	$(PYTEST) tests/host --inventory $(INVENTORY) --durations=25
 
-# Deploys of every lab host SIGKILLed at each cut point (`make verify` cuts one web host's).
+# Deploys of every lab host SIGKILLed at each of twelve cut points, the monitor host's swaps
+# among them (`make verify` cuts one web host's deploy at four).
 cut-off: $(VENV)/.installed
 	$(PYTEST) tests/host/test_cut_off.py --inventory $(INVENTORY) --cut-every-host
 

@@ -2,9 +2,9 @@
 files and the site answering; the next deploy converges and the one after changes nothing.
 
 Two versions of group_data alternate (the repository's, and ``changed_project``'s): every
-cut deploy changes nginx, PHP-FPM's pool, Monit and a slice. CI cuts
-a deploy limited to one web host at each of CUTS; ``make cut-off`` cuts deploys of every
-host (``--cut-every-host``). ``make cut-off-first`` brings a fresh lab up and cuts its
+cut deploy changes nginx, PHP-FPM's pool, Monit, a slice, Prometheus and Alertmanager.
+``make cut-off`` cuts deploys of every host (``--cut-every-host``) at each of CUTS; CI
+cuts a deploy limited to one web host at each of CI_CUTS, a short form. ``make cut-off-first`` brings a fresh lab up and cuts its
 first deploy at each of FIRST_DEPLOY_CUTS, each run further on than the one before.
 """
 
@@ -19,7 +19,8 @@ from lab.harness.cutoff import checker_failures, killed_deploy, wait_until_free
 from lab.harness.deploys import run_deploy
 from lab.topology import LAB
 
-# (operation, seconds after it starts): where each deploy is cut, spread over the deploy.
+# (operation, seconds after it starts): where each deploy is cut, spread over the deploy
+# of every host (the monitor host's swaps too).
 CUTS = [
     (ACQUIRE, 0.0),
     ("Holdfast base | Install the validate-then-swap helper", 0.1),
@@ -28,10 +29,15 @@ CUTS = [
     ("PHP-FPM pools | PHP 8.2 FPM pools", 1.0),
     ("nginx | nginx configuration", 0.3),
     ("nginx | nginx configuration", 1.0),
+    ("External monitor | Alertmanager routes along the escalation plan", 0.3),
+    ("External monitor | Prometheus targets and alert rules", 0.3),
     ("Monit | Monit configuration", 0.5),
     ("Monit | Monit enabled and running", 0.1),
     (RELEASE, 0.0),
 ]
+# CI's short form, on one web host: before anything, in the slices', nginx's and Monit's
+# swaps (an even number: the last deploy is the deployed project's).
+CI_CUTS = [CUTS[0], CUTS[2], CUTS[5], CUTS[9]]
 
 # Where a first deploy is cut: each run gets further than the one before (installs cut too).
 FIRST_DEPLOY_CUTS = [
@@ -73,7 +79,7 @@ def test_a_deploy_cut_anywhere_converges(pytestconfig, targets, target, settings
     projects = [changed_project, Path.cwd()]  # the copy, and the deployed project
     site = next(iter(settings.sites.values()))
 
-    for index, (operation, delay) in enumerate(CUTS):
+    for index, (operation, delay) in enumerate(CUTS if every_host else CI_CUTS):
         project = projects[index % 2]
         started = time.monotonic()
         killed_deploy(inventory, *limit, operation=operation, delay=delay, cwd=project)

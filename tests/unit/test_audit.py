@@ -112,6 +112,17 @@ def test_a_secret_in_a_tracked_file(project_copy):
     assert finding.subject.startswith("group_data/web.py:")
 
 
+@pytest.mark.parametrize(("line", "secret"), [
+    ("-----BEGIN " + "OPENSSH PRIVATE KEY-----", True),  # split: this file is tracked too
+    ("-----BEGIN " + "PRIVATE KEY-----", True),
+    ("-----BEGIN CERTIFICATE-----", False),
+    ('password = "HOLDFAST_SMTP_PASSWORD"', False),
+    ('password = "' + "correct-horse" + '"', True),
+])
+def test_a_private_key_or_a_secret_value_is_a_secret(line, secret):
+    assert audit._holds_secret(line) is secret
+
+
 def test_environment_variable_names_are_not_secrets(project_copy):
     append(project_copy / "group_data/web.py", '_token_env = {"api_key": "${HOLDFAST_API_KEY}"}')
     assert "tracked-secrets" not in rules_failing()
@@ -206,6 +217,24 @@ def test_the_report_logs_each_finding_and_names_what_blocks(monkeypatch, caplog)
         "Fix them, or acknowledge a rule in group_data: audit = {'acknowledged': {'<rule>': '<the reason it is accepted>'}}")
 
 
+def test_the_report_gives_every_reason_and_every_blocking_finding(monkeypatch, caplog):
+    monkeypatch.chdir(FLEET)
+    lab = load_settings()
+    error = host_rule_findings("admin-keys", admin_keys=1)[0]
+    other = audit.Finding("tier-members", "error", "tier first", "only alice")
+    web1, web2 = lab["web1"], lab["web2"]
+    differing = [web1, web2.model_copy(update={"audit": web2.audit.model_copy(
+        update={"acknowledged": {**web2.audit.acknowledged, "admin-keys": "web2's own reason"}})})]
+    with caplog.at_level(logging.INFO, logger="pyinfra"), pytest.raises(audit.AuditError) as raised:
+        audit.report([error, other], differing)
+    reasons = " / ".join(sorted([web1.audit.acknowledged["admin-keys"], "web2's own reason"]))
+    assert caplog.records[0].getMessage() == f"    audit, acknowledged ({reasons}): {error}"
+    assert f"on any host:\n  {other}\nFix them" in str(raised.value)
+    with pytest.raises(audit.AuditError) as raised:
+        audit.report([error, other], list(load_settings("inventories/prod.py").values()))
+    assert f"on any host:\n  {error}\n  {other}\nFix them" in str(raised.value)
+
+
 @pytest.mark.parametrize(("timespan", "seconds"), [
     ("10s", 10), ("1min 30s", 90), ("100ms", 0.1), ("500us", 0.0005), ("1.5s", 1.5), ("2h", 7200), ("1d", 86400),
     ("0", 0), ("infinity", float("inf")),
@@ -234,6 +263,20 @@ def test_acknowledging_an_unknown_rule_is_a_settings_error(project_copy):
         "invalid group_data, nothing was changed on any host:\n"
         "  group_data/lab.py: audit.acknowledged = 'admin-key': expected a rule of the audit (admin-keys, "
     ) and "did you mean 'admin-keys'?" in str(raised.value)
+
+
+def test_an_unknown_rule_like_no_other_gets_no_guess(project_copy):
+    edit(project_copy / "group_data/lab.py", '"admin-keys":', '"zzzz":')
+    known = ", ".join(sorted(audit.RULES | audit.HOST_RULES))
+    with pytest.raises(loading.SettingsError) as raised:
+        findings()
+    assert f"audit.acknowledged = 'zzzz': expected a rule of the audit ({known})\n" in str(raised.value) + "\n"
+
+
+def test_a_group_the_inventory_lacks_has_no_hosts(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    estate = audit.Estate.of(read_inventory("inventories/lab.py"))
+    assert estate.group("web") == ["web1", "web2"] and estate.group("databases") == []
 
 
 def test_an_acknowledgement_needs_a_reason(project_copy):

@@ -44,9 +44,8 @@ unit: $(VENV)/.installed
 	$(PYTEST) tests/unit
 
 # Mutation testing (mutmut 3, not part of `make test`): how many deliberate changes to the
-# modules of [tool.mutmut] only_mutate (pyproject.toml) the unit tests catch; each survivor
-# is listed, `.venv/bin/mutmut show <name>` prints its change. Starts afresh: slow (minutes
-# per module).
+# modules of holdfast/ the unit tests catch; each survivor is listed, `.venv/bin/mutmut show
+# <name>` prints its change. Starts afresh: slow (minutes per module, about an hour in all).
 mutation: $(VENV)/.installed
 	rm -rf mutants
 	$(VENV)/bin/mutmut run --max-children 2

@@ -3,7 +3,7 @@
 import json
 
 from holdfast import loading, monit, monitoring, status
-from holdfast.inventory import address_of, read_inventory, ssh_command
+from holdfast.inventory import address_of, read_inventory
 from holdfast.safe_config import ConfigFile
 from tests.conftest import FLEET
 
@@ -117,18 +117,6 @@ def test_json_holds_the_same():
     assert data["hosts"][0]["monit"]["php8.2-fpm"] == "Does not exist"
     assert data["hosts"][1]["error"] == "Connection refused"
     assert data["silences"][0]["matchers"] == "host=web1"
-
-
-class _Host:
-    def __init__(self, name, data):
-        self.name, self.data = name, data
-
-
-def test_ssh_uses_the_inventory_connection_and_sudo():
-    command = ssh_command(_Host("web1.example.com", {"ssh_user": "deploy", "_sudo": True}), "monit summary")
-    assert command[-2:] == ["deploy@web1.example.com", "sudo -n sh -c 'monit summary'"]
-    lab = ssh_command(_Host("web1", {"ssh_hostname": "10.1.0.11", "ssh_user": "root", "ssh_key": "/k"}), "x")
-    assert lab[-2:] == ["root@10.1.0.11", "x"] and "/k" in lab
 
 
 def test_files_needing_a_secret_not_in_the_environment_are_not_compared(monkeypatch):

@@ -1,6 +1,6 @@
 """Local doubles of the hosted monitor providers: real HTTP servers, in a thread, that
 answer as the providers' published API documentation says, keep their monitors in
-memory, count the write calls they receive and can be told to rate limit.
+memory, count the write calls they receive and can be told to rate limit or to fail.
 
     with UptimeRobotDouble(key="k") as robot:
         ...  # point the client at robot.url
@@ -48,6 +48,7 @@ class Double:
         self.requests: list[Request] = []
         self.lock = threading.RLock()
         self._rate_limited: list[int] = []
+        self._failing: tuple[Answer, tuple[str, ...], str] | None = None
         self._server = ThreadingHTTPServer((address, port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -74,6 +75,11 @@ class Double:
         """Answer the next ``times`` API requests with 429 and ``Retry-After: retry_after``."""
         self._rate_limited += [retry_after] * times
 
+    def fail(self, answer: Answer, methods: tuple[str, ...] = WRITE_METHODS, path: str = "") -> None:
+        """Answer every API request of ``methods`` (to a path starting with ``path``) from
+        now on with ``answer`` (an error)."""
+        self._failing = (answer, methods, path)
+
     def __enter__(self):
         self._thread.start()
         return self
@@ -95,6 +101,9 @@ class Double:
                 if self._rate_limited and self.is_api(parsed.path):
                     retry_after = self._rate_limited.pop(0)
                     answer = Answer(429, {"message": "Too Many Requests"}, {"Retry-After": str(retry_after)})
+                elif (self._failing and method in self._failing[1] and parsed.path.startswith(self._failing[2])
+                      and self.is_api(parsed.path)):
+                    answer = self._failing[0]
                 else:
                     answer = self.answer(method, parsed.path, query, body, headers)
             self.requests.append(Request(method, parsed.path, answer.status, client, body))

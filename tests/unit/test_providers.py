@@ -10,6 +10,7 @@ import pytest
 from holdfast import providers, settings, status
 from holdfast.providers.api import ProviderError
 from tests.conftest import FLEET, load_settings
+from tests.doubles import Answer
 from tests.doubles.healthchecks import HealthchecksDouble
 from tests.doubles.uptimerobot import UptimeRobotDouble
 
@@ -180,6 +181,69 @@ def test_removing_a_host_deletes_exactly_its_monitors(fleet, hosted, robot, chec
     assert [(w.method, w.path) for w in checks.writes[written[1]:]] == [("DELETE", f"/api/v3/checks/{web2}")]
     assert names(robot) == ["shop"]
     assert names(checks) == ["mon1.example.net", "web1.example.com"]
+
+
+def without_notes(plan) -> list[str]:
+    """The plan's lines as the deploy prints them, but its notes (the fleet's contacts)."""
+    return [line for line in plan.lines() if ":   note: " not in line]
+
+
+def test_the_plan_says_what_each_write_does(fleet, hosted, robot):
+    first = reconcile(fleet, hosted, ["uptimerobot"])["uptimerobot"]
+    assert without_notes(first) == ["UptimeRobot: create 2, update 0, delete 0",
+                                    "UptimeRobot:   create 'blog' (https://blog.example.com/)",
+                                    "UptimeRobot:   create 'shop' (https://shop.example.com/)"]
+    blog = next(m["id"] for m in robot.monitors.values() if m["friendlyName"] == "blog")
+    moved = providers.plan("uptimerobot", with_site_url(fleet, "blog", "https://news.example.com/"), hosted, ENVIRONMENT)
+    assert without_notes(moved) == [
+        "UptimeRobot: create 0, update 1, delete 0",
+        f"UptimeRobot:   update 'blog' (id {blog}): url 'https://blog.example.com/' -> 'https://news.example.com/'"]
+    gone = providers.plan("uptimerobot", {name: host for name, host in fleet.items() if name != "web2.example.com"},
+                          hosted, ENVIRONMENT)
+    assert without_notes(gone) == ["UptimeRobot: create 0, update 0, delete 1",
+                            f"UptimeRobot:   delete 'blog' (id {blog}, https://blog.example.com/)"]
+    assert without_notes(providers.plan("uptimerobot", fleet, hosted, ENVIRONMENT)) == [
+        "UptimeRobot: up to date, nothing to change"]
+
+
+@pytest.mark.parametrize(("provider", "error", "message"), [
+    ("uptimerobot", Answer(500, {"message": "database is down"}), "create monitor 'blog': HTTP 500: database is down"),
+    ("uptimerobot", Answer(400, {"error": "bad url"}), "create monitor 'blog': HTTP 400: bad url"),
+    ("healthchecks", Answer(400, {"detail": "bad grace"}), "create check 'mon1.example.net': HTTP 400: bad grace"),
+    ("healthchecks", Answer(502, "Bad Gateway\n"), "create check 'mon1.example.net': HTTP 502: Bad Gateway"),
+])
+def test_a_refused_write_is_named_with_the_provider_s_reason(fleet, hosted, doubles, provider, error, message):
+    doubles[provider].fail(error)
+    with pytest.raises(ProviderError) as raised:
+        reconcile(fleet, hosted, [provider])
+    assert str(raised.value) == f"{providers.PROVIDERS[provider].NAME}: {message}"
+
+
+@pytest.mark.parametrize(("provider", "change", "message"), [
+    ("uptimerobot", "update", "update monitor 'blog'"), ("uptimerobot", "delete", "delete monitor 'blog'"),
+    ("healthchecks", "update", "update check 'mon1.example.net'"),
+    ("healthchecks", "delete", "delete check 'web2.example.com'"),
+])
+def test_a_failed_update_or_delete_names_its_monitor(fleet, hosted, doubles, provider, change, message):
+    reconcile(fleet, hosted, [provider])
+    doubles[provider].fail(Answer(500, {"message": "down"}))
+    mon1 = fleet["mon1.example.net"]
+    changed = (
+        {name: host for name, host in fleet.items() if name != "web2.example.com"} if change == "delete"
+        else with_site_url(fleet, "blog", "https://news.example.com/") if provider == "uptimerobot"
+        else {**fleet, "mon1.example.net": mon1.model_copy(update={"heartbeat": settings.Heartbeat(grace="10m")})})
+    with pytest.raises(ProviderError, match=f"^{providers.PROVIDERS[provider].NAME}: {message}: HTTP 500: down$"):
+        reconcile(changed, hosted, [provider])
+
+
+@pytest.mark.parametrize(("provider", "path", "read"), [
+    ("uptimerobot", "/v3/monitors", "list monitors"), ("uptimerobot", "/v3/alert-contacts", "list alert contacts"),
+    ("healthchecks", "/api/v3/checks/", "list checks"), ("healthchecks", "/api/v3/channels/", "list integrations"),
+])
+def test_a_failing_read_is_named(fleet, hosted, doubles, provider, path, read):
+    doubles[provider].fail(Answer(404, {"message": "no such page"}), methods=("GET",), path=path)
+    with pytest.raises(ProviderError, match=f"^{providers.PROVIDERS[provider].NAME}: {read}: HTTP 404: no such page$"):
+        providers.plan(provider, fleet, hosted, ENVIRONMENT)
 
 
 # --- what Holdfast did not create ------------------------------------------------------

@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
-from holdfast import monit, monitoring
-from holdfast.channels import matrix
+from holdfast import channels, monit, monitoring, settings
+from holdfast.channels import matrix, ntfy
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
 from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FLEET, edit, load_settings
@@ -284,3 +284,33 @@ def test_matrix_without_its_room_stops_the_deploy(project_copy):
          '"chat": {"provider": "matrix", "secret_env": "HOLDFAST_SLACK_WEBHOOK"}')
     assert ("group_data/all.py: escalation.providers.chat.room = None: expected the Matrix room's ID "
             "(e.g. '!abcdefgh:example.org') for provider matrix") in prepare_error(read_inventory(PROD))
+
+
+def delivery(provider: str, contacts, secret: str, token: str | None = None, **provider_fields):
+    return channels.Delivery(
+        channel="chat", provider=settings.ChannelProvider(provider=provider, secret_env="CHAT_SECRET", **provider_fields),
+        tier=settings.Tier(name="tier1", members=["a"], channels=["chat"]), contacts=contacts, secret=secret,
+        token=token, secret_dir="/etc/holdfast", send_resolved=True)
+
+
+def contact(name: str, chat: str | None) -> settings.Contact:
+    return settings.Contact(name=name, role="ops", email=f"{name.lower()}@example.com", chat=chat)
+
+
+def test_ntfy_s_entry_quotes_the_topic_and_sends_resolved_alerts():
+    key, entry, secrets = ntfy.receiver(delivery("ntfy", [contact("Ann", None)], "team/alerts x", token="tk"))
+    assert key == "webhook_configs" and entry["send_resolved"] is True
+    assert entry["url"].startswith("https://ntfy.sh/team%2Falerts%20x?tpl=1&")
+    assert secrets == {"/etc/holdfast/alertmanager-chat-token": "tk"}
+    assert entry["http_config"] == {"authorization": {"credentials_file": "/etc/holdfast/alertmanager-chat-token"}}
+    assert "http_config" not in ntfy.receiver(delivery("ntfy", [contact("Ann", None)], "t"))[1]
+
+
+def test_matrix_mentions_only_matrix_user_ids_and_sends_resolved_alerts():
+    people = [contact("Ann", "@ann:example.org"), contact("Bo", "bo"), contact("Cy", None)]
+    key, entry, secrets = matrix.receiver(delivery("matrix", people, "syt_x", room="!room:example.org"))
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(entry["url"]).query)
+    assert key == "webhook_configs" and entry["send_resolved"] is True
+    assert query == {"who": ["Ann (@ann:example.org), Bo (bo), Cy"], "mention": ["@ann:example.org"]}
+    assert json.loads(secrets["/etc/holdfast/alertmanager-chat-matrix"]) == {
+        "url": "https://matrix-client.matrix.org", "room": "!room:example.org", "token": "syt_x"}

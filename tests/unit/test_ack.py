@@ -11,6 +11,7 @@ def test_the_silence_carries_who_why_and_how_long():
     command = shlex.split(ack.silence_command("SiteDown", "2h", "rolling back; it's mine", "alice", "web1"))
     assert command == ["amtool", "--alertmanager.url=http://127.0.0.1:9093", "silence", "add", "--duration=7200s",
                        "--author=alice", "--comment=rolling back; it's mine", "alertname=SiteDown", "host=web1"]
+    assert "--duration=1s" in ack.silence_command("SiteDown", "1s", "a blip", "alice", "web1")
 
 
 def test_several_alerts_at_once():
@@ -22,7 +23,8 @@ def test_without_a_host_every_host_s_alert_is_silenced():
 
 
 @pytest.mark.parametrize(("alert", "duration", "comment", "by", "host", "expected"), [
-    ("Site Down", "1h", "why", "a", None, "ALERT='Site Down': expected alert names"),
+    ("Site Down", "1h", "why", "a", None,
+     "ALERT='Site Down': expected alert names such as SiteDown, or SiteDown|HostDown (docs/RUNBOOK.md lists them)"),
     ("SiteDown|", "1h", "why", "a", None, "ALERT='': expected alert names"),
     ("SiteDown", "", "why", "a", None, "FOR='': expected a duration"),
     ("SiteDown", "soon", "why", "a", None, "FOR='soon': expected a duration"),

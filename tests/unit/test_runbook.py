@@ -6,6 +6,7 @@ import re
 import pytest
 
 from holdfast import loading, monitoring, runbook
+from holdfast.audit import Estate
 from holdfast.inventory import read_inventory
 from tests.conftest import FLEET, REPO
 
@@ -42,3 +43,18 @@ def test_every_contact_and_channel_is_in_the_runbook(production):
     plan = loading.load(production)["web1.example.com"].escalation
     for contact in plan.contacts.values():
         assert contact.email in text and (contact.phone or "") in text
+
+
+def test_each_host_s_row_names_its_groups_and_what_runs_there(production):
+    estate = Estate.of(production)
+    web = estate.group("web")[0]
+    service, declared = next(iter(estate.settings[web].services.items()))
+    estate.settings[web] = estate.settings[web].model_copy(update={"services": {
+        service: declared.model_copy(update={"slice": None})}})
+    estate.groups["all"] = list(estate.settings)  # an inventory may name the group every host is in
+    rows = {row["name"]: row for row in runbook._hosts(estate)}
+    assert rows[web]["groups"] == ["web", "prod"]
+    assert rows[web]["runs"] == ["Monit", "nginx (limits, fallback page)", "node_exporter",
+                                 f"{service} ({declared.unit}, slice none)"]
+    monitor = estate.group("monitors")[0]
+    assert rows[monitor]["runs"] == ["Monit", "Prometheus", "blackbox exporter", "Alertmanager"]

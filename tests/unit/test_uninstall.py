@@ -54,6 +54,9 @@ def test_purge_keeps_what_the_host_had_before_and_what_a_later_package_needs(tmp
 
 def test_triggers_stop_before_the_units_they_start():
     units = ["holdfast-heartbeat.service", "holdfast-heartbeat.timer", "holdfast-monit-export.service",
-             "holdfast-monit-export.timer"]
+             "holdfast-monit-export.timer", "holdfast-relay.service", "holdfast-relay.socket", "holdfast-x.service",
+             "holdfast-x.path"]
     assert uninstall.stop_order(units) == ["holdfast-heartbeat.timer", "holdfast-monit-export.timer",
-                                           "holdfast-heartbeat.service", "holdfast-monit-export.service"]
+                                           "holdfast-relay.socket", "holdfast-x.path", "holdfast-heartbeat.service",
+                                           "holdfast-monit-export.service", "holdfast-relay.service",
+                                           "holdfast-x.service"]

@@ -11,6 +11,7 @@ to a host or a provider.
 """
 
 import json
+import re
 import shlex
 import subprocess
 import time
@@ -126,13 +127,21 @@ def _number(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() and int(value) < 2**64 - 1 else None
 
 
+_QUOTA = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>us|ms|s)")
+_QUOTA_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def memory_of(kib: str | None) -> int:
+    """The host's memory in bytes as the deploy reads it (pyinfra's Memory fact: whole MiB),
+    from MemTotal's KiB; 0 if unreadable."""
+    number = _number(kib)
+    return round(number / 1024) * slices.MiB if number else 0
+
+
 def _quota_percent(value: str | None) -> float | None:
     """CPUQuotaPerSecUSec (``1s``, ``500ms``, ``infinity``) in percent of one CPU."""
-    units = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-    for suffix in ("us", "ms", "s"):
-        if value and value.endswith(suffix) and value[: -len(suffix)].replace(".", "").isdigit():
-            return round(float(value[: -len(suffix)]) * units[suffix] * 100, 1)
-    return None
+    found = _QUOTA.fullmatch(value or "")
+    return round(float(found["number"]) * _QUOTA_UNITS[found["unit"]] * 100, 1) if found else None
 
 
 def slice_use(text: str) -> list[SliceUse]:
@@ -276,7 +285,7 @@ def host_script(paths: list[str], slice_units: list[str], monitor: bool) -> str:
     quoted = " ".join(map(shlex.quote, paths)) or "/dev/null"
     parts = {
         "monit": "monit -B summary 2>&1",
-        "memory": "awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo",
+        "memory": "awk '/^MemTotal:/ {print $2}' /proc/meminfo",  # KiB (awk prints bytes as 2.5e+10)
         "maintenance": f"cat {WINDOW_FILE} 2>/dev/null",
         "stat": f"stat -c '%a %U %G %n' -- {quoted} 2>/dev/null",
         "sha1": f"sha1sum -- {quoted} 2>/dev/null",
@@ -293,7 +302,8 @@ def host_script(paths: list[str], slice_units: list[str], monitor: bool) -> str:
         api = f"http://{monitoring.ALERTMANAGER_ADDRESS}/api/v2"
         parts["alerts"] = f"curl -fsS --max-time 3 {api}/alerts 2>&1"
         parts["silences"] = f"curl -fsS --max-time 3 {api}/silences 2>&1"
-    return "; ".join(f"echo '{SECTION_MARK}{name}'; {command}" for name, command in parts.items())
+    # Each mark on a line of its own, whether or not the part before ended its last line.
+    return "; ".join(f"echo; echo '{SECTION_MARK}{name}'; {command}" for name, command in parts.items())
 
 
 # -- gathering --------------------------------------------------------------------------
@@ -323,7 +333,7 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
     if error:
         return status
     if watched:
-        wanted += pool_files(host_settings, _number(found.get("memory")) or 0)
+        wanted += pool_files(host_settings, memory_of(found.get("memory")))
     status.monit = monit_summary(found.get("monit", ""))
     status.slices = slice_use(found.get("slices", ""))
     status.certificates = certificates(found.get("certificates", ""))

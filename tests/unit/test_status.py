@@ -1,11 +1,15 @@
 """`holdfast status`: what the hosts print is read right, and the screen says what matters."""
 
 import json
+import subprocess
+
+import pytest
+from pyinfra.facts.hardware import Memory
 
 from holdfast import loading, monit, monitoring, status
 from holdfast.inventory import address_of, read_inventory
 from holdfast.safe_config import ConfigFile
-from tests.conftest import FLEET
+from tests.conftest import FLEET, executable
 
 MONIT = """\
 Monit 5.33.0 uptime: 3m
@@ -90,6 +94,51 @@ def test_the_script_asks_alertmanager_on_the_monitor_host_only():
     assert "api/v2/alerts" in monitor and "api/v2/silences" in monitor and "systemctl show" not in monitor
 
 
+def php_fpm_memory() -> int:
+    """This machine's memory as the deploy's fact reads it (pyinfra's Memory, vmstat -s)."""
+    vmstat = subprocess.run(["vmstat", "-s"], capture_output=True, text=True, env={"LANG": "C"}).stdout
+    return Memory().process(vmstat.splitlines()) * 1024**2
+
+
+def test_the_script_run_on_a_host_prints_each_section(tmp_path):
+    """host_script run by sh, with stat, sha1sum, awk and openssl for real on files here, and
+    stand-ins of monit, nginx, systemctl and curl printing what the real ones print."""
+    certificate = tmp_path / "shop.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null", "-out",
+                    certificate, "-subj", "/CN=shop", "-days", "2"], check=True, capture_output=True)
+    wanted = tmp_path / "etc/a b.conf"
+    wanted.parent.mkdir()
+    wanted.write_text("x")
+    wanted.chmod(0o640)
+    window = tmp_path / "run/holdfast/maintenance"
+    window.parent.mkdir(parents=True)
+    window.write_text('{"until": "t"}')
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    executable(bin_dir / "monit", f"#!/bin/sh\nprintf '%s' '{MONIT}'\n")
+    executable(bin_dir / "nginx", f"#!/bin/sh\nprintf '    ssl_certificate  {certificate};\\n'\n")
+    executable(bin_dir / "systemctl", "#!/bin/sh\necho \"$*\"\n")
+    executable(bin_dir / "curl", "#!/bin/sh\necho \"[\\\"$4\\\"]\"\n")
+    script = status.host_script([str(wanted), str(tmp_path / "missing")], ["holdfast-web.slice"], monitor=True)
+    run = subprocess.run(["sh", "-c", script.replace("/run/holdfast", str(tmp_path / "run/holdfast"))],
+                         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+    found = status.sections(run.stdout)
+    assert list(found) == ["monit", "memory", "maintenance", "stat", "sha1", "certificates", "slices", "alerts",
+                           "silences"]
+    assert status.monit_summary(found["monit"]) == {"web1": "OK", "php8.2-fpm": "Does not exist", "nginx": "OK"}
+    assert status.memory_of(found["memory"]) == php_fpm_memory()
+    assert status.window(found["maintenance"]) == {"until": "t"}
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
+    assert found["stat"] == f"640 {user} {group} {wanted}"
+    assert found["sha1"] == f"11f6ad8ec52a2984abaafd7c3b516503785c2072  {wanted}"
+    (expiry,) = status.certificates(found["certificates"]).items()
+    assert expiry[0] == str(certificate) and expiry[1].endswith(" GMT")
+    assert found["slices"] == f"show {' '.join(f'-p {p}' for p in status.SLICE_PROPERTIES)} -- holdfast-web.slice"
+    api = f"http://{monitoring.ALERTMANAGER_ADDRESS}/api/v2"
+    assert (found["alerts"], found["silences"]) == (f'["{api}/alerts"]', f'["{api}/silences"]')
+
+
 def fleet() -> status.Fleet:
     web1 = status.HostStatus("web1", monit=status.monit_summary(MONIT), slices=status.slice_use(SLICES),
                              drift=status.Drift(3, ["/etc/nginx/nginx.conf: content"], [], []))
@@ -110,6 +159,84 @@ def test_the_screen_shows_the_faults_first_hand():
     assert "web2: UNREACHABLE: Connection refused" in screen
     assert any(line.startswith("  suppressed SiteDown host=web1 tier=tier1") for line in screen)
     assert "  host=web1 until 2026-11-27T13:30:00Z by holdfast maintenance: kernel update" in screen
+
+
+def test_the_whole_screen():
+    full = fleet()
+    web1 = full.hosts[0]
+    web1.maintenance = {"until": "2026-11-27T13:30:00Z", "reason": "kernel update", "services": ["nginx", "cron"]}
+    web1.certificates = {"/etc/ssl/b.pem": "Feb 25 12:00:00 2027 GMT", "/etc/ssl/a.pem": "Could not open file"}
+    web1.drift.missing.append("/etc/monit/monitrc")
+    web1.drift.not_compared.append("heartbeat: its key is in the environment only")
+    full.alertmanager_error = "curl: (7) Failed to connect"
+    assert status.render(full) == """\
+Holdfast status of inventories/lab.py: 2 hosts read in 1.2s
+
+web1:
+  MAINTENANCE until 2026-11-27T13:30:00Z (nginx, cron): kernel update
+  monit: 2 of 3 checks OK; php8.2-fpm: Does not exist
+  slice holdfast-web.slice: memory 70M/512M, tasks 7/200, cpu - (quota 100%)
+  slice holdfast-critical.slice: memory -/-, tasks 12/-, cpu 2.5s (no quota)
+  certificate /etc/ssl/a.pem: expires Could not open file
+  certificate /etc/ssl/b.pem: expires Feb 25 12:00:00 2027 GMT
+  drift: 2 of 3 files would change
+    differs /etc/nginx/nginx.conf: content
+    missing /etc/monit/monitrc
+    not compared: heartbeat: its key is in the environment only
+web2: UNREACHABLE: Connection refused
+alerts:
+  suppressed SiteDown host=web1 tier=tier1 since 2026-11-27T13:00:00Z: shop on web1 is down
+  Alertmanager unreadable: curl: (7) Failed to connect
+silences:
+  host=web1 until 2026-11-27T13:30:00Z by holdfast maintenance: kernel update
+hosted monitors:
+  UptimeRobot: skipped, HOLDFAST_UPTIMEROBOT_API_KEY is not set
+audit:
+  warning: [edge-timeouts] web1: no timeout"""
+    quiet = status.Fleet("inventories/prod.py", 0.04, [status.HostStatus("mon1", drift=status.Drift(5, [], [], []))])
+    assert status.render(quiet) == """\
+Holdfast status of inventories/prod.py: 1 hosts read in 0.0s
+
+mon1:
+  monit: lists no check (not installed, or not running)
+  drift: none, 5 files as Holdfast renders them
+alerts: none firing
+silences: none
+hosted monitors:
+audit: no findings"""
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (None, "-"), (0, "0"), (1023, "1023"), (1024, "1K"), (1536, "2K"), (70 << 20, "70M"), (5 << 30, "5G"),
+    (2 << 40, "2T"), (3 << 50, "3072T"),
+])
+def test_sizes_are_shown_in_binary_units(value, shown):
+    assert status._size(value) == shown
+
+
+@pytest.mark.parametrize(("value", "percent"), [
+    ("1s", 100.0), ("1.5s", 150.0), ("500ms", 50.0), ("200000us", 20.0), ("infinity", None), ("", None),
+    (None, None), ("fast", None), ("1.2.3s", None),
+])
+def test_a_cpu_quota_in_percent_of_one_cpu(value, percent):
+    assert status._quota_percent(value) == percent
+
+
+def test_alerts_and_silences_are_read_whole_and_sorted():
+    more = [*ALERTS, {"labels": {"alertname": "HostDown", "host": "web1"}},
+            {"labels": {"alertname": "SiteDown", "host": "mon1", "tier": "tier2"}, "status": {"state": "active"},
+             "startsAt": "2026-11-27T12:00:00Z", "annotations": {"summary": "s"}}]
+    assert status.alerts(json.dumps(more)) == [
+        status.Alert("SiteDown", "mon1", "tier2", "active", "2026-11-27T12:00:00Z", "s"),
+        status.Alert("HostDown", "web1", "", "", "", ""),
+        status.Alert("SiteDown", "web1", "tier1", "suppressed", "2026-11-27T13:00:00Z", "shop on web1 is down"),
+    ]
+    regex = {"id": "c", "matchers": [{"name": "alertname", "value": "Site.*", "isRegex": True},
+                                     {"name": "host", "value": "web2"}], "status": {"state": "pending"}}
+    assert status.silences(json.dumps([*SILENCES, regex, {"id": "d", "matchers": []}])) == [
+        status.Silence("a", "host=web1", "2026-11-27T13:30:00Z", "holdfast maintenance", "kernel update"),
+        status.Silence("c", "alertname=~Site.*,host=web2", "", "", ""),
+    ]
 
 
 def test_json_holds_the_same():

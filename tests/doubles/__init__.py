@@ -10,7 +10,7 @@ memory, count the write calls they receive and can be told to rate limit or to f
 import json
 import threading
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
@@ -25,6 +25,7 @@ class Request:
     status: int
     client: str
     body: object = None
+    headers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -106,7 +107,7 @@ class Double:
                     answer = self._failing[0]
                 else:
                     answer = self.answer(method, parsed.path, query, body, headers)
-            self.requests.append(Request(method, parsed.path, answer.status, client, body))
+            self.requests.append(Request(method, parsed.path, answer.status, client, body, dict(headers)))
         return answer
 
     def answer(self, method: str, path: str, query: dict, body, headers) -> Answer:

@@ -2,12 +2,16 @@
 and Healthchecks.io (tests/doubles/): what a reconcile creates, updates and deletes, what
 it never touches, and how it copes with rate limits, bad keys and pagination."""
 
+import email.message
 import socket
 import time
+import urllib.error
+from datetime import UTC, datetime
 
 import pytest
 
 from holdfast import providers, settings, status
+from holdfast.providers import api as api_module
 from holdfast.providers.api import ProviderError
 from tests.conftest import FLEET, load_settings
 from tests.doubles import Answer
@@ -389,3 +393,43 @@ def test_status_lists_the_monitors_holdfast_owns_with_their_state(fleet, hosted,
     assert status.hosted_lines(with_hosted, {}) == [
         "UptimeRobot: skipped, HOLDFAST_UPTIMEROBOT_API_KEY is not set",
         "Healthchecks.io: skipped, HOLDFAST_HEALTHCHECKS_API_KEY is not set"]
+
+
+# --- the client's waits ------------------------------------------------------------------
+
+
+def throttled(retry_after: str | None) -> urllib.error.HTTPError:
+    headers = email.message.Message()
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return urllib.error.HTTPError("https://api.example.com/v3/monitors", 429, "Too Many Requests", headers, None)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("30", 30.0), ("Fri, 27 Nov 2026 13:00:10 GMT", 10.0), ("Fri, 27 Nov 2026 12:59:00 GMT", 0.0), ("soon", None),
+    ("", None), (None, None),
+])
+def test_retry_after_in_seconds_or_as_a_date(monkeypatch, value, seconds):
+    monkeypatch.setattr(time, "time", lambda: datetime(2026, 11, 27, 13, 0, tzinfo=UTC).timestamp())
+    assert api_module._retry_after(value) == seconds
+
+
+def test_waits_back_off_without_retry_after_and_add_up_to_max_wait():
+    slept = []
+    client = api_module.Api("Provider", "https://api.example.com/v3/", {}, 5, max_wait=10, sleep=slept.append)
+    assert client.base_url == "https://api.example.com/v3"
+    for attempt in (1, 2, 3):
+        client._wait_out(throttled(None), attempt, "list monitors")
+    client._wait_out(throttled("3"), 4, "list monitors")
+    assert slept == [1, 2, 4, 3] and client.waited == 10  # exactly max_wait: still allowed
+    with pytest.raises(ProviderError) as raised:
+        client._wait_out(throttled(None), 1, "list monitors")
+    assert str(raised.value) == ("Provider: list monitors: still rate limited or failing after waiting 10s "
+                                 "(hosted_monitors.max_wait = 10s)")
+
+
+def test_every_call_asks_for_json_and_names_holdfast(robot, hosted):
+    client = api_module.Api("UptimeRobot", hosted.uptimerobot.api_url, {"Authorization": "Bearer ur-key"}, 5, 10)
+    client.get(client.url("/monitors"), "list monitors")
+    headers = {key.lower(): value for key, value in robot.requests[-1].headers.items()}
+    assert (headers["accept"], headers["user-agent"]) == ("application/json", "holdfast")

@@ -13,6 +13,7 @@ import pytest
 from holdfast import providers, settings, status
 from holdfast.providers import api as api_module
 from holdfast.providers.api import ProviderError
+from holdfast.providers.model import Existing, Wanted, changes
 from tests.conftest import FLEET, load_settings
 from tests.doubles import Answer
 from tests.doubles.healthchecks import HealthchecksDouble
@@ -210,6 +211,18 @@ def test_the_plan_says_what_each_write_does(fleet, hosted, robot):
         "UptimeRobot: up to date, nothing to change"]
 
 
+def test_the_plan_names_every_member_it_cannot_alert(fleet, hosted):
+    """The sample's plan has addresses the doubles lack: each is named, with what to do."""
+    assert providers.plan("uptimerobot", fleet, hosted, ENVIRONMENT).notes == [
+        "no Email alert contact for oncall@acme-hosting.example (acme, email): add and verify it in UptimeRobot",
+        "no Voice alert contact for +44 20 7946 0199 (acme, phone): add and verify it in UptimeRobot"]
+    assert providers.plan("healthchecks", fleet, hosted, ENVIRONMENT).notes == [
+        "no integration named '@alice:example.com' (alice, chat): add it in Healthchecks.io under that name",
+        "no integration named '@bob:example.com' (bob, chat): add it in Healthchecks.io under that name",
+        "not alerted of a silent host: acme, carol, whom the escalation plan alerts only after a delay, "
+        "which Healthchecks.io cannot make"]
+
+
 @pytest.mark.parametrize(("provider", "error", "message"), [
     ("uptimerobot", Answer(500, {"message": "database is down"}), "create monitor 'blog': HTTP 500: database is down"),
     ("uptimerobot", Answer(400, {"error": "bad url"}), "create monitor 'blog': HTTP 400: bad url"),
@@ -393,6 +406,24 @@ def test_status_lists_the_monitors_holdfast_owns_with_their_state(fleet, hosted,
     assert status.hosted_lines(with_hosted, {}) == [
         "UptimeRobot: skipped, HOLDFAST_UPTIMEROBOT_API_KEY is not set",
         "Healthchecks.io: skipped, HOLDFAST_HEALTHCHECKS_API_KEY is not set"]
+
+
+def test_of_two_monitors_of_one_url_the_one_holdfast_owns_is_adopted():
+    """Pure planning (holdfast/providers/model.py): a hand-made monitor and Holdfast's own,
+    renamed since, watch the same URL; the wanted one is Holdfast's, updated, never the other."""
+    url = "https://shop.example.com/"
+    for existing in ([Existing("1", "Shop (ops)", url, False, {"interval": 60}),
+                      Existing("2", "old shop", url, True, {"interval": 60})],
+                     [Existing("2", "old shop", url, True, {"interval": 60}),
+                      Existing("1", "Shop (ops)", url, False, {"interval": 60})]):
+        writes, notes = changes([Wanted("shop", url, {"interval": 300})], existing)
+        assert [(w.action, w.existing.id, w.wanted, w.fields) for w in writes] == [
+            ("update", "2", Wanted("shop", url, {"interval": 300}), {"interval": 300})]
+        assert notes == []
+    writes, notes = changes([Wanted("shop", url, {})], [Existing("1", "Shop (ops)", url, False, {})])
+    assert writes == [] and notes == [
+        "'shop': https://shop.example.com/ is already watched by 'Shop (ops)' (id 1), which Holdfast did not "
+        "create: left as it is (give it Holdfast's tag to let Holdfast manage it)"]
 
 
 # --- the client's waits ------------------------------------------------------------------

@@ -290,7 +290,7 @@ def delivery(provider: str, contacts, secret: str, token: str | None = None, **p
     return channels.Delivery(
         channel="chat", provider=settings.ChannelProvider(provider=provider, secret_env="CHAT_SECRET", **provider_fields),
         tier=settings.Tier(name="tier1", members=["a"], channels=["chat"]), contacts=contacts, secret=secret,
-        token=token, secret_dir="/etc/holdfast", send_resolved=True)
+        token=token, secret_dir=monitoring.CONFIG_DIR, send_resolved=True)
 
 
 def contact(name: str, chat: str | None) -> settings.Contact:
@@ -301,8 +301,8 @@ def test_ntfy_s_entry_quotes_the_topic_and_sends_resolved_alerts():
     key, entry, secrets = ntfy.receiver(delivery("ntfy", [contact("Ann", None)], "team/alerts x", token="tk"))
     assert key == "webhook_configs" and entry["send_resolved"] is True
     assert entry["url"].startswith("https://ntfy.sh/team%2Falerts%20x?tpl=1&")
-    assert secrets == {"/etc/holdfast/alertmanager-chat-token": "tk"}
-    assert entry["http_config"] == {"authorization": {"credentials_file": "/etc/holdfast/alertmanager-chat-token"}}
+    assert secrets == {f"{monitoring.CONFIG_DIR}/alertmanager-chat-token": "tk"}
+    assert entry["http_config"] == {"authorization": {"credentials_file": f"{monitoring.CONFIG_DIR}/alertmanager-chat-token"}}
     assert "http_config" not in ntfy.receiver(delivery("ntfy", [contact("Ann", None)], "t"))[1]
 
 
@@ -312,5 +312,5 @@ def test_matrix_mentions_only_matrix_user_ids_and_sends_resolved_alerts():
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(entry["url"]).query)
     assert key == "webhook_configs" and entry["send_resolved"] is True
     assert query == {"who": ["Ann (@ann:example.org), Bo (bo), Cy"], "mention": ["@ann:example.org"]}
-    assert json.loads(secrets["/etc/holdfast/alertmanager-chat-matrix"]) == {
+    assert json.loads(secrets[f"{monitoring.CONFIG_DIR}/alertmanager-chat-matrix"]) == {
         "url": "https://matrix-client.matrix.org", "room": "!room:example.org", "token": "syt_x"}

@@ -127,15 +127,15 @@ def _number(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() and int(value) < 2**64 - 1 else None
 
 
-_QUOTA = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>us|ms|s)")
-_QUOTA_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-
-
 def memory_of(kib: str | None) -> int:
     """The host's memory in bytes as the deploy reads it (pyinfra's Memory fact: whole MiB),
     from MemTotal's KiB; 0 if unreadable."""
     number = _number(kib)
     return round(number / 1024) * slices.MiB if number else 0
+
+
+_QUOTA = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>us|ms|s)")
+_QUOTA_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
 def _quota_percent(value: str | None) -> float | None:

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from holdfast import channels, monit, monitoring, settings
-from holdfast.channels import matrix, ntfy
+from holdfast.channels import matrix, ntfy, pagerduty, slack
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
 from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FLEET, edit, load_settings
@@ -314,3 +314,23 @@ def test_matrix_mentions_only_matrix_user_ids_and_sends_resolved_alerts():
     assert query == {"who": ["Ann (@ann:example.org), Bo (bo), Cy"], "mention": ["@ann:example.org"]}
     assert json.loads(secrets[f"{monitoring.CONFIG_DIR}/alertmanager-chat-matrix"]) == {
         "url": "https://matrix-client.matrix.org", "room": "!room:example.org", "token": "syt_x"}
+
+
+def test_pagerduty_s_event_names_the_tier_the_numbers_to_call_and_the_alerts():
+    ann = contact("Ann", None).model_copy(update={"phone": "+44 20 7946 0101"})
+    key, entry, secrets = pagerduty.receiver(delivery("pagerduty", [ann, contact("Bo", None)], "routing-key-x"))
+    key_file = f"{monitoring.CONFIG_DIR}/alertmanager-chat-routing-key"
+    assert (key, secrets) == ("pagerduty_configs", {key_file: "routing-key-x"})
+    assert entry == {
+        "routing_key_file": key_file, "url": "https://events.pagerduty.com/v2/enqueue", "send_resolved": True,
+        "severity": "critical", "description": channels.TITLE,
+        "details": {"tier": "tier1", "call": "Ann (+44 20 7946 0101), Bo", "by": "chat", "alerts": channels.ALERT_LINES},
+    }
+
+
+def test_slack_s_message_names_the_tier_and_its_members_by_handle():
+    key, entry, secrets = slack.receiver(delivery("slack", [contact("Ann", "@ann"), contact("Bo", None)], "/T0/B0/x/"))
+    url_file = f"{monitoring.CONFIG_DIR}/alertmanager-chat-webhook"
+    assert (key, secrets) == ("slack_configs", {url_file: "https://hooks.slack.com/services/T0/B0/x"})
+    assert entry == {"api_url_file": url_file, "send_resolved": True, "title": channels.TITLE,
+                     "text": f"For tier1: Ann (@ann), Bo\n{channels.ALERT_LINES}"}

@@ -4,8 +4,9 @@ files and the site answering; the next deploy converges and the one after change
 Two versions of group_data alternate (the repository's, and ``changed_project``'s): every
 cut deploy changes nginx, PHP-FPM's pool, Monit, a slice, Prometheus and Alertmanager.
 ``make cut-off`` cuts deploys of every host (``--cut-every-host``) at each of CUTS; CI
-cuts a deploy limited to one web host at each of CI_CUTS, a short form. ``make cut-off-first`` brings a fresh lab up and cuts its
-first deploy at each of FIRST_DEPLOY_CUTS, each run further on than the one before.
+cuts a deploy limited to one web host at each of CI_CUTS, a short form. ``make
+cut-off-first`` brings a fresh lab up and cuts its first deploy at each of
+FIRST_DEPLOY_CUTS, each run further on than the one before.
 """
 
 import time

@@ -206,7 +206,7 @@ def test_the_plan_says_what_each_write_does(fleet, hosted, robot):
     gone = providers.plan("uptimerobot", {name: host for name, host in fleet.items() if name != "web2.example.com"},
                           hosted, ENVIRONMENT)
     assert without_notes(gone) == ["UptimeRobot: create 0, update 0, delete 1",
-                            f"UptimeRobot:   delete 'blog' (id {blog}, https://blog.example.com/)"]
+                                   f"UptimeRobot:   delete 'blog' (id {blog}, https://blog.example.com/)"]
     assert without_notes(providers.plan("uptimerobot", fleet, hosted, ENVIRONMENT)) == [
         "UptimeRobot: up to date, nothing to change"]
 

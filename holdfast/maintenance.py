@@ -4,28 +4,41 @@
 of them when none is named), puts Alertmanager silences on the host's alerts (matcher
 ``host=<name>``, the label every rule carries, and ``primary=<name>``: a service address it
 is the primary of, which failover moves away meanwhile) through the monitor host's loopback API, and
-leaves a transient systemd timer on the host that monitors them again when the window
-ends; the silence ends at the same moment (its ``endsAt``). So a window nobody ends still
-ends. ``end`` does the same at once. The window is recorded in ``WINDOW_FILE`` on the
-host, which ``holdfast status`` shows. The hosted monitors are not paused: they could not
-resume by themselves (see the README).
+leaves a systemd timer on the host that monitors them again when the window ends; the
+silence ends at the same moment (its ``endsAt``). So a window nobody ends still ends. The
+timer is a unit file with ``Persistent=true``, not a transient one: a host rebooted during
+the window still ends it (Monit keeps a check unmonitored across restarts). ``end`` does
+the same at once. The window is recorded in ``WINDOW_FILE`` on the host, which
+``holdfast status`` shows.
+
+The host's Healthchecks.io check is paused and its heartbeat timer stopped for the window,
+so a reboot pages nobody; the end starts the heartbeat again and its first ping resumes
+the check (Healthchecks.io resumes a paused check at its next ping). A monitor host's
+check is not paused: if it did not come back, nothing else would say so.
 """
 
 import json
+import os
 import shlex
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
+from holdfast import loading, providers
 from holdfast.forms import Duration
+from holdfast.hosted_monitors import UNIT as HEARTBEAT_UNIT
 from holdfast.inventory import MONITOR_GROUP, read_inventory, ssh_command
 from holdfast.monitoring import ALERTMANAGER_ADDRESS
+from holdfast.providers import healthchecks
+from holdfast.safe_config import STATE_DIR, UNIT_DIR
+from holdfast.settings import HostedMonitors
 
 TIMER_UNIT = "holdfast-maintenance-end"
-WINDOW_FILE = "/run/holdfast/maintenance"
-END_SCRIPT = "/run/holdfast/maintenance-end"  # what the timer runs, and `end` runs at once
+WINDOW_FILE = f"{STATE_DIR}/maintenance"
+END_SCRIPT = f"{STATE_DIR}/maintenance-end"  # what the timer runs, and `end` runs at once
 CREATED_BY = "holdfast maintenance"
 SILENCES_API = f"http://{ALERTMANAGER_ADDRESS}/api/v2/silences"
 SILENCED_LABELS = ("host", "primary")  # of the alerts a window on a host silences
@@ -67,23 +80,45 @@ def window(host: str, duration: str, reason: str, services: str = "") -> Window:
     return Window(host, seconds, reason.strip(), tuple(s for s in services.replace(",", " ").split() if s))
 
 
-def _monitor_again(targets: list[str]) -> str:
-    return "".join(f"monit monitor {shlex.quote(t)}\n" for t in targets) + f"rm -f {WINDOW_FILE} {END_SCRIPT}\n"
+def _end_of(window: Window, heartbeat_paused: bool) -> str:
+    """What ends the window on the host: monitor the checks again, restart the heartbeat
+    (its first ping resumes the paused check), remove the timer, forget the window."""
+    unit = f"{UNIT_DIR}/{TIMER_UNIT}"
+    return "".join([
+        *(f"monit monitor {shlex.quote(t)}\n" for t in window.targets),
+        f"systemctl enable --now {HEARTBEAT_UNIT}.timer\nsystemctl start --no-block {HEARTBEAT_UNIT}.service\n"
+        if heartbeat_paused else "",
+        f"systemctl disable --now {TIMER_UNIT}.timer\nrm -f {unit}.timer {unit}.service {WINDOW_FILE} {END_SCRIPT}\n",
+        "systemctl daemon-reload\n",
+    ])
 
 
-def start_script(window: Window, now: datetime) -> str:
-    """On the host: end an open window (a new one replaces it), stop Monit acting, schedule
-    the end, record the window (one command)."""
-    until = (now + timedelta(seconds=window.seconds)).astimezone(UTC).isoformat(timespec="seconds")
-    record = json.dumps({"until": until, "reason": window.reason, "services": window.targets})
+def timer_units(until: datetime) -> dict[str, str]:
+    """The window's end as unit files: a timer at ``until`` that fires at boot if the host was
+    down then (``Persistent``), and the service that runs ``END_SCRIPT``."""
+    return {
+        f"{UNIT_DIR}/{TIMER_UNIT}.service": f"[Unit]\nDescription=End of a Holdfast maintenance window\n\n"
+                                             f"[Service]\nType=oneshot\nExecStart=/bin/sh {END_SCRIPT}\n",
+        f"{UNIT_DIR}/{TIMER_UNIT}.timer": f"[Unit]\nDescription=End of a Holdfast maintenance window\n\n[Timer]\n"
+                                           f"OnCalendar={until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC\n"
+                                           f"AccuracySec=1s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n",
+    }
+
+
+def start_script(window: Window, now: datetime, heartbeat_paused: bool = False) -> str:
+    """On the host: end an open window (a new one replaces it), stop Monit acting (and the
+    heartbeat, when its check is paused), schedule the end, record the window (one command)."""
+    until = now + timedelta(seconds=window.seconds)
+    record = json.dumps({"until": until.astimezone(UTC).isoformat(timespec="seconds"), "reason": window.reason,
+                         "services": window.targets})
     return " && ".join([
-        f"systemctl stop {TIMER_UNIT}.timer 2>/dev/null; systemctl reset-failed {TIMER_UNIT}.service 2>/dev/null; "
-        f"if [ -f {END_SCRIPT} ]; then /bin/sh {END_SCRIPT}; fi; true",
-        f"mkdir -p {WINDOW_FILE.rsplit('/', 1)[0]}",
-        f"printf '%s' {shlex.quote(_monitor_again(window.targets))} > {END_SCRIPT}",
+        f"systemctl stop {TIMER_UNIT}.timer 2>/dev/null; if [ -f {END_SCRIPT} ]; then /bin/sh {END_SCRIPT}; fi; true",
+        f"mkdir -p {STATE_DIR}",
+        f"printf '%s' {shlex.quote(_end_of(window, heartbeat_paused))} > {END_SCRIPT}",
         *(f"monit unmonitor {shlex.quote(target)}" for target in window.targets),
-        f"systemd-run --quiet --unit={TIMER_UNIT} --on-active={window.seconds}s --timer-property=AccuracySec=1s "
-        f"/bin/sh {END_SCRIPT}",
+        *([f"{{ systemctl disable --now --quiet {HEARTBEAT_UNIT}.timer || true; }}"] if heartbeat_paused else []),
+        *(f"printf '%s' {shlex.quote(text)} > {path}" for path, text in timer_units(until).items()),
+        f"systemctl daemon-reload && systemctl enable --now --quiet {TIMER_UNIT}.timer",
         f"printf '%s\\n' {shlex.quote(record)} > {WINDOW_FILE}",
     ])
 
@@ -93,6 +128,26 @@ def end_script() -> str:
     window); with no window recorded, monitor everything."""
     return (f"systemctl stop {TIMER_UNIT}.timer 2>/dev/null; "
             f"if [ -f {END_SCRIPT} ]; then /bin/sh {END_SCRIPT}; else monit monitor all; rm -f {WINDOW_FILE}; fi")
+
+
+def pause_heartbeat(hosted: HostedMonitors, host_name: str, monitor_host: bool,
+                    environ: Mapping[str, str] = os.environ) -> tuple[bool, str]:
+    """Pause the host's Healthchecks.io check (Holdfast's own) for a window: whether it was,
+    and what was done or why not. It resumes at the host's next ping."""
+    key_env = hosted.healthchecks.api_key_env
+    if monitor_host:
+        return False, (f"{healthchecks.NAME}: {host_name}'s check not paused: a monitor host's heartbeat is "
+                       "what tells of it if it does not come back")
+    if not environ.get(key_env):
+        return False, f"{healthchecks.NAME}: {host_name}'s check not paused, {key_env} is not set"
+    try:
+        check = healthchecks.pause(healthchecks.connect(hosted, environ[key_env]), hosted, host_name)
+    except providers.ProviderError as error:
+        raise MaintenanceError(f"{healthchecks.NAME}: {error}; nothing was changed") from None
+    if check is None:
+        return False, f"{healthchecks.NAME}: {host_name} has no check of Holdfast's to pause"
+    return True, (f"{healthchecks.NAME}: check {check.name!r} paused, {host_name}'s heartbeat stopped until the "
+                  "window ends (its first ping then resumes the check)")
 
 
 def silence_script(silence: dict) -> str:
@@ -125,13 +180,13 @@ def _run(pyinfra_host, script: str) -> str:
 
 
 def _hosts(inventory_path: str, name: str):
-    """The inventory host ``name`` and the monitor hosts (whose Alertmanager silences it)."""
+    """The inventory, its host ``name`` and the monitor hosts (whose Alertmanager silences it)."""
     pyinfra_inventory = read_inventory(inventory_path)
     target = pyinfra_inventory.get_host(name, None)
     if target is None:
         known = ", ".join(h.name for h in pyinfra_inventory)
         raise MaintenanceError(f"HOST={name!r}: not in {inventory_path} (its hosts: {known})")
-    return target, list(pyinfra_inventory.get_group(MONITOR_GROUP, []))
+    return pyinfra_inventory, target, list(pyinfra_inventory.get_group(MONITOR_GROUP, []))
 
 
 def _expire_silences(monitor, host: str) -> list[str]:
@@ -146,8 +201,10 @@ def _expire_silences(monitor, host: str) -> list[str]:
 def start(inventory_path: str, window: Window, now: datetime | None = None) -> list[str]:
     """Open ``window``: what was done, one line each."""
     now = now or datetime.now(UTC)
-    target, monitors = _hosts(inventory_path, window.host)
-    done = []
+    pyinfra_inventory, target, monitors = _hosts(inventory_path, window.host)
+    heartbeat_paused, heartbeat = pause_heartbeat(loading.load(pyinfra_inventory)[window.host].hosted_monitors,
+                                                  window.host, target in monitors)
+    done = [heartbeat]
     for monitor in monitors:
         done += _expire_silences(monitor, window.host)  # a new window replaces an open one
         for silence in window.silences(now):
@@ -155,16 +212,15 @@ def start(inventory_path: str, window: Window, now: datetime | None = None) -> l
             matcher = silence["matchers"][0]
             done.append(f"{monitor.name}: Alertmanager silence {posted.get('silenceID')} on "
                         f"{matcher['name']}={matcher['value']}")
-    _run(target, start_script(window, now))
+    _run(target, start_script(window, now, heartbeat_paused))
     done.append(f"{window.host}: Monit stopped acting on {', '.join(window.targets)}; monitored again in "
                 f"{window.seconds}s by {TIMER_UNIT}.timer")
-    done.append("hosted monitors: not paused (they could not resume by themselves)")
     return done
 
 
 def end(inventory_path: str, host: str) -> list[str]:
     """Close the window on ``host`` now: what was done, one line each."""
-    target, monitors = _hosts(inventory_path, host)
+    _, target, monitors = _hosts(inventory_path, host)
     _run(target, end_script())
     done = [f"{host}: Monit acting again"]
     for monitor in monitors:

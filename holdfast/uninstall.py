@@ -16,7 +16,7 @@ from pyinfra.api import StringCommand, deploy
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
-from holdfast import base, failover, firewall, hosted_monitors, loading, monit, monitoring, nginx, slices
+from holdfast import base, failover, firewall, hosted_monitors, loading, maintenance, monit, monitoring, nginx, slices
 from holdfast.facts import HoldfastFootprint
 from holdfast.safe_config import APPLY_COMMAND, ORIGINALS, STATE_DIR
 from holdfast.templates import render
@@ -56,6 +56,9 @@ def stop_order(units: list[str]) -> list[str]:
 def deploy_uninstall() -> None:
     """Put back what each configuration replaced, stop Holdfast's units, purge its packages,
     delete the host's hosted monitors."""
+    if host.get_fact(File, path=maintenance.END_SCRIPT):
+        server.shell(name="End the open maintenance window (its timer is Holdfast's)",
+                     commands=[maintenance.end_script()])
     footprint = host.get_fact(HoldfastFootprint, original=ORIGINALS)
     configs = order(footprint.configs)
     if not configs:

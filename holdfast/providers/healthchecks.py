@@ -3,7 +3,8 @@ without a word.
 
 Management API v3 (``X-Api-Key: <read-write key>``, JSON): ``GET /checks/``,
 ``POST /checks/`` (with ``unique: ["slug"]``, an upsert: a retried create finds the check
-it made), ``POST /checks/<uuid>``, ``DELETE /checks/<uuid>``, ``GET /channels/``. A check
+it made), ``POST /checks/<uuid>``, ``DELETE /checks/<uuid>``, ``GET /channels/``, and
+``POST /checks/<uuid>/pause`` for a maintenance window. A check
 is Holdfast's when its tags include ``hosted_monitors.tag``. Its slug is fixed by the tag
 and the host name, so the host pings ``<ping_url>/<ping key>/<slug>`` without waiting
 for the API to hand out a UUID. Alerts go to the integrations named after an address of
@@ -79,6 +80,16 @@ def update(api: Api, change: Change, hosted: HostedMonitors) -> None:
 
 def delete(api: Api, change: Change, hosted: HostedMonitors) -> None:
     api.call("DELETE", api.url(f"/checks/{change.existing.id}"), f"delete check {change.name!r}")
+
+
+def pause(api: Api, hosted: HostedMonitors, host_name: str) -> Existing | None:
+    """Pause the host's check, if Holdfast has one (``POST /checks/<uuid>/pause``): it
+    alerts of nothing until the host's next ping resumes it."""
+    for check in existing(api, hosted):
+        if check.owned and check.identity == slug(hosted.tag, host_name):
+            api.call("POST", api.url(f"/checks/{check.id}/pause"), f"pause check {check.name!r}")
+            return check
+    return None
 
 
 def _existing(check: dict, tag: str) -> Existing:

@@ -6,12 +6,14 @@ Management API under ``/api/v3``: ``X-Api-Key`` header (or ``api_key`` in a JSON
 ``GET /checks/`` (``?tag=``, ``?slug=`` filters) answers ``{"checks": [...]}`` with no
 pagination; ``POST /checks/`` creates (201) or, with ``unique``, updates the matching
 check (200); ``POST /checks/<uuid>`` updates; ``DELETE /checks/<uuid>`` answers the
-deleted check; ``GET /channels/`` answers ``{"channels": [{"id", "name", "kind"}]}``.
+deleted check; ``POST /checks/<uuid>/pause`` sets its status to "paused" and answers
+the check; ``GET /channels/`` answers ``{"channels": [{"id", "name", "kind"}]}``.
 Checks read back with the read-write key carry ``ping_url`` and ``update_url`` but no
 ``uuid`` field; ``tags`` is a space-separated string, ``channels`` a comma-separated one.
 Pinging API under ``/ping``: ``/<uuid>`` or ``/<ping key>/<slug>``, HEAD, GET or POST,
 answering "OK", "not found" (404) or, for a slug that several checks share,
-"ambiguous slug" (409). The documentation names no 429 for these APIs; the double can
+"ambiguous slug" (409); a ping resumes a paused check unless its ``manual_resume`` is
+set. The documentation names no 429 for these APIs; the double can
 still be told to send one (Double.rate_limit), as any HTTP service may.
 """
 
@@ -85,6 +87,12 @@ class HealthchecksDouble(Double):
             return Answer(200, {"checks": [self._public(check) for check in found]})
         if parts == ["checks"] and method == "POST":
             return self._create(body or {})
+        if len(parts) == 3 and parts[0] == "checks" and parts[2] == "pause" and method == "POST":
+            check = self.checks.get(parts[1])
+            if check is None:
+                return Answer(404, {"error": "not found"})
+            check["status"] = "paused"
+            return Answer(200, self._public(check))
         if len(parts) == 2 and parts[0] == "checks" and method in ("GET", "POST", "DELETE"):
             check = self.checks.get(parts[1])
             if check is None:
@@ -173,6 +181,7 @@ class HealthchecksDouble(Double):
             return Answer(409, "ambiguous slug")
         check = self.checks[matches[0]]
         check["n_pings"] += 1
-        check["status"] = "up"
+        if check["status"] != "paused" or not check["manual_resume"]:
+            check["status"] = "up"
         check["last_ping"] = datetime.now(UTC).isoformat(timespec="seconds")
         return Answer(200, "OK")

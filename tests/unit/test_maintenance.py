@@ -2,12 +2,15 @@
 
 import json
 import subprocess
+import urllib.request
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from holdfast import maintenance, status
+from holdfast import maintenance, settings, status
+from holdfast.providers import healthchecks
 from tests.conftest import executable
+from tests.doubles.healthchecks import HealthchecksDouble
 
 NOW = datetime(2026, 11, 27, 13, 0, 0, tzinfo=UTC)
 
@@ -39,21 +42,35 @@ def test_the_silences_match_the_host_and_its_service_addresses_and_end_with_the_
 def test_the_host_stops_acting_and_schedules_its_own_end():
     script = maintenance.start_script(maintenance.window("web1", "40s", "kernel", "nginx"), NOW)
     assert "monit unmonitor nginx" in script and "monit unmonitor all" not in script
-    assert f"systemd-run --quiet --unit={maintenance.TIMER_UNIT} --on-active=40s" in script
+    assert f"systemctl enable --now --quiet {maintenance.TIMER_UNIT}.timer" in script
     # The timer and `end` run the same script: monitor the same checks again, forget the window.
     assert f"/bin/sh {maintenance.END_SCRIPT}" in script and f"/bin/sh {maintenance.END_SCRIPT}" in maintenance.end_script()
     assert "monit monitor nginx" in script and maintenance.WINDOW_FILE in script
     assert "monit unmonitor all" in maintenance.start_script(maintenance.window("web1", "1h", "x"), NOW)
+    assert "heartbeat" not in script
+
+
+def test_the_end_is_a_timer_that_survives_a_reboot():
+    """A unit file (not a transient unit, which a reboot forgets) at the window's end in UTC,
+    run at boot if the host was down then."""
+    units = maintenance.timer_units(NOW.astimezone(timezone(timedelta(hours=-5))) + timedelta(seconds=40))
+    timer = units[f"/etc/systemd/system/{maintenance.TIMER_UNIT}.timer"]
+    assert "OnCalendar=2026-11-27 13:00:40 UTC\n" in timer
+    assert "Persistent=true\n" in timer and "WantedBy=timers.target" in timer and "AccuracySec=1s" in timer
+    service = units[f"/etc/systemd/system/{maintenance.TIMER_UNIT}.service"]
+    assert f"ExecStart=/bin/sh {maintenance.END_SCRIPT}\n" in service and "Type=oneshot" in service
 
 
 def run_on_a_stand_in_host(tmp_path, script: str) -> list[str]:
-    """``script`` run by sh with /run/holdfast under ``tmp_path`` and stand-ins of systemctl,
-    systemd-run and monit that record their calls; the calls."""
+    """``script`` run by sh with /var/lib/holdfast and /etc/systemd/system under ``tmp_path``
+    and stand-ins of systemctl and monit that record their calls; the calls."""
     calls = tmp_path / "calls"
     calls.touch()
-    for command in ("systemctl", "systemd-run", "monit"):
+    for command in ("systemctl", "monit"):
         executable(tmp_path / command, f'#!/bin/sh\necho "{command} $*" >> {calls}\n')
-    script = script.replace("/run/holdfast", str(tmp_path / "run/holdfast"))
+    (tmp_path / "etc/systemd/system").mkdir(parents=True, exist_ok=True)
+    for directory in ("/var/lib/holdfast", "/etc/systemd/system"):
+        script = script.replace(directory, f"{tmp_path}{directory}")
     subprocess.run(["sh", "-c", script], check=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     calls_made = calls.read_text().splitlines()
     calls.write_text("")
@@ -66,19 +83,73 @@ def test_the_window_runs_on_the_host_and_its_end_undoes_it(tmp_path):
     window = maintenance.window("web1", "40s", "kernel update", "nginx php8.2-fpm")
     started = run_on_a_stand_in_host(tmp_path, maintenance.start_script(window, NOW.astimezone(
         timezone(timedelta(hours=-5)))))
-    assert started[-3:] == [
-        "monit unmonitor nginx", "monit unmonitor php8.2-fpm",
-        f"systemd-run --quiet --unit={maintenance.TIMER_UNIT} --on-active=40s --timer-property=AccuracySec=1s "
-        f"/bin/sh {tmp_path}{maintenance.END_SCRIPT}"]
+    assert started[-4:] == ["monit unmonitor nginx", "monit unmonitor php8.2-fpm", "systemctl daemon-reload",
+                            f"systemctl enable --now --quiet {maintenance.TIMER_UNIT}.timer"]
+    timer = tmp_path / f"etc/systemd/system/{maintenance.TIMER_UNIT}.timer"
+    assert timer.read_text() == maintenance.timer_units(NOW + timedelta(seconds=40))[
+        f"/etc/systemd/system/{maintenance.TIMER_UNIT}.timer"]
     recorded = tmp_path / maintenance.WINDOW_FILE.removeprefix("/")
     assert json.loads(recorded.read_text()) == {
         "until": "2026-11-27T13:00:40+00:00", "reason": "kernel update", "services": ["nginx", "php8.2-fpm"]}
     assert status.window(recorded.read_text())["until"] == "2026-11-27T13:00:40+00:00"
     ended = run_on_a_stand_in_host(tmp_path, maintenance.end_script())
     assert ended == [f"systemctl stop {maintenance.TIMER_UNIT}.timer", "monit monitor nginx",
-                     "monit monitor php8.2-fpm"]
+                     "monit monitor php8.2-fpm", f"systemctl disable --now {maintenance.TIMER_UNIT}.timer",
+                     "systemctl daemon-reload"]
     assert not recorded.exists() and not (tmp_path / maintenance.END_SCRIPT.removeprefix("/")).exists()
+    assert not timer.exists() and not timer.with_suffix(".service").exists()
     assert run_on_a_stand_in_host(tmp_path, maintenance.end_script())[1:] == ["monit monitor all"]
+
+
+def test_a_paused_heartbeat_stops_for_the_window_and_its_end_starts_it(tmp_path):
+    window = maintenance.window("web1", "40s", "kernel update")
+    started = run_on_a_stand_in_host(tmp_path, maintenance.start_script(window, NOW, heartbeat_paused=True))
+    assert started[-4:-2] == ["monit unmonitor all", "systemctl disable --now --quiet holdfast-heartbeat.timer"]
+    ended = run_on_a_stand_in_host(tmp_path, maintenance.end_script())
+    # Started again at once: its first ping resumes the paused check.
+    assert ended[1:4] == ["monit monitor all", "systemctl enable --now holdfast-heartbeat.timer",
+                          "systemctl start --no-block holdfast-heartbeat.service"]
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """Healthchecks.io with Holdfast's check of web1 and mon1, and one of web1's slug made by
+    someone else."""
+    with HealthchecksDouble("hc-key") as double:
+        hosted = settings.HostedMonitors(healthchecks={"api_url": f"{double.url}/api/v3"})
+        for host in ("web1", "mon1"):
+            double.add_check(name=host, slug=healthchecks.slug(hosted.tag, host), tags=hosted.tag)
+        double.add_check(name="theirs", slug=healthchecks.slug(hosted.tag, "web1"), tags="other")
+        yield double, hosted
+
+
+def test_a_window_pauses_the_host_s_own_check_which_its_next_ping_resumes(checks):
+    double, hosted = checks
+    environ = {hosted.healthchecks.api_key_env: "hc-key"}
+    paused, line = maintenance.pause_heartbeat(hosted, "web1", False, environ)
+    assert paused and line == ("Healthchecks.io: check 'web1' paused, web1's heartbeat stopped until the window "
+                               "ends (its first ping then resumes the check)")
+    assert {c["name"]: c["status"] for c in double.checks.values()} == {"web1": "paused", "mon1": "new",
+                                                                         "theirs": "new"}
+    (web1,) = [uuid for uuid, c in double.checks.items() if c["name"] == "web1"]
+    urllib.request.urlopen(f"{double.url}/ping/{web1}", timeout=5).read()
+    assert double.checks[web1]["status"] == "up"
+
+
+def test_a_window_leaves_a_check_alone_when_it_cannot_or_must_not_pause_it(checks):
+    double, hosted = checks
+    environ = {hosted.healthchecks.api_key_env: "hc-key"}
+    key_env = hosted.healthchecks.api_key_env
+    assert maintenance.pause_heartbeat(hosted, "mon1", True, environ) == (
+        False, "Healthchecks.io: mon1's check not paused: a monitor host's heartbeat is what tells of it if it "
+               "does not come back")
+    assert maintenance.pause_heartbeat(hosted, "web1", False, {}) == (
+        False, f"Healthchecks.io: web1's check not paused, {key_env} is not set")
+    assert maintenance.pause_heartbeat(hosted, "web9", False, environ) == (
+        False, "Healthchecks.io: web9 has no check of Holdfast's to pause")
+    assert double.writes == [] and {c["status"] for c in double.checks.values()} == {"new"}
+    with pytest.raises(maintenance.MaintenanceError, match=r"^Healthchecks.io: .*401.*; nothing was changed$"):
+        maintenance.pause_heartbeat(hosted, "web1", False, {key_env: "wrong"})
 
 
 def test_ending_expires_only_the_windows_silences_of_that_host():

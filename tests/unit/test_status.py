@@ -113,7 +113,7 @@ def test_the_script_run_on_a_host_prints_each_section(tmp_path):
     wanted.parent.mkdir()
     wanted.write_text("x")
     wanted.chmod(0o640)
-    window = tmp_path / "run/holdfast/maintenance"
+    window = tmp_path / "var/lib/holdfast/maintenance"
     window.parent.mkdir(parents=True)
     window.write_text('{"until": "t"}')
     bin_dir = tmp_path / "bin"
@@ -123,7 +123,7 @@ def test_the_script_run_on_a_host_prints_each_section(tmp_path):
     executable(bin_dir / "systemctl", "#!/bin/sh\necho \"$*\"\n")
     executable(bin_dir / "curl", "#!/bin/sh\necho \"[\\\"$4\\\"]\"\n")
     script = status.host_script([str(wanted), str(tmp_path / "missing")], ["holdfast-web.slice"], monitor=True)
-    run = subprocess.run(["sh", "-c", script.replace("/run/holdfast", str(tmp_path / "run/holdfast"))],
+    run = subprocess.run(["sh", "-c", script.replace("/var/lib/holdfast", str(tmp_path / "var/lib/holdfast"))],
                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
     found = status.sections(run.stdout)
     assert list(found) == ["monit", "memory", "maintenance", "stat", "sha1", "certificates", "slices", "alerts",

@@ -15,7 +15,7 @@ import pytest
 
 from holdfast import channels, monit, monitoring, settings
 from holdfast.channels import matrix, ntfy, pagerduty, slack
-from holdfast.inventory import read_inventory
+from holdfast.inventory import WATCHED_GROUP, group_addresses, read_inventory
 from holdfast.templates import render
 from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FLEET, edit, load_settings
 from tests.doubles import Answer, Double
@@ -149,6 +149,16 @@ def test_monit_sends_restarts_of_web_hosts_to_the_relays(monkeypatch):
     assert "\ncheck process nginx with pidfile" in nginx
     assert f'\n    restart program = "{monit.EVENT_SCRIPT} /bin/systemctl restart nginx.service"' in nginx
     assert monit.EVENT_SCRIPT not in {file.path for file in monit.config_files(web, None)}
+
+
+def test_the_relay_knows_each_watched_host_by_its_address_and_posts_to_alertmanager(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    lab = read_inventory("inventories/lab.py")
+    (script,) = [f for f in monitoring.monit_relay_files(lab) if f.path.endswith(f"/{monitoring.MONIT_RELAY}")]
+    senders = {address: name for name, addresses in group_addresses(lab, WATCHED_GROUP).items()
+               for address in addresses}
+    assert len(senders) >= 2 and f"SENDERS = {json.dumps(senders, sort_keys=True)}" in script.content
+    assert f'ALERTMANAGER = "http://{monitoring.ALERTMANAGER_ADDRESS}/api/v2/alerts"' in script.content
 
 
 class AlertmanagerStandIn(Double):

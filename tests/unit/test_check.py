@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from holdfast import check, inventory
+from holdfast import check, inventory, monitoring
 from holdfast.__main__ import main
 from holdfast.safe_config import ConfigFile
 from tests.conftest import FAKE_DEPLOY_ENV, FAKE_SMTP_ENV, REPO, append, edit
@@ -62,6 +62,18 @@ def test_nginx_that_does_not_parse_is_a_problem():
     problems = check.file_problems([ConfigFile("/etc/nginx/nginx.conf", "events {\n")])
     assert problems == ['nginx (crossplane): /etc/nginx/nginx.conf: unexpected end of file, expecting "}" in '
                         '/etc/nginx/nginx.conf:1']
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_a_checker_reads_the_rendered_file_and_names_it_as_on_the_host():
+    """promtool checks the rendered Prometheus configuration, not this machine's; amtool is
+    not run when no Alertmanager configuration was rendered; the problem names the host's path."""
+    good = ConfigFile(monitoring.PROMETHEUS_CONFIG, "global:\n  scrape_interval: 15s\n")
+    assert check.file_problems([good]) == []
+    (problem,) = check.file_problems([ConfigFile(monitoring.PROMETHEUS_CONFIG, "global:\n  scrape_interval: x\n")])
+    assert problem.startswith(f"{monitoring.PROMETHEUS_CONFIG} (promtool): Checking {monitoring.PROMETHEUS_CONFIG}\n")
+    assert problem.endswith(f"FAILED: parsing YAML file {monitoring.PROMETHEUS_CONFIG}: "
+                            'not a valid duration string: "x"')
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")

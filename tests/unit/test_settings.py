@@ -4,6 +4,7 @@ message naming the file, the key, the value and the expected form."""
 import pytest
 
 from holdfast import reference
+from holdfast.settings import Fallback
 from tests.conftest import FLEET, REPO, append, edit, load_settings, settings_error
 
 
@@ -38,6 +39,13 @@ def test_typo_in_a_nested_key(project_copy):
     edit(project_copy / "group_data/web.py", '"health_path":', '"helth_path":')
     assert "group_data/web.py: sites.shop.helth_path" in settings_error()
     assert "did you mean 'health_path'?" in settings_error()
+
+
+def test_an_unknown_key_like_no_other_lists_the_keys_of_its_place(project_copy):
+    """Four levels down (sites.shop.fallback.<key>): the keys of a site's fallback, not of a site."""
+    edit(project_copy / "group_data/web.py", '"health_path":', '"fallback": {"zzzz": 1}, "health_path":')
+    assert (f"group_data/web.py: sites.shop.fallback.zzzz = 1: unknown key; known keys: "
+            f"{', '.join(Fallback.model_fields)}" in settings_error())
 
 
 def test_string_where_a_number_belongs(project_copy):

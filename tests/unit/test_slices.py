@@ -102,6 +102,7 @@ def test_a_host_without_slices_places_nothing(lab_settings):
 def test_another_module_reads_a_services_quota_as_a_number(web):
     unit, name = next((service.unit, service.slice) for service in web.services.values() if service.slice)
     assert web.slice_of(unit).CPUQuota == web.slices[name].CPUQuota and isinstance(web.slices[name].CPUQuota, float)
+    assert web.slice_of("sshd.service") is None
 
 
 # --- the files ----------------------------------------------------------------------------

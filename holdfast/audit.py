@@ -12,10 +12,11 @@ operation runs unless group_data acknowledges the rule with a written reason.
 
 import difflib
 import ipaddress
+import os
 import re
 import subprocess
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -47,12 +48,14 @@ class Finding:
 
 @dataclass(frozen=True)
 class Estate:
-    """What the audit looks at: every host's settings, the groups, the project's files."""
+    """What the audit looks at: every host's settings, the groups, the project's files, and
+    the deploy's environment (which decides, e.g., whether the hosts get a heartbeat)."""
 
     settings: dict[str, HostSettings]
     groups: dict[str, list[str]]
     addresses: dict[str, str]
     project: Path
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @classmethod
     def of(cls, pyinfra_inventory, project: Path | None = None) -> "Estate":
@@ -154,6 +157,31 @@ def _relay_placement(estate: Estate):
     for relay in sorted(relays & watched):
         yield Finding("relay-placement", "error", f"mail relay {relay}",
                       "alert mail goes through a watched host: when it is down, so is every alert")
+
+
+@rule("hosted-heartbeat")
+def _hosted_heartbeat(estate: Estate):
+    """The only monitor host and a mail relay of the inventory's: their death silences every
+    alert, so something outside must miss them (the host's heartbeat to Healthchecks.io, or
+    for a monitor host the Watchdog alert calling monitoring.watchdog_url)."""
+    monitors = estate.group(MONITOR_GROUP)
+    named = {address: name for name, address in estate.addresses.items()}
+    relays = {named.get(s.mail.relay, s.mail.relay) for s in estate.settings.values()} & set(estate.settings)
+    alone = set(monitors) if len(monitors) == 1 else set()
+    for name in sorted(alone | relays):
+        host_settings = estate.settings[name]
+        ping_key_env = host_settings.hosted_monitors.healthchecks.ping_key_env
+        watchdog = name in monitors and host_settings.monitoring.watchdog_url is not None
+        if estate.environ.get(ping_key_env) or watchdog:
+            continue
+        roles = [role for role, holds in (("the only monitor host", name in alone), ("the mail relay", name in relays))
+                 if holds]
+        missing = f"no heartbeat ({ping_key_env} is not in the deploy's environment)"
+        if name in monitors:
+            missing += " and no monitoring.watchdog_url"
+        yield Finding("hosted-heartbeat", "warning", f"host {name}",
+                      f"{' and '.join(roles)}, with {missing}: when it dies, no alert goes out and nobody "
+                      "outside hears of it")
 
 
 # An assignment to a secret-sounding name, or a private key.

@@ -105,6 +105,45 @@ def test_a_site_on_one_host_can_be_acknowledged(project_copy):
     assert audit.unacknowledged(audit.inventory_findings(estate), estate.settings.values()) == []
 
 
+def test_a_lone_monitor_or_relay_needs_a_hosted_heartbeat(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    monkeypatch.delenv("HOLDFAST_HEALTHCHECKS_PING_KEY", raising=False)
+    # The production sample: one monitor host, no Watchdog heartbeat; the relay is not a host of it.
+    (finding,) = [f for f in findings("inventories/prod.py") if f.rule == "hosted-heartbeat"]
+    assert (finding.severity, finding.subject) == ("warning", "host mon1.example.net")
+    assert finding.message == (
+        "the only monitor host, with no heartbeat (HOLDFAST_HEALTHCHECKS_PING_KEY is not in the deploy's "
+        "environment) and no monitoring.watchdog_url: when it dies, no alert goes out and nobody outside hears of it")
+    # The heartbeat the deploy installs with the ping key answers it.
+    monkeypatch.setenv("HOLDFAST_HEALTHCHECKS_PING_KEY", "k")
+    assert "hosted-heartbeat" not in rules_failing("inventories/prod.py")
+
+
+def test_the_watchdog_heartbeat_answers_for_the_lab_s_monitor_and_relay(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    monkeypatch.delenv("HOLDFAST_LAB_PING_KEY", raising=False)
+    assert "hosted-heartbeat" not in rules_failing()
+
+
+def test_without_the_watchdog_the_lab_s_monitor_and_relay_is_found(project_copy, monkeypatch):
+    monkeypatch.delenv("HOLDFAST_LAB_PING_KEY", raising=False)
+    append(project_copy / "group_data/lab.py", 'monitoring["watchdog_url"] = None')
+    finding = only_finding("hosted-heartbeat")
+    assert finding.subject == "host mon1" and finding.message.startswith("the only monitor host and the mail relay, ")
+
+
+def test_a_relay_named_by_its_address_is_the_host_s(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    estate = audit.Estate.of(read_inventory("inventories/lab.py"))
+    relay_by_address = {name: s.model_copy(update={"mail": s.mail.model_copy(update={"relay": estate.addresses["mon1"]}),
+                                                   "monitoring": s.monitoring.model_copy(update={"watchdog_url": None})})
+                        for name, s in estate.settings.items()}
+    found = audit.inventory_findings(audit.Estate(relay_by_address, estate.groups, estate.addresses, estate.project,
+                                                  {}))
+    (finding,) = [f for f in found if f.rule == "hosted-heartbeat"]
+    assert finding.subject == "host mon1" and finding.message.startswith("the only monitor host and the mail relay, ")
+
+
 def test_a_secret_in_a_tracked_file(project_copy):
     planted = "password" + ' = "' + "hunter2" * 2 + '"\n'
     append(project_copy / "group_data/web.py", "_" + planted)

@@ -1,5 +1,6 @@
 """`make check`: an inventory checked offline, with the deploy's messages, without SSH."""
 
+import re
 import shutil
 import socket
 import subprocess
@@ -49,13 +50,21 @@ def test_the_lab_fleet_passes(project_copy, no_connection, monkeypatch, capsys):
     for name, value in FAKE_DEPLOY_ENV.items():  # the channels' secrets, as `make unit` exports the lab's
         monkeypatch.setenv(name, value)
     assert main(["check", "inventories/lab.py"]) == 0
-    assert "every file rendered and checked" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert [re.sub(r": \d+ files", ": N files", line) for line in out[:3]] == [
+        f"{h}: N files rendered" for h in ("web1", "web2", "mon1")]
+    assert out[3:] == ["inventories/lab.py: group_data valid, every file rendered and checked; the audit's inventory "
+                       "rules pass"]
 
 
-def test_an_unacknowledged_audit_finding_fails(project_copy, no_connection, capsys):
+def test_an_unacknowledged_audit_finding_fails(project_copy, no_connection, monkeypatch, capsys):
+    for name, value in FAKE_DEPLOY_ENV.items():
+        monkeypatch.setenv(name, value)
     edit(project_copy / "group_data/all.py", '"members": ["carol", "acme"]', '"members": ["acme"]')
     assert main(["check", "inventories/lab.py"]) == 1
-    assert "audit error: [tier-members]" in capsys.readouterr().err
+    error = capsys.readouterr().err.splitlines()
+    assert error[0] == "inventories/lab.py: 1 problem(s), fix them before a deploy:"
+    assert error[1].startswith("  audit error: [tier-members] tier tier2: ") and error[2:] == []
 
 
 def test_nginx_that_does_not_parse_is_a_problem():

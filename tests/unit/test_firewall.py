@@ -161,3 +161,12 @@ def test_table_comment_changes_with_the_policy(lab_settings):
     comment = firewall.table_comment(firewall.openings(web, MONITORS))
     assert f'comment "{comment}"' in ruleset(web)
     assert firewall.table_comment(firewall.openings(web, {"mon2": ["10.123.0.20"]})) != comment
+
+
+def test_the_boot_unit_and_the_helper_name_the_ruleset_table_state_and_rollback():
+    service, helper = firewall.unit_files()
+    assert service.path == f"/etc/systemd/system/{firewall.UNIT}.service" and firewall.RULESET in service.content
+    assert helper.path == firewall.HELPER and helper.mode == "755"
+    for value in (firewall.RULESET, firewall.TABLE, firewall.FIREWALL_STATE, firewall.ROLLBACK_UNIT):
+        assert value in helper.content
+    assert "None" not in service.content + helper.content

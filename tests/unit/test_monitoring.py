@@ -9,7 +9,6 @@ from pyinfra.context import ctx_host, ctx_inventory
 
 from holdfast import loading, monitoring, settings
 from holdfast.inventory import read_inventory
-from holdfast.templates import render
 from tests.conftest import (
     FAKE_CHANNEL_ENV,
     FAKE_DEPLOY_ENV,
@@ -18,6 +17,7 @@ from tests.conftest import (
     append,
     edit,
     executable,
+    load_settings,
     settings_error,
 )
 from tests.unit.conftest import PROD
@@ -272,8 +272,9 @@ def test_bad_monitoring_values(project_copy, section, expected):
     assert f"group_data/lab.py: {expected}" in monitoring_error(project_copy, section)
 
 
-def test_monit_view_is_exported_for_node_exporter(tmp_path):
-    """The export script, run against a stand-in `monit` printing Monit 5.33's summary."""
+def test_monit_view_is_exported_for_node_exporter(tmp_path, monkeypatch):
+    """The deploy's export script, run against a stand-in `monit` printing Monit 5.33's
+    summary, writing node_exporter's textfile (here under tmp_path)."""
     executable(
         tmp_path / "monit",
         "#!/bin/sh\ncat <<'SUMMARY'\n"
@@ -285,9 +286,15 @@ def test_monit_view_is_exported_for_node_exporter(tmp_path):
         " site-shop                        Initializing                Remote Host   \n"
         "SUMMARY\n",
     )
+    monkeypatch.chdir(FLEET)
+    web1 = load_settings()["web1"]
+    exported, service, timer = monitoring.monit_export_files(web1)
+    assert (exported.path, exported.mode) == (f"/usr/local/sbin/{monitoring.MONIT_EXPORT}", "755")
+    assert f"ExecStart={exported.path}\n" in service.content
+    assert f"OnUnitActiveSec={web1.monit.cycle}s\n" in timer.content
     textfile = tmp_path / "holdfast_monit.prom"
-    script = executable(tmp_path / "export",
-                        render("monitoring/usr/local/sbin/holdfast-monit-export.j2", textfile=textfile))
+    assert monitoring.MONIT_EXPORT_FILE in exported.content
+    script = executable(tmp_path / "export", exported.content.replace(monitoring.MONIT_EXPORT_FILE, str(textfile)))
     subprocess.run([script], check=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     samples = [line for line in textfile.read_text().splitlines() if not line.startswith("#")]
     assert samples == [

@@ -104,6 +104,9 @@ def test_monitor_host_takes_monit_events_from_the_watched_hosts_only(lab_setting
     relay = [o for o in firewall.openings(lab_settings["mon1"], {}, senders) if o.ports == (MONIT_RELAY_PORT,)]
     assert [(o.protocol, o.sources) for o in relay] == [("tcp", ("10.123.0.11", "10.123.0.12"))]
     assert not [o for o in firewall.openings(lab_settings["web1"], MONITORS) if MONIT_RELAY_PORT in o.ports]
+    (ruleset,) = firewall.config_files(lab_settings["mon1"], {}, senders)
+    assert (f"ip saddr {{ 10.123.0.11/32, 10.123.0.12/32 }} tcp dport {MONIT_RELAY_PORT} counter accept "
+            "comment \"Monit's events from web1, web2\"") in ruleset.content
 
 
 def test_monitor_host_has_no_site_ports(lab_settings):
@@ -170,3 +173,4 @@ def test_the_boot_unit_and_the_helper_name_the_ruleset_table_state_and_rollback(
     for value in (firewall.RULESET, firewall.TABLE, firewall.FIREWALL_STATE, firewall.ROLLBACK_UNIT):
         assert value in helper.content
     assert "None" not in service.content + helper.content
+

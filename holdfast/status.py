@@ -70,6 +70,7 @@ class HostStatus:
     certificates: dict[str, str] = field(default_factory=dict)  # path -> expiry (or the error reading it)
     drift: Drift = field(default_factory=Drift)
     maintenance: dict = field(default_factory=dict)  # the open window: until, reason, services
+    holds: dict[str, str] = field(default_factory=dict)  # site -> the service address this host holds
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Fleet:
     silences: list[Silence] = field(default_factory=list)
     alertmanager_error: str = ""
     hosted: list[str] = field(default_factory=list)  # one line per provider and per monitor
+    service_addresses: list[str] = field(default_factory=list)  # who holds each site's address
     findings: list[str] = field(default_factory=list)
 
 
@@ -280,7 +282,7 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
     return files, skipped
 
 
-def host_script(paths: list[str], slice_units: list[str], monitor: bool) -> str:
+def host_script(paths: list[str], slice_units: list[str], monitor: bool, addresses: bool = False) -> str:
     """The one read-only command run on a host: each part printed under its section mark."""
     quoted = " ".join(map(shlex.quote, paths)) or "/dev/null"
     parts = {
@@ -298,6 +300,8 @@ def host_script(paths: list[str], slice_units: list[str], monitor: bool) -> str:
     if slice_units:
         properties = " ".join(f"-p {p}" for p in SLICE_PROPERTIES)
         parts["slices"] = f"systemctl show {properties} -- {' '.join(map(shlex.quote, slice_units))}"
+    if addresses:
+        parts["addresses"] = "ip -o addr show 2>/dev/null | awk '{print $4}'"
     if monitor:
         api = f"http://{monitoring.ALERTMANAGER_ADDRESS}/api/v2"
         parts["alerts"] = f"curl -fsS --max-time 3 {api}/alerts 2>&1"
@@ -328,7 +332,9 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
     paths = [file.path for file in wanted + (pool_files(host_settings, 2**30) if watched else [])]
     slice_units = [slices.slice_unit(name) for name in host_settings.slices] if watched else []
     monitor = MONITOR_GROUP in groups
-    found, error = run_on(pyinfra_host, host_script(paths, slice_units, monitor))
+    service_addresses = {site: str(each.address) for site, each in host_settings.failover.sites.items()
+                         if failover.active(host_settings)}
+    found, error = run_on(pyinfra_host, host_script(paths, slice_units, monitor, bool(service_addresses)))
     status = HostStatus(pyinfra_host.name, error=error)
     if error:
         return status
@@ -338,6 +344,7 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
     status.slices = slice_use(found.get("slices", ""))
     status.certificates = certificates(found.get("certificates", ""))
     status.maintenance = window(found.get("maintenance", ""))
+    status.holds = held(service_addresses, found.get("addresses", ""))
     status.drift = drift(wanted, found.get("stat", ""), found.get("sha1", ""), not_compared)
     if monitor:
         try:
@@ -346,6 +353,30 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
         except (ValueError, KeyError, TypeError):
             fleet.alertmanager_error = f"{pyinfra_host.name}: {found.get('alerts', '')[:200]}"
     return status
+
+
+def held(service_addresses: dict[str, str], output: str) -> dict[str, str]:
+    """The service addresses (site -> address) among a host's own (``ip -o addr``'s
+    ``address/prefix`` lines)."""
+    own = {line.strip().split("/")[0] for line in output.splitlines() if line.strip()}
+    return {site: address for site, address in service_addresses.items() if address in own}
+
+
+def holders(fleet_settings: dict[str, HostSettings], hosts: list[HostStatus]) -> list[str]:
+    """Who holds each site's service address: one host, or a line saying what is wrong."""
+    wanted = {(site, str(each.address)) for host_settings in fleet_settings.values() if failover.active(host_settings)
+              for site, each in host_settings.failover.sites.items()}
+    unread = [host.name for host in hosts if host.error and failover.active(fleet_settings[host.name])]
+    lines = []
+    for site, address in sorted(wanted):
+        holding = [host.name for host in hosts if host.holds.get(site) == address]
+        if len(holding) == 1:
+            lines.append(f"{site} {address}: held by {holding[0]}")
+        elif holding:
+            lines.append(f"{site} {address}: HELD BY {' AND '.join(holding)} (both answer: split brain)")
+        else:
+            lines.append(f"{site} {address}: HELD BY NOBODY" + (f" ({', '.join(unread)} unreadable)" if unread else ""))
+    return lines
 
 
 def hosted_lines(fleet_settings: dict[str, HostSettings], environ: Mapping[str, str]) -> list[str]:
@@ -382,6 +413,7 @@ def gather(inventory_path: str, environ: Mapping[str, str]) -> Fleet:
         audited = pool.submit(audit.inventory_findings, estate)
         reads = [pool.submit(read_host, pyinfra_inventory, h, estate.settings[h.name], fleet) for h in hosts]
         fleet.hosts = [read.result() for read in reads]
+        fleet.service_addresses = holders(estate.settings, fleet.hosts)
         fleet.hosted = hosted.result()
         findings = audited.result()
     blocking = audit.unacknowledged(findings, estate.settings.values())
@@ -432,6 +464,7 @@ def render_host(status: HostStatus) -> list[str]:
     lines.append(monit_line + "".join(f"; {check}: {state}" for check, state in sorted(failing.items())))
     lines += [f"slice {_slice_line(use)}" for use in status.slices]
     lines += [f"certificate {path}: expires {expiry}" for path, expiry in sorted(status.certificates.items())]
+    lines += [f"holds {site}'s service address {address}" for site, address in sorted(status.holds.items())]
     lines += _drift_lines(status.drift)
     return [lines[0], *(f"  {line}" for line in lines[1:])]
 
@@ -441,6 +474,9 @@ def render(fleet: Fleet) -> str:
     lines = [f"Holdfast status of {fleet.inventory}: {len(fleet.hosts)} hosts read in {fleet.seconds:.1f}s", ""]
     for status in fleet.hosts:
         lines += render_host(status)
+    if fleet.service_addresses:
+        lines.append("service addresses:")
+        lines += [f"  {line}" for line in fleet.service_addresses]
     lines.append("alerts:" + ("" if fleet.alerts else " none firing"))
     lines += [f"  {a.state} {a.name} host={a.host} tier={a.tier} since {a.since}: {a.summary}" for a in fleet.alerts]
     if fleet.alertmanager_error:

@@ -34,6 +34,22 @@ def test_status_reads_every_host_and_no_drift_after_a_deploy(inventory, targets)
     assert all(h["drift"]["compared"] > 0 and h["monit"] for h in found["hosts"])
 
 
+def test_status_names_the_one_holder_of_each_service_address(inventory, targets):
+    """The holder status names is the web host that has the address, and no other has it."""
+    found = read_status(inventory)
+    addresses = {site: str(each.address) for t in targets.values() if t.settings.failover.enabled
+                 for site, each in t.settings.failover.sites.items()}
+    assert addresses, "the lab's fleet has service addresses"
+    holding = {site: [h["name"] for h in found["hosts"] if h["holds"].get(site) == address]
+               for site, address in addresses.items()}
+    for site, address in addresses.items():
+        assert len(holding[site]) == 1, found["service_addresses"]
+        assert f"{site} {address}: held by {holding[site][0]}" in found["service_addresses"]
+        for name, target in targets.items():
+            owns = target.testinfra.run(f"ip -o addr show | grep -qF ' {address}/'").rc == 0
+            assert owns == (name == holding[site][0]), f"{name} {'has' if owns else 'lacks'} {address}"
+
+
 @pytest.mark.disruptive
 @pytest.mark.hosts("web")
 def test_status_shows_a_stopped_nginx(inventory, host, target):

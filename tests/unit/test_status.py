@@ -10,7 +10,7 @@ from pyinfra.facts.hardware import Memory
 from holdfast import loading, monit, monitoring, status
 from holdfast.inventory import address_of, read_inventory
 from holdfast.safe_config import ConfigFile
-from tests.conftest import FLEET, executable
+from tests.conftest import FLEET, executable, fleet_settings
 
 MONIT = """\
 Monit 5.33.0 uptime: 3m
@@ -142,6 +142,34 @@ def test_the_script_run_on_a_host_prints_each_section(tmp_path):
     assert (found["alerts"], found["silences"]) == (f'["{api}/alerts"]', f'["{api}/silences"]')
 
 
+def test_a_host_holds_the_service_addresses_among_its_own():
+    script = status.host_script([], [], monitor=False, addresses=True)
+    assert "echo '" + status.SECTION_MARK + "addresses'; ip -o addr show 2>/dev/null | awk '{print $4}'" in script
+    assert "addresses" not in status.host_script([], [], monitor=False)
+    own = "127.0.0.1/8\n10.123.0.11/24\n10.123.0.100/32\nfe80::1/64\n"
+    assert status.held({"shop": "10.123.0.100", "blog": "10.123.0.101"}, own) == {"shop": "10.123.0.100"}
+    assert status.held({"shop": "10.123.0.1"}, own) == {}  # a prefix of an own address is not it
+
+
+def test_each_service_address_is_held_by_one_host_or_the_screen_says_what_is_wrong():
+    lab_settings = fleet_settings()
+    def hosts(**holding):
+        return [status.HostStatus(name, holds={"shop": holding[name]} if name in holding else {})
+                for name in ("web1", "web2", "mon1")]
+
+    address = str(lab_settings["web1"].failover.sites["shop"].address)
+    assert status.holders(lab_settings, hosts(web2=address)) == [f"shop {address}: held by web2"]
+    assert status.holders(lab_settings, hosts(web1=address, web2=address)) == [
+        f"shop {address}: HELD BY web1 AND web2 (both answer: split brain)"]
+    assert status.holders(lab_settings, hosts()) == [f"shop {address}: HELD BY NOBODY"]
+    unread = hosts()
+    unread[0].error = "Connection refused"
+    assert status.holders(lab_settings, unread) == [f"shop {address}: HELD BY NOBODY (web1 unreadable)"]
+    without = {name: each.model_copy(update={"failover": each.failover.model_copy(update={"enabled": False})})
+               for name, each in lab_settings.items()}
+    assert status.holders(without, hosts(web1=address)) == []
+
+
 def fleet() -> status.Fleet:
     web1 = status.HostStatus("web1", monit=status.monit_summary(MONIT), slices=status.slice_use(SLICES),
                              drift=status.Drift(3, ["/etc/nginx/nginx.conf: content"], [], []))
@@ -171,6 +199,8 @@ def test_the_whole_screen():
     web1.certificates = {"/etc/ssl/b.pem": "Feb 25 12:00:00 2027 GMT", "/etc/ssl/a.pem": "Could not open file"}
     web1.drift.missing.append("/etc/monit/monitrc")
     web1.drift.not_compared.append("heartbeat: its key is in the environment only")
+    web1.holds = {"shop": "10.123.0.100"}
+    full.service_addresses = ["shop 10.123.0.100: held by web1"]
     full.alertmanager_error = "curl: (7) Failed to connect"
     assert status.render(full) == """\
 Holdfast status of inventories/lab.py: 2 hosts read in 1.2s
@@ -182,11 +212,14 @@ web1:
   slice holdfast-critical.slice: memory -/-, tasks 12/-, cpu 2.5s (no quota)
   certificate /etc/ssl/a.pem: expires Could not open file
   certificate /etc/ssl/b.pem: expires Feb 25 12:00:00 2027 GMT
+  holds shop's service address 10.123.0.100
   drift: 2 of 3 files would change
     differs /etc/nginx/nginx.conf: content
     missing /etc/monit/monitrc
     not compared: heartbeat: its key is in the environment only
 web2: UNREACHABLE: Connection refused
+service addresses:
+  shop 10.123.0.100: held by web1
 alerts:
   suppressed SiteDown host=web1 tier=tier1 since 2026-11-27T13:00:00Z: shop on web1 is down
   Alertmanager unreadable: curl: (7) Failed to connect

@@ -48,6 +48,16 @@ def test_each_tier_is_reached_on_its_channels(prod):
     assert pagerduty["details"]["call"] == "Carol Diaz (+44 20 7946 0103), Acme Hosting on-call desk (+44 20 7946 0199)"
 
 
+@pytest.mark.parametrize("send_resolved", [True, False])
+def test_every_channel_says_when_an_alert_resolves_as_the_settings_ask(prod, send_resolved):
+    host_settings = monitor_settings(prod)
+    asked = host_settings.model_copy(update={"monitoring": host_settings.monitoring.model_copy(
+        update={"send_resolved": send_resolved})})
+    entries = [entry for tier in receivers(alertmanager_config(asked)).values() for configs in tier.values()
+               for entry in configs]
+    assert len(entries) >= 2 and {entry["send_resolved"] for entry in entries} == {send_resolved}
+
+
 def test_secrets_go_to_files_alertmanager_alone_reads(prod):
     files = {file.path: file for file in alertmanager_config(monitor_settings(prod))}
     slack, = receivers(files.values())["tier1"]["slack_configs"]
@@ -288,6 +298,14 @@ def test_matrix_gets_the_alert_as_a_message_mentioning_the_tier(project_copy, tm
 
 def test_no_bridge_while_no_channel_goes_to_matrix(prod):
     assert monitoring.matrix_bridge_files(monitor_settings(prod).escalation) == []
+
+
+def test_the_bridge_listens_where_alertmanager_posts(project_copy):
+    bridge = [f for f in matrix_files(project_copy, "https://matrix.example.org").values()
+              if f.path.endswith(f"/{monitoring.MATRIX_BRIDGE}")]
+    (script,) = bridge
+    assert script.mode == "755"
+    assert f'ThreadingHTTPServer(("127.0.0.1", {matrix.BRIDGE_PORT}), Bridge)' in script.content
 
 
 def test_matrix_without_its_room_stops_the_deploy(project_copy):

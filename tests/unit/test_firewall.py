@@ -157,6 +157,9 @@ def test_mysqld_exporters_port_is_open_only_where_it_runs(lab_settings):
     services = {name: service.model_copy(update={"exporter": None}) for name, service in web.services.items()}
     without = web.model_copy(update={"services": services})
     assert [o.ports for o in firewall.openings(without, MONITORS) if o.why == "scraped by mon1"] == [(9100,)]
+    two = {"mon1": ["10.123.0.10"], "mon2": ["10.123.0.20"]}
+    assert [o.sources for o in firewall.openings(without, two) if o.why == "scraped by mon1, mon2"] == [
+        ("10.123.0.10", "10.123.0.20")]
 
 
 def test_table_comment_changes_with_the_policy(lab_settings):

@@ -231,9 +231,12 @@ def test_a_missing_relay_password_stops_the_deploy(prod):
             "deploy's environment") in prepare_error(prod, {"HOLDFAST_SMTP_USER": "alerts"})
 
 
-def test_implicit_tls_needs_port_465(project_copy):
+@pytest.mark.parametrize("port", [587, 466])
+def test_implicit_tls_needs_port_465(project_copy, port):
     edit(project_copy / "group_data/all.py", '"security": "starttls"', '"security": "tls"')
-    assert "group_data/all.py: mail.port = 587: expected 465" in prepare_error(read_inventory(PROD))
+    edit(project_copy / "group_data/all.py", '"port": 587', f'"port": {port}')
+    assert (f"group_data/all.py: mail.port = {port}: expected 465: Alertmanager speaks implicit TLS only there"
+            in prepare_error(read_inventory(PROD)))
 
 
 def test_a_tier_without_email_is_refused(project_copy):

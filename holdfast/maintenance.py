@@ -93,16 +93,20 @@ def _end_of(window: Window, heartbeat_paused: bool) -> str:
     ])
 
 
-def timer_units(until: datetime) -> dict[str, str]:
-    """The window's end as unit files: a timer at ``until`` that fires at boot if the host was
-    down then (``Persistent``), and the service that runs ``END_SCRIPT``."""
-    return {
-        f"{UNIT_DIR}/{TIMER_UNIT}.service": f"[Unit]\nDescription=End of a Holdfast maintenance window\n\n"
-                                             f"[Service]\nType=oneshot\nExecStart=/bin/sh {END_SCRIPT}\n",
-        f"{UNIT_DIR}/{TIMER_UNIT}.timer": f"[Unit]\nDescription=End of a Holdfast maintenance window\n\n[Timer]\n"
-                                           f"OnCalendar={until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC\n"
-                                           f"AccuracySec=1s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n",
-    }
+def timer_units(seconds: int) -> str:
+    """On the host: the window's end as unit files, the service that runs ``END_SCRIPT`` and
+    its timer. The timer fires ``seconds`` after it starts, and at the end's time by the
+    host's clock (computed there: no skew with this machine), which ``Persistent`` keeps
+    across a reboot: a host down at the end runs it when it boots."""
+    unit = f"{UNIT_DIR}/{TIMER_UNIT}"
+    description = "[Unit]\nDescription=End of a Holdfast maintenance window\n\n"
+    service = f"{description}[Service]\nType=oneshot\nExecStart=/bin/sh {END_SCRIPT}\n"
+    timer_tail = (f"OnActiveSec={seconds}s\nAccuracySec=1s\nPersistent=true\n\n"
+                  "[Install]\nWantedBy=timers.target\n")
+    return (f"printf '%s' {shlex.quote(service)} > {unit}.service && "
+            f"end=$(date -u -d '+{seconds} seconds' '+%Y-%m-%d %H:%M:%S') && "
+            f"{{ printf '%s' {shlex.quote(description + '[Timer]' + chr(10))}; printf 'OnCalendar=%s UTC\\n' \"$end\"; "
+            f"printf '%s' {shlex.quote(timer_tail)}; }} > {unit}.timer")
 
 
 def start_script(window: Window, now: datetime, heartbeat_paused: bool = False) -> str:
@@ -117,7 +121,7 @@ def start_script(window: Window, now: datetime, heartbeat_paused: bool = False) 
         f"printf '%s' {shlex.quote(_end_of(window, heartbeat_paused))} > {END_SCRIPT}",
         *(f"monit unmonitor {shlex.quote(target)}" for target in window.targets),
         *([f"{{ systemctl disable --now --quiet {HEARTBEAT_UNIT}.timer || true; }}"] if heartbeat_paused else []),
-        *(f"printf '%s' {shlex.quote(text)} > {path}" for path, text in timer_units(until).items()),
+        timer_units(window.seconds),
         f"systemctl daemon-reload && systemctl enable --now --quiet {TIMER_UNIT}.timer",
         f"printf '%s\\n' {shlex.quote(record)} > {WINDOW_FILE}",
     ])

@@ -91,7 +91,8 @@ def relay_login_error(environ: dict) -> str:
 def test_a_missing_relay_password_names_its_file_and_key(monkeypatch):
     monkeypatch.chdir(FLEET)
     assert ("group_data/all.py: mail.password_env = 'HOLDFAST_SMTP_PASSWORD': expected a variable set in the "
-            "deploy's environment") in relay_login_error({"HOLDFAST_SMTP_USER": "alerts"})
+            "deploy's environment (the relay login comes from the environment, never from group_data)"
+            ) in relay_login_error({"HOLDFAST_SMTP_USER": "alerts"})
 
 
 def test_the_relay_login_is_read_from_the_environment_it_is_given(prod, monkeypatch):

@@ -33,6 +33,8 @@ from holdfast.hosted_monitors import UNIT as HEARTBEAT_UNIT
 from holdfast.inventory import MONITOR_GROUP, read_inventory, ssh_command
 from holdfast.monitoring import ALERTMANAGER_ADDRESS
 from holdfast.providers import healthchecks
+from holdfast.providers.api import Api
+from holdfast.providers.model import Existing
 from holdfast.safe_config import STATE_DIR, UNIT_DIR
 from holdfast.settings import HostedMonitors
 
@@ -120,7 +122,8 @@ def start_script(window: Window, now: datetime, heartbeat_paused: bool = False) 
         f"mkdir -p {STATE_DIR}",
         f"printf '%s' {shlex.quote(_end_of(window, heartbeat_paused))} > {END_SCRIPT}",
         *(f"monit unmonitor {shlex.quote(target)}" for target in window.targets),
-        *([f"{{ systemctl disable --now --quiet {HEARTBEAT_UNIT}.timer || true; }}"] if heartbeat_paused else []),
+        *([f"{{ systemctl disable --now --quiet {HEARTBEAT_UNIT}.timer; "
+           f"systemctl stop {HEARTBEAT_UNIT}.service; true; }}"] if heartbeat_paused else []),
         timer_units(window.seconds),
         f"systemctl daemon-reload && systemctl enable --now --quiet {TIMER_UNIT}.timer",
         f"printf '%s\\n' {shlex.quote(record)} > {WINDOW_FILE}",
@@ -134,24 +137,43 @@ def end_script() -> str:
             f"if [ -f {END_SCRIPT} ]; then /bin/sh {END_SCRIPT}; else monit monitor all; rm -f {WINDOW_FILE}; fi")
 
 
-def pause_heartbeat(hosted: HostedMonitors, host_name: str, monitor_host: bool,
-                    environ: Mapping[str, str] = os.environ) -> tuple[bool, str]:
-    """Pause the host's Healthchecks.io check (Holdfast's own) for a window: whether it was,
-    and what was done or why not. It resumes at the host's next ping."""
+@dataclass(frozen=True)
+class HeartbeatCheck:
+    """The host's Healthchecks.io check that a window pauses, and the API to pause it with."""
+
+    api: Api
+    check: Existing
+
+
+def heartbeat_check(hosted: HostedMonitors, host_name: str, monitor_host: bool,
+                    environ: Mapping[str, str] = os.environ) -> tuple[HeartbeatCheck | None, str]:
+    """The host's check (Holdfast's own) a window pauses, read before the host is touched;
+    or None and why not."""
     key_env = hosted.healthchecks.api_key_env
     if monitor_host:
-        return False, (f"{healthchecks.NAME}: {host_name}'s check not paused: a monitor host's heartbeat is "
-                       "what tells of it if it does not come back")
+        return None, (f"{healthchecks.NAME}: {host_name}'s check not paused: a monitor host's heartbeat is what "
+                      "tells of it if it does not come back")
     if not environ.get(key_env):
-        return False, f"{healthchecks.NAME}: {host_name}'s check not paused, {key_env} is not set"
+        return None, f"{healthchecks.NAME}: {host_name}'s check not paused, {key_env} is not set"
+    api = healthchecks.connect(hosted, environ[key_env])
     try:
-        check = healthchecks.pause(healthchecks.connect(hosted, environ[key_env]), hosted, host_name)
+        check = healthchecks.host_check(api, hosted, host_name)
     except providers.ProviderError as error:
         raise MaintenanceError(f"{healthchecks.NAME}: {error}; nothing was changed") from None
     if check is None:
-        return False, f"{healthchecks.NAME}: {host_name} has no check of Holdfast's to pause"
-    return True, (f"{healthchecks.NAME}: check {check.name!r} paused, {host_name}'s heartbeat stopped until the "
-                  "window ends (its first ping then resumes the check)")
+        return None, f"{healthchecks.NAME}: {host_name} has no check of Holdfast's to pause"
+    return HeartbeatCheck(api, check), ""
+
+
+def pause_heartbeat(found: HeartbeatCheck, host_name: str) -> str:
+    """Pause the check, once the host's heartbeat has stopped (a ping in between would resume it)."""
+    try:
+        healthchecks.pause(found.api, found.check)
+    except providers.ProviderError as error:
+        raise MaintenanceError(f"{healthchecks.NAME}: {error}: {host_name}'s heartbeat is stopped for the window "
+                               "but its check is not paused (`end` starts the heartbeat again)") from None
+    return (f"{healthchecks.NAME}: check {found.check.name!r} paused, {host_name}'s heartbeat stopped until the "
+            "window ends (its first ping then resumes the check)")
 
 
 def silence_script(silence: dict) -> str:
@@ -206,9 +228,9 @@ def start(inventory_path: str, window: Window, now: datetime | None = None) -> l
     """Open ``window``: what was done, one line each."""
     now = now or datetime.now(UTC)
     pyinfra_inventory, target, monitors = _hosts(inventory_path, window.host)
-    heartbeat_paused, heartbeat = pause_heartbeat(loading.load(pyinfra_inventory)[window.host].hosted_monitors,
-                                                  window.host, target in monitors)
-    done = [heartbeat]
+    heartbeat, why_not = heartbeat_check(loading.load(pyinfra_inventory)[window.host].hosted_monitors,
+                                         window.host, target in monitors)
+    done = []
     for monitor in monitors:
         done += _expire_silences(monitor, window.host)  # a new window replaces an open one
         for silence in window.silences(now):
@@ -216,9 +238,10 @@ def start(inventory_path: str, window: Window, now: datetime | None = None) -> l
             matcher = silence["matchers"][0]
             done.append(f"{monitor.name}: Alertmanager silence {posted.get('silenceID')} on "
                         f"{matcher['name']}={matcher['value']}")
-    _run(target, start_script(window, now, heartbeat_paused))
+    _run(target, start_script(window, now, heartbeat_paused=heartbeat is not None))
     done.append(f"{window.host}: Monit stopped acting on {', '.join(window.targets)}; monitored again in "
                 f"{window.seconds}s by {TIMER_UNIT}.timer")
+    done.append(pause_heartbeat(heartbeat, window.host) if heartbeat else why_not)
     return done
 
 

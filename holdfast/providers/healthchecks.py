@@ -82,14 +82,16 @@ def delete(api: Api, change: Change, hosted: HostedMonitors) -> None:
     api.call("DELETE", api.url(f"/checks/{change.existing.id}"), f"delete check {change.name!r}")
 
 
-def pause(api: Api, hosted: HostedMonitors, host_name: str) -> Existing | None:
-    """Pause the host's check, if Holdfast has one (``POST /checks/<uuid>/pause``): it
-    alerts of nothing until the host's next ping resumes it."""
-    for check in existing(api, hosted):
-        if check.owned and check.identity == slug(hosted.tag, host_name):
-            api.call("POST", api.url(f"/checks/{check.id}/pause"), f"pause check {check.name!r}")
-            return check
-    return None
+def host_check(api: Api, hosted: HostedMonitors, host_name: str) -> Existing | None:
+    """Holdfast's check of the host, if there is one (reads)."""
+    return next((check for check in existing(api, hosted)
+                 if check.owned and check.identity == slug(hosted.tag, host_name)), None)
+
+
+def pause(api: Api, check: Existing) -> None:
+    """Pause ``check`` (``POST /checks/<uuid>/pause``): it alerts of nothing until its next
+    ping resumes it."""
+    api.call("POST", api.url(f"/checks/{check.id}/pause"), f"pause check {check.name!r}")
 
 
 def _existing(check: dict, tag: str) -> Existing:

@@ -11,6 +11,7 @@ import pytest
 from holdfast import maintenance, settings, status
 from holdfast.providers import healthchecks
 from tests.conftest import executable
+from tests.doubles import Answer
 from tests.doubles.healthchecks import HealthchecksDouble
 
 NOW = datetime(2026, 11, 27, 13, 0, 0, tzinfo=UTC)
@@ -114,7 +115,8 @@ def test_the_window_runs_on_the_host_and_its_end_undoes_it(tmp_path):
 def test_a_paused_heartbeat_stops_for_the_window_and_its_end_starts_it(tmp_path):
     window = maintenance.window("web1", "40s", "kernel update")
     started = run_on_a_stand_in_host(tmp_path, maintenance.start_script(window, NOW, heartbeat_paused=True))
-    assert started[-4:-2] == ["monit unmonitor all", "systemctl disable --now --quiet holdfast-heartbeat.timer"]
+    assert started[-5:-2] == ["monit unmonitor all", "systemctl disable --now --quiet holdfast-heartbeat.timer",
+                              "systemctl stop holdfast-heartbeat.service"]
     ended = run_on_a_stand_in_host(tmp_path, maintenance.end_script())
     # Started again at once: its first ping resumes the paused check.
     assert ended[1:4] == ["monit monitor all", "systemctl enable --now holdfast-heartbeat.timer",
@@ -136,47 +138,38 @@ def checks(monkeypatch):
 def test_a_window_pauses_the_host_s_own_check_which_its_next_ping_resumes(checks):
     double, hosted = checks
     environ = {hosted.healthchecks.api_key_env: "hc-key"}
-    paused, line = maintenance.pause_heartbeat(hosted, "web1", False, environ)
-    assert paused and line == ("Healthchecks.io: check 'web1' paused, web1's heartbeat stopped until the window "
-                               "ends (its first ping then resumes the check)")
+    found, why_not = maintenance.heartbeat_check(hosted, "web1", False, environ)
+    assert why_not == "" and found.check.name == "web1" and double.writes == []  # read before the host is touched
+    assert maintenance.pause_heartbeat(found, "web1") == (
+        "Healthchecks.io: check 'web1' paused, web1's heartbeat stopped until the window ends (its first ping "
+        "then resumes the check)")
     assert {c["name"]: c["status"] for c in double.checks.values()} == {"web1": "paused", "mon1": "new",
                                                                          "theirs": "new"}
-    (web1,) = [uuid for uuid, c in double.checks.items() if c["name"] == "web1"]
-    urllib.request.urlopen(f"{double.url}/ping/{web1}", timeout=5).read()
-    assert double.checks[web1]["status"] == "up"
+    urllib.request.urlopen(f"{double.url}/ping/{found.check.id}", timeout=5).read()
+    assert double.checks[found.check.id]["status"] == "up"
 
 
 def test_a_window_leaves_a_check_alone_when_it_cannot_or_must_not_pause_it(checks):
     double, hosted = checks
     environ = {hosted.healthchecks.api_key_env: "hc-key"}
     key_env = hosted.healthchecks.api_key_env
-    assert maintenance.pause_heartbeat(hosted, "mon1", True, environ) == (
-        False, "Healthchecks.io: mon1's check not paused: a monitor host's heartbeat is what tells of it if it "
-               "does not come back")
-    assert maintenance.pause_heartbeat(hosted, "web1", False, {}) == (
-        False, f"Healthchecks.io: web1's check not paused, {key_env} is not set")
-    assert maintenance.pause_heartbeat(hosted, "web9", False, environ) == (
-        False, "Healthchecks.io: web9 has no check of Holdfast's to pause")
+    assert maintenance.heartbeat_check(hosted, "mon1", True, environ) == (
+        None, "Healthchecks.io: mon1's check not paused: a monitor host's heartbeat is what tells of it if it "
+              "does not come back")
+    assert maintenance.heartbeat_check(hosted, "web1", False, {}) == (
+        None, f"Healthchecks.io: web1's check not paused, {key_env} is not set")
+    assert maintenance.heartbeat_check(hosted, "web9", False, environ) == (
+        None, "Healthchecks.io: web9 has no check of Holdfast's to pause")
     assert double.writes == [] and {c["status"] for c in double.checks.values()} == {"new"}
     with pytest.raises(maintenance.MaintenanceError, match=r"^Healthchecks.io: .*401.*; nothing was changed$"):
-        maintenance.pause_heartbeat(hosted, "web1", False, {key_env: "wrong"})
+        maintenance.heartbeat_check(hosted, "web1", False, {key_env: "wrong"})
 
 
-def test_ending_expires_only_the_windows_silences_of_that_host():
-    def silence(id_, host, by=maintenance.CREATED_BY, state="active", label="host"):
-        return {"id": id_, "createdBy": by, "status": {"state": state},
-                "matchers": [{"name": label, "value": host}]}
-
-    found = [silence("a", "web1"), silence("b", "web2"), silence("c", "web1", by="someone"),
-             silence("d", "web1", state="expired"), silence("e", "web1", state="pending"),
-             silence("f", "web1", label="primary"), silence("g", "web1", label="site")]
-    assert maintenance.window_silences(found, "web1") == ["a", "e", "f"]
-    # A silence Alertmanager gives without a status or matchers is not the window's.
-    assert maintenance.window_silences([{"id": "h", "createdBy": maintenance.CREATED_BY}], "web1") == []
-
-
-def test_status_shows_an_open_window():
-    recorded = '{"until": "2026-11-27T13:00:40+00:00", "reason": "kernel", "services": ["all"]}'
-    host = status.HostStatus("web1", maintenance=status.window(recorded))
-    assert "  MAINTENANCE until 2026-11-27T13:00:40+00:00 (all): kernel" in status.render_host(host)
-    assert status.window("") == {}
+def test_a_pause_refused_after_the_heartbeat_stopped_says_so(checks):
+    double, hosted = checks
+    found, _ = maintenance.heartbeat_check(hosted, "web1", False, {hosted.healthchecks.api_key_env: "hc-key"})
+    double.fail(Answer(400, {"error": "no"}), ("POST",), "/api/v3/checks/")
+    with pytest.raises(maintenance.MaintenanceError) as raised:
+        maintenance.pause_heartbeat(found, "web1")
+    assert str(raised.value).endswith(": web1's heartbeat is stopped for the window but its check is not paused "
+                                      "(`end` starts the heartbeat again)")

@@ -3,7 +3,9 @@ the heading of a refusal, a value that must be the same on every host, the setti
 host pyinfra prepares. Written against the survivors of `make mutation`."""
 
 import pytest
-from pyinfra.context import ctx_host, ctx_inventory
+from pyinfra.api import State
+from pyinfra.context import ctx_host, ctx_inventory, ctx_state
+from pyinfra_cli.inventory import make_inventory
 
 from holdfast import loading
 from holdfast.inventory import read_inventory
@@ -40,3 +42,25 @@ def test_a_refusal_while_preparing_a_host_names_the_host(monkeypatch):
         "invalid group_data for mon1.example.net, nothing was changed on any host:\n"
         "  group_data/all.py: mail.port = 26: expected 25"
     )
+
+
+@pytest.mark.parametrize(("inventory", "source"), [
+    ('web = [("web1.example.com", {"disposable": "perhaps"})]\nmonitors = ["mon1.example.net"]\n',
+     "the inventory (host web1.example.com)"),
+    ('web = (["web1.example.com"], {"disposable": "perhaps"})\nmonitors = ["mon1.example.net"]\n',
+     "the inventory (group web)"),
+])
+def test_a_bad_value_names_the_inventory_entry_it_comes_from(project_copy, inventory, source):
+    (project_copy / "inventories/mine.py").write_text(inventory)
+    with pytest.raises(loading.SettingsError) as raised:
+        loading.load(read_inventory("inventories/mine.py"))
+    assert f"  {source}: disposable = 'perhaps': expected True or False" in str(raised.value)
+
+
+def test_a_bad_value_given_with_data_names_the_command_line(project_copy):
+    with ctx_state.use(State()):
+        inventory = make_inventory(str(project_copy / "inventories/prod.py"), cwd=str(project_copy),
+                                   override_data={"disposable": "perhaps"})
+    with pytest.raises(loading.SettingsError) as raised:
+        loading.load(inventory)
+    assert "  --data on the command line: disposable = 'perhaps': expected True or False" in str(raised.value)

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from pyinfra.context import ctx_host, ctx_inventory
 
-from holdfast import loading, monitoring, settings
+from holdfast import channels, loading, monitoring, settings
 from holdfast.inventory import read_inventory
 from tests.conftest import (
     FAKE_CHANNEL_ENV,
@@ -181,6 +181,9 @@ def test_each_tier_routes_to_its_members_by_email(prod):
         emails = ", ".join(contact.email for contact in host_settings.escalation.tier_contacts(tier))
         assert f"- receiver: \"{tier.name}\"\n      matchers: ['tier=\"{tier.name}\"']" in config
         assert f'- name: "{tier.name}"\n    email_configs:\n      - to: "{emails}"\n        send_resolved: true' in config
+    # Every mail says which alert, where, and what to do, as the chat messages do.
+    assert (f"        headers:\n          Subject: {json.dumps(channels.TITLE, ensure_ascii=False)}\n"
+            f"        text: {json.dumps(channels.ALERT_LINES, ensure_ascii=False)}\n") in config
 
 
 def test_watchdog_goes_to_the_heartbeat_only_when_one_is_configured(prod):
@@ -193,6 +196,9 @@ def test_watchdog_goes_to_the_heartbeat_only_when_one_is_configured(prod):
     config = rendered(alertmanager_config(with_url), monitoring.ALERTMANAGER_CONFIG)
     assert "webhook_configs" not in without
     assert f'webhook_configs:\n      - url: "{url}"' in config
+    receiver = json.dumps(monitoring.WATCHDOG_RECEIVER)
+    assert f"    - receiver: {receiver}\n      matchers: ['alertname=\"Watchdog\"']" in config
+    assert f"\n  - name: {receiver}\n    webhook_configs:" in config
 
 
 def test_relay_password_goes_to_a_file_the_service_alone_reads(prod):
@@ -213,6 +219,7 @@ def test_lab_relay_needs_no_login_and_no_tls(monkeypatch):
     assert monitoring.SMTP_PASSWORD_FILE not in [file.path for file in files]
     assert 'smtp_smarthost: "mon1:25"' in files[0].content
     assert "smtp_require_tls: false" in files[0].content
+    assert "smtp_auth_password_file" not in files[0].content and "smtp_auth_username" not in files[0].content
 
 
 # --- errors found while preparing the deploy -----------------------------------------

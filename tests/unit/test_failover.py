@@ -1,7 +1,9 @@
 """Failover: the settings' checks (before any host is touched) and keepalived's files
 rendered from the lab's group_data."""
 
+import re
 import shlex
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -198,3 +200,20 @@ def test_a_moved_address_and_a_failing_standby_alert(monitor_files):
     assert 'check="held"} == 0 and on(site)' in rules["ServiceAddressMoved"]
     assert rules["StandbyUnhealthy"] == 'probe_success{job="sites",role="standby"} == 0'
     assert rules["ServiceAddressDown"] == 'probe_success{job="service_addresses",check="serving"} == 0'
+
+
+def test_the_primary_is_the_peer_of_highest_priority_and_the_others_stand_by(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    web1, web2 = monitoring.watched_hosts(read_inventory("inventories/lab.py"))
+    peers = {name: peer.model_copy(update={"priority": {"web1": 100, "web2": 200}[name]})
+             for name, peer in web1.failover.peers.items()}
+    renamed = {"web2.example.com" if name == "web2" else name: peer for name, peer in peers.items()}
+    turned = web1.failover.model_copy(update={"peers": renamed})
+    off = web1.failover.model_copy(update={"enabled": False})
+    # The first web host that takes part decides: here the second, web1 not taking part.
+    (found,) = monitoring.service_addresses([replace(web1, failover=off), replace(web2, failover=turned)])
+    assert (found.primary, found.standbys) == ("web2.example.com", ("web1",))
+    assert found.held.served_by == r"^web2(\..*)?$" and found.held.host.endswith("-on-web2.example.com")
+    shop = web2.sites["shop"]
+    assert re.fullmatch(found.serving.expect, shop.content_expect) and found.held.expect == found.serving.expect
+    assert monitoring.service_addresses([replace(web1, failover=off), replace(web2, failover=off)]) == []

@@ -64,3 +64,16 @@ def test_a_bad_value_given_with_data_names_the_command_line(project_copy):
     with pytest.raises(loading.SettingsError) as raised:
         loading.load(inventory)
     assert "  --data on the command line: disposable = 'perhaps': expected True or False" in str(raised.value)
+
+
+def test_every_problem_is_a_line_of_its_own(project_copy):
+    (project_copy / "inventories/mine.py").write_text(
+        'web = [("web1.example.com", {"disposable": "perhaps"}), ("web2.example.com", {"disposable": 3})]\n'
+        'monitors = ["mon1.example.net"]\n')
+    with pytest.raises(loading.SettingsError) as raised:
+        loading.load(read_inventory("inventories/mine.py"))
+    assert str(raised.value).splitlines() == [
+        "invalid group_data, nothing was changed on any host:",
+        "  the inventory (host web1.example.com): disposable = 'perhaps': expected True or False",
+        "  the inventory (host web2.example.com): disposable = 3: expected True or False",
+    ]

@@ -320,3 +320,34 @@ def test_a_silent_monit_is_an_alert_after_a_few_of_its_cycles(prod):
     silent_after = monitoring.MONIT_SILENT_CYCLES * host_settings.monit.cycle
     assert f'holdfast_monit.prom\\"}} > {silent_after}"' in text
     assert text.count("- alert: MonitSilent") == len(host_settings.escalation.tiers)
+
+
+def test_prometheus_sends_to_alertmanager_probes_through_blackbox_and_misses_a_silent_monit(prod):
+    mon1 = monitor_settings(prod)
+    files = monitoring.prometheus_files(mon1, monitoring.watched_hosts(prod))
+    config = rendered(files, monitoring.PROMETHEUS_CONFIG)
+    assert f"- targets: [{json.dumps(monitoring.ALERTMANAGER_ADDRESS)}]" in config
+    assert config.count(f"replacement: {json.dumps(monitoring.BLACKBOX_ADDRESS)}") >= 2
+    alerts = rendered(files, monitoring.RULES_FILE)
+    # node_exporter labels a textfile by its name alone.
+    assert 'node_textfile_mtime_seconds{job=\\"nodes\\",file=~\\".*holdfast_monit.prom\\"} > ' in alerts
+    # No web host, no Monit to miss.
+    assert "MonitSilent" not in rendered(monitoring.prometheus_files(mon1, []), monitoring.RULES_FILE)
+
+
+def test_a_site_without_tls_is_probed_over_http_and_for_its_content(project_copy):
+    append(project_copy / "group_data/web.py", "sites['shop'].pop('tls', None)")
+    inventory = read_inventory(PROD)
+    (probe, *_) = monitoring.probes(monitoring.watched_hosts(inventory))
+    site = loading.load(inventory)[probe.host].sites[probe.site]
+    assert probe.url == f"http://{probe.host}{site.content_path}"
+    assert re.fullmatch(probe.expect, site.content_expect)
+
+
+def test_the_runbook_explains_a_rule_of_group_data_by_its_description_or_its_summary(prod):
+    extra = monitor_settings(read_inventory("inventories/lab.py")).monitoring.extra_rules[0]
+    described = extra.model_copy(update={"description": "The disk fills up."})
+    for rule, meaning in ((extra, extra.summary), (described, "The disk fills up.")):
+        explained = monitoring.extra_alerts(settings.Monitoring(extra_rules=[rule]))[rule.name]
+        assert (explained.severity, explained.description) == (rule.severity, meaning)
+        assert explained.first_steps == "(a rule of group_data: `monitoring.extra_rules`)"

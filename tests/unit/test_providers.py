@@ -12,6 +12,7 @@ import pytest
 
 from holdfast import providers, settings, status
 from holdfast.providers import api as api_module
+from holdfast.providers import healthchecks
 from holdfast.providers.api import ProviderError
 from holdfast.providers.model import Existing, Wanted, changes
 from tests.conftest import FLEET, load_settings
@@ -464,3 +465,66 @@ def test_every_call_asks_for_json_and_names_holdfast(robot, hosted):
     client.get(client.url("/monitors"), "list monitors")
     headers = {key.lower(): value for key, value in robot.requests[-1].headers.items()}
     assert (headers["accept"], headers["user-agent"]) == ("application/json", "holdfast")
+
+
+# --- written against the survivors of a mutation run -------------------------------------
+
+
+def test_a_threshold_is_whole_minutes_and_never_repeats(fleet, hosted, robot):
+    """UptimeRobot counts a contact's threshold in whole minutes: 90 s is 1, not 1.5."""
+    after_90_s = {name: host.model_copy(update={"escalation": host.escalation.model_copy(update={"tiers": [
+        tier.model_copy(update={"escalate_after": 90}) if tier.escalate_after else tier
+        for tier in host.escalation.tiers]})}) for name, host in fleet.items()}
+    reconcile(after_90_s, hosted, ["uptimerobot"])
+    shop = next(m for m in robot.monitors.values() if m["friendlyName"] == "shop")
+    assert sorted((c["threshold"], c["recurrence"]) for c in shop["assignedAlertContacts"]) == [
+        (0, 0), (0, 0), (1, 0), (1, 0)]
+    assert all(isinstance(c["threshold"], int) for c in shop["assignedAlertContacts"])
+
+
+def test_the_monitor_fetches_the_site_s_content_page(fleet, hosted, robot):
+    deep = {name: host.model_copy(update={"sites": {
+        key: site.model_copy(update={"content_path": "/catalogue/"}) for key, site in host.sites.items()}})
+        for name, host in fleet.items()}
+    reconcile(deep, hosted, ["uptimerobot"])
+    assert {m["url"] for m in robot.monitors.values()} == {
+        "https://shop.example.com/catalogue/", "https://blog.example.com/catalogue/"}
+
+
+def test_a_check_of_holdfast_s_slug_made_by_someone_else_is_never_written(fleet, hosted, checks):
+    theirs = checks.add_check(name="made by hand", slug=healthchecks.slug(hosted.tag, "web1.example.com"))
+    snapshot = dict(theirs)
+    plan = providers.plan("healthchecks", fleet, hosted, ENVIRONMENT)
+    assert (f"'web1.example.com': holdfast-web1-example-com is already watched by 'made by hand' (id {theirs['uuid']}), "
+            "which Holdfast did not create: left as it is (give it Holdfast's tag to let Holdfast manage it)"
+            ) in plan.notes
+    providers.apply(plan)
+    assert checks.checks[snapshot["uuid"]] == snapshot
+
+
+def test_integrations_read_back_in_another_order_are_no_change(fleet, hosted, checks):
+    reconcile(fleet, hosted, ["healthchecks"])
+    for check in checks.checks.values():
+        check["channels"] = ",".join(reversed(check["channels"].split(",")))
+    assert providers.plan("healthchecks", fleet, hosted, ENVIRONMENT).writes == []
+
+
+def test_a_check_is_known_by_the_uuid_ending_its_update_url(hosted):
+    read = {"name": "web1", "slug": "holdfast-web1", "tags": "holdfast other",
+            "update_url": "https://healthchecks.io/api/v3/checks/0f3a5e2c-0000-4000-8000-000000000001/"}
+    class Reads:  # what existing() asks of the API, answered with ``read``
+        def url(self, path):
+            return path
+
+        def get(self, url, what):
+            return {"checks": [read]}
+
+    (found,) = healthchecks.existing(Reads(), hosted)
+    assert (found.id, found.owned, found.identity) == ("0f3a5e2c-0000-4000-8000-000000000001", True, "holdfast-web1")
+
+
+def test_a_slug_and_a_ping_url_are_clean_whatever_the_names(hosted):
+    assert healthchecks.slug("holdfast", "Web1.Example.COM.") == "holdfast-web1-example-com"
+    ended = hosted.model_copy(update={"healthchecks": hosted.healthchecks.model_copy(
+        update={"ping_url": "https://hc-ping.example.com/"})})
+    assert healthchecks.ping_url(ended, "k", "web1") == "https://hc-ping.example.com/k/holdfast-web1"

@@ -9,6 +9,8 @@ from pyinfra.facts.hardware import Memory
 
 from holdfast import loading, monit, monitoring, status
 from holdfast.inventory import address_of, read_inventory
+from holdfast.providers.api import ProviderError
+from holdfast.providers.model import Existing
 from holdfast.safe_config import ConfigFile
 from tests.conftest import FLEET, executable, fleet_settings
 
@@ -314,3 +316,58 @@ def test_a_web_host_with_a_database_compares_mysqld_exporters_flags(monkeypatch)
     files, _ = status.wanted_files(lab, web, ["lab", "web"], host_settings)
     flags = {file.path: file.content for file in files}.get(f"/etc/default/{monitoring.MYSQLD_EXPORTER}")
     assert flags is not None and f"--config.my-cnf={monitoring.MYSQLD_EXPORTER_LOGIN}" in flags
+
+
+# --- written against the survivors of a mutation run -------------------------------------
+
+
+def test_drift_reads_paths_with_spaces_and_modes_written_with_a_leading_zero():
+    spaced, gone, last = (ConfigFile("/etc/a  b c.conf", "x", mode="0640"), ConfigFile("/etc/gone.conf", "y"),
+                          ConfigFile("/etc/z.conf", "z"))
+    stat = f"640 root root {spaced.path}\n644 root root {last.path}\n"
+    sha1 = f"{spaced.sha1}  {spaced.path}\n{last.sha1}  {last.path}\n"
+    found = status.drift([spaced, gone, last], stat, sha1, [])
+    assert (found.missing, found.differs) == (["/etc/gone.conf"], [])
+
+
+def test_slices_are_read_past_a_block_that_is_none_and_rounded_to_a_tenth():
+    text = "Description=x\n\nId=holdfast-web.slice\nCPUUsageNSec=2560000000\nCPUQuotaPerSecUSec=333333us\n"
+    (use,) = status.slice_use(text)
+    assert (use.unit, use.cpu_seconds, use.cpu_quota_percent) == ("holdfast-web.slice", 2.6, 33.3)
+    assert ("  slice holdfast-web.slice: memory -/-, tasks -/-, cpu 2.6s (quota 33.3%)"
+            in status.render_host(status.HostStatus("web1", slices=[use])))
+
+
+def test_an_alert_without_a_host_or_name_label_shows_them_empty():
+    (alert,) = status.alerts(json.dumps([{"labels": {}, "status": {}, "annotations": {}}]))
+    assert (alert.name, alert.host, alert.tier) == ("", "", "")
+
+
+def test_every_failing_check_and_a_window_on_every_service_are_shown():
+    host = status.HostStatus("web1", monit={"nginx": "Does not exist", "cron": "Not monitored", "web1": "OK"},
+                             maintenance={"until": "t", "reason": "r"})
+    lines = status.render_host(host)
+    assert "  MAINTENANCE until t (): r" in lines
+    assert "  monit: 1 of 3 checks OK; cron: Not monitored; nginx: Does not exist" in lines
+
+
+def test_a_provider_that_cannot_be_read_leaves_the_others_listed(monkeypatch):
+    def existing(api, hosted):
+        raise ProviderError("UptimeRobot: list monitors: HTTP 500: down")
+
+    monkeypatch.setattr(status.providers.PROVIDERS["uptimerobot"], "existing", existing)
+    monkeypatch.setattr(status.providers.PROVIDERS["healthchecks"], "existing", lambda api, hosted: [
+        Existing("1", "web1", "holdfast-web1", True, {}, ""), Existing("2", "theirs", "x", False, {}, "up")])
+    fleet_settings_ = fleet_settings()
+    hosted = next(iter(fleet_settings_.values())).hosted_monitors
+    keys = {hosted.uptimerobot.api_key_env: "k", hosted.healthchecks.api_key_env: "k"}
+    assert status.hosted_lines(fleet_settings_, keys) == [
+        "UptimeRobot: unreadable: UptimeRobot: list monitors: HTTP 500: down", "Healthchecks.io: web1: unknown"]
+
+
+def test_nobody_holding_an_address_names_every_host_that_could_not_be_read():
+    lab_settings = fleet_settings()
+    hosts = [status.HostStatus("web1", error="refused"), status.HostStatus("web2", error="timeout"),
+             status.HostStatus("mon1")]
+    address = str(lab_settings["web1"].failover.sites["shop"].address)
+    assert status.holders(lab_settings, hosts) == [f"shop {address}: HELD BY NOBODY (web1, web2 unreadable)"]

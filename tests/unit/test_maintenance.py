@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -173,3 +174,18 @@ def test_a_pause_refused_after_the_heartbeat_stopped_says_so(checks):
         maintenance.pause_heartbeat(found, "web1")
     assert str(raised.value).endswith(": web1's heartbeat is stopped for the window but its check is not paused "
                                       "(`end` starts the heartbeat again)")
+
+
+def test_the_window_s_times_are_utc_on_a_machine_set_to_another_zone(monkeypatch, tmp_path):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        window = maintenance.window("web1", "40s", "kernel")
+        assert {(s["startsAt"], s["endsAt"]) for s in window.silences(NOW)} == {
+            ("2026-11-27T13:00:00+00:00", "2026-11-27T13:00:40+00:00")}
+        run_on_a_stand_in_host(tmp_path, maintenance.start_script(window, NOW))
+        recorded = json.loads((tmp_path / maintenance.WINDOW_FILE.removeprefix("/")).read_text())
+        assert recorded["until"] == "2026-11-27T13:00:40+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -4,6 +4,7 @@ it never touches, and how it copes with rate limits, bad keys and pagination."""
 
 import email.message
 import socket
+import threading
 import time
 import urllib.error
 from datetime import UTC, datetime
@@ -528,3 +529,28 @@ def test_a_slug_and_a_ping_url_are_clean_whatever_the_names(hosted):
     ended = hosted.model_copy(update={"healthchecks": hosted.healthchecks.model_copy(
         update={"ping_url": "https://hc-ping.example.com/"})})
     assert healthchecks.ping_url(ended, "k", "web1") == "https://hc-ping.example.com/k/holdfast-web1"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_provider_that_never_answers_is_given_up_after_the_request_timeout(fleet, hosted, provider):
+    """A server that takes the connection and says nothing: each read waits request_timeout,
+    three attempts, then a clear error (never a deploy hung on a provider)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
+        settings_of = {"uptimerobot": settings.UptimeRobot, "healthchecks": settings.Healthchecks}[provider]
+        hung = hosted.model_copy(update={"request_timeout": 1, provider: settings_of(api_url=url)})
+        outcome = []
+
+        def plan():
+            try:
+                providers.plan(provider, fleet, hung, ENVIRONMENT)
+            except ProviderError as error:
+                outcome.append(str(error))
+
+        reading = threading.Thread(target=plan, daemon=True)
+        reading.start()
+        reading.join(timeout=30)
+        assert not reading.is_alive(), "the read waited longer than request_timeout allows"
+    assert len(outcome) == 1 and "no answer from" in outcome[0] and "timed out" in outcome[0]

@@ -124,7 +124,8 @@ def test_the_script_run_on_a_host_prints_each_section(tmp_path):
     executable(bin_dir / "nginx", f"#!/bin/sh\nprintf '    ssl_certificate  {certificate};\\n'\n")
     executable(bin_dir / "systemctl", "#!/bin/sh\necho \"$*\"\n")
     executable(bin_dir / "curl", "#!/bin/sh\necho \"[\\\"$4\\\"]\"\n")
-    script = status.host_script([str(wanted), str(tmp_path / "missing")], ["holdfast-web.slice"], monitor=True)
+    script = status.host_script([str(wanted), str(tmp_path / "missing")],
+                                ["holdfast-web.slice", "holdfast-critical.slice"], monitor=True)
     run = subprocess.run(["sh", "-c", script.replace("/var/lib/holdfast", str(tmp_path / "var/lib/holdfast"))],
                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
     found = status.sections(run.stdout)
@@ -139,7 +140,8 @@ def test_the_script_run_on_a_host_prints_each_section(tmp_path):
     assert found["sha1"] == f"11f6ad8ec52a2984abaafd7c3b516503785c2072  {wanted}"
     (expiry,) = status.certificates(found["certificates"]).items()
     assert expiry[0] == str(certificate) and expiry[1].endswith(" GMT")
-    assert found["slices"] == f"show {' '.join(f'-p {p}' for p in status.SLICE_PROPERTIES)} -- holdfast-web.slice"
+    assert found["slices"] == (f"show {' '.join(f'-p {p}' for p in status.SLICE_PROPERTIES)} -- holdfast-web.slice "
+                               "holdfast-critical.slice")
     api = f"http://{monitoring.ALERTMANAGER_ADDRESS}/api/v2"
     assert (found["alerts"], found["silences"]) == (f'["{api}/alerts"]', f'["{api}/silences"]')
 
@@ -336,6 +338,10 @@ def test_slices_are_read_past_a_block_that_is_none_and_rounded_to_a_tenth():
     assert (use.unit, use.cpu_seconds, use.cpu_quota_percent) == ("holdfast-web.slice", 2.6, 33.3)
     assert ("  slice holdfast-web.slice: memory -/-, tasks -/-, cpu 2.6s (quota 33.3%)"
             in status.render_host(status.HostStatus("web1", slices=[use])))
+
+
+def test_a_host_whose_memory_is_unreadable_has_none():
+    assert status.memory_of("") == 0 and status.memory_of("garbage") == 0
 
 
 def test_an_alert_without_a_host_or_name_label_shows_them_empty():

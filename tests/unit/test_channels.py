@@ -168,7 +168,10 @@ def test_the_relay_knows_each_watched_host_by_its_address_and_posts_to_alertmana
     senders = {address: name for name, addresses in group_addresses(lab, WATCHED_GROUP).items()
                for address in addresses}
     assert script.mode == "755"
+    assert f'ThreadingHTTPServer(("0.0.0.0", {monitoring.MONIT_RELAY_PORT}), Relay)' in script.content
     assert len(senders) >= 2 and f"SENDERS = {json.dumps(senders, sort_keys=True)}" in script.content
+    (service,) = [f for f in monitoring.monit_relay_files(lab) if f.path.endswith(".service")]
+    assert f"\nExecStart={script.path}\n" in service.content
     assert f'ALERTMANAGER = "http://{monitoring.ALERTMANAGER_ADDRESS}/api/v2/alerts"' in script.content
 
 

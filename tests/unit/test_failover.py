@@ -92,6 +92,14 @@ def test_failover_for_a_group_of_one_host_is_refused(project_copy):
     assert "nothing was changed on any host" in message
 
 
+def test_every_web_host_must_be_a_peer(project_copy):
+    append(project_copy / "group_data/lab.py", "failover['peers']['web3'] = failover['peers'].pop('web2')")
+    message = settings_error()
+    assert ("group_data/lab.py: failover.peers = ['web1', 'web3']: expected every host of group web: web2 is missing"
+            in message)
+    assert "failover.peers.web3 = 'web3': expected a host of group web (web1, web2)" in message
+
+
 def test_failover_off_needs_nothing_else(project_copy):
     append(project_copy / "group_data/lab.py", "failover = {'enabled': False}")
     loaded = load_settings()

@@ -373,7 +373,7 @@ def holders(fleet_settings: dict[str, HostSettings], hosts: list[HostStatus]) ->
         if len(holding) == 1:
             lines.append(f"{site} {address}: held by {holding[0]}")
         elif holding:
-            lines.append(f"{site} {address}: HELD BY {' AND '.join(holding)} (both answer: split brain)")
+            lines.append(f"{site} {address}: HELD BY {' AND '.join(holding)} (each answers: split brain)")
         else:
             lines.append(f"{site} {address}: HELD BY NOBODY" + (f" ({', '.join(unread)} unreadable)" if unread else ""))
     return lines

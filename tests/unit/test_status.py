@@ -164,7 +164,7 @@ def test_each_service_address_is_held_by_one_host_or_the_screen_says_what_is_wro
     address = str(lab_settings["web1"].failover.sites["shop"].address)
     assert status.holders(lab_settings, hosts(web2=address)) == [f"shop {address}: held by web2"]
     assert status.holders(lab_settings, hosts(web1=address, web2=address)) == [
-        f"shop {address}: HELD BY web1 AND web2 (both answer: split brain)"]
+        f"shop {address}: HELD BY web1 AND web2 (each answers: split brain)"]
     assert status.holders(lab_settings, hosts()) == [f"shop {address}: HELD BY NOBODY"]
     unread = hosts()
     unread[0].error = "Connection refused"

@@ -84,10 +84,15 @@ sites = {
         # drill's members): one address may ask for a sixth of that, still more than a reader
         # clicks (static files are never limited), so that PHP has room for everyone else even
         # while a loop holds one of its workers (4r/s let one address take three quarters).
+        # A crowd is many addresses, each under those limits: searches and log-ins from all of
+        # them together get 3 a second, 2 at a time, of PHP's 6 workers (384M / 64M, below);
+        # the rest get the busy page at once, and pages and members keep 4 workers even while
+        # the loop bug holds both.
         "limits": {
             "default": {"rate": "2r/s", "burst": 10, "delay": 5},
             "strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"],
             "strict_args": ["s"],
+            "strict_budget": {"rate": "3r/s", "burst": 3, "in_flight": 2},
             # WordPress's scheduled tasks: run from the host itself (cron, loopback), never by the world.
             "allow_listed_paths": ["/wp-cron.php"],
         },

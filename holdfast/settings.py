@@ -466,6 +466,12 @@ class Backend(Settings):
     )
 
 
+def per_second(rate: str) -> float:
+    """Requests per second of a rate ('Nr/s' or 'Nr/m')."""
+    count, unit = rate.split("r/")
+    return int(count) / {"s": 1, "m": 60}[unit]
+
+
 class RateLimit(Settings):
     """Request limit of one location class, per client address (nginx limit_req)."""
 
@@ -481,8 +487,7 @@ class RateLimit(Settings):
 
     @property
     def per_second(self) -> float:
-        count, unit = self.rate.split("r/")
-        return int(count) / {"s": 1, "m": 60}[unit]
+        return per_second(self.rate)
 
     @property
     def retry_after(self) -> int:
@@ -509,9 +514,25 @@ DefaultLimit = _rate_limit("DefaultLimit", "Every dynamic request not in a stric
 StrictLimit = _rate_limit("StrictLimit", "Expensive endpoints: log-in, XML-RPC, search.", "30r/m", 10, "nodelay")
 
 
+class StrictBudget(Settings):
+    """The strict class for all client addresses together: a crowd, each of them under the
+    per-client limits, still gets no more of the application's expensive requests than
+    this. Beyond it, the busy page (429, with Retry-After) at once, never a queue that ends
+    in a timeout; the rest of the application's workers stay for everything else."""
+
+    rate: Rate = Field("10r/s", description="Strict-class requests the site takes from all clients together.")
+    burst: int = Field(10, ge=0, description="Requests above that rate served at once (never queued); more get 429.")
+    in_flight: int = Field(
+        4, ge=1,
+        description="Strict-class requests the application may have in progress at once, site-wide; keep it below "
+        "its workers (PHP-FPM's pm.max_children), so that pages and members still find one.",
+    )
+
+
 class Limits(Settings):
-    """What one client address may ask of a site. Static files are never rate limited;
-    loopback, the monitors hosts and edge.allow are never limited at all."""
+    """What one client address may ask of a site, and what all of them may ask of its
+    strict class together. Static files are never rate limited; loopback, the monitors
+    hosts and edge.allow are never limited at all."""
 
     default: DefaultLimit = Field(DefaultLimit(), description="The default class: pages and other dynamic requests.")
     strict: StrictLimit = Field(
@@ -526,12 +547,24 @@ class Limits(Settings):
         description="Query arguments that put a dynamic request carrying them (not empty) in the strict class "
         "(WordPress's search: s).",
     )
+    strict_budget: StrictBudget = Field(
+        StrictBudget(), description="The strict class for all client addresses together (a crowd)."
+    )
     connections: int = Field(20, ge=1, description="Requests one client address may have in progress at once.")
     allow_listed_paths: Annotated[list[PathPrefix], AfterValidator(unique)] = Field(
         [],
         description="Paths (and everything under them) only the never-limited sources reach (loopback, the monitors "
         "hosts, edge.allow); others get 403 (e.g. WordPress's /wp-cron.php).",
     )
+
+    @model_validator(mode="after")
+    def _budget_above_one_client(self):
+        if per_second(self.strict_budget.rate) < self.strict.per_second:
+            raise ValueError(
+                f"expected strict_budget.rate ({self.strict_budget.rate}) at least strict.rate ({self.strict.rate}), "
+                "what one client may ask alone"
+            )
+        return self
 
 
 class StaleCache(Settings):

@@ -120,6 +120,26 @@ def test_each_class_has_its_zone_and_limit(web_settings):
     assert f"limit_req zone=shop_strict burst={strict.burst} nodelay;" in content
 
 
+def test_the_strict_class_has_a_budget_for_all_clients_together(web_settings):
+    budget = web_settings.sites["shop"].limits.strict_budget
+    content = site_conf(web_settings)
+    assert f"limit_req_zone $holdfast_everyone zone=shop_strict_budget:10m rate={budget.rate};" in content
+    assert "limit_conn_zone $holdfast_everyone zone=shop_strict_in_flight:10m;" in content
+    strict_location = block(content, f"location ~ {nginx.strict_pattern(web_settings.sites['shop'].limits.strict_paths)}")
+    for location in (strict_location, block(content, "location @strict_args")):
+        # Beyond the budget, the busy page at once: nodelay, never a queue.
+        assert f"limit_req zone=shop_strict_budget burst={budget.burst} nodelay;" in location
+        assert f"limit_conn shop_strict_in_flight {budget.in_flight};" in location
+    default_class = content.split("# Everything else: the default class.", 1)[1]
+    assert "strict_budget" not in default_class and "in_flight" not in default_class
+    assert "strict_budget" not in block(content, "location = /health")
+
+
+def test_the_sources_never_limited_are_out_of_the_budget_too(web_settings):
+    edge_conf = files_by_path(web_settings)[f"{nginx.CONFIG_DIR}/edge.conf"]
+    assert block(edge_conf, "map $holdfast_allow_listed $holdfast_everyone").split() == ["1", '"";', "default", "1;"]
+
+
 def test_strict_args_send_dynamic_requests_to_the_strict_class(web_settings):
     content = site_conf(with_site(web_settings, limits={"strict_args": ["s", "q"]}))
     default_class = content.split("# Everything else: the default class.", 1)[1]  # location ~ \.php$ and /
@@ -263,6 +283,14 @@ def test_gixy_finds_nothing(rendered_tree):
 # --- settings of the edge ----------------------------------------------------------
 
 
+def test_a_budget_below_what_one_client_may_ask_is_refused(project_copy):
+    edit(project_copy / "group_data/web.py", '"strict_budget": {"rate": "3r/s"', '"strict_budget": {"rate": "10r/m"')
+    message = settings_error()
+    assert "group_data/web.py: sites.shop.limits = {" in message
+    assert message.endswith("expected strict_budget.rate (10r/m) at least strict.rate (30r/m), what one client may "
+                            "ask alone")
+
+
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
@@ -274,6 +302,8 @@ def test_gixy_finds_nothing(rendered_tree):
          "sites.shop.limits.strict.delay = 'later': expected a number of requests (0 or more) or 'nodelay'"),
         ('"default": {"rate": "2r/s", "burst": 10, "delay": 5}', '"default": {"burst": 5, "delay": 8}',
          "sites.shop.limits.default = {'burst': 5, 'delay': 8}: delay = 8: expected at most burst (5) or 'nodelay'"),
+        ('"in_flight": 2', '"in_flight": 0',
+         "sites.shop.limits.strict_budget.in_flight = 0: expected greater than or equal to 1"),
         ('"limits": {', '"limits": {"connections": 0, ',
          "sites.shop.limits.connections = 0: expected greater than or equal to 1"),
         ('"/wp-login.php", "/xmlrpc.php"', '"/wp-login.php?next=x", "/xmlrpc.php"',
@@ -313,6 +343,7 @@ def test_defaults_apply_to_a_site_that_sets_no_limits(project_copy):
     edit(project_copy / "group_data/web.py", '"strict_paths": ["/wp-login.php", "/xmlrpc.php", "/wp-admin"],', "")
     edit(project_copy / "group_data/web.py", '"strict_args": ["s"],', "")
     edit(project_copy / "group_data/web.py", '"allow_listed_paths": ["/wp-cron.php"],', "")
+    edit(project_copy / "group_data/web.py", '"strict_budget": {"rate": "3r/s", "burst": 3, "in_flight": 2},', "")
     edit(project_copy / "group_data/web.py", '"default": {"rate": "2r/s", "burst": 10, "delay": 5}' + ",", "")
     site = load_settings("inventories/prod.py")["web1.example.com"].sites["shop"]
     assert site.limits == settings.Limits()

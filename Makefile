@@ -135,7 +135,7 @@ runbook: $(VENV)/.installed
 
 # The seed's outage replayed on the lab, with and without Holdfast: table, JSON, PNG.
 drill: $(VENV)/.installed
-	$(PY) -m bench.drill
+	$(PY) -m bench.drill $(if $(SCENARIO),--scenario $(SCENARIO))
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.deploy_times

@@ -35,6 +35,10 @@ SERVICE_OFFSET = 100
 # Extra addresses on the bridge, so traffic from the machine can come from distinct
 # sources: name -> offset. "office" is allow-listed by lab/fleet/group_data/lab.py.
 CLIENT_OFFSETS = {"office": 200, "visitor": 201, "visitor2": 202, "visitor3": 203, "visitor4": 204, "attacker": 210}
+# The drill's crowd comes from more addresses than a /24 holds beside the hosts: a /24 of the
+# benchmarking network (RFC 2544) per lab, the one numbered by the lab subnet's second octet
+# (two labs that share it must not run a crowd at once). The hosts route it to the bridge.
+CROWD_NETWORKS = ipaddress.ip_network("198.18.0.0/15")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,18 @@ class Lab:
     @property
     def client_addresses(self) -> dict[str, str]:
         return {name: self.address(offset) for name, offset in CLIENT_OFFSETS.items()}
+
+    @property
+    def crowd_network(self) -> ipaddress.IPv4Network:
+        second_octet = self.subnet.network_address.packed[1]
+        return ipaddress.ip_network((int(CROWD_NETWORKS.network_address) + (second_octet << 8), 24))
+
+    def crowd_addresses(self, count: int) -> list[str]:
+        """``count`` addresses of the crowd's network (at most 254)."""
+        hosts = list(self.crowd_network.hosts())
+        if not 1 <= count <= len(hosts):
+            raise ValueError(f"a crowd of {count}: expected 1 to {len(hosts)} addresses")
+        return [str(address) for address in hosts[:count]]
 
     @property
     def state_dir(self) -> Path:

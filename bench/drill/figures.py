@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from bench.drill.scenario import Record
+from bench.drill.scenario import UNCACHED_CAPACITY, Record, hits_the_bug, is_search
 
 # Fewest requests a latency figure is taken over: fewer, and it is not taken (a goal on it fails).
 MIN_SAMPLES = 40
@@ -21,6 +21,8 @@ MIN_SAMPLES = 40
 # machine with the stand-in, and WordPress's own pages share the slice's one CPU with it); a
 # worker that waits instead of spinning uses next to nothing.
 LOOPING_CPU = 10
+# Seconds within which a search must be answered, with its results or the busy page.
+SEARCH_WITHIN = 2
 
 
 @dataclass
@@ -69,6 +71,16 @@ class Figures:
     alert_delay: float | None
     alerts_expected: int
     alerts_lost: int | None  # None: no alert was expected (a run without Monit)
+    slow_log_loops: int | None  # the loop's PHP stacks in PHP-FPM's slow log (None: not read)
+    scenario: str
+    crowd: Browsing  # the crowd's page views (the surge only; none in the abuser scenario)
+    crowd_per_second: float  # what the crowd sent, over the surge
+    searches: int  # the crowd's searches the loop bug does not hit
+    searches_answered: float  # share of those answered, with results or the busy page, within SEARCH_WITHIN
+    searches_busy: int  # of those, answered with the busy page (429 or 503)
+    bug_searches: int  # the crowd's searches for the word the loop bug is armed for
+    ssh_ratio: float  # surge median / idle median
+    monit_ratio: float | None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -191,6 +203,8 @@ def figures(record: Record) -> Figures:
     mttr = recovered - detected if recovered is not None else None
     ssh_idle, ssh_surge = _round_trips_ms(record.ssh, surge_start)
     monit_idle, monit_surge = _round_trips_ms(record.monit, surge_start)
+    crowd = [hit for hit in record.hits if hit.client.startswith("crowd")]
+    searches = [hit for hit in crowd if is_search(hit.path) and not hits_the_bug(hit.path)]
     return Figures(
         label=record.label,
         protected=record.protected,
@@ -220,7 +234,22 @@ def figures(record: Record) -> Figures:
         alert_delay=max(arrivals) - detected if arrivals and None not in arrivals else None,
         alerts_expected=len(record.alerts),
         alerts_lost=arrivals.count(None) if record.alerts else None,
+        slow_log_loops=record.slow_log_loops,
+        scenario=record.scenario,
+        crowd=browsing([hit for hit in crowd if not is_search(hit.path)], surge_start),
+        crowd_per_second=len(crowd) / record.timeline.surge,
+        searches=len(searches),
+        searches_answered=_share([_answered_at_once(hit) for hit in searches]),
+        searches_busy=sum(hit.status in (429, 503) for hit in searches),
+        bug_searches=sum(hits_the_bug(hit.path) for hit in crowd),
+        ssh_ratio=_median(ssh_surge) / _median(ssh_idle) if ssh_idle else float("nan"),
+        monit_ratio=_median(monit_surge) / _median(monit_idle) if monit_idle else None,
     )
+
+
+def _answered_at_once(hit) -> bool:
+    """A search answered with its results or the busy page (429, 503), within SEARCH_WITHIN."""
+    return hit.status in (200, 429, 503) and hit.seconds <= SEARCH_WITHIN
 
 
 def _round_trips_ms(samples: list[tuple[float, float]], surge_start: float) -> tuple[list[float], list[float]]:
@@ -232,7 +261,9 @@ def _round_trips_ms(samples: list[tuple[float, float]], surge_start: float) -> t
 
 
 def _share(hits) -> float:
-    return sum(hit.ok for hit in hits) / len(hits) if hits else float("nan")
+    """The share of ``hits`` served (or of booleans true)."""
+    oks = [hit if isinstance(hit, bool) else hit.ok for hit in hits]
+    return sum(oks) / len(oks) if oks else float("nan")
 
 
 def _at_most(value: float | None, bound: float) -> bool:
@@ -253,6 +284,8 @@ def _loop_fired(result: Figures) -> bool:
 GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
     "loop_worker_cpu": (f"the loop fired: armed, started on the host, its worker at {LOOPING_CPU} % of a CPU or more",
                         _loop_fired),
+    "slow_log_loops": ("the loop's PHP stack in PHP-FPM's slow log",
+                       lambda result: _at_least(result.slow_log_loops, 1)),
     "visitors.served": ("at least 99.5 % of visitors' requests served during the surge",
                         lambda result: _at_least(result.visitors.served, 0.995)),
     "visitors.latency_ratio": (f"visitors' median latency in the surge at most 2x the idle median "
@@ -273,6 +306,29 @@ GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
 }
 
 
+# What the crowd adds (issue 17): its page views served and fast, its searches answered at
+# once, the host still answering its administrators, and a crowd that is one indeed.
+CROWD_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
+    "crowd_per_second": (f"the crowd sends at least 5x what PHP renders uncached ({UNCACHED_CAPACITY} pages/s)",
+                         lambda result: _at_least(result.crowd_per_second, 5 * UNCACHED_CAPACITY)),
+    "crowd.served": ("at least 99.5 % of the crowd's page views served with the page",
+                     lambda result: _at_least(result.crowd.served, 0.995)),
+    "crowd.p99_ms": ("the crowd's page views' p99 latency at most 1 s",
+                     lambda result: _at_most(result.crowd.p99_ms, 1000)),
+    "searches_answered": (f"every search the bug does not hit answered (results or the busy page) within "
+                          f"{SEARCH_WITHIN} s", lambda result: result.searches > 0 and result.searches_answered == 1),
+    "ssh_ratio": ("ssh round trips in the surge at most 1.5x idle (medians)",
+                  lambda result: _at_most(result.ssh_ratio, 1.5)),
+    "monit_ratio": ("`monit summary` round trips in the surge at most 1.5x idle (medians)",
+                    lambda result: _at_most(result.monit_ratio, 1.5)),
+}
+
+
+def goals_of(scenario: str) -> dict[str, tuple[str, Callable[[Figures], bool]]]:
+    """The goals a protected run of ``scenario`` must meet."""
+    return {**GOALS, **(CROWD_GOALS if scenario == "crowd" else {})}
+
+
 def value(result: Figures, key: str):
     """The figure at ``key``, a dotted path into ``result`` ("visitors.served")."""
     return operator.attrgetter(key)(result)
@@ -280,15 +336,15 @@ def value(result: Figures, key: str):
 
 def goals(result: Figures) -> dict[str, tuple[float | None, bool]]:
     """Each goal of a protected run: the measured value and whether it is met."""
-    return {key: (value(result, key), met(result)) for key, (_, met) in GOALS.items()}
+    return {key: (value(result, key), met(result)) for key, (_, met) in goals_of(result.scenario).items()}
 
 
 def timeline_series(record: Record, bin_seconds: float = 1.0) -> dict[str, list]:
-    """Per time bin: the share of visitors' and of members' requests served, the visitors'
-    median and slowest latency; and the app's CPU."""
+    """Per time bin: the share of visitors', members' and the crowd's page views served, the
+    visitors' median and slowest latency; and the app's CPU."""
     bins: dict[int, list] = {}
     for hit in record.hits:
-        if hit.client != "attacker":
+        if hit.client.startswith(("visitor", "member")) or hit.client.startswith("crowd") and not is_search(hit.path):
             bins.setdefault(int(hit.sent // bin_seconds), []).append(hit)
     keys = sorted(bins)
 
@@ -299,6 +355,7 @@ def timeline_series(record: Record, bin_seconds: float = 1.0) -> dict[str, list]
         "t": [key * bin_seconds for key in keys],
         "success": [100 * _share(of("visitor", key)) for key in keys],
         "members_success": [100 * _share(of("member", key)) for key in keys],
+        "crowd_success": [100 * _share(of("crowd", key)) for key in keys],  # its page views; NaN: none
         "p50_ms": [_median([hit.seconds * 1000 for hit in of("visitor", key)]) for key in keys],
         "max_ms": [max((hit.seconds * 1000 for hit in of("visitor", key)), default=float("nan")) for key in keys],
         "app_cpu": app_cpu(record),

@@ -24,6 +24,7 @@ class Hit:
     seconds: float  # until the answer was read (the timeout if none came)
     status: int  # 0: no answer in time, or the connection failed
     ok: bool  # a 200 carrying the page's expected text
+    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,27 +40,56 @@ class Client:
     expect: str = ""  # text a good answer contains
     headers: tuple[str, ...] = ()  # e.g. "Cookie: session=member"
     tls_lab: Lab | None = None  # over HTTPS, trusting this lab's ACME CA (None: HTTP)
+    keep_alive: bool = False  # reuse idle connections, as a browser does (False: one per request)
 
 
-async def _get(client: Client, address: str, host_name: str, path: str, started: float) -> Hit:
+async def _get(client: Client, address: str, host_name: str, path: str, started: float,
+               idle: list | None = None, port: int | None = None) -> Hit:
+    """One request of ``client``; ``idle``: its kept-alive connections (None: a new one, closed
+    after); ``port``: the server's (None: 443 over HTTPS, else 80)."""
     sent = time.monotonic()
     status, body = 0, b""
     try:
         async with asyncio.timeout(client.timeout):
-            tls = {"ssl": client_context(client.tls_lab), "server_hostname": host_name} if client.tls_lab else {}
-            reader, writer = await asyncio.open_connection(
-                address, 443 if client.tls_lab else 80, local_addr=(client.source, 0), **tls
-            )
-            try:
-                lines = "".join(f"{line}\r\n" for line in (f"Host: {host_name}", *client.headers, "Connection: close"))
-                writer.write(f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode())
-                status, body = await read_response(reader)
-            finally:
-                writer.close()
+            status, body = await _exchange(client, address, port or (443 if client.tls_lab else 80), host_name, path,
+                                           idle)
     except (TimeoutError, OSError, ValueError, IndexError, asyncio.IncompleteReadError):
         status = 0
     ok = status == 200 and client.expect.encode() in body
-    return Hit(client.name, sent - started, time.monotonic() - sent, status, ok)
+    return Hit(client.name, sent - started, time.monotonic() - sent, status, ok, path)
+
+
+async def _exchange(client: Client, address: str, port: int, host_name: str, path: str,
+                    idle: list | None) -> tuple[int, bytes]:
+    """Send the request and read its answer, on an idle connection if there is one (on a new
+    one if the server had closed that one meanwhile, as a browser retries)."""
+    while True:
+        reused = bool(idle)
+        if reused:
+            reader, writer = idle.pop()
+        else:
+            tls = {"ssl": client_context(client.tls_lab), "server_hostname": host_name} if client.tls_lab else {}
+            reader, writer = await asyncio.open_connection(address, port, local_addr=(client.source, 0), **tls)
+        kept = False
+        try:
+            fields = (f"Host: {host_name}", *client.headers, *(() if idle is not None else ("Connection: close",)))
+            lines = "".join(f"{line}\r\n" for line in fields)
+            writer.write(f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode())
+            try:
+                status, body = await read_response(reader)
+            except (OSError, asyncio.IncompleteReadError):
+                if reused:
+                    continue
+                raise
+            if status == 0 and reused:
+                continue
+            if idle is not None and status:
+                idle.append((reader, writer))
+                kept = True
+            return status, body
+        finally:
+            if not kept:
+                writer.close()
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -94,10 +124,11 @@ async def run_client(
     slots = asyncio.Semaphore(IN_FLIGHT)
     tasks = set()
     paths = itertools.cycle(client.paths)
+    idle: list | None = [] if client.keep_alive else None
 
     async def one(path: str) -> None:
         try:
-            hits.append(await _get(client, address, host_name, path, started))
+            hits.append(await _get(client, address, host_name, path, started, idle))
         finally:
             slots.release()
 
@@ -115,3 +146,5 @@ async def run_client(
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.wait(tasks)
+    for _, writer in idle or ():
+        writer.close()

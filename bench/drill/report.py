@@ -5,7 +5,7 @@ import json
 import math
 from pathlib import Path
 
-from bench.drill.figures import GOALS, Figures, goals, timeline_series, value
+from bench.drill.figures import Figures, goals, goals_of, timeline_series, value
 from bench.drill.scenario import Record
 
 ROWS = [  # (figure, label, format)
@@ -17,6 +17,14 @@ ROWS = [  # (figure, label, format)
         ("p99_ms", "p99 surge (ms)", "{:.1f}"),
         ("latency_ratio", "p50 surge / p50 idle", "{:.2f}"),
     )),
+    ("crowd.served", "crowd page views served, surge", "{:.1%}"),
+    ("crowd.p50_ms", "  p50 (ms)", "{:.1f}"),
+    ("crowd.p99_ms", "  p99 (ms)", "{:.1f}"),
+    ("crowd_per_second", "crowd requests a second", "{:.1f}"),
+    ("searches", "crowd searches (bug not hit)", "{}"),
+    ("searches_answered", "  answered within 2 s", "{:.1%}"),
+    ("searches_busy", "  with the busy page", "{}"),
+    ("bug_searches", "crowd searches hitting the bug", "{}"),
     ("attacker_sent", "attacker requests", "{}"),
     ("attacker_429", "  answered 429", "{}"),
     ("attacker_served", "  served 200", "{}"),
@@ -25,10 +33,13 @@ ROWS = [  # (figure, label, format)
     ("app_cpu_before_loop", "app CPU before the loop (% of a CPU)", "{:.0f}"),
     ("app_cpu_looping", "app CPU while looping (% of a CPU)", "{:.0f}"),
     ("loop_worker_cpu", "  the looping worker's (% of a CPU)", "{:.0f}"),
+    ("slow_log_loops", "loop stacks in the slow log", "{}"),
     ("ssh_idle_ms", "ssh round trip idle (ms)", "{:.0f}"),
     ("ssh_surge_ms", "ssh round trip surge (ms)", "{:.0f}"),
     ("monit_idle_ms", "monit summary idle (ms)", "{:.0f}"),
     ("monit_surge_ms", "monit summary surge (ms)", "{:.0f}"),
+    ("ssh_ratio", "ssh surge / idle", "{:.2f}"),
+    ("monit_ratio", "monit summary surge / idle", "{:.2f}"),
     ("mttd", "loop to detection (s)", "{:.1f}"),
     ("mttr", "detection to healthy (s)", "{:.1f}"),
     ("alert_delay", "detection to alert mail (s)", "{:.1f}"),
@@ -59,7 +70,7 @@ def table(runs: list[Figures]) -> str:
         lines.append(f"goals ({protected.label}):")
         for key, (measured, met) in goals(protected).items():
             shown = "-" if measured is None else f"{measured:.3g}"
-            lines.append(f"  {'PASS' if met else 'FAIL'}  {GOALS[key][0]}  [{shown}]")
+            lines.append(f"  {'PASS' if met else 'FAIL'}  {goals_of(protected.scenario)[key][0]}  [{shown}]")
     return "\n".join(lines)
 
 
@@ -85,6 +96,9 @@ def write_plot(path: Path, records: list[Record]) -> None:
         served.plot(series["t"], series["success"], color=color, label=f"{record.label}, visitors")
         served.plot(series["t"], series["members_success"], color=color, linestyle=":",
                     label=f"{record.label}, members (never cached)")
+        if record.scenario == "crowd":
+            served.plot(series["t"], series["crowd_success"], color=color, linestyle="--",
+                        label=f"{record.label}, the crowd's page views")
         latency.plot(series["t"], series["p50_ms"], color=color, label=f"{record.label}, median")
         latency.plot(series["t"], series["max_ms"], color=color, linestyle=":", label=f"{record.label}, slowest")
     timeline = records[0].timeline
@@ -100,6 +114,8 @@ def write_plot(path: Path, records: list[Record]) -> None:
     latency.set_yscale("log")
     latency.set_xlabel("seconds since the drill began (dashed: the loop starts)")
     latency.legend(loc="upper left", fontsize="small")
-    served.set_title("The seed's outage replayed: a surge, then an infinite loop")
+    served.set_title("The seed's outage replayed: " + (
+        "a crowd, and a loop every search for its word hits" if records[0].scenario == "crowd" else
+        "a flooding client, then an infinite loop"))
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -1,16 +1,25 @@
 """One run of the drill against one lab: the seed's outage, replayed and recorded.
 
 Visitors browse the first web host's site at a normal pace, each from an address of
-their own, and the monitor host probes it, from start to end. After an idle baseline an
-attacker floods the site at twenty times its default rate limit (search, mostly), and a
-few seconds into the surge the stand-in's loop bug is armed: the next search that
-reaches PHP loops forever, as the seed's did. Two members (visitors signed in, with a
-session cookie) browse beside them: nginx never answers them from its cache, so their
-figures are the application's own. Everything is recorded; ``figures`` turns a record
-into the numbers the report and the CI test read.
+their own, and the monitor host probes it, from start to end. Two members (visitors
+signed in, with a session cookie) browse beside them: nginx never answers them from its
+cache, so their figures are the application's own. After an idle baseline comes the
+surge, in one of two scenarios:
+
+- ``abuser``: one client floods the site at twenty times its default rate limit (search,
+  mostly), and a few seconds in the loop bug is armed once: the next search that reaches
+  PHP loops forever.
+- ``crowd`` (the seed's surge): two hundred addresses, each a visitor under every
+  per-client limit, follow a link (most with a tracking tag of their own), some searching,
+  five times what PHP can render uncached in all; a few seconds in the loop bug is armed
+  for good: every search for the link's word loops, until the drill heals it.
+
+Everything is recorded; ``figures`` turns a record into the numbers the report and the
+CI test read.
 """
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -19,9 +28,11 @@ import time
 from dataclasses import dataclass, field
 
 from bench.drill import load, watch
+from holdfast import php_fpm
 from holdfast.monit import timeouts_check_name
 from holdfast.settings import HostSettings
 from lab.acme import curl_arguments
+from lab.crowd import on_the_bridge
 from lab.mailsink import mailbox
 from lab.site import LOOP_STARTED_FILE, MEMBER_COOKIE, MEMBER_EXPECT, standin_site
 from lab.topology import Lab, LabHost
@@ -29,6 +40,14 @@ from lab.topology import Lab, LabHost
 VISITOR_PATHS = ("/", "/?product=1", "/?product=2", "/?product=3", "/?product=4", "/?product=5")
 ATTACKER_PATHS = ("/?s={n}", "/?s={n}", "/?page={n}")  # {n}: a new random number each time
 ATTACK_FACTOR = 20  # times the site's default rate
+# The crowd: its size and pace (each far under the default class's per-client rate), the
+# word of the link's searches that the loop bug is armed for, and what PHP renders uncached
+# in a second on the lab's web host (bench/wordpress_capacity.py: 12-14 pages at p99 <= 1 s).
+CROWD_SIZE = 200
+CROWD_PACE = 0.4  # requests per second, per address: 80 in all
+LOOP_WORD = "sale"
+UNCACHED_CAPACITY = 14
+SCENARIOS = ("abuser", "crowd")
 VISITOR_PACE = 1.5  # requests per second, per anonymous visitor (pages nginx may cache)
 MEMBER_PACE = 1.0  # per member: every request is rendered by WordPress
 # Lab client addresses, one per browser, each under the site's default rate
@@ -65,6 +84,7 @@ class Record:
     monit_cycle: int
     clock_ticks: int  # per second: the unit of the app's CPU time (getconf CLK_TCK on the host)
     request_timeout: float = 0.0  # seconds PHP-FPM lets a request run before it kills it (0: no limit)
+    scenario: str = "abuser"  # one of SCENARIOS
     hits: list[load.Hit] = field(default_factory=list)
     app: list[tuple[float, list[str]]] = field(default_factory=list)
     probes: list[tuple[float, list[str]]] = field(default_factory=list)
@@ -75,18 +95,27 @@ class Record:
     # (time, CPU seconds the looping worker had used), as it recorded them from its start on
     loop_cpu: list[tuple[float, float]] = field(default_factory=list)
     monit_log: list[tuple[float, str]] = field(default_factory=list)
+    slow_log_loops: int | None = None  # the loop's PHP stacks PHP-FPM's slow log gained (None: no pool of Holdfast's)
     alerts: dict[str, list[float]] = field(default_factory=dict)
 
 
-def _attack(client: load.Client, address: str, host_name: str, started: float, begin: float, until: float,
-            queue) -> None:
-    """The attacker, in a process of its own so its load does not slow the visitors' clock,
-    and niced: on this one machine its TLS handshakes take the CPU the visitors' client and
-    the lab's hosts need, which a real crowd's machines never do."""
+def _surge(clients: list[load.Client], address: str, host_name: str, started: float, begin: float, until: float,
+           niceness: int, queue) -> None:
+    """The surge's clients, in a process of their own so their load does not slow the
+    visitors' clock, each starting at its own moment of its first interval (a crowd does not
+    click in step). The attacker is niced: on this one machine its TLS handshakes take the
+    CPU the visitors' client and the lab's hosts need, which a real attacker's never does;
+    the crowd is not (its figures are goals), and keeps its connections, as browsers do."""
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))  # a socket per request in flight
-    os.nice(10)
+    os.nice(niceness)
     hits: list[load.Hit] = []
-    asyncio.run(load.run_client(client, address, host_name, started, begin, until, hits))
+
+    async def all_of_them():
+        await asyncio.gather(*(
+            load.run_client(client, address, host_name, started, begin + index / len(clients) / client.per_second,
+                            until, hits) for index, client in enumerate(clients)))
+
+    asyncio.run(all_of_them())
     queue.put(hits)
 
 
@@ -115,6 +144,31 @@ def browsers(lab: Lab, site, protected: bool) -> list[load.Client]:
                       expect=MEMBER_EXPECT, headers=(f"Cookie: {MEMBER_COOKIE}",), tls_lab=tls)
           for index, address in enumerate(MEMBER_ADDRESSES)),
     ]
+
+
+def crowd(lab: Lab, site, protected: bool, addresses: list[str]) -> list[load.Client]:
+    """A visitor per address, following the link to a product page, most with a tracking tag
+    of their own (70 %), some searching (10 %; one in ten of those for the link's word, which
+    the loop bug is armed for), each at CROWD_PACE, far under the default class's rate."""
+    tls = tls_lab(lab, site, protected)
+    clients = []
+    for index, source in enumerate(addresses):
+        product = f"/?product={index % 5 + 1}"
+        word = LOOP_WORD if index % 10 == 0 else "boots"
+        paths = (*[f"{product}&utm_source=link&utm_id={{n}}"] * 7, "/", product, f"/?s={word}+{{n}}")
+        turn = (index + index // 10) % len(paths)  # who searches when: spread, those for the word too
+        clients.append(load.Client(f"crowd{index + 1}", source, CROWD_PACE, paths[turn:] + paths[:turn], 10,
+                                   expect=site.content_expect, tls_lab=tls, keep_alive=True))
+    return clients
+
+
+def is_search(path: str) -> bool:
+    return "?s=" in path
+
+
+def hits_the_bug(path: str) -> bool:
+    """A crowd's search for the word the loop bug is armed for."""
+    return is_search(path) and f"s={LOOP_WORD}+" in path
 
 
 @dataclass
@@ -152,11 +206,17 @@ def since_epoch(samples: list[tuple], epoch: float) -> list[tuple]:
     return [(when - epoch, rest) for when, rest in samples]
 
 
-def _arm_the_loop(web_remote: watch.Remote, label: str) -> float | None:
-    """`standin arm-loop` on the web host: the time it returned success, None if it failed."""
-    _say(label, "the loop bug is armed: the next search that reaches PHP loops forever")
+def _arm_the_loop(web_remote: watch.Remote, label: str, scenario: str) -> float | None:
+    """`standin arm-loop` on the web host (for good, for the crowd's word): the time it
+    returned success, None if it failed."""
+    if scenario == "crowd":
+        _say(label, f"the loop bug is armed for good: every search for '{LOOP_WORD}' that reaches PHP loops")
+        command = f"standin arm-loop persistent {LOOP_WORD}"
+    else:
+        _say(label, "the loop bug is armed: the next search that reaches PHP loops forever")
+        command = "standin arm-loop"
     try:
-        web_remote.run("standin arm-loop", check=True)
+        web_remote.run(command, check=True)
     except watch.RemoteFailed as failed:
         _say(label, f"arming the loop failed: {failed}")
         return None
@@ -179,14 +239,16 @@ async def _traffic(clients: list[load.Client], web: LabHost, host_name: str, sta
     )
 
 
-async def _surge_and_loop(web_remote: watch.Remote, timeline: Timeline, surge: float, attacker: load.Client,
-                          label: str) -> float | None:
-    """Announce the surge (the attacker's process starts it on its own), arm the loop
+async def _surge_and_loop(web_remote: watch.Remote, timeline: Timeline, surge: float, clients: list[load.Client],
+                          label: str, scenario: str) -> float | None:
+    """Announce the surge (its process starts it on its own), arm the loop
     ``timeline.loop_after`` seconds into it; when arming returned success (None: failed)."""
     await asyncio.sleep(max(0.0, surge - time.monotonic()))
-    _say(label, f"surge: the attacker floods at {ATTACK_FACTOR}x the rate limit ({attacker.per_second:g} r/s)")
+    rate = sum(client.per_second for client in clients)
+    _say(label, f"surge: a crowd of {len(clients)} addresses, {rate:g} r/s in all" if scenario == "crowd" else
+         f"surge: the attacker floods at {ATTACK_FACTOR}x the rate limit ({rate:g} r/s)")
     await asyncio.sleep(max(0.0, surge + timeline.loop_after - time.monotonic()))
-    return await asyncio.to_thread(_arm_the_loop, web_remote, label)
+    return await asyncio.to_thread(_arm_the_loop, web_remote, label, scenario)
 
 
 async def _gathered(*awaitables) -> list:
@@ -227,43 +289,64 @@ def request_timeout(host_settings: HostSettings, service: str) -> float:
     return float(pool.request_terminate_timeout) if pool else 0.0
 
 
-def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, timeline: Timeline) -> Record:
-    """Run the drill once against ``lab``'s first web host; return what it recorded."""
+def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, timeline: Timeline,
+        scenario: str = "abuser") -> Record:
+    """Run the drill's ``scenario`` once against ``lab``'s first web host; return what it
+    recorded. The crowd's addresses are on the lab's bridge for the run only."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario {scenario!r}: expected one of {', '.join(SCENARIOS)}")
+    with on_the_bridge(lab, CROWD_SIZE) if scenario == "crowd" else contextlib.nullcontext([]) as addresses:
+        return _run(label, lab, host_settings, protected, timeline, scenario, addresses)
+
+
+def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, timeline: Timeline, scenario: str,
+         addresses: list[str]) -> Record:
     web = lab.group("web")[0]
     web_remote = watch.Remote(lab, web)
     site = standin_site(host_settings)
     host_name = site.server_names[0]
     record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")),
-                    request_timeout(host_settings, site.backend.service) if protected else 0.0)
+                    request_timeout(host_settings, site.backend.service) if protected else 0.0, scenario)
     web_remote.run("standin heal", check=True)
     tls = bool(tls_lab(lab, site, protected))
     for path in VISITOR_PATHS:  # a warm cache, as a site that has had visitors has
         web_remote.run(f"curl -s -o /dev/null {curl_arguments(host_name, '127.0.0.1', path, tls)}")
-    attacker = load.Client("attacker", lab.client_addresses["attacker"], ATTACK_FACTOR * site.limits.default.per_second,
-                           ATTACKER_PATHS, timeout=10, tls_lab=tls_lab(lab, site, protected))
+    if scenario == "crowd":
+        surging, niceness = crowd(lab, site, protected, addresses), 0
+    else:
+        surging, niceness = [load.Client(
+            "attacker", lab.client_addresses["attacker"], ATTACK_FACTOR * site.limits.default.per_second,
+            ATTACKER_PATHS, timeout=10, tls_lab=tls_lab(lab, site, protected))], 10
+
+    slow_log = php_fpm.slowlog(site.backend.service, host_settings.services[site.backend.service]) \
+        if protected and record.request_timeout else None
+    slow_log_size = int(web_remote.run(f"stat -c %s {slow_log} 2>/dev/null || echo 0")) if slow_log else 0
 
     epoch, started = time.time(), time.monotonic()
     watchers = Watchers.start(lab, web, host_settings, protected)
     surge = started + timeline.idle
     spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
-    attack = spawn.Process(target=_attack, args=(attacker, web.address, host_name, started, surge,
-                                                 surge + timeline.surge, queue))
-    attack.start()  # it waits for the surge
+    surging_process = spawn.Process(target=_surge, args=(surging, web.address, host_name, started, surge,
+                                                         surge + timeline.surge, niceness, queue))
+    surging_process.start()  # it waits for the surge
 
-    _say(label, f"idle baseline for {timeline.idle:g}s, then the surge for {timeline.surge:g}s")
+    _say(label, f"{scenario}: idle baseline for {timeline.idle:g}s, then the surge for {timeline.surge:g}s")
     _, armed = asyncio.run(_gathered(
         _traffic(browsers(lab, site, protected), web, host_name, started, started + timeline.total, record.hits, label),
-        _surge_and_loop(web_remote, timeline, surge, attacker, label),
+        _surge_and_loop(web_remote, timeline, surge, surging, label, scenario),
     ))
     record.hits += queue.get(timeout=timeline.total + 60)
-    attack.join(timeout=30)
+    surging_process.join(timeout=30)
     watchers.stop(record, epoch)
     record.loop_armed = armed - epoch if armed is not None else None
     record.loop_cpu = [(when - epoch, used) for when, used in _loop_cpu(web_remote)]
     record.loop_started = record.loop_cpu[0][0] if record.loop_cpu else None
     if protected:
         _monit_and_alerts(lab, web_remote, host_settings, record, epoch)
+    if slow_log:
+        record.slow_log_loops = int(web_remote.run(
+            f"tail -c +{slow_log_size + 1} {slow_log} | grep -c 'standin_busy_loop()' || true") or 0)
     web_remote.run("standin heal")
     _say(label, "done")
     return record

@@ -2,6 +2,8 @@
 delays, goals; and its parsers, on Monit's and the mail sink's own formats. Each blind
 spot of the old goals (issue 23) has a record here that must fail them."""
 
+import ipaddress
+import json
 import math
 
 import pytest
@@ -34,6 +36,7 @@ def record(**changes) -> Record:
                 for t in range(70)]
     made.monit_log = [(23.0, "total cpu usage of 25.0% matches resource limit"), (23.0, "trying to restart")]
     made.alerts = {"alice@example.com": [24.5], "bob@example.com": [25.0]}
+    made.slow_log_loops = 1
     for key, value in changes.items():
         setattr(made, key, value)
     return made
@@ -260,3 +263,94 @@ def test_the_drills_samplers_ask_the_site_over_https_by_its_name(lab_web):
     assert f"--resolve {name}:443:127.0.0.1 'https://{name}{site.health_path}'" in app
     assert f"--resolve {name}:443:{web.address} 'https://{name}{site.content_path}'" in probe
     assert "http://" not in app + probe
+
+
+# --- the crowd (issue 17) -----------------------------------------------------------
+
+def crowd_record(page_ok: float = 1.0, page_ms: float = 5, search_ms: float = 20, search_status: int = 429,
+                 clients: int = 200, ssh_surge: float = 0.010) -> Record:
+    """The abuser's record with a crowd instead of the attacker: ``clients`` addresses at
+    0.4 r/s for the surge's 20 s, each with 7 pages in 10 on a tracking tag, one search in 10
+    (for the loop's word, one client in ten); and ssh and Monit round trips."""
+    made = record(scenario="crowd")
+    made.hits = [hit for hit in made.hits if hit.client != "attacker"]
+    failed_every = round(1 / (1 - page_ok)) if page_ok < 1 else 0
+    count = 0
+    for client in range(clients):
+        for step in range(8):
+            path = "/?s=boots+1" if step == 7 else "/?product=1&utm_id=5"
+            if step == 7 and client % 10 == 0:
+                path = f"/?s={scenario.LOOP_WORD}+1"
+            count += 1
+            ok = not (failed_every and count % failed_every == 0)
+            search = "?s=" in path
+            made.hits.append(Hit(f"crowd{client + 1}", 10 + step * 2.5 + client / 100,
+                                 (search_ms if search else page_ms) / 1000,
+                                 (search_status if search else 200 if ok else 502), ok and not search, path))
+    made.ssh = [(t / 2, 0.010 if t < 20 else ssh_surge) for t in range(70)]
+    made.monit = [(t, 0.050) for t in range(35)]
+    return made
+
+
+def test_a_crowd_that_is_served_meets_every_goal():
+    result = figures.figures(crowd_record())
+    assert result.crowd.served == 1 and result.crowd.requests == 1400 and result.crowd_per_second == 80
+    assert (result.searches, result.searches_answered, result.searches_busy, result.bug_searches) == (180, 1, 180, 20)
+    assert set(figures.CROWD_GOALS) <= set(figures.goals(result)) and unmet(result) == []
+
+
+def test_the_abuser_is_not_held_to_the_crowds_goals():
+    assert not set(figures.CROWD_GOALS) & set(figures.goals(figures.figures(record())))
+
+
+@pytest.mark.parametrize(("changes", "missed"), [
+    ({"page_ok": 0.99}, ["crowd.served"]),  # 1 % of page views failed: 99.5 % is the goal
+    ({"page_ms": 1200}, ["crowd.p99_ms"]),
+    ({"search_ms": 10_000, "search_status": 504}, ["searches_answered"]),  # waited for a timeout
+    ({"search_ms": 2500, "search_status": 200}, ["searches_answered"]),  # results, but late
+    ({"clients": 150}, ["crowd_per_second"]),  # 60 r/s: not 5x what PHP renders uncached
+    ({"ssh_surge": 0.016}, ["ssh_ratio"]),
+])
+def test_a_crowd_goal_missed_fails(changes, missed):
+    assert unmet(figures.figures(crowd_record(**changes))) == missed
+
+
+def test_the_crowd_is_many_addresses_each_under_the_per_client_limits(lab_web):
+    site = standin_site(lab_web[1])
+    addresses = LAB.crowd_addresses(scenario.CROWD_SIZE)
+    clients = scenario.crowd(LAB, site, True, addresses)
+    assert len({client.source for client in clients}) == len(clients) >= 200
+    assert all(client.keep_alive and client.per_second < site.limits.default.per_second / 4 for client in clients)
+    assert sum(client.per_second for client in clients) >= 5 * scenario.UNCACHED_CAPACITY
+    paths = [path for client in clients for path in client.paths]
+    searches = [path for path in paths if scenario.is_search(path)]
+    assert sum("utm_id={n}" in path for path in paths) / len(paths) == 0.7 and len(searches) / len(paths) == 0.1
+    assert sum(scenario.hits_the_bug(path) for path in searches) / len(searches) == 0.1
+    # each client searches under the strict class's per-client rate too
+    assert all(client.per_second * sum(map(scenario.is_search, client.paths)) / len(client.paths)
+               <= site.limits.strict.per_second for client in clients)
+
+
+def test_the_crowds_addresses_are_the_labs_own_and_outside_its_subnet():
+    addresses = LAB.crowd_addresses(200)
+    assert len(set(addresses)) == 200 and all(address.startswith("198.18.") for address in addresses)
+    assert LAB.crowd_network.subnet_of(ipaddress.ip_network("198.18.0.0/15"))
+    assert not LAB.crowd_network.overlaps(LAB.subnet)
+    with pytest.raises(ValueError, match="a crowd of 255: expected 1 to 254"):
+        LAB.crowd_addresses(255)
+
+
+def test_a_loop_missing_from_the_slow_log_fails():
+    assert unmet(figures.figures(record(slow_log_loops=0))) == ["slow_log_loops"]
+
+
+def test_the_crowds_report_has_its_goals_its_series_and_its_plot(tmp_path):
+    records = [crowd_record()]
+    runs = [figures.figures(record) for record in records]
+    report.write_json(tmp_path / "drill-crowd.json", runs, records)
+    written = json.loads((tmp_path / "drill-crowd.json").read_text())
+    assert set(figures.CROWD_GOALS) <= set(written["goals"]["with Holdfast"])
+    assert 100 in written["series"]["with Holdfast"]["crowd_success"]
+    report.write_plot(tmp_path / "drill-crowd.png", records)
+    assert (tmp_path / "drill-crowd.png").read_bytes().startswith(b"\x89PNG")
+    assert "crowd page views served, surge" in report.table(runs)

@@ -6,6 +6,7 @@
 from pyinfra import host
 
 from holdfast.audit import deploy_audit
+from holdfast.bans import deploy_bans
 from holdfast.base import deploy_base
 from holdfast.deploy_lock import release_deploy_lock, take_deploy_lock
 from holdfast.failover import deploy_failover
@@ -28,6 +29,7 @@ if WATCHED_GROUP in host.groups:
     deploy_slices()  # first: a service installed after it starts in its slice
     deploy_php_fpm()  # before nginx: the pool listens where nginx sends
     deploy_nginx()
+    deploy_bans()  # after nginx: its jail reads what nginx refuses
     deploy_failover()  # after nginx: its track script checks the site through nginx
     deploy_node_exporter()
 

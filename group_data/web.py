@@ -141,6 +141,8 @@ slices = {
 
 # nginx in front of the sites. Loopback and the monitors hosts of the inventory are never
 # limited; add the office's addresses, so a busy office behind one address is not either.
+# An address a limit refuses 60 times in a minute is banned at the firewall for 10 minutes,
+# each next time twice as long, a day at most (the defaults: docs/settings.md).
 edge = {
     "allow": ["203.0.113.0/29"],
 }

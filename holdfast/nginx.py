@@ -31,6 +31,7 @@ CONFIG_DIR = "/etc/nginx/holdfast"
 SITES_DIR = f"{CONFIG_DIR}/sites"
 PAGES_DIR = f"{CONFIG_DIR}/pages"
 CACHE_DIR = "/var/cache/nginx/holdfast"
+ERROR_LOG = "/var/log/nginx/error.log"  # where the edge logs what it refuses (edge.log_level)
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 # Where nginx serves its own pages inside every site (internal locations only).
 PAGES_URI = "/.holdfast"
@@ -193,7 +194,8 @@ def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[
     peers = list(peers) if _uses_acme(host_settings) else []
     return [
         ConfigFile("/etc/nginx/nginx.conf", render(
-            "nginx/etc/nginx/nginx.conf.j2", config_dir=CONFIG_DIR, keep=edge.keep,
+            "nginx/etc/nginx/nginx.conf.j2", config_dir=CONFIG_DIR, keep=edge.keep, error_log=ERROR_LOG,
+            log_level=edge.log_level,
         )),
         ConfigFile(f"{CONFIG_DIR}/edge.conf", render(
             "nginx/etc/nginx/holdfast/edge.conf.j2", edge=edge, allow_list=allow_list(edge, monitors),

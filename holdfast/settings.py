@@ -666,6 +666,28 @@ class Site(Settings):
     )
 
 
+class Bans(Settings):
+    """Repeat offenders of the sites' per-client limits dropped at the firewall by Debian's
+    fail2ban (its nginx-limit-req filter, an nftables set): each new ban of an address twice
+    as long as its last, every ban expiring on its own. The sources never limited (loopback,
+    the monitors hosts, edge.allow) are never banned; the strict class's budget for all
+    clients together (a crowd) bans nobody."""
+
+    enabled: bool = Field(True, description="Ban repeat offenders (False: limits answer 429, nobody is banned).")
+    refused: int = Field(
+        60, ge=1, description="Requests a per-client limit refused to one address within `within` that ban it."
+    )
+    within: Interval = Field("1m", description="The window `refused` is counted over.")
+    ban: Interval = Field("10m", description="An address's first ban; each next one twice as long as its last.")
+    longest: Interval = Field("1d", description="The longest a ban grows to.")
+
+    @model_validator(mode="after")
+    def _longest_at_least_the_first(self):
+        if self.longest < self.ban:
+            raise ValueError(f"expected longest ({self.longest}s) at least ban ({self.ban}s)")
+        return self
+
+
 class Edge(Settings):
     """nginx at the edge, for every site of the host."""
 
@@ -679,6 +701,7 @@ class Edge(Settings):
         "warn", description="Level at which rejected requests are logged (delayed ones one level lower)."
     )
     dry_run: bool = Field(False, description="Count and log what would be limited, but limit nothing (a safe rollout).")
+    bans: Bans = Field(Bans(), description="Repeat offenders of the per-client limits, banned at the firewall.")
     keep: Annotated[list[IncludeGlob], AfterValidator(unique)] = Field(
         [], description="Files of the host's own nginx configuration that Holdfast's nginx.conf includes beside its "
         "own (include globs such as '/etc/nginx/sites-enabled/*'), checked together by nginx -t. Before the first "

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_host, ctx_inventory
 
-from holdfast import audit, failover, firewall, loading, monit, monitoring, nginx, php_fpm, providers, slices
+from holdfast import audit, bans, failover, firewall, loading, monit, monitoring, nginx, php_fpm, providers, slices
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, monitor_addresses, ssh_command
 from holdfast.maintenance import WINDOW_FILE
 from holdfast.safe_config import ConfigFile
@@ -71,6 +71,8 @@ class HostStatus:
     drift: Drift = field(default_factory=Drift)
     maintenance: dict = field(default_factory=dict)  # the open window: until, reason, services
     holds: dict[str, str] = field(default_factory=dict)  # site -> the service address this host holds
+    banned: dict[str, str] = field(default_factory=dict)  # address -> when its ban ends (holdfast/bans.py)
+    bans_error: str = ""  # why the bans could not be read, on a host that bans
 
 
 @dataclass
@@ -252,6 +254,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
         ],
     }
     if WATCHED_GROUP in groups:
+        if bans.active(host_settings):
+            builders["bans"] = lambda: bans.config_files(host_settings, monitor_addresses(pyinfra_inventory))
         builders |= {
             "slices": lambda: slices.config_files(host_settings),
             "nginx": lambda: nginx.config_files(host_settings, monitor_addresses(pyinfra_inventory),
@@ -282,7 +286,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
     return files, skipped
 
 
-def host_script(paths: list[str], slice_units: list[str], monitor: bool, addresses: bool = False) -> str:
+def host_script(paths: list[str], slice_units: list[str], monitor: bool, addresses: bool = False,
+                banning: bool = False) -> str:
     """The one read-only command run on a host: each part printed under its section mark."""
     quoted = " ".join(map(shlex.quote, paths)) or "/dev/null"
     parts = {
@@ -302,6 +307,8 @@ def host_script(paths: list[str], slice_units: list[str], monitor: bool, address
         parts["slices"] = f"systemctl show {properties} -- {' '.join(map(shlex.quote, slice_units))}"
     if addresses:
         parts["addresses"] = "ip -o addr show 2>/dev/null | awk '{print $4}'"
+    if banning:
+        parts["bans"] = f"fail2ban-client get {bans.JAIL} banip --with-time 2>&1"
     if monitor:
         api = f"http://{monitoring.ALERTMANAGER_ADDRESS}/api/v2"
         parts["alerts"] = f"curl -fsS --max-time 3 {api}/alerts 2>&1"
@@ -334,7 +341,8 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
     monitor = MONITOR_GROUP in groups
     service_addresses = {site: str(each.address) for site, each in host_settings.failover.sites.items()
                          if failover.active(host_settings)}
-    found, error = run_on(pyinfra_host, host_script(paths, slice_units, monitor, bool(service_addresses)))
+    banning = watched and bans.active(host_settings)
+    found, error = run_on(pyinfra_host, host_script(paths, slice_units, monitor, bool(service_addresses), banning))
     status = HostStatus(pyinfra_host.name, error=error)
     if error:
         return status
@@ -345,6 +353,8 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
     status.certificates = certificates(found.get("certificates", ""))
     status.maintenance = window(found.get("maintenance", ""))
     status.holds = held(service_addresses, found.get("addresses", ""))
+    if banning:
+        status.banned, status.bans_error = banned(found.get("bans", ""))
     status.drift = drift(wanted, found.get("stat", ""), found.get("sha1", ""), not_compared)
     if monitor:
         try:
@@ -353,6 +363,20 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
         except (ValueError, KeyError, TypeError):
             fleet.alertmanager_error = f"{pyinfra_host.name}: {found.get('alerts', '')[:200]}"
     return status
+
+
+BAN_LINE = re.compile(r"^(\S+)\s+\S+ \S+ \+ \d+ = (\S+ \S+)$")
+
+
+def banned(output: str) -> tuple[dict[str, str], str]:
+    """The addresses banned now, each with when its ban ends, from ``fail2ban-client get JAIL
+    banip --with-time`` ("ADDRESS  START + SECONDS = END" lines); or what fail2ban said
+    instead (not running, no such jail)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    found = {match[1]: match[2] for match in map(BAN_LINE.match, lines) if match}
+    if len(found) < len(lines):
+        return found, next(line for line in lines if not BAN_LINE.match(line))[:200]
+    return found, ""
 
 
 def held(service_addresses: dict[str, str], output: str) -> dict[str, str]:
@@ -465,6 +489,9 @@ def render_host(status: HostStatus) -> list[str]:
     lines += [f"slice {_slice_line(use)}" for use in status.slices]
     lines += [f"certificate {path}: expires {expiry}" for path, expiry in sorted(status.certificates.items())]
     lines += [f"holds {site}'s service address {address}" for site, address in sorted(status.holds.items())]
+    lines += [f"banned at the firewall: {address} until {until}" for address, until in sorted(status.banned.items())]
+    if status.bans_error:
+        lines.append(f"bans UNREADABLE: {status.bans_error}")
     lines += _drift_lines(status.drift)
     return [lines[0], *(f"  {line}" for line in lines[1:])]
 

@@ -16,13 +16,25 @@ from pyinfra.api import StringCommand, deploy
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
-from holdfast import base, failover, firewall, hosted_monitors, loading, maintenance, monit, monitoring, nginx, slices
+from holdfast import (
+    bans,
+    base,
+    failover,
+    firewall,
+    hosted_monitors,
+    loading,
+    maintenance,
+    monit,
+    monitoring,
+    nginx,
+    slices,
+)
 from holdfast.facts import HoldfastFootprint
 from holdfast.safe_config import APPLY_COMMAND, ORIGINALS, STATE_DIR
 from holdfast.templates import render
 
 # Packages Holdfast installs; those a host did not have before its first deploy are purged.
-PACKAGES = frozenset(base.PACKAGES + failover.PACKAGES + firewall.PACKAGES + monit.PACKAGES
+PACKAGES = frozenset(bans.PACKAGES + base.PACKAGES + failover.PACKAGES + firewall.PACKAGES + monit.PACKAGES
                      + monitoring.PACKAGES + nginx.PACKAGES)
 FIRST = ("monit", "monit-unit")  # Monit first: it would restart or report what the others stop
 LAST = ("firewall", "firewall-unit")

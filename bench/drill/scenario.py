@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from bench.drill import load, watch
-from holdfast import php_fpm
+from holdfast import bans, php_fpm
 from holdfast.monit import timeouts_check_name
 from holdfast.settings import HostSettings
 from lab.acme import curl_arguments
@@ -348,5 +348,7 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
         record.slow_log_loops = int(web_remote.run(
             f"tail -c +{slow_log_size + 1} {slow_log} | grep -c 'standin_busy_loop()' || true") or 0)
     web_remote.run("standin heal")
+    if protected and bans.active(host_settings):  # the abuser's ban (holdfast/bans.py) ends with the drill
+        web_remote.run("fail2ban-client unban --all")
     _say(label, "done")
     return record

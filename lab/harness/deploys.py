@@ -141,3 +141,12 @@ def run_deploy(
 def fingerprints(targets) -> dict[str, str]:
     """A fingerprint of every file a deploy could change, per host (``targets``: tests/host)."""
     return {name: target.testinfra.check_output(FINGERPRINT) for name, target in targets.items()}
+
+
+def read_status(inventory: str) -> dict:
+    """`python -m holdfast status INVENTORY --json`, as the sysadmin runs it."""
+    result = subprocess.run([sys.executable, "-m", "holdfast", "status", inventory, "--json"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    found = json.loads(result.stdout)
+    print(f"status read {len(found['hosts'])} hosts in {found['seconds']}s")
+    return found

@@ -42,8 +42,11 @@ def test_goal(drill, name, goal):
 
 
 def test_the_attacker_was_held_off(drill):
+    """Refused (429) by its limit, then dropped at the firewall once banned: PHP saw at most a
+    tenth of what it sent."""
     result = drill("abuser")
-    assert result.attacker_429 > result.attacker_sent / 2
+    assert result.attacker_served < result.attacker_sent / 10
+    assert result.attacker_429 > 0
 
 
 def test_the_crowds_addresses_are_gone_from_the_bridge_after_it(drill):

@@ -2,23 +2,11 @@
 Holdfast renders them, and shows a fault while it lasts (nginx stopped on a web host with
 Monit held off it: Alertmanager's SiteDown for that host, Monit's check not monitored)."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 
+from lab.harness.deploys import read_status
 from lab.harness.faults import unmonitor
 from lab.harness.probes import wait_for
-
-
-def read_status(inventory: str) -> dict:
-    """`python -m holdfast status INVENTORY --json`, as the sysadmin runs it."""
-    result = subprocess.run([sys.executable, "-m", "holdfast", "status", inventory, "--json"],
-                            capture_output=True, text=True, timeout=60, check=True)
-    found = json.loads(result.stdout)
-    print(f"status read {len(found['hosts'])} hosts in {found['seconds']}s")
-    return found
 
 
 @pytest.fixture(scope="module")

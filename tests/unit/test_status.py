@@ -155,6 +155,22 @@ def test_a_host_holds_the_service_addresses_among_its_own():
     assert status.held({"shop": "10.123.0.1"}, own) == {}  # a prefix of an own address is not it
 
 
+def test_the_addresses_banned_now_and_until_when():
+    script = status.host_script([], [], monitor=False, banning=True)
+    assert f"echo '{status.SECTION_MARK}bans'; fail2ban-client get holdfast-limits banip --with-time 2>&1" in script
+    assert "fail2ban" not in status.host_script([], [], monitor=False)
+    # fail2ban-client's own output (1.0.2, Debian 12)
+    listed = ("10.130.0.250 \t2026-11-28 13:38:04 + 20 = 2026-11-28 13:38:24\n"
+              "2001:db8::5 \t2026-11-28 13:38:05 + 40 = 2026-11-28 13:38:45\n")
+    assert status.banned(listed) == ({"10.130.0.250": "2026-11-28 13:38:24", "2001:db8::5": "2026-11-28 13:38:45"}, "")
+    assert status.banned("\n") == ({}, "")
+    assert status.banned("Sorry but the jail 'holdfast-limits' does not exist\n") == (
+        {}, "Sorry but the jail 'holdfast-limits' does not exist")
+    lines = status.render_host(status.HostStatus("web1", banned={"10.130.0.250": "2026-11-28 13:38:24"}))
+    assert "  banned at the firewall: 10.130.0.250 until 2026-11-28 13:38:24" in lines
+    assert "  bans UNREADABLE: fail2ban down" in status.render_host(status.HostStatus("web1", bans_error="fail2ban down"))
+
+
 def test_each_service_address_is_held_by_one_host_or_the_screen_says_what_is_wrong():
     lab_settings = fleet_settings()
     def hosts(**holding):

@@ -13,7 +13,7 @@ from bench.drill.load import Hit
 from bench.drill.scenario import Record, Timeline
 from lab.site import standin_site
 from lab.topology import LAB
-from tests.conftest import fleet_settings
+from tests.conftest import REPO, fleet_settings
 
 TIMELINE = Timeline(idle=10, surge=20, loop_after=5, cooldown=5)
 
@@ -354,3 +354,23 @@ def test_the_crowds_report_has_its_goals_its_series_and_its_plot(tmp_path):
     report.write_plot(tmp_path / "drill-crowd.png", records)
     assert (tmp_path / "drill-crowd.png").read_bytes().startswith(b"\x89PNG")
     assert "crowd page views served, surge" in report.table(runs)
+
+
+def test_the_readmes_drill_tables_are_made_from_the_results_json():
+    drills = report.results(REPO / "bench/results")
+    assert set(drills) == set(scenario.SCENARIOS)
+    readme = (REPO / "README.md").read_text()
+    assert report.readme_blocks(readme, drills) == readme, "stale: python -m bench.drill.report bench/results README.md"
+
+
+def test_a_drill_json_as_a_readme_table(tmp_path):
+    records = [crowd_record()]
+    report.write_json(tmp_path / "drill-crowd.json", [figures.figures(record) for record in records], records)
+    table = report.markdown(json.loads((tmp_path / "drill-crowd.json").read_text()))
+    assert "| crowd page views served, surge | 100.0% |" in table and "attacker" not in table
+    assert f"- PASS {figures.CROWD_GOALS['crowd.served'][0]} (1)" in table
+    block = report.readme_blocks("a\n<!-- drill:crowd -->\nold\n<!-- /drill:crowd -->\nb", {"crowd": json.loads(
+        (tmp_path / "drill-crowd.json").read_text())})
+    assert block == f"a\n<!-- drill:crowd -->\n{table}\n<!-- /drill:crowd -->\nb"
+    with pytest.raises(ValueError, match="no <!-- drill:abuser -->"):
+        report.readme_blocks("a", {"abuser": {}})

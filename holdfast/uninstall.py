@@ -41,6 +41,10 @@ LAST = ("firewall", "firewall-unit")
 # What replaces a swap's recorded reload when uninstalling.
 RELOADS = {
     "monit-unit": "systemctl daemon-reload && systemctl try-restart monit",  # back under the package's unit
+    # Debian 12's own sshd jail, without the journal Holdfast's jail file gave it, keeps
+    # fail2ban from starting on a host without a syslog daemon: stopped then (and purged
+    # after, if Holdfast installed it).
+    "bans": f"systemctl try-reload-or-restart {bans.UNIT} || systemctl stop {bans.UNIT}",
     "firewall": f"nft delete table {firewall.TABLE} 2>/dev/null || true",
 }
 

@@ -21,6 +21,7 @@ def test_units_leaving_their_slices_are_restarted_and_the_firewall_table_is_dele
     assert reload.startswith("systemctl daemon-reload") and "nginx.service" in reload and "try-restart" in reload
     assert uninstall.uninstall_reload("firewall", []) == "nft delete table inet holdfast 2>/dev/null || true"
     assert uninstall.uninstall_reload("nginx", ["/etc/nginx/nginx.conf"]) is None  # the swap's own reload
+    assert uninstall.uninstall_reload("bans", []) == "systemctl try-reload-or-restart fail2ban.service || systemctl stop fail2ban.service"
 
 
 def test_only_holdfast_s_own_packages_are_purged():

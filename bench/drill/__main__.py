@@ -1,6 +1,6 @@
 """``make drill``: the seed's outage on the lab, with Holdfast and without, side by side.
 
-    .venv/bin/python -m bench.drill [--scenario crowd|abuser] [--short] [--protected-only] [--out bench/out]
+    .venv/bin/python -m bench.drill [--scenario NAME] [--short] [--protected-only] [--out bench/out]
 
 Every scenario (bench/drill/scenario.py), or the one named. With Holdfast: the lab as
 `make demo` leaves it. Without: a twin lab ("bare", its own bridge and subnet) whose web

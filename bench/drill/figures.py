@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from bench.drill.scenario import UNCACHED_CAPACITY, Record, hits_the_bug, is_search
+from bench.drill.scenario import FAULTS, UNCACHED_CAPACITY, Record, hits_the_bug, is_search
 
 # Fewest requests a latency figure is taken over: fewer, and it is not taken (a goal on it fails).
 MIN_SAMPLES = 40
@@ -61,6 +61,7 @@ class Figures:
     monit_surge_ms: float | None
     loop_armed: float | None  # None: `standin arm-loop` failed
     loop_started: float | None  # as the stand-in recorded it on the host
+    fault_started: float | None  # the loop's start, or a fault's break (None: it failed)
     detected: float | None
     recovered: float | None
     mttd: float | None
@@ -132,26 +133,31 @@ def app_cpu(record: Record) -> list[tuple[float, float]]:
 # the killed request reported. A "cpu usage ... matches" line alone stops nothing: Monit logs
 # it as a warning at each matching cycle before the rule's count is reached.
 DETECTIONS = ("trying to restart", "content match")
+# Monit's log about a fault of the matrix seen: a failed probe, a process gone, a request
+# PHP-FPM killed, a restart.
+FAULT_DETECTIONS = ("failed", "not running", "content match", "trying to restart")
 
 
 def detection(record: Record) -> float | None:
-    """When Monit first reported the loop stopped: its restart of the service, or its report
-    of the request PHP-FPM killed, stamped at or after the loop's start. The log has whole
-    seconds, so an event in the second the loop began cannot be placed after it and is not
-    counted (Monit measures CPU over a whole cycle: it cannot see a loop within its first
-    second)."""
-    if record.loop_started is None:
+    """When Monit first reported the loop stopped (its restart of the service, or its report
+    of the request PHP-FPM killed), or the fault seen, stamped at or after the fault's start.
+    The log has whole seconds, so an event in the second the fault began cannot be placed
+    after it and is not counted (Monit measures CPU over a whole cycle: it cannot see a loop
+    within its first second)."""
+    if record.fault_started is None:
         return None
+    signs = FAULT_DETECTIONS if record.scenario in FAULTS else DETECTIONS
     return next((when for when, what in record.monit_log
-                 if when >= record.loop_started and any(sign in what for sign in DETECTIONS)), None)
+                 if when >= record.fault_started and any(sign in what for sign in signs)), None)
 
 
 def _recovered(record: Record, detected: float) -> float | None:
     """First sample at or after ``detected`` whose service answers its health page and no
     longer loops: a new main process (Monit restarted it), or any, once Monit reported the
-    request PHP-FPM killed (the kill came first)."""
-    killed = any(when == detected and "content match" in what for when, what in record.monit_log)
-    before = [values[1] for when, values in record.app if when <= record.loop_started]
+    request PHP-FPM killed (the kill came first), or after a fault of the matrix."""
+    killed = record.scenario in FAULTS or any(
+        when == detected and "content match" in what for when, what in record.monit_log)
+    before = [values[1] for when, values in record.app if when <= record.fault_started]
     looping_pid = before[-1] if before else None
     return next(
         (when for when, (_, pid, health) in record.app
@@ -198,7 +204,7 @@ def figures(record: Record) -> Figures:
     detected = detection(record)
     recovered = _recovered(record, detected) if detected is not None else None
     arrivals = _alert_arrivals(record, detected)
-    mttd = detected - record.loop_started if detected is not None else None
+    mttd = detected - record.fault_started if detected is not None else None
     before_loop, looping = _loop_cpu(record, recovered)
     mttr = recovered - detected if recovered is not None else None
     ssh_idle, ssh_surge = _round_trips_ms(record.ssh, surge_start)
@@ -224,6 +230,7 @@ def figures(record: Record) -> Figures:
         monit_surge_ms=_median(monit_surge) if monit_surge else None,
         loop_armed=record.loop_armed,
         loop_started=record.loop_started,
+        fault_started=record.fault_started,
         detected=detected,
         recovered=recovered,
         mttd=mttd,
@@ -324,8 +331,25 @@ CROWD_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
 }
 
 
+# A fault of the matrix, mid-crowd: the pages still served (the cache), the fault seen,
+# healed and told.
+RECOVER_WITHIN = 60  # seconds from detection: a restart, its start timeout (MariaDB's recovery)
+FAULT_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
+    "fault_started": ("the fault broke the service", lambda result: result.fault_started is not None),
+    **{key: GOALS[key] for key in ("visitors.served", "visitors.p99_ms")},
+    **{key: CROWD_GOALS[key] for key in ("crowd.served", "crowd.p99_ms")},
+    "mttd": ("the fault seen by Monit within the pool's request timeout and 2 Monit cycles",
+             lambda result: _at_most(result.mttd, result.detect_within)),
+    "mttr": (f"healthy again within {RECOVER_WITHIN} s of detection",
+             lambda result: _at_most(result.mttr, RECOVER_WITHIN)),
+    **{key: GOALS[key] for key in ("alert_delay", "alerts_lost")},
+}
+
+
 def goals_of(scenario: str) -> dict[str, tuple[str, Callable[[Figures], bool]]]:
     """The goals a protected run of ``scenario`` must meet."""
+    if scenario in FAULTS:
+        return FAULT_GOALS
     return {**GOALS, **(CROWD_GOALS if scenario == "crowd" else {})}
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.drill.figures import Figures, figures, goals, goals_of, timeline_series, value
-from bench.drill.scenario import Record
+from bench.drill.scenario import FAULTS, Record
 
 ROWS = [  # (figure, label, format, the scenario it belongs to: None for every one)
     *((f"{kind}.{key}", f"{kind} {label}", form, None) for kind in ("visitors", "members") for key, label, form in (
@@ -41,7 +41,8 @@ ROWS = [  # (figure, label, format, the scenario it belongs to: None for every o
     ("monit_surge_ms", "monit summary surge (ms)", "{:.0f}", None),
     ("ssh_ratio", "ssh surge / idle", "{:.2f}", None),
     ("monit_ratio", "monit summary surge / idle", "{:.2f}", None),
-    ("mttd", "loop to detection (s)", "{:.1f}", None),
+    ("fault_started", "the fault (the loop) began (s)", "{:.1f}", None),
+    ("mttd", "the fault to detection (s)", "{:.1f}", None),
     ("mttr", "detection to healthy (s)", "{:.1f}", None),
     ("alert_delay", "detection to alert mail (s)", "{:.1f}", None),
     ("alerts_lost", "alerts lost", "{}", None),
@@ -49,8 +50,10 @@ ROWS = [  # (figure, label, format, the scenario it belongs to: None for every o
 
 
 def rows_of(scenario: str) -> list[tuple[str, str, str]]:
-    """The table's rows for a run of ``scenario``: (figure, label, format)."""
-    return [(key, label, form) for key, label, form, belongs in ROWS if belongs in (None, scenario)]
+    """The table's rows for a run of ``scenario``: (figure, label, format). The crowd's rows
+    are the fault matrix's too (its faults come mid-crowd)."""
+    kinds = (None, scenario, "crowd") if scenario in FAULTS else (None, scenario)
+    return [(key, label, form) for key, label, form, belongs in ROWS if belongs in kinds]
 
 
 def _cell(figure, form: str) -> str:
@@ -89,6 +92,12 @@ def write_json(path: Path, runs: list[Figures], records: list[Record]) -> None:
     }, indent=1))
 
 
+TITLES = {
+    "crowd": "The seed's outage replayed: a crowd, and a loop every search for its word hits",
+    "abuser": "The seed's outage replayed: a flooding client, then an infinite loop",
+}
+
+
 def write_plot(path: Path, records: list[Record]) -> None:
     """Over time, one colour per run: the share served (visitors, members, the crowd's page
     views) against the 99.5 % goal, the visitors' latency, and the application's CPU; marked:
@@ -106,7 +115,7 @@ def write_plot(path: Path, records: list[Record]) -> None:
         served.plot(series["t"], series["success"], color=color, label=f"{record.label}, visitors")
         served.plot(series["t"], series["members_success"], color=color, linestyle=":",
                     label=f"{record.label}, members (never cached)")
-        if record.scenario == "crowd":
+        if record.scenario != "abuser":  # the crowd, and the faults mid-crowd
             served.plot(series["t"], series["crowd_success"], color=color, linestyle="--",
                         label=f"{record.label}, the crowd's page views")
         latency.plot(series["t"], series["p50_ms"], color=color, label=f"{record.label}, median")
@@ -114,7 +123,7 @@ def write_plot(path: Path, records: list[Record]) -> None:
         if series["app_cpu"]:
             cpu.plot(*zip(*series["app_cpu"], strict=True), color=color, label=record.label)
         for axis in (served, latency, cpu):
-            for when, style in ((result.loop_started, "--"), (result.detected, ":"), (result.recovered, "-.")):
+            for when, style in ((result.fault_started, "--"), (result.detected, ":"), (result.recovered, "-.")):
                 if when is not None:
                     axis.axvline(when, color=color, linestyle=style, alpha=0.6)
         for arrivals in record.alerts.values():
@@ -130,11 +139,9 @@ def write_plot(path: Path, records: list[Record]) -> None:
     latency.legend(loc="upper left", fontsize="small")
     cpu.set_ylabel("application CPU (% of a CPU)")
     cpu.legend(loc="upper left", fontsize="small")
-    cpu.set_xlabel("seconds since the drill began (shaded: the surge; the loop starts --, is detected :, "
+    cpu.set_xlabel("seconds since the drill began (shaded: the surge; the fault (the loop) begins --, is detected :, "
                    "recovered -.; | alert mail)")
-    served.set_title("The seed's outage replayed: " + (
-        "a crowd, and a loop every search for its word hits" if records[0].scenario == "crowd" else
-        "a flooding client, then an infinite loop"))
+    served.set_title(TITLES.get(records[0].scenario, f"A fault mid-crowd: {records[0].scenario}"))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 

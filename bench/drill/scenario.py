@@ -4,7 +4,7 @@ Visitors browse the first web host's site at a normal pace, each from an address
 their own, and the monitor host probes it, from start to end. Two members (visitors
 signed in, with a session cookie) browse beside them: nginx never answers them from its
 cache, so their figures are the application's own. After an idle baseline comes the
-surge, in one of two scenarios:
+surge, in one of these scenarios:
 
 - ``abuser``: one client floods the site at twenty times its default rate limit (search,
   mostly), and a few seconds in the loop bug is armed once: the next search that reaches
@@ -13,6 +13,9 @@ surge, in one of two scenarios:
   per-client limit, follow a link (most with a tracking tag of their own), some searching,
   five times what PHP can render uncached in all; a few seconds in the loop bug is armed
   for good: every search for the link's word loops, until the drill heals it.
+- the fault matrix (``FAULTS``): the crowd, and instead of the loop bug a fault breaks
+  the site, measured the same way: ``php-hung`` (every PHP worker asleep), ``mariadb-down``
+  (the database killed).
 
 Everything is recorded; ``figures`` turns a record into the numbers the report and the
 CI test read.
@@ -23,6 +26,7 @@ import contextlib
 import multiprocessing
 import os
 import resource
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,7 +51,33 @@ CROWD_SIZE = 200
 CROWD_PACE = 0.4  # requests per second, per address: 80 in all
 LOOP_WORD = "sale"
 UNCACHED_CAPACITY = 14
-SCENARIOS = ("abuser", "crowd")
+SURGES = ("abuser", "crowd")  # a surge, and the loop bug in it
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault of the matrix (issue 17), broken mid-crowd where the crowd's loop bug would be
+    armed: the service it breaks (the site's "backend", or its "database"), the shell that
+    breaks it on the web host ({unit}: the service's unit; {healthy}: whether the site's
+    health page answers there), the events of Monit's mails about it, and the shell that heals it
+    after the run (for a twin without Monit)."""
+
+    breaks: str
+    command: str
+    events: tuple[str, ...]
+    heal: str
+
+
+FAULTS = {
+    # Every PHP worker asleep (the master alive), until the health page no longer answers.
+    "php-hung": Fault("backend", "for i in $(seq 40); do standin hang; {healthy} || exit 0; done; exit 1",
+                      ("Connection failed", "Content match"), "standin heal"),
+    # The database killed, as by the OOM killer or a crash.
+    "mariadb-down": Fault("database",
+                          'pid=$(systemctl show -p MainPID --value {unit}); [ "$pid" -gt 0 ] && kill -9 "$pid"',
+                          ("Does not exist",), "systemctl start {unit}"),
+}
+SCENARIOS = (*SURGES, *FAULTS)
 VISITOR_PACE = 1.5  # requests per second, per anonymous visitor (pages nginx may cache)
 MEMBER_PACE = 1.0  # per member: every request is rendered by WordPress
 # Lab client addresses, one per browser, each under the site's default rate
@@ -85,6 +115,7 @@ class Record:
     clock_ticks: int  # per second: the unit of the app's CPU time (getconf CLK_TCK on the host)
     request_timeout: float = 0.0  # seconds PHP-FPM lets a request run before it kills it (0: no limit)
     scenario: str = "abuser"  # one of SCENARIOS
+    broken: float | None = None  # a fault's: when its command broke the service (None: it failed)
     hits: list[load.Hit] = field(default_factory=list)
     app: list[tuple[float, list[str]]] = field(default_factory=list)
     probes: list[tuple[float, list[str]]] = field(default_factory=list)
@@ -97,6 +128,11 @@ class Record:
     monit_log: list[tuple[float, str]] = field(default_factory=list)
     slow_log_loops: int | None = None  # the loop's PHP stacks PHP-FPM's slow log gained (None: no pool of Holdfast's)
     alerts: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def fault_started(self) -> float | None:
+        """When the fault began: the loop's start as the host recorded it, or the break."""
+        return self.broken if self.scenario in FAULTS else self.loop_started
 
 
 def _surge(clients: list[load.Client], address: str, host_name: str, started: float, begin: float, until: float,
@@ -206,19 +242,35 @@ def since_epoch(samples: list[tuple], epoch: float) -> list[tuple]:
     return [(when - epoch, rest) for when, rest in samples]
 
 
-def _arm_the_loop(web_remote: watch.Remote, label: str, scenario: str) -> float | None:
-    """`standin arm-loop` on the web host (for good, for the crowd's word): the time it
-    returned success, None if it failed."""
+def broken_service(scenario: str, host_settings: HostSettings) -> str:
+    """The key of ``services`` a fault scenario breaks: the site's backend, or its database."""
+    if FAULTS[scenario].breaks == "backend":
+        return standin_site(host_settings).backend.service
+    return next(name for name, service in host_settings.services.items() if service.exporter == "mysqld")
+
+
+def breaking(scenario: str, host_settings: HostSettings, tls: bool) -> tuple[str, str]:
+    """What a run of ``scenario`` breaks ``timeline.loop_after`` into the surge: as the run
+    says it, and as a shell command on the web host."""
     if scenario == "crowd":
-        _say(label, f"the loop bug is armed for good: every search for '{LOOP_WORD}' that reaches PHP loops")
-        command = f"standin arm-loop persistent {LOOP_WORD}"
-    else:
-        _say(label, "the loop bug is armed: the next search that reaches PHP loops forever")
-        command = "standin arm-loop"
+        return (f"the loop bug is armed for good: every search for '{LOOP_WORD}' that reaches PHP loops",
+                f"standin arm-loop persistent {LOOP_WORD}")
+    if scenario == "abuser":
+        return "the loop bug is armed: the next search that reaches PHP loops forever", "standin arm-loop"
+    site, service = standin_site(host_settings), broken_service(scenario, host_settings)
+    healthy = (f"curl -s -m 2 {curl_arguments(site.server_names[0], '127.0.0.1', site.health_path, tls)} "
+               f"| grep -qF {shlex.quote(site.health_expect)}")
+    return (f"{scenario}: {service} is broken",
+            FAULTS[scenario].command.format(unit=host_settings.services[service].unit, healthy=healthy))
+
+
+def _break(web_remote: watch.Remote, label: str, said: str, command: str) -> float | None:
+    """``command`` on the web host: the time it returned success, None if it failed."""
+    _say(label, said)
     try:
         web_remote.run(command, check=True)
     except watch.RemoteFailed as failed:
-        _say(label, f"arming the loop failed: {failed}")
+        _say(label, f"that failed: {failed}")
         return None
     return time.time()
 
@@ -239,16 +291,16 @@ async def _traffic(clients: list[load.Client], web: LabHost, host_name: str, sta
     )
 
 
-async def _surge_and_loop(web_remote: watch.Remote, timeline: Timeline, surge: float, clients: list[load.Client],
-                          label: str, scenario: str) -> float | None:
-    """Announce the surge (its process starts it on its own), arm the loop
-    ``timeline.loop_after`` seconds into it; when arming returned success (None: failed)."""
+async def _surge_and_break(web_remote: watch.Remote, timeline: Timeline, surge: float, clients: list[load.Client],
+                           label: str, scenario: str, broken: tuple[str, str]) -> float | None:
+    """Announce the surge (its process starts it on its own), break what ``breaking`` says
+    ``timeline.loop_after`` seconds into it; when that returned success (None: failed)."""
     await asyncio.sleep(max(0.0, surge - time.monotonic()))
     rate = sum(client.per_second for client in clients)
-    _say(label, f"surge: a crowd of {len(clients)} addresses, {rate:g} r/s in all" if scenario == "crowd" else
-         f"surge: the attacker floods at {ATTACK_FACTOR}x the rate limit ({rate:g} r/s)")
+    _say(label, f"surge: the attacker floods at {ATTACK_FACTOR}x the rate limit ({rate:g} r/s)" if scenario == "abuser"
+         else f"surge: a crowd of {len(clients)} addresses, {rate:g} r/s in all")
     await asyncio.sleep(max(0.0, surge + timeline.loop_after - time.monotonic()))
-    return await asyncio.to_thread(_arm_the_loop, web_remote, label, scenario)
+    return await asyncio.to_thread(_break, web_remote, label, *broken)
 
 
 async def _gathered(*awaitables) -> list:
@@ -268,18 +320,31 @@ def alert_subjects(service: str) -> tuple[str, str]:
     return f"{service}: Resource limit matched", f"{timeouts_check_name(service)}: Content match"
 
 
+def fault_subjects(scenario: str, host_settings: HostSettings) -> tuple[str, ...]:
+    """What the subject of Monit's mail about a fault contains: the broken service's events
+    (a hung backend's killed requests are its timeouts check's)."""
+    service = broken_service(scenario, host_settings)
+    return tuple(f"{timeouts_check_name(service) if event == 'Content match' else service}: {event}"
+                 for event in FAULTS[scenario].events)
+
+
 def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSettings, record: Record,
                       epoch: float) -> None:
-    """Monit's events about the stand-in's service and the requests PHP-FPM killed in it, and
-    each tier-1 contact's alert mails about either, into ``record``."""
+    """Monit's events about the stand-in's service, the requests PHP-FPM killed in it and a
+    fault's broken service, and each tier-1 contact's alert mails about the loop or the
+    fault, into ``record``."""
     service = standin_site(host_settings).backend.service
+    checks = {service, timeouts_check_name(service)}
+    if record.scenario in FAULTS:
+        checks.add(broken_service(record.scenario, host_settings))
+    subjects = fault_subjects(record.scenario, host_settings) if record.scenario in FAULTS else alert_subjects(service)
     log = web_remote.run("cat /var/log/monit.log")
-    record.monit_log = sorted(since_epoch(
-        watch.monit_events(log, service, epoch) + watch.monit_events(log, timeouts_check_name(service), epoch), epoch))
+    record.monit_log = sorted(since_epoch([event for check in sorted(checks)
+                                           for event in watch.monit_events(log, check, epoch)], epoch))
     relay = watch.Remote(lab, next(h for h in lab.hosts if h.name == host_settings.mail.relay))
     for address in host_settings.escalation.tier_emails(host_settings.monit.alert_tier):
         text = relay.run(f"cat {mailbox(address)} 2>/dev/null")
-        record.alerts[address] = sorted(when - epoch for subject in alert_subjects(service)
+        record.alerts[address] = sorted(when - epoch for subject in subjects
                                         for when in watch.delivered(text, subject) if when >= epoch)
 
 
@@ -295,7 +360,7 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     recorded. The crowd's addresses are on the lab's bridge for the run only."""
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario {scenario!r}: expected one of {', '.join(SCENARIOS)}")
-    with on_the_bridge(lab, CROWD_SIZE) if scenario == "crowd" else contextlib.nullcontext([]) as addresses:
+    with on_the_bridge(lab, CROWD_SIZE) if scenario != "abuser" else contextlib.nullcontext([]) as addresses:
         return _run(label, lab, host_settings, protected, timeline, scenario, addresses)
 
 
@@ -311,7 +376,7 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     tls = bool(tls_lab(lab, site, protected))
     for path in VISITOR_PATHS:  # a warm cache, as a site that has had visitors has
         web_remote.run(f"curl -s -o /dev/null {curl_arguments(host_name, '127.0.0.1', path, tls)}")
-    if scenario == "crowd":
+    if scenario != "abuser":
         surging, niceness = crowd(lab, site, protected, addresses), 0
     else:
         surging, niceness = [load.Client(
@@ -334,12 +399,15 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     _say(label, f"{scenario}: idle baseline for {timeline.idle:g}s, then the surge for {timeline.surge:g}s")
     _, armed = asyncio.run(_gathered(
         _traffic(browsers(lab, site, protected), web, host_name, started, started + timeline.total, record.hits, label),
-        _surge_and_loop(web_remote, timeline, surge, surging, label, scenario),
+        _surge_and_break(web_remote, timeline, surge, surging, label, scenario, breaking(scenario, host_settings, tls)),
     ))
     record.hits += queue.get(timeout=timeline.total + 60)
     surging_process.join(timeout=30)
     watchers.stop(record, epoch)
-    record.loop_armed = armed - epoch if armed is not None else None
+    if scenario in FAULTS:
+        record.broken = armed - epoch if armed is not None else None
+    else:
+        record.loop_armed = armed - epoch if armed is not None else None
     record.loop_cpu = [(when - epoch, used) for when, used in _loop_cpu(web_remote)]
     record.loop_started = record.loop_cpu[0][0] if record.loop_cpu else None
     if protected:
@@ -348,6 +416,9 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
         record.slow_log_loops = int(web_remote.run(
             f"tail -c +{slow_log_size + 1} {slow_log} | grep -c 'standin_busy_loop()' || true") or 0)
     web_remote.run("standin heal")
+    if scenario in FAULTS:
+        service = host_settings.services[broken_service(scenario, host_settings)]
+        web_remote.run(FAULTS[scenario].heal.format(unit=service.unit))
     if protected and bans.active(host_settings):  # the abuser's ban (holdfast/bans.py) ends with the drill
         web_remote.run("fail2ban-client unban --all")
     _say(label, "done")

@@ -1,5 +1,5 @@
-"""The drill, short: the seed's outage replayed on the lab with Holdfast, in each scenario
-(bench/drill/scenario.py), against its goals (issues 9, 17 and 23: the loop fired,
+"""The drill, short: the seed's outage replayed on the lab with Holdfast, in each of its
+surges (bench/drill/scenario.py; the fault matrix runs in `make drill`), against its goals (issues 9, 17 and 23: the loop fired,
 visitors and members served, latency, Monit, the alert; for the crowd, its page views and
 searches, and the host still answering its administrators). One run per scenario for the
 whole module; each goal is its own test."""
@@ -33,7 +33,7 @@ def drill(targets):
     return of
 
 
-@pytest.mark.parametrize(("name", "goal"), [(name, goal) for name in scenario.SCENARIOS
+@pytest.mark.parametrize(("name", "goal"), [(name, goal) for name in scenario.SURGES
                                             for goal in drill_figures.goals_of(name)])
 def test_goal(drill, name, goal):
     value, met = drill_figures.goals(drill(name))[goal]

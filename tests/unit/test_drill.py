@@ -374,3 +374,56 @@ def test_a_drill_json_as_a_readme_table(tmp_path):
     assert block == f"a\n<!-- drill:crowd -->\n{table}\n<!-- /drill:crowd -->\nb"
     with pytest.raises(ValueError, match="no <!-- drill:abuser -->"):
         report.readme_blocks("a", {"abuser": {}})
+
+
+# --- the fault matrix (issue 17) ------------------------------------------------------
+
+def fault_record(scenario_name: str = "mariadb-down", broken: float | None = 15.0, healthy_again: float = 24.0,
+                 events=((18.0, "process is not running"), (18.0, "trying to restart"))) -> Record:
+    """The crowd's record with a fault instead of the loop: the service broken at ``broken``,
+    Monit's ``events``, the health page failing until ``healthy_again``, tier 1 mailed."""
+    made = crowd_record()
+    made.scenario, made.broken, made.loop_armed, made.loop_started, made.loop_cpu = scenario_name, broken, None, None, []
+    made.slow_log_loops = 0
+    made.app = [(t / 2, ["100", "100", "0" if broken is not None and broken <= t / 2 < healthy_again else "1"])
+                for t in range(70)]
+    made.monit_log = list(events)
+    made.alerts = {"alice@example.com": [19.0], "bob@example.com": [19.0]}
+    return made
+
+
+def test_a_fault_seen_healed_and_told_meets_every_fault_goal():
+    result = figures.figures(fault_record())
+    assert (result.fault_started, result.detected, result.mttd, result.recovered) == (15.0, 18.0, 3.0, 24.0)
+    assert set(figures.goals(result)) == set(figures.FAULT_GOALS) and unmet(result) == []
+    assert "loop_worker_cpu" not in figures.goals(result)  # no loop in a fault scenario
+
+
+@pytest.mark.parametrize(("changes", "missed"), [
+    ({"broken": None}, ["fault_started", "mttd", "mttr", "alert_delay", "alerts_lost"]),
+    ({"healthy_again": 99.0}, ["mttr"]),  # never healthy again in the run
+    ({"events": [(14.0, "process is not running")]}, ["mttd", "mttr", "alert_delay", "alerts_lost"]),  # before it
+])
+def test_a_fault_goal_missed_fails(changes, missed):
+    assert unmet(figures.figures(fault_record(**changes))) == missed
+
+
+def test_what_each_fault_breaks_and_mails(lab_web):
+    settings = lab_web[1]
+    said, command = scenario.breaking("mariadb-down", settings, tls=True)
+    assert said == "mariadb-down: mariadb is broken"
+    assert command == 'pid=$(systemctl show -p MainPID --value mariadb.service); [ "$pid" -gt 0 ] && kill -9 "$pid"'
+    said, command = scenario.breaking("php-hung", settings, tls=True)
+    assert command.startswith("for i in $(seq 40); do standin hang; curl -s -m 2 ") and "/health" in command
+    assert command.endswith("| grep -qF OK || exit 0; done; exit 1")
+    assert scenario.fault_subjects("php-hung", settings) == ("php-fpm: Connection failed",
+                                                              "php-fpm-timeouts: Content match")
+    assert scenario.fault_subjects("mariadb-down", settings) == ("mariadb: Does not exist",)
+    assert scenario.breaking("crowd", settings, tls=True)[1] == f"standin arm-loop persistent {scenario.LOOP_WORD}"
+
+
+def test_a_faults_table_has_the_crowds_rows_not_the_attackers():
+    keys = [key for key, _, _ in report.rows_of("php-hung")]
+    assert "crowd.served" in keys and "searches_answered" in keys and "fault_started" in keys
+    assert not [key for key in keys if key.startswith("attacker")]
+    assert not [key for key, _, _ in report.rows_of("abuser") if key.startswith(("crowd", "searches"))]

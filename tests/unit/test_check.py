@@ -90,3 +90,9 @@ def test_promtool_refuses_a_rule_that_is_no_promql(project_copy, no_connection, 
     append(project_copy / "group_data/lab.py", 'monitoring["extra_rules"][0]["expr"] = "rate(up[5m"')
     assert main(["check", "inventories/lab.py"]) == 1
     assert "mon1: /etc/prometheus/prometheus.yml (promtool): " in capsys.readouterr().err
+
+
+def test_each_problem_is_reported_on_a_line_of_its_own(monkeypatch, capsys):
+    monkeypatch.setattr(check, "check", lambda inventory_path: (["web1: 3 files rendered"], ["first", "second"]))
+    assert check.main("inventories/x.py") == 1
+    assert capsys.readouterr().err == "inventories/x.py: 2 problem(s), fix them before a deploy:\n  first\n  second\n"

@@ -50,3 +50,13 @@ def test_a_window_without_a_duration_is_refused_before_any_host(calls, capsys):
 def test_status_prints_the_screen_or_json(calls, capsys, flags, shown):
     assert main(["status", "inv.py", *flags]) == 0
     assert calls == [("gather", "inv.py")] and capsys.readouterr().out == shown
+
+
+def test_the_help_says_what_each_command_does(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["--help"])
+    assert raised.value.code == 0
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert "check group_data, rendered files and offline checks; no SSH" in lines
+    assert "status the fleet at a glance (reads, changes nothing)" in lines
+    assert "maintenance open (or end) a maintenance window on a host" in lines

@@ -96,3 +96,12 @@ def test_each_problem_is_reported_on_a_line_of_its_own(monkeypatch, capsys):
     monkeypatch.setattr(check, "check", lambda inventory_path: (["web1: 3 files rendered"], ["first", "second"]))
     assert check.main("inventories/x.py") == 1
     assert capsys.readouterr().err == "inventories/x.py: 2 problem(s), fix them before a deploy:\n  first\n  second\n"
+
+
+def test_what_gixy_finds_is_a_problem_with_its_report():
+    """An alias in a location without its trailing slash (a path traversal) and nginx's
+    version shown: gixy's report, whole, is the problem."""
+    conf = "events {}\nhttp {\n  server {\n    listen 80;\n    location /files {\n      alias /srv/data/;\n    }\n  }\n}\n"
+    (problem,) = check.file_problems([ConfigFile("/etc/nginx/nginx.conf", conf)])
+    assert problem.startswith("nginx (gixy): ==================== Results ===================")
+    assert "[alias_traversal]" in problem and "[version_disclosure]" in problem and "High: 2" in problem

@@ -15,6 +15,7 @@ from lab import render
 from lab.topology import LAB
 
 PACKAGES = ("exim4-daemon-light",)
+MTA = "exim4"  # its unit
 
 
 def mailbox(address: str) -> str:
@@ -53,7 +54,7 @@ def deploy_mail_sink() -> None:
     server.shell(name="Regenerate the exim4 configuration", commands=["update-exim4.conf"], _if=config.did_change)
     systemd.service(
         name="exim4 running",
-        service="exim4",
+        service=MTA,
         running=True,
         enabled=True,
         restarted=config.will_change,

@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from bench.drill.scenario import FAULTS, UNCACHED_CAPACITY, Record, hits_the_bug, is_search
+from bench.drill.scenario import FAULTS, NET_CUT, UNCACHED_CAPACITY, WEB_DOWN, Record, hits_the_bug, is_search
 
 # Fewest requests a latency figure is taken over: fewer, and it is not taken (a goal on it fails).
 MIN_SAMPLES = 40
@@ -66,7 +66,7 @@ class Figures:
     recovered: float | None
     mttd: float | None
     mttr: float | None
-    detect_within: float  # seconds: the pool's request timeout and two Monit cycles
+    detect_within: float  # seconds: the pool's request timeout and two Monit cycles (network-cut: lost_within)
     mttd_cycles: float | None
     mttr_cycles: float | None
     alert_delay: float | None
@@ -82,6 +82,11 @@ class Figures:
     bug_searches: int  # the crowd's searches for the word the loop bug is armed for
     ssh_ratio: float  # surge median / idle median
     monit_ratio: float | None
+    # web-down: the dead host answered at the service address once back (None: no failover)
+    flapped_back: bool | None = None
+    alert_after_back: float | None = None  # the last contact's alert mail after the outage's end (relay-down)
+    alert_mails: int | None = None  # the most alert mails about it any contact had after detection
+    seen_after_back: float | None = None  # network-cut: from the network's return to the monitor's scrape of the host
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -146,15 +151,42 @@ def detection(record: Record) -> float | None:
     within its first second)."""
     if record.fault_started is None:
         return None
+    if record.scenario == WEB_DOWN:
+        return _takeover(record)
+    if record.scenario == NET_CUT:  # the monitor's alert about the host it lost
+        return next((when for when in record.monitor_alerts if when >= record.fault_started), None)
     signs = FAULT_DETECTIONS if record.scenario in FAULTS else DETECTIONS
     return next((when for when, what in record.monit_log
                  if when >= record.fault_started and any(sign in what for sign in signs)), None)
 
 
+def _takeover(record: Record) -> float | None:
+    """web-down: when another host than the one that held the service address before the
+    break first answered the site there (None: none did, or no failover watched it)."""
+    before = [holder for when, holder in record.holders if when < record.broken]
+    return next((when for when, holder in record.holders
+                 if when >= record.broken and holder not in (None, before[-1] if before else None)), None)
+
+
+def _flapped_back(record: Record) -> bool | None:
+    """web-down: whether the host that died answered at the service address again once it was
+    back (None: no failover watched it, or it never came back)."""
+    if not record.holders or record.back is None or record.broken is None:
+        return None
+    before = [holder for when, holder in record.holders if when < record.broken]
+    return bool(before) and any(holder == before[-1] for when, holder in record.holders if when >= record.back)
+
+
 def _recovered(record: Record, detected: float) -> float | None:
     """First sample at or after ``detected`` whose service answers its health page and no
     longer loops: a new main process (Monit restarted it), or any, once Monit reported the
-    request PHP-FPM killed (the kill came first), or after a fault of the matrix."""
+    request PHP-FPM killed (the kill came first), or after a fault of the matrix. A dead web
+    host's site is healthy again when the standby answers it (its takeover)."""
+    if record.scenario == WEB_DOWN:
+        return detected
+    if record.scenario == NET_CUT:  # the monitor's first scrape of the host once the network is back
+        return next((when for when, up in record.monitor_up if record.back is not None and when >= record.back
+                     and up == 1), None)
     killed = record.scenario in FAULTS or any(
         when == detected and "content match" in what for when, what in record.monit_log)
     before = [values[1] for when, values in record.app if when <= record.fault_started]
@@ -235,7 +267,7 @@ def figures(record: Record) -> Figures:
         recovered=recovered,
         mttd=mttd,
         mttr=mttr,
-        detect_within=record.request_timeout + 2 * record.monit_cycle,
+        detect_within=record.lost_within or record.request_timeout + 2 * record.monit_cycle,
         mttd_cycles=mttd / record.monit_cycle if mttd is not None else None,
         mttr_cycles=mttr / record.monit_cycle if mttr is not None else None,
         alert_delay=max(arrivals) - detected if arrivals and None not in arrivals else None,
@@ -251,6 +283,12 @@ def figures(record: Record) -> Figures:
         bug_searches=sum(hits_the_bug(hit.path) for hit in crowd),
         ssh_ratio=_median(ssh_surge) / _median(ssh_idle) if ssh_idle else float("nan"),
         monit_ratio=_median(monit_surge) / _median(monit_idle) if monit_idle else None,
+        flapped_back=_flapped_back(record),
+        alert_after_back=max(arrivals) - record.back if record.back is not None and arrivals and None not in arrivals
+        else None,
+        seen_after_back=recovered - record.back if record.scenario == NET_CUT and recovered is not None else None,
+        alert_mails=max((sum(when >= detected for when in times) for times in record.alerts.values()), default=None)
+        if detected is not None else None,
     )
 
 
@@ -281,6 +319,14 @@ def _at_least(value: float | None, bound: float) -> bool:
     return value is not None and value >= bound
 
 
+def _fault_started(result: Figures) -> bool:
+    return result.fault_started is not None
+
+
+def _detected_in_time(result: Figures) -> bool:
+    return _at_most(result.mttd, result.detect_within)
+
+
 def _loop_fired(result: Figures) -> bool:
     return result.loop_armed is not None and result.loop_started is not None and _at_least(
         result.loop_worker_cpu, LOOPING_CPU)
@@ -305,7 +351,7 @@ GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
     "members.p99_ms": ("members' p99 latency in the surge under 2 s",
                        lambda result: _at_most(result.members.p99_ms, 2000)),
     "mttd": ("the loop stopped and reported by Monit within the pool's request timeout and 2 Monit cycles",
-             lambda result: _at_most(result.mttd, result.detect_within)),
+             _detected_in_time),
     "mttr_cycles": ("healthy again within 1 cycle of detection", lambda result: _at_most(result.mttr_cycles, 1)),
     "alert_delay": ("the alert mail delivered within 60 s", lambda result: _at_most(result.alert_delay, 60)),
     "alerts_lost": ("every expected alert delivered",
@@ -335,19 +381,67 @@ CROWD_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
 # healed and told.
 RECOVER_WITHIN = 60  # seconds from detection: a restart, its start timeout (MariaDB's recovery)
 FAULT_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
-    "fault_started": ("the fault broke the service", lambda result: result.fault_started is not None),
+    "fault_started": ("the fault broke the service", _fault_started),
     **{key: GOALS[key] for key in ("visitors.served", "visitors.p99_ms")},
     **{key: CROWD_GOALS[key] for key in ("crowd.served", "crowd.p99_ms")},
     "mttd": ("the fault seen by Monit within the pool's request timeout and 2 Monit cycles",
-             lambda result: _at_most(result.mttd, result.detect_within)),
+             _detected_in_time),
     "mttr": (f"healthy again within {RECOVER_WITHIN} s of detection",
              lambda result: _at_most(result.mttr, RECOVER_WITHIN)),
     **{key: GOALS[key] for key in ("alert_delay", "alerts_lost")},
 }
 
 
+# The web host dead mid-crowd (issue 16's goals): the standby answers within 5 s, the
+# requests in flight at the death retried by the clients as browsers do, the dead host back
+# without taking the address back mid-traffic, the move mailed.
+TAKEOVER_WITHIN = 5
+WEB_DOWN_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
+    "fault_started": ("the web host was cut off", _fault_started),
+    "mttd": (f"the standby answers at the service address within {TAKEOVER_WITHIN} s",
+             lambda result: _at_most(result.mttd, TAKEOVER_WITHIN)),
+    "visitors.served": ("at least 99 % of visitors' requests served during the surge",
+                        lambda result: _at_least(result.visitors.served, 0.99)),
+    "crowd.served": ("at least 99 % of the crowd's page views served with the page",
+                     lambda result: _at_least(result.crowd.served, 0.99)),
+    "flapped_back": ("the dead host back: the address stays on the standby (no flap mid-traffic)",
+                     lambda result: result.flapped_back is False),
+    **{key: GOALS[key] for key in ("alert_delay", "alerts_lost")},
+}
+
+
+# A fault while the mail relay is down: the alert waits in Monit's queue, and arrives once
+# the relay is back, within a minute, once.
+RELAY_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
+    **{key: goal for key, goal in FAULT_GOALS.items() if key != "alert_delay"},
+    "alert_after_back": ("the alert mail delivered within 60 s of the relay's return (never before: it was down)",
+                         lambda result: result.alert_after_back is not None and 0 <= result.alert_after_back <= 60),
+    "alert_mails": ("each contact mailed about it once, not twice", lambda result: result.alert_mails == 1),
+}
+
+
+# The network between the monitor and the web host cut: the site served all along, the
+# monitor's alert about the host it lost within its own bound and mailed, the host seen
+# again soon after the network's return.
+SEEN_AGAIN_WITHIN = 30
+NET_CUT_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
+    **{key: goal for key, goal in FAULT_GOALS.items() if key != "mttr"},
+    "fault_started": ("the network was cut", _fault_started),
+    "mttd": ("the monitor's alert about the host within its host_down_after, 2 scrapes and an evaluation",
+             _detected_in_time),
+    "seen_after_back": (f"the monitor scrapes the host again within {SEEN_AGAIN_WITHIN} s of the network's return",
+                        lambda result: _at_most(result.seen_after_back, SEEN_AGAIN_WITHIN)),
+}
+
+
 def goals_of(scenario: str) -> dict[str, tuple[str, Callable[[Figures], bool]]]:
     """The goals a protected run of ``scenario`` must meet."""
+    if scenario == WEB_DOWN:
+        return WEB_DOWN_GOALS
+    if scenario == NET_CUT:
+        return NET_CUT_GOALS
+    if scenario in FAULTS and FAULTS[scenario].relay_down_for:
+        return RELAY_GOALS
     if scenario in FAULTS:
         return FAULT_GOALS
     return {**GOALS, **(CROWD_GOALS if scenario == "crowd" else {})}

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.drill.figures import Figures, figures, goals, goals_of, timeline_series, value
-from bench.drill.scenario import FAULTS, Record
+from bench.drill.scenario import MATRIX, NET_CUT, RELAY_DOWN, WEB_DOWN, Record
 
 ROWS = [  # (figure, label, format, the scenario it belongs to: None for every one)
     *((f"{kind}.{key}", f"{kind} {label}", form, None) for kind in ("visitors", "members") for key, label, form in (
@@ -46,13 +46,17 @@ ROWS = [  # (figure, label, format, the scenario it belongs to: None for every o
     ("mttr", "detection to healthy (s)", "{:.1f}", None),
     ("alert_delay", "detection to alert mail (s)", "{:.1f}", None),
     ("alerts_lost", "alerts lost", "{}", None),
+    ("flapped_back", "dead host took its address back", "{}", WEB_DOWN),
+    ("alert_after_back", "relay back to the alert mail (s)", "{:.1f}", RELAY_DOWN),
+    ("alert_mails", "alert mails per contact, at most", "{}", RELAY_DOWN),
+    ("seen_after_back", "network back to the host scraped (s)", "{:.1f}", NET_CUT),
 ]
 
 
 def rows_of(scenario: str) -> list[tuple[str, str, str]]:
     """The table's rows for a run of ``scenario``: (figure, label, format). The crowd's rows
     are the fault matrix's too (its faults come mid-crowd)."""
-    kinds = (None, scenario, "crowd") if scenario in FAULTS else (None, scenario)
+    kinds = (None, scenario, "crowd") if scenario in MATRIX else (None, scenario)
     return [(key, label, form) for key, label, form, belongs in ROWS if belongs in kinds]
 
 
@@ -95,6 +99,8 @@ def write_json(path: Path, runs: list[Figures], records: list[Record]) -> None:
 TITLES = {
     "crowd": "The seed's outage replayed: a crowd, and a loop every search for its word hits",
     "abuser": "The seed's outage replayed: a flooding client, then an infinite loop",
+    WEB_DOWN: "The web host dies mid-crowd: the second one takes over the site's address",
+    NET_CUT: "The network between the monitor and the web host cut mid-crowd",
 }
 
 

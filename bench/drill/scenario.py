@@ -13,9 +13,10 @@ surge, in one of these scenarios:
   per-client limit, follow a link (most with a tracking tag of their own), some searching,
   five times what PHP can render uncached in all; a few seconds in the loop bug is armed
   for good: every search for the link's word loops, until the drill heals it.
-- the fault matrix (``FAULTS``): the crowd, and instead of the loop bug a fault breaks
+- the fault matrix (``MATRIX``): the crowd, and instead of the loop bug a fault breaks
   the site, measured the same way: ``php-hung`` (every PHP worker asleep), ``mariadb-down``
-  (the database killed).
+  (the database killed), ``web-down`` (the web host dies, and comes back: with Holdfast,
+  everyone comes to the site's service address, which the second web host takes over).
 
 Everything is recorded; ``figures`` turns a record into the numbers the report and the
 CI test read.
@@ -23,13 +24,18 @@ CI test read.
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing
 import os
 import resource
 import shlex
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import testinfra
 
 from bench.drill import load, watch
 from holdfast import bans, php_fpm
@@ -37,7 +43,9 @@ from holdfast.monit import timeouts_check_name
 from holdfast.settings import HostSettings
 from lab.acme import curl_arguments
 from lab.crowd import on_the_bridge
-from lab.mailsink import mailbox
+from lab.harness.failover import bridge_port, bring_back, cut_off, set_link, wait_for_holder
+from lab.harness.probes import wait_for
+from lab.mailsink import MTA, mailbox
 from lab.site import LOOP_STARTED_FILE, MEMBER_COOKIE, MEMBER_EXPECT, standin_site
 from lab.topology import Lab, LabHost
 
@@ -60,24 +68,41 @@ class Fault:
     armed: the service it breaks (the site's "backend", or its "database"), the shell that
     breaks it on the web host ({unit}: the service's unit; {healthy}: whether the site's
     health page answers there), the events of Monit's mails about it, and the shell that heals it
-    after the run (for a twin without Monit)."""
+    after the run (for a twin without Monit); with ``relay_down_for``, the mail relay's MTA is
+    stopped just before the break and started that many seconds after it (Monit keeps the
+    alert in its event queue meanwhile)."""
 
     breaks: str
     command: str
     events: tuple[str, ...]
     heal: str
+    relay_down_for: float = 0
 
 
+RELAY_DOWN = "relay-down"
+KILL_MAIN = 'pid=$(systemctl show -p MainPID --value {unit}); [ "$pid" -gt 0 ] && kill -9 "$pid"'
 FAULTS = {
     # Every PHP worker asleep (the master alive), until the health page no longer answers.
     "php-hung": Fault("backend", "for i in $(seq 40); do standin hang; {healthy} || exit 0; done; exit 1",
                       ("Connection failed", "Content match"), "standin heal"),
     # The database killed, as by the OOM killer or a crash.
-    "mariadb-down": Fault("database",
-                          'pid=$(systemctl show -p MainPID --value {unit}); [ "$pid" -gt 0 ] && kill -9 "$pid"',
-                          ("Does not exist",), "systemctl start {unit}"),
+    "mariadb-down": Fault("database", KILL_MAIN, ("Does not exist",), "systemctl start {unit}"),
+    # The same, while the mail relay is down: the alert must arrive once it is back, once.
+    RELAY_DOWN: Fault("database", KILL_MAIN, ("Does not exist",), "systemctl start {unit}", relay_down_for=30),
 }
-SCENARIOS = (*SURGES, *FAULTS)
+# The web host dies mid-crowd without a word and is back DOWN_FOR seconds later, as after a
+# power cycle (lab/harness/failover.py). With Holdfast the visitors, the crowd and the
+# monitor's probe come to the site's service address (holdfast/failover.py), which the second
+# web host takes over; without, to the web host's own (it has no other).
+WEB_DOWN = "web-down"
+DOWN_FOR = 15  # seconds
+# The network between the monitor host and the web host cut for NET_CUT_FOR seconds, both
+# hosts up, the visitors served: the monitor must say it lost the host, and see it again.
+NET_CUT = "network-cut"
+NET_CUT_FOR = 40  # seconds
+HOST_DOWN = "HostDown"  # the monitor's alert about a host it cannot scrape (templates/monitoring)
+MATRIX = (*FAULTS, WEB_DOWN, NET_CUT)
+SCENARIOS = (*SURGES, *MATRIX)
 VISITOR_PACE = 1.5  # requests per second, per anonymous visitor (pages nginx may cache)
 MEMBER_PACE = 1.0  # per member: every request is rendered by WordPress
 # Lab client addresses, one per browser, each under the site's default rate
@@ -128,11 +153,20 @@ class Record:
     monit_log: list[tuple[float, str]] = field(default_factory=list)
     slow_log_loops: int | None = None  # the loop's PHP stacks PHP-FPM's slow log gained (None: no pool of Holdfast's)
     alerts: dict[str, list[float]] = field(default_factory=dict)
+    # web-down with failover: who answered at the service address (None: nobody)
+    holders: list[tuple[float, str | None]] = field(default_factory=list)
+    back: float | None = None  # an outage's (the dead web host, the relay): when what it cut was back
+    # network-cut: the seconds the monitor may take to call the host lost (its host_down_after,
+    # two scrapes and an evaluation); when its HostDown alert about it was firing, and the
+    # host's `up` as it scraped it
+    lost_within: float = 0.0
+    monitor_alerts: list[float] = field(default_factory=list)
+    monitor_up: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def fault_started(self) -> float | None:
         """When the fault began: the loop's start as the host recorded it, or the break."""
-        return self.broken if self.scenario in FAULTS else self.loop_started
+        return self.broken if self.scenario in MATRIX else self.loop_started
 
 
 def _surge(clients: list[load.Client], address: str, host_name: str, started: float, begin: float, until: float,
@@ -214,20 +248,22 @@ class Watchers:
 
     app: watch.Sampler
     probes: watch.Sampler
-    ssh: watch.RoundTrips
-    monit: watch.RoundTrips | None
+    ssh: watch.Poller
+    monit: watch.Poller | None
+    holders: watch.Poller | None
 
     @classmethod
-    def start(cls, lab: Lab, web: LabHost, host_settings: HostSettings, protected: bool) -> "Watchers":
+    def start(cls, lab: Lab, web: LabHost, host_settings: HostSettings, protected: bool, target: str) -> "Watchers":
+        """Watching ``web``, and the site at ``target`` (with failover, who answers there)."""
         site = standin_site(host_settings)
         web_remote, monitor_remote = watch.Remote(lab, web), watch.Remote(lab, lab.group("monitors")[0])
         tls = bool(tls_lab(lab, site, protected))
         return cls(
             app=watch.app_sampler(web_remote, host_settings.services[site.backend.service].unit, site, tls).start(),
-            probes=watch.probe_sampler(monitor_remote, web.address, site.server_names[0], site.content_path,
-                                       tls).start(),
-            ssh=watch.RoundTrips(web_remote.command("true"), every=1).start(),
-            monit=watch.RoundTrips(web_remote.command("monit -B summary"), every=2).start() if protected else None,
+            probes=watch.probe_sampler(monitor_remote, target, site.server_names[0], site.content_path, tls).start(),
+            ssh=watch.round_trips(web_remote.command("true"), every=1).start(),
+            monit=watch.round_trips(web_remote.command("monit -B summary"), every=2).start() if protected else None,
+            holders=watch.holders(target, site.server_names[0], tls).start() if target != web.address else None,
         )
 
     def stop(self, record: Record, epoch: float) -> None:
@@ -235,6 +271,7 @@ class Watchers:
         record.app, record.probes = since_epoch(self.app.stop(), epoch), since_epoch(self.probes.stop(), epoch)
         record.ssh = since_epoch(self.ssh.stop(), epoch)
         record.monit = since_epoch(self.monit.stop(), epoch) if self.monit else []
+        record.holders = since_epoch(self.holders.stop(), epoch) if self.holders else []
 
 
 def since_epoch(samples: list[tuple], epoch: float) -> list[tuple]:
@@ -257,6 +294,8 @@ def breaking(scenario: str, host_settings: HostSettings, tls: bool) -> tuple[str
                 f"standin arm-loop persistent {LOOP_WORD}")
     if scenario == "abuser":
         return "the loop bug is armed: the next search that reaches PHP loops forever", "standin arm-loop"
+    if scenario in (WEB_DOWN, NET_CUT):
+        return f"{scenario}: the outage is the fault", ""  # web_host_outage, network_cut
     site, service = standin_site(host_settings), broken_service(scenario, host_settings)
     healthy = (f"curl -s -m 2 {curl_arguments(site.server_names[0], '127.0.0.1', site.health_path, tls)} "
                f"| grep -qF {shlex.quote(site.health_expect)}")
@@ -264,18 +303,84 @@ def breaking(scenario: str, host_settings: HostSettings, tls: bool) -> tuple[str
             FAULTS[scenario].command.format(unit=host_settings.services[service].unit, healthy=healthy))
 
 
-def _break(web_remote: watch.Remote, label: str, said: str, command: str) -> float | None:
-    """``command`` on the web host: the time it returned success, None if it failed."""
+@dataclass
+class Outage:
+    """What a fault cuts off from its break on, ``cut``, and brings back ``down_for`` seconds
+    later, ``restore``; ``back``: when it was (epoch)."""
+
+    said: str
+    cut: Callable[[], object]
+    restore: Callable[[], object]
+    down_for: float
+    back: float | None = None
+
+    def bring_back(self) -> None:
+        self.restore()
+        self.back = time.time()
+
+
+def web_host_outage(lab: Lab, web: LabHost, failover: bool) -> Outage:
+    """web-down's: ``web`` cut off the lab's bridge and back as after a power cycle; with
+    failover, its keepalived stopped behind the cut and started afresh
+    (lab/harness/failover.py); without, only the link."""
+    host = testinfra.get_host(f"paramiko://{web.name}", ssh_config=str(lab.ssh_config))
+    port = bridge_port(host)
+    said = f"{web.name} cut off the lab for {DOWN_FOR:g}s"
+    if failover:
+        return Outage(said, functools.partial(cut_off, host, port), functools.partial(bring_back, host, port), DOWN_FOR)
+    return Outage(said, functools.partial(set_link, port, "down"), functools.partial(set_link, port, "up"), DOWN_FOR)
+
+
+def relay_outage(lab: Lab, host_settings: HostSettings, down_for: float) -> Outage:
+    """The mail relay's MTA (the lab's mail sink) stopped, and started again."""
+    relay = watch.Remote(lab, next(host for host in lab.hosts if host.name == host_settings.mail.relay))
+    return Outage(f"the mail relay {relay.host.name} down for {down_for:g}s",
+                  functools.partial(relay.run, f"systemctl stop {MTA}", check=True),
+                  functools.partial(relay.run, f"systemctl start {MTA}", check=True), down_for)
+
+
+def cut_routes(lab: Lab, web: LabHost, action: str) -> list[tuple[LabHost, str]]:
+    """The commands that ``add`` (or ``del``) the network cut between the monitor host and
+    ``web``: on each, a blackhole route to the other (iproute2: the lab's hosts without
+    Holdfast have no nftables), so that neither's packets reach the other, both ways."""
+    monitor = lab.group("monitors")[0]
+    return [(host, f"ip route {action} blackhole {peer.address}/32") for host, peer in ((web, monitor), (monitor, web))]
+
+
+def network_cut(lab: Lab, web: LabHost) -> Outage:
+    """The network between the monitor host and ``web`` cut, and mended."""
+    def run(action: str) -> None:
+        for host, command in cut_routes(lab, web, action):
+            watch.Remote(lab, host).run(command, check=True)
+
+    return Outage(f"the network between {lab.group('monitors')[0].name} and {web.name} cut for {NET_CUT_FOR:g}s",
+                  functools.partial(run, "add"), functools.partial(run, "del"), NET_CUT_FOR)
+
+
+def outage_of(scenario: str, lab: Lab, web: LabHost, host_settings: HostSettings, protected: bool) -> Outage | None:
+    """What ``scenario`` cuts off for a while: the web host, the network between it and the
+    monitor, or (with Holdfast: without, nobody is mailed) the mail relay."""
+    if scenario == WEB_DOWN:
+        return web_host_outage(lab, web, protected)
+    if scenario == NET_CUT:
+        return network_cut(lab, web)
+    if protected and scenario in FAULTS and FAULTS[scenario].relay_down_for:
+        return relay_outage(lab, host_settings, FAULTS[scenario].relay_down_for)
+    return None
+
+
+def _break(label: str, said: str, action: Callable[[], object]) -> float | None:
+    """``action``, which breaks the site: the time it returned, None if it failed."""
     _say(label, said)
     try:
-        web_remote.run(command, check=True)
-    except watch.RemoteFailed as failed:
+        action()
+    except (watch.RemoteFailed, AssertionError, subprocess.CalledProcessError) as failed:
         _say(label, f"that failed: {failed}")
         return None
     return time.time()
 
 
-async def _traffic(clients: list[load.Client], web: LabHost, host_name: str, started: float, until: float,
+async def _traffic(clients: list[load.Client], address: str, host_name: str, started: float, until: float,
                    hits: list[load.Hit], label: str) -> None:
     """The visitors and members until ``until``, with a line of progress every five seconds."""
     async def progress():
@@ -286,21 +391,30 @@ async def _traffic(clients: list[load.Client], web: LabHost, host_name: str, sta
                 f"{kind}s {sum(oks)}/{len(oks)} served" for kind, oks in served.items()))
 
     await asyncio.gather(
-        *(load.run_client(client, web.address, host_name, started, started, until, hits) for client in clients),
+        *(load.run_client(client, address, host_name, started, started, until, hits) for client in clients),
         progress(),
     )
 
 
 async def _surge_and_break(web_remote: watch.Remote, timeline: Timeline, surge: float, clients: list[load.Client],
-                           label: str, scenario: str, broken: tuple[str, str]) -> float | None:
+                           label: str, scenario: str, broken: tuple[str, str], outage: Outage | None) -> float | None:
     """Announce the surge (its process starts it on its own), break what ``breaking`` says
-    ``timeline.loop_after`` seconds into it; when that returned success (None: failed)."""
+    ``timeline.loop_after`` seconds into it, an ``outage`` first (brought back its
+    ``down_for`` seconds later); when the break returned success (None: failed)."""
     await asyncio.sleep(max(0.0, surge - time.monotonic()))
     rate = sum(client.per_second for client in clients)
     _say(label, f"surge: the attacker floods at {ATTACK_FACTOR}x the rate limit ({rate:g} r/s)" if scenario == "abuser"
          else f"surge: a crowd of {len(clients)} addresses, {rate:g} r/s in all")
     await asyncio.sleep(max(0.0, surge + timeline.loop_after - time.monotonic()))
-    return await asyncio.to_thread(_break, web_remote, label, *broken)
+    said, command = broken
+    cut = await asyncio.to_thread(_break, label, f"begins: {outage.said}", outage.cut) if outage else None
+    armed = await asyncio.to_thread(_break, label, said, functools.partial(web_remote.run, command, check=True)) \
+        if command else cut
+    if cut is not None:
+        await asyncio.sleep(max(0.0, cut + outage.down_for - time.time()))
+        _say(label, f"ends: {outage.said}")
+        await asyncio.to_thread(outage.bring_back)
+    return armed
 
 
 async def _gathered(*awaitables) -> list:
@@ -320,9 +434,15 @@ def alert_subjects(service: str) -> tuple[str, str]:
     return f"{service}: Resource limit matched", f"{timeouts_check_name(service)}: Content match"
 
 
-def fault_subjects(scenario: str, host_settings: HostSettings) -> tuple[str, ...]:
+def fault_subjects(scenario: str, host_settings: HostSettings, host: str = "") -> tuple[str, ...]:
     """What the subject of Monit's mail about a fault contains: the broken service's events
-    (a hung backend's killed requests are its timeouts check's)."""
+    (a hung backend's killed requests are its timeouts check's); the monitor's alert that the
+    site's service address moved, for a dead web host, and that ``host`` is down, for the
+    network to it cut (templates/monitoring)."""
+    if scenario == WEB_DOWN:
+        return tuple(f"ServiceAddressMoved on {site.address} " for site in host_settings.failover.sites.values())
+    if scenario == NET_CUT:
+        return (f"{HOST_DOWN} on {host} ",)
     service = broken_service(scenario, host_settings)
     return tuple(f"{timeouts_check_name(service) if event == 'Content match' else service}: {event}"
                  for event in FAULTS[scenario].events)
@@ -337,7 +457,8 @@ def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSet
     checks = {service, timeouts_check_name(service)}
     if record.scenario in FAULTS:
         checks.add(broken_service(record.scenario, host_settings))
-    subjects = fault_subjects(record.scenario, host_settings) if record.scenario in FAULTS else alert_subjects(service)
+    subjects = fault_subjects(record.scenario, host_settings, web_remote.host.name) if record.scenario in MATRIX \
+        else alert_subjects(service)
     log = web_remote.run("cat /var/log/monit.log")
     record.monit_log = sorted(since_epoch([event for check in sorted(checks)
                                            for event in watch.monit_events(log, check, epoch)], epoch))
@@ -346,6 +467,20 @@ def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSet
         text = relay.run(f"cat {mailbox(address)} 2>/dev/null")
         record.alerts[address] = sorted(when - epoch for subject in subjects
                                         for when in watch.delivered(text, subject) if when >= epoch)
+
+
+def _monitors_view(lab: Lab, web: LabHost, host_settings: HostSettings, record: Record, epoch: float) -> None:
+    """How the monitor host saw ``web`` over the run, into ``record``: its alert that the
+    host is down firing, its scrapes of it, and how long it may take to call it lost."""
+    monitor, monitoring = watch.Remote(lab, lab.group("monitors")[0]), host_settings.monitoring
+    record.lost_within = monitoring.host_down_after + 2 * monitoring.scrape_interval + monitoring.evaluation_interval
+    up = f'up{{job="nodes",host="{web.name}"}}'
+    if record.back is not None:  # until its first scrape of the host after the cut's end
+        wait_for(lambda: any(value == 1 for _, value in watch.prometheus_range(monitor, up, epoch + record.back,
+                                                                               time.time())), timeout=60, interval=2)
+    record.monitor_alerts = [when - epoch for when, _ in watch.prometheus_range(
+        monitor, f'ALERTS{{alertstate="firing",alertname="{HOST_DOWN}",host="{web.name}"}}', epoch, time.time())]
+    record.monitor_up = since_epoch(watch.prometheus_range(monitor, up, epoch, time.time()), epoch)
 
 
 def request_timeout(host_settings: HostSettings, service: str) -> float:
@@ -370,6 +505,9 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     web_remote = watch.Remote(lab, web)
     site = standin_site(host_settings)
     host_name = site.server_names[0]
+    failover = protected and scenario == WEB_DOWN
+    outage = outage_of(scenario, lab, web, host_settings, protected)
+    target = lab.service_address if failover else web.address  # where everyone comes to the site
     record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")),
                     request_timeout(host_settings, site.backend.service) if protected else 0.0, scenario)
     web_remote.run("standin heal", check=True)
@@ -388,23 +526,29 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     slow_log_size = int(web_remote.run(f"stat -c %s {slow_log} 2>/dev/null || echo 0")) if slow_log else 0
 
     epoch, started = time.time(), time.monotonic()
-    watchers = Watchers.start(lab, web, host_settings, protected)
+    watchers = Watchers.start(lab, web, host_settings, protected, target)
     surge = started + timeline.idle
     spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
-    surging_process = spawn.Process(target=_surge, args=(surging, web.address, host_name, started, surge,
+    surging_process = spawn.Process(target=_surge, args=(surging, target, host_name, started, surge,
                                                          surge + timeline.surge, niceness, queue))
     surging_process.start()  # it waits for the surge
 
     _say(label, f"{scenario}: idle baseline for {timeline.idle:g}s, then the surge for {timeline.surge:g}s")
     _, armed = asyncio.run(_gathered(
-        _traffic(browsers(lab, site, protected), web, host_name, started, started + timeline.total, record.hits, label),
-        _surge_and_break(web_remote, timeline, surge, surging, label, scenario, breaking(scenario, host_settings, tls)),
+        _traffic(browsers(lab, site, protected), target, host_name, started, started + timeline.total, record.hits,
+                 label),
+        _surge_and_break(web_remote, timeline, surge, surging, label, scenario, breaking(scenario, host_settings, tls),
+                         outage),
     ))
     record.hits += queue.get(timeout=timeline.total + 60)
     surging_process.join(timeout=30)
     watchers.stop(record, epoch)
-    if scenario in FAULTS:
+    if outage:
+        if outage.back is None:  # the cut failed midway
+            outage.restore()
+        record.back = outage.back - epoch if outage.back is not None else None
+    if scenario in MATRIX:
         record.broken = armed - epoch if armed is not None else None
     else:
         record.loop_armed = armed - epoch if armed is not None else None
@@ -412,6 +556,8 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     record.loop_started = record.loop_cpu[0][0] if record.loop_cpu else None
     if protected:
         _monit_and_alerts(lab, web_remote, host_settings, record, epoch)
+    if protected and scenario == NET_CUT:
+        _monitors_view(lab, web, host_settings, record, epoch)
     if slow_log:
         record.slow_log_loops = int(web_remote.run(
             f"tail -c +{slow_log_size + 1} {slow_log} | grep -c 'standin_busy_loop()' || true") or 0)
@@ -421,5 +567,10 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
         web_remote.run(FAULTS[scenario].heal.format(unit=service.unit))
     if protected and bans.active(host_settings):  # the abuser's ban (holdfast/bans.py) ends with the drill
         web_remote.run("fail2ban-client unban --all")
+    if failover:  # the lab as it was: the address back on the web host, once it waited out preempt_delay
+        _say(label, f"waiting for {target} to return to {web.name}")
+        if wait_for_holder(target, host_name, web.name, timeout=host_settings.failover.preempt_delay + 30,
+                           tls=tls) is None:
+            _say(label, f"{target} did not return to {web.name}")
     _say(label, "done")
     return record

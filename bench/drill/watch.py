@@ -7,14 +7,19 @@ this machine's clock, so their times and ours compare directly.
 """
 
 import email.utils
+import json
 import re
+import shlex
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from holdfast.monitoring import PROMETHEUS_ADDRESS
 from lab.acme import curl_arguments
+from lab.harness.failover import served_by
 from lab.harness.probes import cpu_ticks_function
 from lab.mailsink import messages
 from lab.topology import Lab, LabHost
@@ -96,30 +101,54 @@ def probe_sampler(monitor: Remote, address: str, host_name: str, path: str, tls:
     ))
 
 
-class RoundTrips:
-    """Times of a command run from this machine every ``every`` seconds, in a thread."""
+class Poller:
+    """``sample()`` every ``every`` seconds, in a thread: (epoch it began, what it returned)."""
 
-    def __init__(self, command: list[str], every: float):
-        self.command, self.every = command, every
-        self.samples: list[tuple[float, float]] = []
+    def __init__(self, sample: Callable[[], object], every: float):
+        self.sample, self.every = sample, every
+        self.samples: list[tuple[float, object]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "RoundTrips":
+    def start(self) -> "Poller":
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            began, clock = time.time(), time.monotonic()
-            subprocess.run(self.command, capture_output=True, timeout=60)
-            self.samples.append((began, time.monotonic() - clock))
+            began = time.time()
+            self.samples.append((began, self.sample()))
             self._stop.wait(self.every)
 
-    def stop(self) -> list[tuple[float, float]]:
+    def stop(self) -> list[tuple[float, object]]:
         self._stop.set()
         self._thread.join(timeout=70)
         return self.samples
+
+
+def round_trips(command: list[str], every: float) -> Poller:
+    """Seconds ``command`` takes, run from this machine every ``every`` seconds."""
+    def took() -> float:
+        clock = time.monotonic()
+        subprocess.run(command, capture_output=True, timeout=60)
+        return time.monotonic() - clock
+
+    return Poller(took, every)
+
+
+def holders(address: str, server_name: str, tls: bool, every: float = 0.25) -> Poller:
+    """Who answers the site at ``address`` (None: nobody), asked every ``every`` seconds."""
+    return Poller(lambda: served_by(address, server_name, timeout=1, tls=tls), every)
+
+
+def prometheus_range(monitor: Remote, query: str, start: float, end: float) -> list[tuple[float, float]]:
+    """(epoch, value) of every series ``query`` matches on the monitor host's Prometheus
+    (holdfast/monitoring.py: on its loopback), a sample a second from ``start`` to ``end``."""
+    answer = monitor.run(
+        f"curl -s -G http://{PROMETHEUS_ADDRESS}/api/v1/query_range --data-urlencode {shlex.quote('query=' + query)} "
+        f"--data-urlencode start={start:.3f} --data-urlencode end={end:.3f} --data-urlencode step=1")
+    series = json.loads(answer)["data"]["result"] if answer.strip() else []
+    return sorted((float(when), float(value)) for one in series for when, value in one["values"])
 
 
 _MONIT_LINE = re.compile(r"^\[(?P<when>[^\]]+)\] \w+\s*: '(?P<check>[^']+)' (?P<what>.*)$")

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from lab.harness.faults import monit_off
+from lab.harness.faults import unmonitor
 from lab.harness.probes import wait_for
 from lab.harness.traffic import Answer, paced, request
 from lab.topology import LAB
@@ -118,28 +118,42 @@ def visitor_pace(site) -> float:
     return site.limits.default.per_second / 2
 
 
+def cut_off(primary, port: str) -> float:
+    """The primary (a testinfra host) dies without a word: Monit leaves its keepalived alone,
+    which stops 3 s later behind the cut (its goodbye reaches nobody), and its ``port`` on the
+    bridge goes down. When it did (time.monotonic())."""
+    unmonitor(primary, "keepalived")
+    primary.check_output("systemd-run --quiet --on-active=3 systemctl stop keepalived.service")
+    set_link(port, "down")
+    return time.monotonic()
+
+
+def bring_back(primary, port: str) -> float:
+    """The primary back as after a power cycle: its ``port`` up, keepalived started afresh (as
+    BACKUP, under the preemption policy), Monit watching it again. When the port came up."""
+    set_link(port, "up")
+    back = time.monotonic()
+    wait_for(lambda: primary.run("true").rc == 0, timeout=10)
+    primary.check_output("systemctl start keepalived.service")
+    primary.check_output("monit monitor keepalived")
+    return back
+
+
 def primary_death(primary, standby: str, address: str, server_name: str, down_for: float = 12,
                   back_for: float = 15, *, tls: bool, per_second: float) -> PrimaryDeath:
     """Cut the primary (a testinfra host) off while visitors keep coming (``per_second``);
     ``down_for`` seconds later bring it back with keepalived started afresh, and keep the
     visitors coming ``back_for`` seconds more."""
     port = bridge_port(primary)
-    with monit_off(primary, "keepalived"):
-        with VisitorLoop(address, server_name, seconds=3 + down_for + back_for, tls=tls,
-                         per_second=per_second) as visitors:
-            time.sleep(3)
-            # Behind the cut, keepalived stops: its goodbye reaches nobody.
-            primary.check_output("systemd-run --quiet --on-active=3 systemctl stop keepalived.service")
-            cut = time.monotonic()
-            set_link(port, "down")
-            try:
-                takeover = wait_for_holder(address, server_name, standby, timeout=down_for, tls=tls)
-                time.sleep(max(0.0, cut + down_for - time.monotonic()))
-            finally:
-                set_link(port, "up")
-            back = time.monotonic()
-            wait_for(lambda: primary.run("true").rc == 0, timeout=10)
-            primary.check_output("systemctl start keepalived.service")
+    with VisitorLoop(address, server_name, seconds=3 + down_for + back_for, tls=tls,
+                     per_second=per_second) as visitors:
+        time.sleep(3)
+        cut = cut_off(primary, port)
+        try:
+            takeover = wait_for_holder(address, server_name, standby, timeout=down_for, tls=tls)
+            time.sleep(max(0.0, cut + down_for - time.monotonic()))
+        finally:
+            back = bring_back(primary, port)
     return PrimaryDeath(
         cut=cut, takeover=takeover, served=visitors.served, requests=len(visitors.sent),
         holders_after_return=visitors.holders(since=back - visitors.started),

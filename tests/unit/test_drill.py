@@ -427,3 +427,135 @@ def test_a_faults_table_has_the_crowds_rows_not_the_attackers():
     assert "crowd.served" in keys and "searches_answered" in keys and "fault_started" in keys
     assert not [key for key in keys if key.startswith("attacker")]
     assert not [key for key, _, _ in report.rows_of("abuser") if key.startswith(("crowd", "searches"))]
+
+
+# --- the web host dead mid-crowd (issues 16 and 17) -------------------------------------
+
+def web_down_record(broken: float | None = 15.0, takeover_after: float = 3.0, back: float | None = 30.0,
+                    holder_once_back: str = "web2") -> Record:
+    """The crowd's record with the web host cut off at ``broken`` (15 s) and back at ``back``:
+    web1 held the service address, nobody answered there for ``takeover_after`` seconds, then
+    web2, and ``holder_once_back`` from ``back`` on; tier 1 mailed at 25 s."""
+    made = fault_record(scenario.WEB_DOWN, broken=broken, events=())
+    cut = 15.0
+
+    def holder(when: float) -> str | None:
+        if when < cut:
+            return "web1"
+        if when < cut + takeover_after:
+            return None
+        return "web2" if back is None or when < back else holder_once_back
+
+    made.holders = [(t / 4, holder(t / 4)) for t in range(160)]
+    made.back = back
+    made.alerts = {"alice@example.com": [25.0], "bob@example.com": [25.0]}
+    return made
+
+
+def test_a_takeover_within_5s_without_a_flap_back_meets_every_web_down_goal():
+    result = figures.figures(web_down_record())
+    assert (result.fault_started, result.detected, result.mttd, result.recovered) == (15.0, 18.0, 3.0, 18.0)
+    assert result.flapped_back is False and result.alert_delay == 7.0
+    assert set(figures.goals(result)) == set(figures.WEB_DOWN_GOALS) and unmet(result) == []
+
+
+@pytest.mark.parametrize(("changes", "missed"), [
+    ({"takeover_after": 7.0}, ["mttd"]),  # the standby too slow
+    ({"takeover_after": 99.0}, ["mttd", "alert_delay", "alerts_lost"]),  # it never answered
+    ({"holder_once_back": "web1"}, ["flapped_back"]),  # web1 back took the address mid-traffic
+    ({"back": None}, ["flapped_back"]),  # web1 never back: no return seen, no goal met
+    ({"broken": None}, ["fault_started", "mttd", "flapped_back", "alert_delay", "alerts_lost"]),
+])
+def test_a_web_down_goal_missed_fails(changes, missed):
+    assert unmet(figures.figures(web_down_record(**changes))) == missed
+
+
+def test_a_dead_web_host_is_mailed_as_its_service_address_moved_and_tabled_with_the_crowd(lab_web):
+    assert scenario.fault_subjects(scenario.WEB_DOWN, lab_web[1]) == (f"ServiceAddressMoved on {LAB.service_address} ",)
+    keys = [key for key, _, _ in report.rows_of(scenario.WEB_DOWN)]
+    assert "flapped_back" in keys and "crowd.served" in keys and "flapped_back" not in dict.fromkeys(
+        key for key, _, _ in report.rows_of("mariadb-down"))
+
+
+# --- a fault while the mail relay is down --------------------------------------------
+
+def relay_down_record(alerts=(48.0,)) -> Record:
+    """The database killed at 15 s with the relay down from then until 45 s; each contact's
+    alert mails at ``alerts``."""
+    made = fault_record(scenario.RELAY_DOWN)
+    made.back = 45.0
+    made.alerts = {"alice@example.com": list(alerts), "bob@example.com": list(alerts)}
+    return made
+
+
+def test_an_alert_that_waited_for_the_relay_and_came_once_meets_every_relay_goal():
+    result = figures.figures(relay_down_record())
+    assert (result.alert_after_back, result.alert_mails, result.alerts_lost) == (3.0, 1, 0)
+    assert set(figures.goals(result)) == set(figures.RELAY_GOALS) and unmet(result) == []
+    assert "alert_delay" not in figures.goals(result)  # the relay's outage is in it
+
+
+@pytest.mark.parametrize(("alerts", "missed"), [
+    ((40.0,), ["alert_after_back"]),  # mailed while the relay was down: it was not
+    ((48.0, 55.0), ["alert_mails"]),  # mailed twice
+    ((110.0,), ["alert_after_back"]),  # over a minute after the relay's return
+    ((), ["alerts_lost", "alert_after_back", "alert_mails"]),
+])
+def test_a_relay_goal_missed_fails(alerts, missed):
+    assert unmet(figures.figures(relay_down_record(alerts))) == missed
+
+
+def test_the_relay_fault_stops_the_relays_mta_around_the_databases_kill(lab_web):
+    settings = lab_web[1]
+    said, command = scenario.breaking(scenario.RELAY_DOWN, settings, tls=True)
+    assert said == "relay-down: mariadb is broken" and command == scenario.breaking("mariadb-down", settings, tls=True)[1]
+    outage = scenario.outage_of(scenario.RELAY_DOWN, LAB, LAB.group("web")[0], settings, protected=True)
+    assert outage.down_for == 30 and "mon1" in outage.said
+    assert outage.cut.args == (f"systemctl stop {scenario.MTA}",) and outage.restore.args == (
+        f"systemctl start {scenario.MTA}",)
+    assert scenario.outage_of(scenario.RELAY_DOWN, LAB, LAB.group("web")[0], settings, protected=False) is None
+    assert scenario.outage_of("mariadb-down", LAB, LAB.group("web")[0], settings, protected=True) is None
+
+
+# --- the network between the monitor and the web host cut -------------------------------
+
+def network_cut_record(alert_at: float | None = 35.0, up_again: float = 58.0) -> Record:
+    """The crowd's record with the network cut at 15 s for 40 s: the monitor's alert about
+    the host firing from ``alert_at``, its scrapes failing from 15 s until ``up_again``; tier
+    1 mailed 5 s after the alert (at 40 s if it never fired)."""
+    made = fault_record(scenario.NET_CUT, events=())
+    made.back, made.lost_within = 55.0, 30.0
+    made.monitor_alerts = [] if alert_at is None else [alert_at + step for step in range(20)]
+    made.monitor_up = [(float(t), 0.0 if 15 <= t < up_again else 1.0) for t in range(70)]
+    mailed = 40.0 if alert_at is None else alert_at + 5
+    made.alerts = {"alice@example.com": [mailed], "bob@example.com": [mailed]}
+    return made
+
+
+def test_a_cut_seen_told_and_seen_again_meets_every_network_cut_goal():
+    result = figures.figures(network_cut_record())
+    assert (result.detected, result.mttd, result.detect_within, result.recovered, result.seen_after_back) == (
+        35.0, 20.0, 30.0, 58.0, 3.0)
+    assert result.alert_delay == 5.0
+    assert set(figures.goals(result)) == set(figures.NET_CUT_GOALS) and unmet(result) == []
+
+
+@pytest.mark.parametrize(("changes", "missed"), [
+    ({"alert_at": 50.0}, ["mttd"]),  # 35 s after the cut: over its bound
+    ({"alert_at": None}, ["mttd", "alert_delay", "alerts_lost", "seen_after_back"]),  # never told
+    ({"up_again": 99.0}, ["seen_after_back"]),  # never scraped again
+])
+def test_a_network_cut_goal_missed_fails(changes, missed):
+    assert unmet(figures.figures(network_cut_record(**changes))) == missed
+
+
+def test_the_network_cut_routes_each_hosts_packets_to_the_other_nowhere_and_mails_host_down(lab_web):
+    web, settings = lab_web
+    monitor = LAB.group("monitors")[0]
+    assert scenario.cut_routes(LAB, web, "add") == [(web, f"ip route add blackhole {monitor.address}/32"),
+                                                   (monitor, f"ip route add blackhole {web.address}/32")]
+    assert [command for _, command in scenario.cut_routes(LAB, web, "del")] == [
+        f"ip route del blackhole {monitor.address}/32", f"ip route del blackhole {web.address}/32"]
+    outage = scenario.outage_of(scenario.NET_CUT, LAB, web, settings, protected=False)  # with Holdfast or without
+    assert outage.down_for == scenario.NET_CUT_FOR and outage.said == "the network between mon1 and web1 cut for 40s"
+    assert scenario.fault_subjects(scenario.NET_CUT, settings, web.name) == (f"HostDown on {web.name} ",)

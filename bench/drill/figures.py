@@ -66,7 +66,7 @@ class Figures:
     recovered: float | None
     mttd: float | None
     mttr: float | None
-    detect_within: float  # seconds: the pool's request timeout and two Monit cycles (network-cut: lost_within)
+    detect_within: float  # seconds: the pool's request timeout and two Monit cycles, or the record's own
     mttd_cycles: float | None
     mttr_cycles: float | None
     alert_delay: float | None
@@ -267,7 +267,7 @@ def figures(record: Record) -> Figures:
         recovered=recovered,
         mttd=mttd,
         mttr=mttr,
-        detect_within=record.lost_within or record.request_timeout + 2 * record.monit_cycle,
+        detect_within=record.detect_within or record.request_timeout + 2 * record.monit_cycle,
         mttd_cycles=mttd / record.monit_cycle if mttd is not None else None,
         mttr_cycles=mttr / record.monit_cycle if mttr is not None else None,
         alert_delay=max(arrivals) - detected if arrivals and None not in arrivals else None,
@@ -384,8 +384,8 @@ FAULT_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
     "fault_started": ("the fault broke the service", _fault_started),
     **{key: GOALS[key] for key in ("visitors.served", "visitors.p99_ms")},
     **{key: CROWD_GOALS[key] for key in ("crowd.served", "crowd.p99_ms")},
-    "mttd": ("the fault seen by Monit within the pool's request timeout and 2 Monit cycles",
-             _detected_in_time),
+    "mttd": ("the fault seen by Monit within the pool's request timeout and 2 Monit cycles (a hang only its probe "
+             "sees: the probe's failed cycles, each a cycle and its timeout, and a cycle)", _detected_in_time),
     "mttr": (f"healthy again within {RECOVER_WITHIN} s of detection",
              lambda result: _at_most(result.mttr, RECOVER_WITHIN)),
     **{key: GOALS[key] for key in ("alert_delay", "alerts_lost")},

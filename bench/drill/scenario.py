@@ -77,14 +77,17 @@ class Fault:
     events: tuple[str, ...]
     heal: str
     relay_down_for: float = 0
+    probe_only: bool = False  # only Monit's health probe can see it (detect_within)
 
 
 RELAY_DOWN = "relay-down"
 KILL_MAIN = 'pid=$(systemctl show -p MainPID --value {unit}); [ "$pid" -gt 0 ] && kill -9 "$pid"'
 FAULTS = {
-    # Every PHP worker asleep (the master alive), until the health page no longer answers.
+    # Every PHP worker asleep (the master alive) after answering its request, until the
+    # health page no longer answers: PHP-FPM's request timeout does not reach a request that
+    # has answered (request_terminate_timeout_track_finished), so only Monit's probe sees it.
     "php-hung": Fault("backend", "for i in $(seq 40); do standin hang; {healthy} || exit 0; done; exit 1",
-                      ("Connection failed", "Content match"), "standin heal"),
+                      ("Connection failed", "Content match"), "standin heal", probe_only=True),
     # The database killed, as by the OOM killer or a crash.
     "mariadb-down": Fault("database", KILL_MAIN, ("Does not exist",), "systemctl start {unit}"),
     # The same, while the mail relay is down: the alert must arrive once it is back, once.
@@ -156,10 +159,11 @@ class Record:
     # web-down with failover: who answered at the service address (None: nobody)
     holders: list[tuple[float, str | None]] = field(default_factory=list)
     back: float | None = None  # an outage's (the dead web host, the relay): when what it cut was back
-    # network-cut: the seconds the monitor may take to call the host lost (its host_down_after,
-    # two scrapes and an evaluation); when its HostDown alert about it was firing, and the
-    # host's `up` as it scraped it
-    lost_within: float = 0.0
+    # the seconds within which the fault must be seen, where another bound than the pool's
+    # request timeout and two Monit cycles holds (0: none; ``detect_within``)
+    detect_within: float = 0.0
+    # network-cut: when the monitor's HostDown alert about the host was firing, and the host's
+    # `up` as it scraped it
     monitor_alerts: list[float] = field(default_factory=list)
     monitor_up: list[tuple[float, float]] = field(default_factory=list)
 
@@ -471,9 +475,8 @@ def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSet
 
 def _monitors_view(lab: Lab, web: LabHost, host_settings: HostSettings, record: Record, epoch: float) -> None:
     """How the monitor host saw ``web`` over the run, into ``record``: its alert that the
-    host is down firing, its scrapes of it, and how long it may take to call it lost."""
-    monitor, monitoring = watch.Remote(lab, lab.group("monitors")[0]), host_settings.monitoring
-    record.lost_within = monitoring.host_down_after + 2 * monitoring.scrape_interval + monitoring.evaluation_interval
+    host is down firing, and its scrapes of it."""
+    monitor = watch.Remote(lab, lab.group("monitors")[0])
     up = f'up{{job="nodes",host="{web.name}"}}'
     if record.back is not None:  # until its first scrape of the host after the cut's end
         wait_for(lambda: any(value == 1 for _, value in watch.prometheus_range(monitor, up, epoch + record.back,
@@ -481,6 +484,21 @@ def _monitors_view(lab: Lab, web: LabHost, host_settings: HostSettings, record: 
     record.monitor_alerts = [when - epoch for when, _ in watch.prometheus_range(
         monitor, f'ALERTS{{alertstate="firing",alertname="{HOST_DOWN}",host="{web.name}"}}', epoch, time.time())]
     record.monitor_up = since_epoch(watch.prometheus_range(monitor, up, epoch, time.time()), epoch)
+
+
+def detect_within(scenario: str, host_settings: HostSettings) -> float:
+    """The seconds within which Holdfast must see ``scenario``'s fault, where the pool's
+    request timeout and two Monit cycles do not hold (0.0): the monitor's host_down_after,
+    two scrapes and an evaluation, for the network cut; for a fault only Monit's health probe
+    sees (a hang after the answer, which the pool's timeout does not reach), the probe's
+    failed cycles, each a cycle and the probe's timeout, and one cycle more to the first."""
+    if scenario == NET_CUT:
+        monitoring = host_settings.monitoring
+        return monitoring.host_down_after + 2 * monitoring.scrape_interval + monitoring.evaluation_interval
+    if scenario in FAULTS and FAULTS[scenario].probe_only:
+        rules = host_settings.services[broken_service(scenario, host_settings)].supervision
+        return (rules.health_cycles + 1) * (host_settings.monit.cycle + rules.health_timeout)
+    return 0.0
 
 
 def request_timeout(host_settings: HostSettings, service: str) -> float:
@@ -509,7 +527,8 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     outage = outage_of(scenario, lab, web, host_settings, protected)
     target = lab.service_address if failover else web.address  # where everyone comes to the site
     record = Record(label, protected, timeline, host_settings.monit.cycle, int(web_remote.run("getconf CLK_TCK")),
-                    request_timeout(host_settings, site.backend.service) if protected else 0.0, scenario)
+                    request_timeout(host_settings, site.backend.service) if protected else 0.0, scenario,
+                    detect_within=detect_within(scenario, host_settings))
     web_remote.run("standin heal", check=True)
     tls = bool(tls_lab(lab, site, protected))
     for path in VISITOR_PATHS:  # a warm cache, as a site that has had visitors has

@@ -524,7 +524,7 @@ def network_cut_record(alert_at: float | None = 35.0, up_again: float = 58.0) ->
     the host firing from ``alert_at``, its scrapes failing from 15 s until ``up_again``; tier
     1 mailed 5 s after the alert (at 40 s if it never fired)."""
     made = fault_record(scenario.NET_CUT, events=())
-    made.back, made.lost_within = 55.0, 30.0
+    made.back, made.detect_within = 55.0, 30.0
     made.monitor_alerts = [] if alert_at is None else [alert_at + step for step in range(20)]
     made.monitor_up = [(float(t), 0.0 if 15 <= t < up_again else 1.0) for t in range(70)]
     mailed = 40.0 if alert_at is None else alert_at + 5
@@ -559,3 +559,25 @@ def test_the_network_cut_routes_each_hosts_packets_to_the_other_nowhere_and_mail
     outage = scenario.outage_of(scenario.NET_CUT, LAB, web, settings, protected=False)  # with Holdfast or without
     assert outage.down_for == scenario.NET_CUT_FOR and outage.said == "the network between mon1 and web1 cut for 40s"
     assert scenario.fault_subjects(scenario.NET_CUT, settings, web.name) == (f"HostDown on {web.name} ",)
+
+
+# --- a hang only Monit's probe sees -----------------------------------------------------
+
+def test_each_fault_has_the_bound_its_defence_gives(lab_web):
+    """The lab's Monit: a 5 s cycle, php-fpm's probe 2 cycles of 5 s; its monitor: HostDown
+    after 15 s, scrapes and evaluations every 5 s."""
+    settings = lab_web[1]
+    assert scenario.detect_within("php-hung", settings) == 30  # (2 + 1) x (5 + 5)
+    assert scenario.detect_within(scenario.NET_CUT, settings) == 30  # 15 + 2 x 5 + 5
+    assert scenario.detect_within("mariadb-down", settings) == scenario.detect_within("crowd", settings) == 0
+
+
+@pytest.mark.parametrize(("seen_after", "met"), [(25.0, True), (30.0, True), (31.0, False)])
+def test_a_hang_only_the_probe_sees_is_held_to_the_probes_bound(seen_after, met):
+    made = fault_record("php-hung", events=[(15.0 + seen_after, "failed protocol test [HTTP] at [127.0.0.1]:443/health"),
+                                            (15.0 + seen_after, "trying to restart")], healthy_again=15.0 + seen_after + 2)
+    made.detect_within, made.request_timeout = 30.0, 10.0
+    made.alerts = {"alice@example.com": [15.0 + seen_after + 1], "bob@example.com": [15.0 + seen_after + 1]}
+    result = figures.figures(made)
+    assert result.detect_within == 30.0 and result.mttd == seen_after
+    assert ("mttd" not in unmet(result)) is met

@@ -282,6 +282,11 @@ def test_bad_monitoring_values(project_copy, section, expected):
     assert f"group_data/lab.py: {expected}" in monitoring_error(project_copy, section)
 
 
+def test_a_probe_timeout_of_the_whole_scrape_interval_is_accepted():
+    """A probe may take the whole interval between two probes, not more."""
+    assert settings.Monitoring(scrape_interval="5s", probe_timeout="5s", slow_response="2s").contradictions() == []
+
+
 def test_monit_view_is_exported_for_node_exporter(tmp_path, monkeypatch):
     """The deploy's export script, run against a stand-in `monit` printing Monit 5.33's
     summary, writing node_exporter's textfile (here under tmp_path)."""

@@ -115,7 +115,7 @@ def test_spare_workers_stay_within_max_children(web):
     [
         ("services['php-fpm']['php_fpm']['request_terminate_timeout'] = '11s'",
          "group_data/web.py: services.php-fpm.php_fpm.request_terminate_timeout = 11: expected at most "
-         "sites.shop.backend.read_timeout (10s)"),
+         "sites.shop.backend.read_timeout (10s): nginx would answer the visitor while the worker keeps running"),
         ("services['php-fpm']['php_fpm']['request_slowlog_timeout'] = '10s'",
          "expected request_slowlog_timeout (10s) less than request_terminate_timeout (10s)"),
         ("services['php-fpm']['php_fpm']['worker_memory'] = '64MB'",
@@ -124,16 +124,25 @@ def test_spare_workers_stay_within_max_children(web):
         ("services['php-fpm']['php_fpm']['user'] = 'www-data\\nphp_admin_value[open_basedir] = /'",
          "services.php-fpm.php_fpm.user = 'www-data\\nphp_admin_value[open_basedir] = /': expected a system user name"),
         ("services['php-fpm']['request_timeout'] = '5s'",
-         "services.php-fpm.request_timeout = 5: expected None with a php_fpm section"),
+         "services.php-fpm.request_timeout = 5: expected None with a php_fpm section (its request_terminate_timeout is "
+         "the app's)"),
         ("services['php-fpm']['unit'] = 'php.service'",
          "services.php-fpm.unit = 'php.service': expected php<X.Y>-fpm.service with a php_fpm section"),
         ("sites['shop']['backend']['service'] = 'other'\nservices['other'] = services['php-fpm'] | {'php_fpm': None, "
          "'unit': 'other.service'}",
          "services.php-fpm.php_fpm = 'no FastCGI site': expected the FastCGI sites of this service to share one "
          "backend.address"),
+        ("sites['blog'] = sites['shop'] | {'server_names': ['blog.example.com'], 'backend': sites['shop']['backend'] | "
+         "{'address': '127.0.0.1:9001'}}",
+         "services.php-fpm.php_fpm = {'shop': 'unix:/run/php/php8.2-fpm.sock', 'blog': '127.0.0.1:9001'}: expected "
+         "the FastCGI sites of this service to share one backend.address"),
+        # A service without a pool first: the pools after it are still checked.
+        ("services = {'mariadb': services['mariadb'], **services}\n"
+         "services['php-fpm']['unit'] = 'php.service'",
+         "services.php-fpm.unit = 'php.service': expected php<X.Y>-fpm.service with a php_fpm section"),
     ],
     ids=["timeout-above-nginx", "slowlog-not-before-kill", "bad-size", "negative-max-requests", "user-injection",
-         "two-timeouts", "not-php-fpm", "no-site"],
+         "two-timeouts", "not-php-fpm", "no-site", "two-addresses", "after-a-service-without-a-pool"],
 )
 def test_bad_pool_is_refused_naming_file_and_key(project_copy, line, expected):
     append(project_copy / "group_data/web.py", line)

@@ -160,21 +160,27 @@ def detection(record: Record) -> float | None:
                  if when >= record.fault_started and any(sign in what for sign in signs)), None)
 
 
+def _holder_before(record: Record) -> str | None:
+    """web-down: who answered at the service address last before the break (None: nobody)."""
+    before = [holder for when, holder in record.holders if when < record.broken]
+    return before[-1] if before else None
+
+
 def _takeover(record: Record) -> float | None:
     """web-down: when another host than the one that held the service address before the
     break first answered the site there (None: none did, or no failover watched it)."""
-    before = [holder for when, holder in record.holders if when < record.broken]
+    primary = _holder_before(record)
     return next((when for when, holder in record.holders
-                 if when >= record.broken and holder not in (None, before[-1] if before else None)), None)
+                 if when >= record.broken and holder not in (None, primary)), None)
 
 
 def _flapped_back(record: Record) -> bool | None:
     """web-down: whether the host that died answered at the service address again once it was
-    back (None: no failover watched it, or it never came back)."""
-    if not record.holders or record.back is None or record.broken is None:
+    back (None: no failover watched it, nobody answered there before the break, or it never
+    came back)."""
+    if record.back is None or record.broken is None or (primary := _holder_before(record)) is None:
         return None
-    before = [holder for when, holder in record.holders if when < record.broken]
-    return bool(before) and any(holder == before[-1] for when, holder in record.holders if when >= record.back)
+    return any(holder == primary for when, holder in record.holders if when >= record.back)
 
 
 def _recovered(record: Record, detected: float) -> float | None:

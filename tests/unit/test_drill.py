@@ -581,3 +581,9 @@ def test_a_hang_only_the_probe_sees_is_held_to_the_probes_bound(seen_after, met)
     result = figures.figures(made)
     assert result.detect_within == 30.0 and result.mttd == seen_after
     assert ("mttd" not in unmet(result)) is met
+
+
+def test_no_flap_back_is_not_shown_when_nobody_held_the_address_before_the_death():
+    made = web_down_record()
+    made.holders = [(when, holder) for when, holder in made.holders if when >= made.broken]
+    assert figures.figures(made).flapped_back is None and "flapped_back" in unmet(figures.figures(made))

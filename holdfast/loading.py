@@ -42,13 +42,10 @@ def _group_data_files() -> list[Path]:
     return sorted(folder.glob("*.py")) if folder.is_dir() else []
 
 
-def _defined_in(path: Path) -> dict[str, Any]:
-    """What the group_data file at ``path`` defines (read again once it changed)."""
-    return _run(path, path.stat().st_mtime_ns)
-
-
 @cache
-def _run(path: Path, _version: int) -> dict[str, Any]:
+def _defined_in(path: Path) -> dict[str, Any]:
+    """What the group_data file at ``path`` defines: read once per process, as pyinfra
+    reads it (pyinfra_cli keeps each file's compiled code for the process)."""
     try:
         return runpy.run_path(str(path))
     except Exception:  # a file that fails here has already been read by pyinfra; label only

@@ -15,11 +15,22 @@ answering "OK", "not found" (404) or, for a slug that several checks share,
 "ambiguous slug" (409); a ping resumes a paused check unless its ``manual_resume`` is
 set. The documentation names no 429 for these APIs; the double can
 still be told to send one (Double.rate_limit), as any HTTP service may.
+
+Alerting (/docs/, "Concepts", and /docs/configuring_checks/): a check is up once pinged,
+late when no ping came within its period (``timeout``), and down when the grace time
+(``grace``) has passed as well; a paused check never goes down. A check going down, and
+a ping bringing a down check back up, notifies each integration of the check once (the
+service's ``sendalerts`` loop, here a thread passing every half second): the double
+records what it would send as ``notifications``.
 """
 
 import copy
 import re
+import threading
+import time
 import uuid as uuids
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tests.doubles import Answer, Double
@@ -31,15 +42,63 @@ FIELDS = {
 }
 UNIQUE_FIELDS = ("name", "slug", "tags", "timeout", "grace")
 CHECK_LIMIT = 20  # a free account's
+SENDALERTS_EVERY = 0.5  # seconds
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What Healthchecks.io sends one integration when a check goes down or back up."""
+
+    at: float  # the double's clock (time.time())
+    check: str  # the check's name
+    status: str  # "down" or "up"
+    channel: str  # the integration's name
 
 
 class HealthchecksDouble(Double):
-    def __init__(self, key: str, ping_key: str = "lab-ping-key", address: str = "127.0.0.1", port: int = 0):
+    def __init__(self, key: str, ping_key: str = "lab-ping-key", address: str = "127.0.0.1", port: int = 0,
+                 clock: Callable[[], float] = time.time):
         super().__init__(address, port)
         self.key = key
         self.ping_key = ping_key
+        self.clock = clock
         self.checks: dict[str, dict] = {}
         self.channels: list[dict] = []
+        self.notifications: list[Notification] = []
+        self._pinged_at: dict[str, float] = {}  # by check UUID
+        self._stop = threading.Event()
+        self._sendalerts = threading.Thread(target=self._send_alerts_until_stopped, daemon=True)
+
+    def __enter__(self):
+        super().__enter__()
+        self._sendalerts.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._sendalerts.join()
+        super().__exit__(*exc)
+
+    def send_alerts(self) -> None:
+        """One pass of the service's alert loop: every check up but not pinged within its
+        timeout and grace goes down, and its integrations are notified."""
+        with self.lock:
+            now = self.clock()
+            for check_uuid, check in self.checks.items():
+                pinged_at = self._pinged_at.get(check_uuid)
+                if check["status"] == "up" and pinged_at is not None \
+                        and now > pinged_at + check["timeout"] + check["grace"]:
+                    check["status"] = "down"
+                    self._notify(check, now)
+
+    def _send_alerts_until_stopped(self) -> None:
+        while not self._stop.wait(SENDALERTS_EVERY):
+            self.send_alerts()
+
+    def _notify(self, check: dict, now: float) -> None:
+        names = {channel["id"]: channel["name"] for channel in self.channels}
+        self.notifications += [Notification(now, check["name"], check["status"], names[identifier])
+                               for identifier in filter(None, check["channels"].split(","))]
 
     # --- set-up helpers for the tests -------------------------------------------------
 
@@ -179,9 +238,13 @@ class HealthchecksDouble(Double):
             return Answer(404, "not found")
         if len(matches) > 1:
             return Answer(409, "ambiguous slug")
-        check = self.checks[matches[0]]
+        check, was = self.checks[matches[0]], self.checks[matches[0]]["status"]
         check["n_pings"] += 1
-        if check["status"] != "paused" or not check["manual_resume"]:
+        if was != "paused" or not check["manual_resume"]:
             check["status"] = "up"
-        check["last_ping"] = datetime.now(UTC).isoformat(timespec="seconds")
+        now = self.clock()
+        self._pinged_at[matches[0]] = now
+        check["last_ping"] = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+        if was == "down" and check["status"] == "up":
+            self._notify(check, now)
         return Answer(200, "OK")

@@ -30,9 +30,10 @@ def test_the_lab_points_at_its_doubles_on_the_bridge(monkeypatch):
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('heartbeat = {"every": "10s"}', 'heartbeat = {"every": "10m"}',
-         "heartbeat = {'every': '10m'}: expected every (600s) shorter than timeout (300s)"),
-        ('heartbeat = {"every": "10s"}', 'heartbeat = {"every": "10s", "grace": 30}',
+        ('"every": "10s"', '"every": "1m"',
+         "heartbeat = {'every': '1m', 'timeout': '1m', 'grace': '1m'}: expected every (60s) shorter than "
+         "timeout (60s)"),
+        ('"grace": "1m"', '"grace": 30',
          "heartbeat.grace = 30: expected greater than or equal to 60"),
         ('"ping_url": f"{_doubles}:8471/ping"', '"ping_url": "hc-ping.com"',
          "hosted_monitors.healthchecks.ping_url = 'hc-ping.com': expected an http(s) URL"),

@@ -126,8 +126,10 @@ hosted_monitors = {
         "ping_key_env": "HOLDFAST_LAB_PING_KEY",
     },
 }
-# Often, so that the tests see pings within seconds.
-heartbeat = {"every": "10s"}
+# Often, so that the tests see pings within seconds; the shortest period and grace
+# Healthchecks.io takes, so that a host that stops pinging is reported down within about
+# two minutes (tests/host/test_heartbeat.py).
+heartbeat = {"every": "10s", "timeout": "1m", "grace": "1m"}
 
 # The firewall (holdfast/firewall.py). What the tests reach is open by the policy itself:
 # ssh from everywhere (this machine deploys from the bridge address), the sites from every

@@ -32,11 +32,11 @@ from holdfast import loading
 from holdfast import settings as holdfast_settings
 from holdfast.inventory import address_of, read_inventory
 from holdfast.loading import same_on_every_host
+from lab.doubles import listening_at
+from lab.doubles.healthchecks import HealthchecksDouble
+from lab.doubles.uptimerobot import UptimeRobotDouble
 from lab.topology import FLEET, LAB_INVENTORY
 from tests.conftest import REPO, copy_project, edit
-from tests.doubles import listening_at
-from tests.doubles.healthchecks import HealthchecksDouble
-from tests.doubles.uptimerobot import UptimeRobotDouble
 
 
 def pytest_addoption(parser):
@@ -234,7 +234,7 @@ def changed_project(tmp_path) -> Path:
     return project
 
 
-# --- the hosted monitors' doubles (tests/doubles), for the deploys that reconcile them ---
+# --- the hosted monitors' doubles (lab/doubles), for the deploys that reconcile them ---
 
 KEYS = {"uptimerobot": "ur-key", "healthchecks": "hc-key"}
 

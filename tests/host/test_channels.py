@@ -3,7 +3,7 @@ after its wait, and an acknowledgement (`make ack`) in tier 1's window that keep
 from ever being called. One alert brain: a service Monit restarts reaches Alertmanager
 and chat; with the monitor host dark (its packets dropped), Monit's own mail still arrives.
 
-The providers' doubles (tests/doubles/) are served where group_data/lab.py points the
+The providers' doubles (lab/doubles/) are served where group_data/lab.py points the
 providers (this machine's address on the lab bridge), with the secrets the deploy read
 from the environment (the Makefile sets the lab's). nginx is stopped on two web hosts at
 once, Monit held off: one outage is left to escalate, the other is acknowledged. Pages
@@ -23,11 +23,11 @@ import pytest
 
 from holdfast import monitoring
 from holdfast.monitoring import ALERTMANAGER_ADDRESS, MONIT_EVENT_ALERT
+from lab.doubles import listening_at
+from lab.doubles.pagerduty import PagerDutyDouble
+from lab.doubles.slack import SlackDouble
 from lab.harness.faults import DELIVERY, StandIn, begin_fault
 from lab.harness.probes import wait_for
-from tests.doubles import listening_at
-from tests.doubles.pagerduty import PagerDutyDouble
-from tests.doubles.slack import SlackDouble
 from tests.host.test_monitoring import alert_deadline, site_down_wait, stop_nginx
 
 pytestmark = [pytest.mark.hosts("monitors"), pytest.mark.disruptive]

@@ -15,10 +15,10 @@ import pytest
 from holdfast.hosted_monitors import CURL_CONFIG, UNIT
 from holdfast.providers import healthchecks
 from holdfast.providers.model import recipients
+from lab.doubles import listening_at
+from lab.doubles.healthchecks import HealthchecksDouble
 from lab.harness.deploys import run_deploy
 from lab.harness.probes import wait_for
-from tests.doubles import listening_at
-from tests.doubles.healthchecks import HealthchecksDouble
 
 KEY = "hc-key"
 

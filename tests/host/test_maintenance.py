@@ -15,10 +15,10 @@ import pytest
 from holdfast import maintenance
 from holdfast.hosted_monitors import UNIT as HEARTBEAT_UNIT
 from holdfast.providers import healthchecks
+from lab.doubles import listening_at
+from lab.doubles.healthchecks import HealthchecksDouble
 from lab.harness.faults import DELIVERY, Fault, StandIn
 from lab.harness.probes import Mailboxes, wait_for
-from tests.doubles import listening_at
-from tests.doubles.healthchecks import HealthchecksDouble
 
 WINDOW = 40  # seconds
 

@@ -15,13 +15,13 @@ import pytest
 
 from holdfast import monitoring, nginx
 from lab import acme
+from lab.doubles import listening_at
+from lab.doubles.healthchecks import HealthchecksDouble
 from lab.harness.deploys import run_deploy
 from lab.harness.failover import bridge_port, set_link
 from lab.harness.faults import summary, unmonitor
 from lab.harness.probes import Mailboxes, wait_for
 from tests.conftest import append
-from tests.doubles import listening_at
-from tests.doubles.healthchecks import HealthchecksDouble
 from tests.host.conftest import targets_in
 
 pytestmark = pytest.mark.hosts("monitors")

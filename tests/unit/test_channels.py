@@ -17,10 +17,10 @@ from holdfast import channels, monit, monitoring, settings
 from holdfast.channels import matrix, ntfy, pagerduty, slack
 from holdfast.inventory import WATCHED_GROUP, group_addresses, read_inventory
 from holdfast.templates import render
+from lab.doubles import Answer, Double
+from lab.doubles.matrix import MatrixDouble
+from lab.doubles.ntfy import NtfyDouble
 from tests.conftest import FAKE_CHANNEL_ENV, FAKE_DEPLOY_ENV, FLEET, edit, load_settings
-from tests.doubles import Answer, Double
-from tests.doubles.matrix import MatrixDouble
-from tests.doubles.ntfy import NtfyDouble
 from tests.unit.conftest import PROD
 from tests.unit.test_monitoring import alertmanager_config, monitor_settings, prepare_error, rendered
 

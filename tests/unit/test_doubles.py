@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.doubles.healthchecks import HealthchecksDouble, Notification
+from lab.doubles.healthchecks import HealthchecksDouble, Notification
 
 PING_KEY = "ping-key"
 

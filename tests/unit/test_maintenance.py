@@ -11,9 +11,9 @@ import pytest
 
 from holdfast import maintenance, settings, status
 from holdfast.providers import healthchecks
+from lab.doubles import Answer
+from lab.doubles.healthchecks import HealthchecksDouble
 from tests.conftest import executable
-from tests.doubles import Answer
-from tests.doubles.healthchecks import HealthchecksDouble
 
 NOW = datetime(2026, 11, 27, 13, 0, 0, tzinfo=UTC)
 

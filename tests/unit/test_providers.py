@@ -1,5 +1,5 @@
 """The hosted monitor providers, for real over HTTP, against local doubles of UptimeRobot
-and Healthchecks.io (tests/doubles/): what a reconcile creates, updates and deletes, what
+and Healthchecks.io (lab/doubles/): what a reconcile creates, updates and deletes, what
 it never touches, and how it copes with rate limits, bad keys and pagination."""
 
 import email.message
@@ -16,10 +16,10 @@ from holdfast.providers import api as api_module
 from holdfast.providers import healthchecks
 from holdfast.providers.api import ProviderError
 from holdfast.providers.model import Existing, Wanted, changes
+from lab.doubles import Answer
+from lab.doubles.healthchecks import HealthchecksDouble
+from lab.doubles.uptimerobot import UptimeRobotDouble
 from tests.conftest import FLEET, load_settings
-from tests.doubles import Answer
-from tests.doubles.healthchecks import HealthchecksDouble
-from tests.doubles.uptimerobot import UptimeRobotDouble
 
 # Short on purpose: test values, not secrets.
 KEYS = {"uptimerobot": "ur-key", "healthchecks": "hc-key"}

@@ -30,7 +30,7 @@ mail = {
 }
 
 # Production's escalation plan, every wait at most 90 s (the host tests see tier 2 paged
-# within minutes), and the chat and phone providers' doubles (tests/doubles/, served on the
+# within minutes), and the chat and phone providers' doubles (lab/doubles/, served on the
 # lab bridge by tests/host/test_channels.py). Their lab secrets come from
 # HOLDFAST_LAB_CHAT_KEY and HOLDFAST_LAB_PAGERDUTY_KEY (the Makefile sets them).
 _production = _runpy.run_path(str(_Path(__file__).with_name("all.py")))["escalation"]
@@ -59,7 +59,7 @@ escalation = {
 }
 
 # Local doubles of UptimeRobot and Healthchecks.io, which the host tests run on this
-# machine's address on the lab bridge (tests/doubles/).
+# machine's address on the lab bridge (lab/doubles/).
 _doubles = f"http://{LAB.bridge_address}"
 
 # The external monitor, fast enough for tests to see an alert mail within a minute. Its

@@ -16,7 +16,7 @@ one is merged into it.
 
 import uuid
 
-from tests.doubles import Answer, Double
+from lab.doubles import Answer, Double
 
 SEVERITIES = ("critical", "error", "warning", "info")
 ACTIONS = ("trigger", "acknowledge", "resolve")

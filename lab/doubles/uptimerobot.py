@@ -15,7 +15,7 @@ create answers 201 and a delete 200 with the deleted monitor.
 import copy
 import itertools
 
-from tests.doubles import Answer, Double
+from lab.doubles import Answer, Double
 
 MONITOR_TYPES = ("HTTP", "KEYWORD", "PING", "PORT", "HEARTBEAT")
 KEYWORD_TYPES = ("ALERT_EXISTS", "ALERT_NOT_EXISTS")

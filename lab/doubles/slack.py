@@ -10,7 +10,7 @@ the message needs ``text``, ``blocks`` or (legacy) ``attachments``, each attachm
 to show; ``no_service`` (404) for a URL that is no webhook (a wrong or revoked secret).
 """
 
-from tests.doubles import Answer, Double
+from lab.doubles import Answer, Double
 
 
 class SlackDouble(Double):
@@ -31,7 +31,8 @@ class SlackDouble(Double):
         if not isinstance(body, dict):
             return Answer(400, "invalid_payload")
         shown = body.get("text") or body.get("blocks") or [
-            part for part in body.get("attachments") or [] if part.get("text") or part.get("title") or part.get("fallback")
+            part for part in body.get("attachments") or []
+            if part.get("text") or part.get("title") or part.get("fallback")
         ]
         if not shown:
             return Answer(400, "no_text")

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 
-from tests.doubles import Answer, Double
+from lab.doubles import Answer, Double
 
 TOPIC = re.compile(r"/([-_A-Za-z0-9]{1,64})")
 RANGE = re.compile(r"\{\{range \.([\w.]+)\}\}(.*?)\{\{end\}\}", re.S)

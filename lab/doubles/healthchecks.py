@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tests.doubles import Answer, Double
+from lab.doubles import Answer, Double
 
 FIELDS = {
     "name": str, "slug": str, "tags": str, "desc": str, "timeout": int, "grace": int, "schedule": str,

@@ -18,7 +18,7 @@ import re
 import urllib.parse
 import uuid
 
-from tests.doubles import Answer, Double
+from lab.doubles import Answer, Double
 
 SEND = re.compile(r"/_matrix/client/v3/rooms/([^/]+)/send/([^/]+)/([^/]+)")
 

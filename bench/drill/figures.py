@@ -12,7 +12,16 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from bench.drill.scenario import FAULTS, NET_CUT, UNCACHED_CAPACITY, WEB_DOWN, Record, hits_the_bug, is_search
+from bench.drill.scenario import (
+    FAULTS,
+    MON_DOWN,
+    NET_CUT,
+    UNCACHED_CAPACITY,
+    WEB_DOWN,
+    Record,
+    hits_the_bug,
+    is_search,
+)
 
 # Fewest requests a latency figure is taken over: fewer, and it is not taken (a goal on it fails).
 MIN_SAMPLES = 40
@@ -86,7 +95,9 @@ class Figures:
     flapped_back: bool | None = None
     alert_after_back: float | None = None  # the last contact's alert mail after the outage's end (relay-down)
     alert_mails: int | None = None  # the most alert mails about it any contact had after detection
-    seen_after_back: float | None = None  # network-cut: from the network's return to the monitor's scrape of the host
+    # network-cut: from the network's return to the monitor's scrape of the host; monitor-down:
+    # from the monitor host's return to Healthchecks.io saying it up
+    seen_after_back: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -153,7 +164,7 @@ def detection(record: Record) -> float | None:
         return None
     if record.scenario == WEB_DOWN:
         return _takeover(record)
-    if record.scenario == NET_CUT:  # the monitor's alert about the host it lost
+    if record.scenario in (NET_CUT, MON_DOWN):  # the monitor's alert about the host it lost, or the hosted one's
         return next((when for when in record.monitor_alerts if when >= record.fault_started), None)
     signs = FAULT_DETECTIONS if record.scenario in FAULTS else DETECTIONS
     return next((when for when, what in record.monit_log
@@ -190,7 +201,7 @@ def _recovered(record: Record, detected: float) -> float | None:
     host's site is healthy again when the standby answers it (its takeover)."""
     if record.scenario == WEB_DOWN:
         return detected
-    if record.scenario == NET_CUT:  # the monitor's first scrape of the host once the network is back
+    if record.scenario in (NET_CUT, MON_DOWN):  # the host seen again (scraped, or pinging) after its return
         return next((when for when, up in record.monitor_up if record.back is not None and when >= record.back
                      and up == 1), None)
     killed = record.scenario in FAULTS or any(
@@ -292,7 +303,8 @@ def figures(record: Record) -> Figures:
         flapped_back=_flapped_back(record),
         alert_after_back=max(arrivals) - record.back if record.back is not None and arrivals and None not in arrivals
         else None,
-        seen_after_back=recovered - record.back if record.scenario == NET_CUT and recovered is not None else None,
+        seen_after_back=recovered - record.back if record.scenario in (NET_CUT, MON_DOWN) and recovered is not None
+        else None,
         alert_mails=max((sum(when >= detected for when in times) for times in record.alerts.values()), default=None)
         if detected is not None else None,
     )
@@ -440,12 +452,29 @@ NET_CUT_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
 }
 
 
+# The monitor host dead: the site served all along, and Healthchecks.io, the dead-man switch,
+# tells each first-tier contact once within the heartbeat's period, timeout and grace, and
+# says the host up again soon after its return.
+MON_DOWN_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
+    "fault_started": ("the monitor host was cut off", _fault_started),
+    **{key: FAULT_GOALS[key] for key in ("visitors.served", "visitors.p99_ms", "crowd.served", "crowd.p99_ms")},
+    "mttd": ("Healthchecks.io says the monitor host down within its heartbeat's period, its check's timeout and "
+             "grace (and half a second of its alert loop)", _detected_in_time),
+    "alerts_lost": ("every first-tier contact told", GOALS["alerts_lost"][1]),
+    "alert_mails": ("each told once, not twice", lambda result: result.alert_mails == 1),
+    "seen_after_back": (f"said up again within {SEEN_AGAIN_WITHIN} s of the host's return",
+                        lambda result: _at_most(result.seen_after_back, SEEN_AGAIN_WITHIN)),
+}
+
+
 def goals_of(scenario: str) -> dict[str, tuple[str, Callable[[Figures], bool]]]:
     """The goals a protected run of ``scenario`` must meet."""
     if scenario == WEB_DOWN:
         return WEB_DOWN_GOALS
     if scenario == NET_CUT:
         return NET_CUT_GOALS
+    if scenario == MON_DOWN:
+        return MON_DOWN_GOALS
     if scenario in FAULTS and FAULTS[scenario].relay_down_for:
         return RELAY_GOALS
     if scenario in FAULTS:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.drill.figures import Figures, figures, goals, goals_of, timeline_series, value
-from bench.drill.scenario import MATRIX, NET_CUT, RELAY_DOWN, WEB_DOWN, Record
+from bench.drill.scenario import MATRIX, MON_DOWN, NET_CUT, RELAY_DOWN, WEB_DOWN, Record
 
 ROWS = [  # (figure, label, format, the scenario it belongs to: None for every one)
     *((f"{kind}.{key}", f"{kind} {label}", form, None) for kind in ("visitors", "members") for key, label, form in (
@@ -50,6 +50,8 @@ ROWS = [  # (figure, label, format, the scenario it belongs to: None for every o
     ("alert_after_back", "relay back to the alert mail (s)", "{:.1f}", RELAY_DOWN),
     ("alert_mails", "alert mails per contact, at most", "{}", RELAY_DOWN),
     ("seen_after_back", "network back to the host scraped (s)", "{:.1f}", NET_CUT),
+    ("alert_mails", "told it was down, per contact, at most", "{}", MON_DOWN),
+    ("seen_after_back", "host back to told it is up (s)", "{:.1f}", MON_DOWN),
 ]
 
 
@@ -101,6 +103,7 @@ TITLES = {
     "abuser": "The seed's outage replayed: a flooding client, then an infinite loop",
     WEB_DOWN: "The web host dies mid-crowd: the second one takes over the site's address",
     NET_CUT: "The network between the monitor and the web host cut mid-crowd",
+    MON_DOWN: "The monitor host dies mid-crowd: the hosted dead-man switch tells",
 }
 
 

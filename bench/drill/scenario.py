@@ -16,7 +16,9 @@ surge, in one of these scenarios:
 - the fault matrix (``MATRIX``): the crowd, and instead of the loop bug a fault breaks
   the site, measured the same way: ``php-hung`` (every PHP worker asleep), ``mariadb-down``
   (the database killed), ``web-down`` (the web host dies, and comes back: with Holdfast,
-  everyone comes to the site's service address, which the second web host takes over).
+  everyone comes to the site's service address, which the second web host takes over),
+  ``relay-down``, ``network-cut`` and ``monitor-down`` (the monitor host dies: only the
+  hosted dead-man switch is left to tell).
 
 Everything is recorded; ``figures`` turns a record into the numbers the report and the
 CI test read.
@@ -38,11 +40,15 @@ from dataclasses import dataclass, field
 import testinfra
 
 from bench.drill import load, watch
-from holdfast import bans, php_fpm
+from holdfast import bans, loading, php_fpm, providers
 from holdfast.monit import timeouts_check_name
+from holdfast.providers.model import recipients
 from holdfast.settings import HostSettings
 from lab.acme import curl_arguments
 from lab.crowd import on_the_bridge
+from lab.doubles import listening_at
+from lab.doubles.healthchecks import SENDALERTS_EVERY, HealthchecksDouble
+from lab.harness.deploys import lab_inventory
 from lab.harness.failover import bridge_port, bring_back, cut_off, set_link, wait_for_holder
 from lab.harness.probes import wait_for
 from lab.mailsink import MTA, mailbox
@@ -104,7 +110,14 @@ DOWN_FOR = 15  # seconds
 NET_CUT = "network-cut"
 NET_CUT_FOR = 40  # seconds
 HOST_DOWN = "HostDown"  # the monitor's alert about a host it cannot scrape (templates/monitoring)
-MATRIX = (*FAULTS, WEB_DOWN, NET_CUT)
+# The monitor host dies mid-crowd, the self-hosted monitor and the mail relay with it: only
+# the hosted dead-man switch is left to tell (Healthchecks.io, its double served from this
+# machine: lab/doubles), once the host's check has gone without a ping for its timeout and
+# grace. It is down that long, and MON_DOWN_MORE seconds more.
+MON_DOWN = "monitor-down"
+MON_DOWN_MORE = 30  # seconds
+HEALTHCHECKS_KEY = "drill-key"  # the double's API key
+MATRIX = (*FAULTS, WEB_DOWN, NET_CUT, MON_DOWN)
 SCENARIOS = (*SURGES, *MATRIX)
 VISITOR_PACE = 1.5  # requests per second, per anonymous visitor (pages nginx may cache)
 MEMBER_PACE = 1.0  # per member: every request is rendered by WordPress
@@ -163,7 +176,8 @@ class Record:
     # request timeout and two Monit cycles holds (0: none; ``detect_within``)
     detect_within: float = 0.0
     # network-cut: when the monitor's HostDown alert about the host was firing, and the host's
-    # `up` as it scraped it
+    # `up` as it scraped it (1: up); monitor-down: when Healthchecks.io said the monitor host
+    # down, and up again (1)
     monitor_alerts: list[float] = field(default_factory=list)
     monitor_up: list[tuple[float, float]] = field(default_factory=list)
 
@@ -298,8 +312,8 @@ def breaking(scenario: str, host_settings: HostSettings, tls: bool) -> tuple[str
                 f"standin arm-loop persistent {LOOP_WORD}")
     if scenario == "abuser":
         return "the loop bug is armed: the next search that reaches PHP loops forever", "standin arm-loop"
-    if scenario in (WEB_DOWN, NET_CUT):
-        return f"{scenario}: the outage is the fault", ""  # web_host_outage, network_cut
+    if scenario in (WEB_DOWN, NET_CUT, MON_DOWN):
+        return f"{scenario}: the outage is the fault", ""  # outage_of
     site, service = standin_site(host_settings), broken_service(scenario, host_settings)
     healthy = (f"curl -s -m 2 {curl_arguments(site.server_names[0], '127.0.0.1', site.health_path, tls)} "
                f"| grep -qF {shlex.quote(site.health_expect)}")
@@ -335,6 +349,23 @@ def web_host_outage(lab: Lab, web: LabHost, failover: bool) -> Outage:
     return Outage(said, functools.partial(set_link, port, "down"), functools.partial(set_link, port, "up"), DOWN_FOR)
 
 
+def monitor_host_outage(lab: Lab, host_settings: HostSettings) -> Outage:
+    """monitor-down's: the monitor host cut off the lab's bridge, as powered off, until its
+    heartbeat's check has gone down (``monitor_down_for``), and back."""
+    monitor = lab.group("monitors")[0]
+    port = bridge_port(testinfra.get_host(f"paramiko://{monitor.name}", ssh_config=str(lab.ssh_config)))
+    down_for = monitor_down_for(host_settings)
+    return Outage(f"{monitor.name} cut off the lab for {down_for:g}s", functools.partial(set_link, port, "down"),
+                  functools.partial(set_link, port, "up"), down_for)
+
+
+def monitor_down_for(host_settings: HostSettings) -> float:
+    """How long the monitor host stays dead: its heartbeat's period, its check's timeout and
+    grace, and MON_DOWN_MORE seconds."""
+    beat = host_settings.heartbeat
+    return beat.every + beat.timeout + beat.grace + MON_DOWN_MORE
+
+
 def relay_outage(lab: Lab, host_settings: HostSettings, down_for: float) -> Outage:
     """The mail relay's MTA (the lab's mail sink) stopped, and started again."""
     relay = watch.Remote(lab, next(host for host in lab.hosts if host.name == host_settings.mail.relay))
@@ -363,11 +394,13 @@ def network_cut(lab: Lab, web: LabHost) -> Outage:
 
 def outage_of(scenario: str, lab: Lab, web: LabHost, host_settings: HostSettings, protected: bool) -> Outage | None:
     """What ``scenario`` cuts off for a while: the web host, the network between it and the
-    monitor, or (with Holdfast: without, nobody is mailed) the mail relay."""
+    monitor, the monitor host, or (with Holdfast: without, nobody is mailed) the mail relay."""
     if scenario == WEB_DOWN:
         return web_host_outage(lab, web, protected)
     if scenario == NET_CUT:
         return network_cut(lab, web)
+    if scenario == MON_DOWN:
+        return monitor_host_outage(lab, host_settings)
     if protected and scenario in FAULTS and FAULTS[scenario].relay_down_for:
         return relay_outage(lab, host_settings, FAULTS[scenario].relay_down_for)
     return None
@@ -486,12 +519,58 @@ def _monitors_view(lab: Lab, web: LabHost, host_settings: HostSettings, record: 
     record.monitor_up = since_epoch(watch.prometheus_range(monitor, up, epoch, time.time()), epoch)
 
 
+@contextlib.contextmanager
+def hosted_heartbeats(host_settings: HostSettings):
+    """The Healthchecks.io double where the lab's hosts ping, with an integration named after
+    every address of the escalation plan, and a check for every host of the lab made by
+    Holdfast's own client (holdfast/providers), as a deploy makes them; yielded once every
+    check has been pinged (a check never pinged never goes down)."""
+    hosted = host_settings.hosted_monitors
+    ping_key = os.environ.get(hosted.healthchecks.ping_key_env, "lab-ping-key")
+    with HealthchecksDouble(HEALTHCHECKS_KEY, ping_key, **listening_at(hosted.healthchecks.api_url)) as double:
+        for recipient in recipients(host_settings.escalation):
+            double.add_channel(recipient.address)
+        providers.apply(providers.plan("healthchecks", loading.load(lab_inventory()), hosted,
+                                       {hosted.healthchecks.api_key_env: HEALTHCHECKS_KEY}))
+        if not wait_for(lambda: double.checks and all(check["status"] == "up" for check in double.checks.values()),
+                        timeout=2 * host_settings.heartbeat.every + 10):
+            raise RuntimeError(f"not every lab host pinged its Healthchecks.io check: {list(double.checks.values())}")
+        yield double
+
+
+def _hosted_view(double: HealthchecksDouble, lab: Lab, host_settings: HostSettings, record: Record,
+                 epoch: float) -> None:
+    """What Healthchecks.io told about the monitor host, into ``record``: when it said the
+    host down and up again, and when it told each first-tier address it was down (once it
+    said it up again, or a heartbeat's period and a few seconds after its return)."""
+    monitor = lab.group("monitors")[0].name
+
+    def told(status: str) -> list[float]:
+        return [note.at - epoch for note in double.notifications if note.check == monitor and note.status == status]
+
+    if record.back is not None:
+        wait_for(lambda: [when for when in told("up") if when >= record.back],
+                 timeout=host_settings.heartbeat.every + 5)
+    record.monitor_alerts = sorted(set(told("down")))
+    record.monitor_up = [(when, 1.0) for when in sorted(set(told("up")))]
+    for recipient in recipients(host_settings.escalation):
+        if not recipient.delay:
+            record.alerts[recipient.address] = sorted(
+                note.at - epoch for note in double.notifications
+                if note.check == monitor and note.status == "down" and note.channel == recipient.address)
+
+
 def detect_within(scenario: str, host_settings: HostSettings) -> float:
     """The seconds within which Holdfast must see ``scenario``'s fault, where the pool's
     request timeout and two Monit cycles do not hold (0.0): the monitor's host_down_after,
-    two scrapes and an evaluation, for the network cut; for a fault only Monit's health probe
-    sees (a hang after the answer, which the pool's timeout does not reach), the probe's
-    failed cycles, each a cycle and the probe's timeout, and one cycle more to the first."""
+    two scrapes and an evaluation, for the network cut; the monitor host's heartbeat period,
+    its check's timeout and grace, and a pass of the service's alert loop, for the monitor
+    host dead; for a fault only Monit's health probe sees (a hang after the answer, which the
+    pool's timeout does not reach), the probe's failed cycles, each a cycle and the probe's
+    timeout, and one cycle more to the first."""
+    if scenario == MON_DOWN:
+        beat = host_settings.heartbeat
+        return beat.every + beat.timeout + beat.grace + SENDALERTS_EVERY
     if scenario == NET_CUT:
         monitoring = host_settings.monitoring
         return monitoring.host_down_after + 2 * monitoring.scrape_interval + monitoring.evaluation_interval
@@ -513,12 +592,14 @@ def run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, time
     recorded. The crowd's addresses are on the lab's bridge for the run only."""
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario {scenario!r}: expected one of {', '.join(SCENARIOS)}")
-    with on_the_bridge(lab, CROWD_SIZE) if scenario != "abuser" else contextlib.nullcontext([]) as addresses:
-        return _run(label, lab, host_settings, protected, timeline, scenario, addresses)
+    with contextlib.ExitStack() as stack:
+        addresses = stack.enter_context(on_the_bridge(lab, CROWD_SIZE)) if scenario != "abuser" else []
+        hosted = stack.enter_context(hosted_heartbeats(host_settings)) if protected and scenario == MON_DOWN else None
+        return _run(label, lab, host_settings, protected, timeline, scenario, addresses, hosted)
 
 
 def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, timeline: Timeline, scenario: str,
-         addresses: list[str]) -> Record:
+         addresses: list[str], hosted: HealthchecksDouble | None) -> Record:
     web = lab.group("web")[0]
     web_remote = watch.Remote(lab, web)
     site = standin_site(host_settings)
@@ -573,10 +654,12 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
         record.loop_armed = armed - epoch if armed is not None else None
     record.loop_cpu = [(when - epoch, used) for when, used in _loop_cpu(web_remote)]
     record.loop_started = record.loop_cpu[0][0] if record.loop_cpu else None
-    if protected:
+    if protected and scenario != MON_DOWN:
         _monit_and_alerts(lab, web_remote, host_settings, record, epoch)
     if protected and scenario == NET_CUT:
         _monitors_view(lab, web, host_settings, record, epoch)
+    if hosted:
+        _hosted_view(hosted, lab, host_settings, record, epoch)
     if slow_log:
         record.slow_log_loops = int(web_remote.run(
             f"tail -c +{slow_log_size + 1} {slow_log} | grep -c 'standin_busy_loop()' || true") or 0)

@@ -11,6 +11,8 @@ import pytest
 from bench.drill import figures, report, scenario, watch
 from bench.drill.load import Hit
 from bench.drill.scenario import Record, Timeline
+from holdfast.providers.model import recipients
+from lab.doubles.healthchecks import HealthchecksDouble, Notification
 from lab.site import standin_site
 from lab.topology import LAB
 from tests.conftest import REPO, fleet_settings
@@ -587,3 +589,61 @@ def test_no_flap_back_is_not_shown_when_nobody_held_the_address_before_the_death
     made = web_down_record()
     made.holders = [(when, holder) for when, holder in made.holders if when >= made.broken]
     assert figures.figures(made).flapped_back is None and "flapped_back" in unmet(figures.figures(made))
+
+
+# --- the monitor host dead: the hosted dead-man switch tells ------------------------------
+
+def monitor_down_record(down_at: float | None = 145.0, told: tuple[float, ...] = (145.0,),
+                        up_at: float = 178.0) -> Record:
+    """The crowd's record with the monitor host cut off at 15 s for 160 s: Healthchecks.io
+    said it down at ``down_at``, told each first-tier contact at ``told``, and said it up at
+    ``up_at``."""
+    made = fault_record(scenario.MON_DOWN, events=())
+    made.back, made.detect_within = 175.0, 130.5
+    made.monitor_alerts = [] if down_at is None else [down_at]
+    made.monitor_up = [(up_at, 1.0)]
+    made.alerts = {"alice@example.com": list(told), "+15550100": list(told)}
+    return made
+
+
+def test_a_dead_monitor_told_once_and_seen_back_meets_every_monitor_down_goal():
+    result = figures.figures(monitor_down_record())
+    assert (result.detected, result.mttd, result.alert_mails, result.alerts_lost, result.seen_after_back) == (
+        145.0, 130.0, 1, 0, 3.0)
+    assert set(figures.goals(result)) == set(figures.MON_DOWN_GOALS) and unmet(result) == []
+
+
+@pytest.mark.parametrize(("changes", "missed"), [
+    ({"down_at": 150.0, "told": (150.0,)}, ["mttd"]),  # later than its period, timeout and grace
+    ({"down_at": None, "told": ()}, ["mttd", "alerts_lost", "alert_mails", "seen_after_back"]),  # nobody told
+    ({"told": (145.0, 160.0)}, ["alert_mails"]),  # told twice
+    ({"up_at": 240.0}, ["seen_after_back"]),  # never said up again soon
+])
+def test_a_monitor_down_goal_missed_fails(changes, missed):
+    assert unmet(figures.figures(monitor_down_record(**changes))) == missed
+
+
+def test_the_monitor_stays_dead_until_its_check_went_down_and_is_held_to_that_bound(lab_web):
+    """The lab's heartbeat: a ping every 10 s, its check's timeout and grace a minute each."""
+    settings = lab_web[1]
+    assert scenario.monitor_down_for(settings) == 10 + 60 + 60 + scenario.MON_DOWN_MORE
+    assert scenario.detect_within(scenario.MON_DOWN, settings) == 130.5
+    assert scenario.breaking(scenario.MON_DOWN, settings, tls=True)[1] == ""  # the outage is the fault
+    assert "alert_mails" in dict.fromkeys(key for key, _, _ in report.rows_of(scenario.MON_DOWN))
+
+
+def test_what_healthchecks_told_about_the_monitor_host_is_recorded_per_first_tier_address(lab_web):
+    settings = lab_web[1]
+    first, later = ([r.address for r in recipients(settings.escalation) if bool(r.delay) is delayed]
+                    for delayed in (False, True))
+    made = monitor_down_record(down_at=None, told=())
+    made.alerts, made.back = {}, 175.0
+    with HealthchecksDouble("key") as double:
+        double.notifications = [
+            *(Notification(1_000_145.0, "mon1", "down", address) for address in first),
+            Notification(1_000_150.0, "web1", "down", first[0]),  # another host's
+            *(Notification(1_000_178.0, "mon1", "up", address) for address in first),
+        ]
+        scenario._hosted_view(double, LAB, settings, made, epoch=1_000_000.0)
+    assert made.monitor_alerts == [145.0] and made.monitor_up == [(178.0, 1.0)]
+    assert made.alerts == {address: [145.0] for address in first} and later and not set(later) & set(made.alerts)

@@ -51,8 +51,8 @@ def directives(conf: str) -> list[str]:
          "group_data/lab.py: failover.sites.blog = 'blog': expected a key of sites (shop)"),
         ("failover['network'] = None", "group_data/lab.py: failover.network = None: expected the web hosts' network"),
         ("failover['interface'] = 'host0 }'", "failover.interface = 'host0 }': expected a network interface name"),
-        ("failover['sites']['shop']['address'] = '10.123.0.100/24'",
-         "failover.sites.shop.address = '10.123.0.100/24': expected an IP address"),
+        ("failover['sites']['shop']['address'] = '192.0.2.100/24'",
+         "failover.sites.shop.address = '192.0.2.100/24': expected an IP address"),
         ("failover['preempt_delay'] = '1h'", "failover.preempt_delay = 3600: expected less than or equal to 1000"),
     ],
 )

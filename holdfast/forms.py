@@ -6,6 +6,7 @@ models (holdfast/settings.py) are built from them, and the reference shows their
 
 import ipaddress
 import re
+import zoneinfo
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field
@@ -129,6 +130,14 @@ def _address(value: str) -> str:
     return str(ipaddress.ip_address(value))
 
 
+def _time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except zoneinfo.ZoneInfoNotFoundError:
+        raise ValueError(value) from None
+    return value
+
+
 def _upstream(value: str) -> str:
     """``unix:/path`` or ``host:port`` (an IPv6 host in brackets), as nginx takes it."""
     if value.startswith("unix:"):
@@ -179,6 +188,7 @@ MatrixRoom = _form(
 )
 UserName = _form("a system user name such as 'www-data'", _matching(r"[a-z_][a-z0-9_-]{0,31}"))
 EnvName = _form("an environment variable name such as 'HOLDFAST_SMTP_PASSWORD'", _matching(r"[A-Z_][A-Z0-9_]*"))
+TimeZone = _form("an IANA time zone such as 'UTC' or 'Europe/Berlin'", _time_zone)
 Network = _form("an IP address or network such as '192.0.2.0/24'", _address_or_network)
 Address = _form("an IP address such as '192.0.2.10' (no network length)", _address)
 Interface = _form("a network interface name such as 'eth0' (at most 15 letters, digits, '.', '-', '_')",

@@ -15,6 +15,11 @@ The host's Healthchecks.io check is paused and its heartbeat timer stopped for t
 so a reboot pages nobody; the end starts the heartbeat again and its first ping resumes
 the check (Healthchecks.io resumes a paused check at its next ping). A monitor host's
 check is not paused: if it did not come back, nothing else would say so.
+
+A site the host serves alone goes down with it: its UptimeRobot monitor gets a one-time
+UptimeRobot maintenance window of the same length, which UptimeRobot ends by itself, and
+which ``end`` deletes. A site another host also serves stays watched: a site down from
+outside during the window is not the window's work.
 """
 
 import json
@@ -32,11 +37,11 @@ from holdfast.forms import Duration
 from holdfast.hosted_monitors import UNIT as HEARTBEAT_UNIT
 from holdfast.inventory import MONITOR_GROUP, read_inventory, ssh_command
 from holdfast.monitoring import ALERTMANAGER_ADDRESS
-from holdfast.providers import healthchecks
+from holdfast.providers import healthchecks, uptimerobot
 from holdfast.providers.api import Api
 from holdfast.providers.model import Existing
 from holdfast.safe_config import STATE_DIR, UNIT_DIR
-from holdfast.settings import HostedMonitors
+from holdfast.settings import HostedMonitors, HostSettings
 
 TIMER_UNIT = "holdfast-maintenance-end"
 WINDOW_FILE = f"{STATE_DIR}/maintenance"
@@ -176,6 +181,69 @@ def pause_heartbeat(found: HeartbeatCheck, host_name: str) -> str:
             "window ends (its first ping then resumes the check)")
 
 
+@dataclass(frozen=True)
+class SiteMonitors:
+    """UptimeRobot's monitors of the sites a window takes down, and the API to pause them with."""
+
+    api: Api
+    monitors: list[Existing]
+
+
+def site_monitors(fleet: dict[str, HostSettings], host_name: str,
+                  environ: Mapping[str, str] = os.environ) -> tuple[SiteMonitors | None, str]:
+    """Holdfast's UptimeRobot monitors of the sites ``host_name`` serves alone, read before
+    any host is touched; or None and why not."""
+    hosted = fleet[host_name].hosted_monitors
+    others = [other for name, other in fleet.items() if name != host_name]
+    alone = sorted(site for site in fleet[host_name].sites if not any(site in other.sites for other in others))
+    if not alone:
+        return None, f"{uptimerobot.NAME}: no site served by {host_name} alone: every site stays watched"
+    key_env = hosted.uptimerobot.api_key_env
+    if not environ.get(key_env):
+        return None, f"{uptimerobot.NAME}: {', '.join(alone)} still watched, {key_env} is not set"
+    api = uptimerobot.connect(hosted, environ[key_env])
+    try:
+        monitors = [monitor for monitor in uptimerobot.existing(api, hosted) if monitor.owned and monitor.name in alone]
+    except providers.ProviderError as error:
+        raise MaintenanceError(f"{error}; nothing was changed") from None
+    if not monitors:
+        return None, f"{uptimerobot.NAME}: no monitor of Holdfast's for {', '.join(alone)}"
+    return SiteMonitors(api, monitors), ""
+
+
+def pause_sites(found: SiteMonitors, hosted: HostedMonitors, window: Window, now: datetime) -> list[str]:
+    """Replace the host's open UptimeRobot windows with one over ``found``'s monitors, before
+    any host is touched: what was done."""
+    try:
+        done = _close_windows(found.api, window.host)
+        window_id = uptimerobot.open_window(found.api, hosted, window.host, window.reason, found.monitors, now,
+                                            window.seconds)
+    except providers.ProviderError as error:
+        raise MaintenanceError(f"{error}; no host was changed") from None
+    names = ", ".join(monitor.name for monitor in found.monitors)
+    return [*done, f"{uptimerobot.NAME}: maintenance window {window_id} over {names} (served by {window.host} "
+                   f"alone) for {window.seconds}s"]
+
+
+def resume_sites(hosted: HostedMonitors, host: str, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Delete the host's UptimeRobot windows now (each would also end by itself): what was done."""
+    key = environ.get(hosted.uptimerobot.api_key_env)
+    if not key:
+        return []
+    try:
+        return _close_windows(uptimerobot.connect(hosted, key), host)
+    except providers.ProviderError as error:
+        raise MaintenanceError(f"{error} (UptimeRobot ends it by itself at the window's end)") from None
+
+
+def _close_windows(api: Api, host: str) -> list[str]:
+    done = []
+    for window in uptimerobot.host_windows(api, host):
+        uptimerobot.close_window(api, window)
+        done.append(f"{uptimerobot.NAME}: maintenance window {window['id']} deleted")
+    return done
+
+
 def silence_script(silence: dict) -> str:
     """On the monitor host: post one of the window's silences."""
     body = shlex.quote(json.dumps(silence))
@@ -228,9 +296,11 @@ def start(inventory_path: str, window: Window, now: datetime | None = None) -> l
     """Open ``window``: what was done, one line each."""
     now = now or datetime.now(UTC)
     pyinfra_inventory, target, monitors = _hosts(inventory_path, window.host)
-    heartbeat, why_not = heartbeat_check(loading.load(pyinfra_inventory)[window.host].hosted_monitors,
-                                         window.host, target in monitors)
-    done = []
+    fleet = loading.load(pyinfra_inventory)
+    hosted = fleet[window.host].hosted_monitors
+    heartbeat, why_not = heartbeat_check(hosted, window.host, target in monitors)
+    sites, sites_why_not = site_monitors(fleet, window.host)
+    done = pause_sites(sites, hosted, window, now) if sites else [sites_why_not]
     for monitor in monitors:
         done += _expire_silences(monitor, window.host)  # a new window replaces an open one
         for silence in window.silences(now):
@@ -247,9 +317,9 @@ def start(inventory_path: str, window: Window, now: datetime | None = None) -> l
 
 def end(inventory_path: str, host: str) -> list[str]:
     """Close the window on ``host`` now: what was done, one line each."""
-    _, target, monitors = _hosts(inventory_path, host)
+    pyinfra_inventory, target, monitors = _hosts(inventory_path, host)
     _run(target, end_script())
     done = [f"{host}: Monit acting again"]
     for monitor in monitors:
         done += _expire_silences(monitor, host)
-    return done
+    return done + resume_sites(loading.load(pyinfra_inventory)[host].hosted_monitors, host)

@@ -50,6 +50,7 @@ from holdfast.forms import (
     SliceName,
     Slug,
     TaskCount,
+    TimeZone,
     UnitName,
     Upstream,
     Url,
@@ -718,6 +719,10 @@ class UptimeRobot(Settings):
     )
     interval: Duration = Field(
         "5m", ge=30, description="How often UptimeRobot checks each site (the plan sets the minimum: 5m on free)."
+    )
+    time_zone: TimeZone = Field(
+        "UTC", description="The account's time zone (its Account Settings): UptimeRobot reads the start of a "
+        "maintenance window in it.",
     )
 
 

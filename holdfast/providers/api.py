@@ -133,6 +133,9 @@ def _message(error: urllib.error.HTTPError) -> str:
         return body.strip()[:300] or error.reason
     if isinstance(decoded, dict):
         for key in ("message", "error", "detail"):
-            if isinstance(decoded.get(key), str):
-                return decoded[key]
+            value = decoded.get(key)
+            if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+                return "; ".join(value)  # a validator's list (UptimeRobot's 400s)
+            if isinstance(value, str):
+                return value
     return body.strip()[:300]

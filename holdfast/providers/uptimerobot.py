@@ -2,7 +2,8 @@
 
 API v3 (REST, ``Authorization: Bearer <main API key>``, JSON, cursor pagination through
 ``nextLink``): ``GET /monitors``, ``POST /monitors``, ``PATCH /monitors/{id}``,
-``DELETE /monitors/{id}``, ``GET /alert-contacts``. A monitor is Holdfast's when it
+``DELETE /monitors/{id}``, ``GET /alert-contacts``; for a maintenance window on a host,
+``GET``/``POST /maintenance-windows`` and ``DELETE /maintenance-windows/{id}``. A monitor is Holdfast's when it
 carries the ``hosted_monitors.tag`` tag. The monitor fetches the site's content page
 (``public_url`` + ``content_path``) every ``interval`` and alerts when ``content_expect``
 is missing; each contact of the escalation plan is alerted ``escalate_after`` into the
@@ -10,8 +11,11 @@ outage (UptimeRobot's per-contact threshold), through the UptimeRobot alert cont
 the same address (create and verify those in UptimeRobot: Holdfast only assigns them).
 """
 
+import math
 import re
 import urllib.parse
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from holdfast.loading import same_on_every_host
 from holdfast.providers.api import Api
@@ -24,6 +28,9 @@ PAGE_SIZE = 50
 CONTACT_TYPES = {"email": "Email", "sms": "ProSms", "phone": "Voice"}
 # Written as names, read back as numbers.
 KEYWORD_CASE = {0: "CaseSensitive", 1: "CaseInsensitive"}
+# The name of a maintenance window Holdfast opens on a host begins so (with the host's
+# name): the window's end finds the host's windows by it.
+WINDOW_PREFIX = "holdfast maintenance of "
 
 
 def connect(hosted: HostedMonitors, key: str) -> Api:
@@ -80,6 +87,36 @@ def update(api: Api, change: Change, hosted: HostedMonitors) -> None:
 
 def delete(api: Api, change: Change, hosted: HostedMonitors) -> None:
     api.call("DELETE", api.url(f"/monitors/{change.existing.id}"), f"delete monitor {change.name!r}")
+
+
+def open_window(api: Api, hosted: HostedMonitors, host: str, reason: str, monitors: list[Existing],
+                start: datetime, seconds: int) -> int:
+    """A one-time maintenance window over ``monitors`` from ``start`` for ``seconds`` (whole
+    minutes, rounded up): UptimeRobot checks none of them meanwhile, and the window ends by
+    itself. Its start is written in the account's time zone (``uptimerobot.time_zone``),
+    which is how UptimeRobot reads it. Its id."""
+    local = start.astimezone(ZoneInfo(hosted.uptimerobot.time_zone))
+    window = api.call("POST", api.url("/maintenance-windows"), f"create the maintenance window of {host}", {
+        "name": f"{WINDOW_PREFIX}{host}: {reason}"[:255],
+        "interval": "once",
+        "date": local.strftime("%Y-%m-%d"),
+        "time": local.strftime("%H:%M:%S"),
+        "duration": math.ceil(seconds / 60),
+        "autoAddMonitors": False,
+        "monitorIds": sorted(int(monitor.id) for monitor in monitors),
+    })
+    return int(window["id"])
+
+
+def host_windows(api: Api, host: str) -> list[dict]:
+    """The maintenance windows Holdfast opened on ``host`` that UptimeRobot still holds."""
+    return [window for window in _every(api, "/maintenance-windows", "list maintenance windows")
+            if str(window.get("name", "")).startswith(f"{WINDOW_PREFIX}{host}: ")]
+
+
+def close_window(api: Api, window: dict) -> None:
+    api.call("DELETE", api.url(f"/maintenance-windows/{window['id']}"),
+             f"delete maintenance window {window.get('name')!r}")
 
 
 def _sites(fleet: dict[str, HostSettings]) -> dict[str, tuple]:

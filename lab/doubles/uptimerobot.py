@@ -10,16 +10,29 @@ keyword case is written as a name and read back as a number. Bodies are validate
 way the API's validator does: unknown properties and missing required ones are a 400.
 Not in the documentation, so chosen here: a duplicate (same type and URL) is a 409, a
 create answers 201 and a delete 200 with the deleted monitor.
+
+Maintenance windows (``/maintenance-windows``, a paid plan's): ``name``, ``interval``
+(once, daily, weekly, monthly), ``time`` (HH:MM:SS), ``duration`` (minutes, at least 1),
+``date`` (YYYY-MM-DD, for a window ``once``), ``days``, ``monitorIds``,
+``autoAddMonitors``; read back with ``status`` "active"; a delete answers 204 without a
+body. UptimeRobot reads ``date`` and ``time`` in the account's time zone (its Account
+Settings), which the double is given (``time_zone``); ``covering`` says which windows
+keep a monitor unchecked at a moment.
 """
 
 import copy
 import itertools
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from lab.doubles import Answer, Double
 
 MONITOR_TYPES = ("HTTP", "KEYWORD", "PING", "PORT", "HEARTBEAT")
 KEYWORD_TYPES = ("ALERT_EXISTS", "ALERT_NOT_EXISTS")
 KEYWORD_CASES = {"CaseSensitive": 0, "CaseInsensitive": 1}
+WINDOW_INTERVALS = ("once", "daily", "weekly", "monthly")
+WINDOW_WRITABLE = {"name", "interval", "date", "time", "duration", "days", "autoAddMonitors", "monitorIds"}
 WRITABLE = {
     "friendlyName", "url", "type", "interval", "timeout", "keywordType", "keywordCaseType", "keywordValue",
     "assignedAlertContacts", "tagNames", "httpMethodType", "successHttpResponseCodes", "followRedirections",
@@ -27,12 +40,15 @@ WRITABLE = {
 
 
 class UptimeRobotDouble(Double):
-    def __init__(self, key: str, address: str = "127.0.0.1", port: int = 0, page_size: int = 50):
+    def __init__(self, key: str, address: str = "127.0.0.1", port: int = 0, page_size: int = 50,
+                 time_zone: str = "UTC"):
         super().__init__(address, port)
         self.key = key
         self.page_size = page_size  # the most items a page holds, whatever the limit asked
+        self.time_zone = ZoneInfo(time_zone)  # the account's, in which it reads a window's start
         self.monitors: dict[int, dict] = {}
         self.contacts: dict[int, dict] = {}
+        self.windows: dict[int, dict] = {}
         self._ids = itertools.count(800000001)
         self._tag_ids = itertools.count(1)
 
@@ -51,6 +67,17 @@ class UptimeRobotDouble(Double):
         assert answer.status == 201, answer.body
         return self.monitors[answer.body["id"]]
 
+    def covering(self, monitor_id: int, at: datetime) -> list[dict]:
+        """The one-time windows that keep ``monitor_id`` unchecked at ``at``."""
+        covering = []
+        for window in self.windows.values():
+            if window["interval"] != "once" or int(monitor_id) not in window["monitorIds"]:
+                continue
+            start = datetime.fromisoformat(f"{window['date']}T{window['time']}").replace(tzinfo=self.time_zone)
+            if start <= at < start + timedelta(minutes=window["duration"]):
+                covering.append(window)
+        return covering
+
     # --- the API ------------------------------------------------------------------------
 
     def is_api(self, path: str) -> bool:
@@ -66,6 +93,18 @@ class UptimeRobotDouble(Double):
             return self._page(self.contacts, "alert-contacts", query)
         if parts == ["monitors"] and method == "POST":
             return self._create(body)
+        if parts == ["maintenance-windows"] and method == "GET":
+            return self._page(self.windows, "maintenance-windows", query)
+        if parts == ["maintenance-windows"] and method == "POST":
+            return self._create_window(body)
+        if len(parts) == 2 and parts[0] == "maintenance-windows" and method in ("GET", "DELETE"):
+            window = self.windows.get(int(parts[1])) if parts[1].isdigit() else None
+            if window is None:
+                return Answer(404, {"message": "Maintenance window not found", "code": "000-004"})
+            if method == "GET":
+                return Answer(200, copy.deepcopy(window))
+            del self.windows[window["id"]]
+            return Answer(204)
         if len(parts) == 2 and parts[0] == "monitors" and method in ("GET", "PATCH", "DELETE"):
             monitor = self.monitors.get(int(parts[1])) if parts[1].isdigit() else None
             if monitor is None:
@@ -98,6 +137,31 @@ class UptimeRobotDouble(Double):
         }
         self._set(self.monitors[monitor_id], body)
         return Answer(201, copy.deepcopy(self.monitors[monitor_id]))
+
+    def _create_window(self, body) -> Answer:
+        if not isinstance(body, dict):
+            return Answer(400, {"message": ["the body must be a JSON object"]})
+        problems = [f"property {key} should not exist" for key in body if key not in WINDOW_WRITABLE]
+        if not str(body.get("name") or "").strip() or len(str(body["name"])) > 255:
+            problems.append("name must be shorter than or equal to 255 characters and not empty")
+        if body.get("interval") not in WINDOW_INTERVALS:
+            problems.append(f"interval must be one of the following values: {', '.join(WINDOW_INTERVALS)}")
+        if not re.fullmatch(r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d", str(body.get("time"))):
+            problems.append("time must match /^(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d$/ regular expression")
+        if not (isinstance(body.get("duration"), int) and body["duration"] >= 1):
+            problems.append("duration must not be less than 1")
+        if body.get("interval") == "once" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(body.get("date"))):
+            problems.append("date must be a date (YYYY-MM-DD) for a window once")
+        problems += [f"monitor {monitor_id} not found" for monitor_id in body.get("monitorIds") or []
+                     if int(monitor_id) not in self.monitors]
+        if problems:
+            return Answer(400, {"message": problems, "error": "Bad Request", "statusCode": 400})
+        window_id = next(self._ids)
+        self.windows[window_id] = {
+            "id": window_id, "date": None, "days": [], "autoAddMonitors": False, "status": "active",
+            **copy.deepcopy(body), "monitorIds": [int(m) for m in body.get("monitorIds") or []],
+        }
+        return Answer(201, copy.deepcopy(self.windows[window_id]))
 
     def _update(self, monitor: dict, body) -> Answer:
         problems = self._invalid(body, required=())

@@ -39,8 +39,16 @@ def test_the_lab_points_at_its_doubles_on_the_bridge(monkeypatch):
          "hosted_monitors.healthchecks.ping_url = 'hc-ping.com': expected an http(s) URL"),
         ('"ping_key_env": "HOLDFAST_LAB_PING_KEY"', '"ping_key_env": "lab ping key"',
          "hosted_monitors.healthchecks.ping_key_env = 'lab ping key': expected an environment variable name"),
+        ('"uptimerobot": {"api_url": f"{_doubles}:8470/v3"}',
+         '"uptimerobot": {"api_url": f"{_doubles}:8470/v3", "time_zone": "Europe/Atlantis"}',
+         "hosted_monitors.uptimerobot.time_zone = 'Europe/Atlantis': expected an IANA time zone such as 'UTC' or "
+         "'Europe/Berlin'"),
+        ('"uptimerobot": {"api_url": f"{_doubles}:8470/v3"}',
+         '"uptimerobot": {"api_url": f"{_doubles}:8470/v3", "time_zone": "../../etc/passwd"}',
+         "hosted_monitors.uptimerobot.time_zone = '../../etc/passwd': expected an IANA time zone"),
     ],
-    ids=["every-not-under-timeout", "grace-under-a-minute", "ping-url-not-a-url", "env-name"],
+    ids=["every-not-under-timeout", "grace-under-a-minute", "ping-url-not-a-url", "env-name", "unknown-zone",
+         "zone-a-path"],
 )
 def test_bad_values_name_file_key_and_form(project_copy, old, new, expected):
     edit(project_copy / "group_data/lab.py", old, new)

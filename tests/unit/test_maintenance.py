@@ -13,7 +13,8 @@ from holdfast import maintenance, settings, status
 from holdfast.providers import healthchecks
 from lab.doubles import Answer
 from lab.doubles.healthchecks import HealthchecksDouble
-from tests.conftest import executable
+from lab.doubles.uptimerobot import UptimeRobotDouble
+from tests.conftest import FLEET, executable, load_settings
 
 NOW = datetime(2026, 11, 27, 13, 0, 0, tzinfo=UTC)
 
@@ -189,3 +190,85 @@ def test_the_window_s_times_are_utc_on_a_machine_set_to_another_zone(monkeypatch
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.fixture
+def sites(monkeypatch):
+    """The sample fleet with shop served by web1 alone, UptimeRobot's double (its account in
+    Tokyo) with Holdfast's monitor of shop and one of the same name made by someone else."""
+    monkeypatch.chdir(FLEET)
+    fleet = load_settings("inventories/prod.py")
+    fleet["web2.example.com"] = fleet["web2.example.com"].model_copy(update={"sites": {}})
+    with UptimeRobotDouble("ur-key", time_zone="Asia/Tokyo") as double:
+        for name, host_settings in fleet.items():
+            fleet[name] = host_settings.model_copy(update={"hosted_monitors": settings.HostedMonitors(
+                uptimerobot={"api_url": f"{double.url}/v3", "time_zone": "Asia/Tokyo"})})
+        ours = double.add_monitor(friendlyName="shop", url="https://shop.example.com/", tagNames=["holdfast"])
+        double.add_monitor(friendlyName="shop", url="https://shop.example.com/theirs")
+        yield fleet, double, ours["id"]
+
+
+def test_a_window_keeps_uptimerobot_off_the_sites_its_host_serves_alone_until_it_ends(sites):
+    fleet, double, shop = sites
+    hosted = fleet["web1.example.com"].hosted_monitors
+    environ = {hosted.uptimerobot.api_key_env: "ur-key"}
+    found, why_not = maintenance.site_monitors(fleet, "web1.example.com", environ)
+    assert why_not == "" and [m.id for m in found.monitors] == [str(shop)] and double.writes == []
+    window = maintenance.window("web1.example.com", "90s", "kernel")
+    (done,) = maintenance.pause_sites(found, hosted, window, NOW)
+    assert done.startswith("UptimeRobot: maintenance window ") and done.endswith(
+        " over shop (served by web1.example.com alone) for 90s")
+    # Written in the account's zone: 22:00 in Tokyo is NOW; whole minutes, rounded up.
+    (opened,) = double.windows.values()
+    assert (opened["date"], opened["time"], opened["duration"], opened["monitorIds"]) == (
+        "2026-11-27", "22:00:00", 2, [shop])
+    assert double.covering(shop, NOW) and double.covering(shop, NOW + timedelta(seconds=119))
+    assert not double.covering(shop, NOW + timedelta(seconds=120)) and not double.covering(shop, NOW - timedelta(1))
+    # A new window replaces the host's open one; the end deletes it.
+    maintenance.pause_sites(found, hosted, window, NOW + timedelta(minutes=1))
+    assert [w["time"] for w in double.windows.values()] == ["22:01:00"]
+    (left,) = double.windows
+    assert maintenance.resume_sites(hosted, "web1.example.com", environ) == [
+        f"UptimeRobot: maintenance window {left} deleted"]
+    assert double.windows == {} and maintenance.resume_sites(hosted, "web1.example.com", {}) == []
+
+
+def test_a_window_written_in_another_zone_than_the_account_s_would_miss_the_window(sites):
+    fleet, double, shop = sites
+    hosted = fleet["web1.example.com"].hosted_monitors
+    environ = {hosted.uptimerobot.api_key_env: "ur-key"}
+    found, _ = maintenance.site_monitors(fleet, "web1.example.com", environ)
+    utc = hosted.model_copy(update={"uptimerobot": hosted.uptimerobot.model_copy(update={"time_zone": "UTC"})})
+    maintenance.pause_sites(found, utc, maintenance.window("web1.example.com", "30m", "kernel"), NOW)
+    assert not double.covering(shop, NOW)
+
+
+def test_a_site_another_host_serves_stays_watched_and_nothing_is_paused_without_the_key(sites):
+    fleet, double, _ = sites
+    hosted = fleet["web1.example.com"].hosted_monitors
+    key_env = hosted.uptimerobot.api_key_env
+    fleet["web2.example.com"] = fleet["web2.example.com"].model_copy(
+        update={"sites": fleet["web1.example.com"].sites})
+    assert maintenance.site_monitors(fleet, "web1.example.com", {key_env: "ur-key"}) == (
+        None, "UptimeRobot: no site served by web1.example.com alone: every site stays watched")
+    fleet["web2.example.com"] = fleet["web2.example.com"].model_copy(update={"sites": {}})
+    assert maintenance.site_monitors(fleet, "web1.example.com", {}) == (
+        None, f"UptimeRobot: shop still watched, {key_env} is not set")
+    double.monitors.clear()
+    assert maintenance.site_monitors(fleet, "web1.example.com", {key_env: "ur-key"}) == (
+        None, "UptimeRobot: no monitor of Holdfast's for shop")
+    assert double.writes == []
+    with pytest.raises(maintenance.MaintenanceError, match=r"^UptimeRobot: .*401.*; nothing was changed$"):
+        maintenance.site_monitors(fleet, "web1.example.com", {key_env: "wrong"})
+
+
+def test_a_window_uptimerobot_refuses_stops_before_any_host_is_touched(sites):
+    fleet, double, _ = sites
+    hosted = fleet["web1.example.com"].hosted_monitors
+    found, _ = maintenance.site_monitors(fleet, "web1.example.com", {hosted.uptimerobot.api_key_env: "ur-key"})
+    window = maintenance.window("web1.example.com", "30m", "kernel")
+    with pytest.raises(maintenance.MaintenanceError) as raised:
+        maintenance.pause_sites(found, hosted, window.__class__(window.host, 0, "kernel"), NOW)
+    assert str(raised.value) == ("UptimeRobot: create the maintenance window of web1.example.com: HTTP 400: "
+                                 "duration must not be less than 1; no host was changed")
+    assert double.windows == {}

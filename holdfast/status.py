@@ -414,12 +414,14 @@ def hosted_lines(fleet_settings: dict[str, HostSettings], environ: Mapping[str, 
         if not environ.get(key_env):
             lines.append(f"{provider.NAME}: skipped, {key_env} is not set")
             continue
+        api = provider.connect(hosted, environ[key_env])
         try:
-            found = provider.existing(provider.connect(hosted, environ[key_env]), hosted)
+            found, held = provider.existing(api, hosted), provider.maintenance(api, hosted)
         except PyinfraError as error:
             lines.append(f"{provider.NAME}: unreadable: {error}")
             continue
         lines += [f"{provider.NAME}: {each.name}: {each.state or 'unknown'}" for each in found if each.owned]
+        lines += [f"{provider.NAME}: {line}" for line in held]
     return lines
 
 

@@ -7,7 +7,9 @@ Every provider module has the same small interface:
 - ``wanted(api, fleet, hosted)``: the monitors the inventory asks for (reads, e.g. to
   resolve alert contacts), with notes on what it cannot arrange;
 - ``existing(api, hosted)``: the monitors the provider has (reads);
-- ``create``, ``update``, ``delete(api, change, hosted)``: one write each.
+- ``create``, ``update``, ``delete(api, change, hosted)``: one write each;
+- ``maintenance(api, hosted)``: the maintenance Holdfast holds open there, one line each
+  (reads; for ``holdfast status``).
 
 ``plan`` reads a provider and says what would change; ``apply`` writes it. They are kept
 apart so that reading happens while pyinfra prepares and writing only when it executes.

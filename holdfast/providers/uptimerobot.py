@@ -110,8 +110,19 @@ def open_window(api: Api, hosted: HostedMonitors, host: str, reason: str, monito
 
 def host_windows(api: Api, host: str) -> list[dict]:
     """The maintenance windows Holdfast opened on ``host`` that UptimeRobot still holds."""
+    return _windows(api, f"{WINDOW_PREFIX}{host}: ")
+
+
+def maintenance(api: Api, hosted: HostedMonitors) -> list[str]:
+    """The maintenance windows of Holdfast's that UptimeRobot holds (a monitor in one reads "up")."""
+    return [f"maintenance window {window['id']} {window['name']!r}: from {window.get('date')} {window.get('time')} "
+            f"({hosted.uptimerobot.time_zone}) for {window.get('duration')} min, monitors "
+            f"{', '.join(str(m) for m in window.get('monitorIds') or [])}" for window in _windows(api, WINDOW_PREFIX)]
+
+
+def _windows(api: Api, prefix: str) -> list[dict]:
     return [window for window in _every(api, "/maintenance-windows", "list maintenance windows")
-            if str(window.get("name", "")).startswith(f"{WINDOW_PREFIX}{host}: ")]
+            if str(window.get("name", "")).startswith(prefix)]
 
 
 def close_window(api: Api, window: dict) -> None:

@@ -224,6 +224,11 @@ def test_a_window_keeps_uptimerobot_off_the_sites_its_host_serves_alone_until_it
         "2026-11-27", "22:00:00", 2, [shop])
     assert double.covering(shop, NOW) and double.covering(shop, NOW + timedelta(seconds=119))
     assert not double.covering(shop, NOW + timedelta(seconds=120)) and not double.covering(shop, NOW - timedelta(1))
+    # `holdfast status` lists it (the monitor itself reads as usual meanwhile).
+    assert status.hosted_lines(fleet, environ)[:2] == [
+        "UptimeRobot: shop: STARTED",
+        f"UptimeRobot: maintenance window {opened['id']} 'holdfast maintenance of web1.example.com: kernel': from "
+        f"2026-11-27 22:00:00 (Asia/Tokyo) for 2 min, monitors {shop}"]
     # A new window replaces the host's open one; the end deletes it.
     maintenance.pause_sites(found, hosted, window, NOW + timedelta(minutes=1))
     assert [w["time"] for w in double.windows.values()] == ["22:01:00"]

@@ -74,6 +74,18 @@ def _debootstrap(base: Path) -> None:
     partial.rename(base)
 
 
+def mount_disk(directory: Path, size: str) -> Path:
+    """A filesystem of ``size`` of its own (ext4 in a sparse file on a loop device, no blocks
+    kept for root) mounted at ``directory``/disk: a host's root written on it fills it, not
+    this machine's disk, and a full one is full for every process of the host. Return it."""
+    image, disk = directory / "disk.img", directory / "disk"
+    disk.mkdir(parents=True)
+    run("truncate", "--size", size, image)
+    run("mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", image)
+    run("mount", "-o", "loop", image, disk)
+    return disk
+
+
 def mount_overlay(base: Path, directory: Path) -> Path:
     """Mount a writable overlay of ``base`` at ``directory``/root, its changes kept in
     ``directory``/upper (``directory`` must not exist yet); return the root."""

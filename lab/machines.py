@@ -1,4 +1,5 @@
-"""Lab hosts: one overlay of the base image each, booted by systemd-nspawn on the lab's bridge.
+"""Lab hosts: one overlay of the base image each, on a disk of its own (its writes fill that,
+and can fill it up), booted by systemd-nspawn on the lab's bridge.
 
 A host is running when its launcher process is alive. Anything else found in the state
 directory (a launcher killed with the session, an overlay left mounted, a run cut short)
@@ -15,11 +16,14 @@ import time
 from pathlib import Path
 
 from lab import LabError, cgroups, hostroot, log, prerequisites, run
-from lab.image import mount_overlay
+from lab.image import mount_disk, mount_overlay
 from lab.topology import CACHE_DIR, CACHE_MOUNT, Lab, LabHost
 
 SSH_CONNECT_TIMEOUT = 2  # seconds; a booting host is polled
 STOP_TIMEOUT = 20
+# Each host's own disk, sparse (it takes this machine's disk only as the host writes): about
+# four times what a web host holds after the lab's deploy and Holdfast's (700 MB).
+DISK_SIZE = "3G"
 
 
 def check_machine() -> None:
@@ -106,7 +110,7 @@ class Machines:
             return
         self.remove(lab_host)
         host_dir = self.lab.host_dir(lab_host)
-        root = mount_overlay(base, host_dir)
+        root = mount_overlay(base, mount_disk(host_dir, DISK_SIZE))
         hostroot.customise(self.lab, lab_host, root)
         host_cgroups = cgroups.host_cgroups(self.lab, lab_host)
         for cgroup in host_cgroups:
@@ -182,9 +186,9 @@ class Machines:
         # A killed nspawn leaves the host's own processes running: they are in its cgroups.
         for cgroup in host_cgroups:
             cgroups.kill_tree(cgroup)
-        root = host_dir / "root"
-        if root.is_dir() and os.path.ismount(root):
-            run("umount", "--recursive", root)
+        for mount in (host_dir / "disk", host_dir / "root"):  # root: a lab made before hosts had a disk
+            if mount.is_dir() and os.path.ismount(mount):
+                run("umount", "--recursive", mount)
         shutil.rmtree(host_dir, ignore_errors=True)
         if host_dir.exists():
             raise LabError(f"could not remove {host_dir}")

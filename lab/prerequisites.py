@@ -20,6 +20,7 @@ MACHINE_COMMANDS = {
     "ssh": "openssh-client",
     "ip": "iproute2",
     "curl": "curl",
+    "mkfs.ext4": "e2fsprogs",  # each host's own disk (lab/image.py)
 }
 # The cgroup v1 controllers each host gets writable hierarchies of (lab/cgroups.py), so
 # that CPUQuota=, MemoryMax= and TasksMax= are enforced inside it.

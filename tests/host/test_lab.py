@@ -54,6 +54,22 @@ def test_tasks_max_is_enforced(host):
     assert int(forks.stdout) < 10
 
 
+def test_a_host_writes_to_a_disk_of_its_own(host):
+    """Its root is an overlay whose writes go to the host's own disk (lab/image.py), not the
+    machine's: a file written there takes that disk's free space."""
+    def free() -> int:
+        return int(host.check_output("df --output=avail -B1M / | tail -1"))
+
+    assert int(host.check_output("df --output=size -BG / | tail -1 | tr -dc 0-9")) <= 4
+    before = free()
+    host.check_output("fallocate -l 200M /var/tmp/lab-disk-test")
+    try:
+        assert 190 <= before - free() <= 210
+    finally:
+        host.run("rm -f /var/tmp/lab-disk-test")
+    assert abs(free() - before) <= 10
+
+
 @pytest.mark.hosts("web")
 class TestStandIn:
     # Not "site": tests taking a fixture of that name run once per site (tests/host/conftest.py).

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from bench.drill.scenario import (
+    DISK_FULL,
     FAULTS,
     MON_DOWN,
     NET_CUT,
@@ -152,6 +153,8 @@ DETECTIONS = ("trying to restart", "content match")
 # Monit's log about a fault of the matrix seen: a failed probe, a process gone, a request
 # PHP-FPM killed, a restart.
 FAULT_DETECTIONS = ("failed", "not running", "content match", "trying to restart")
+# Monit's log about a filesystem's space over its limit, and within it again.
+SPACE_MATCHED, SPACE_OK = "matches resource limit", "succeeded"
 
 
 def detection(record: Record) -> float | None:
@@ -166,6 +169,9 @@ def detection(record: Record) -> float | None:
         return _takeover(record)
     if record.scenario in (NET_CUT, MON_DOWN):  # the monitor's alert about the host it lost, or the hosted one's
         return next((when for when in record.monitor_alerts if when >= record.fault_started), None)
+    if record.scenario == DISK_FULL:  # Monit's space rule matched (it alerts once matched its cycles in a row)
+        return next((when for when, what in record.monit_log
+                     if when >= record.fault_started and SPACE_MATCHED in what), None)
     signs = FAULT_DETECTIONS if record.scenario in FAULTS else DETECTIONS
     return next((when for when, what in record.monit_log
                  if when >= record.fault_started and any(sign in what for sign in signs)), None)
@@ -204,6 +210,9 @@ def _recovered(record: Record, detected: float) -> float | None:
     if record.scenario in (NET_CUT, MON_DOWN):  # the host seen again (scraped, or pinging) after its return
         return next((when for when, up in record.monitor_up if record.back is not None and when >= record.back
                      and up == 1), None)
+    if record.scenario == DISK_FULL:  # Monit's space rule passing again once the disk was freed
+        return next((when for when, what in record.monit_log if record.back is not None and when >= record.back
+                     and SPACE_OK in what), None)
     killed = record.scenario in FAULTS or any(
         when == detected and "content match" in what for when, what in record.monit_log)
     before = [values[1] for when, values in record.app if when <= record.fault_started]
@@ -303,8 +312,8 @@ def figures(record: Record) -> Figures:
         flapped_back=_flapped_back(record),
         alert_after_back=max(arrivals) - record.back if record.back is not None and arrivals and None not in arrivals
         else None,
-        seen_after_back=recovered - record.back if record.scenario in (NET_CUT, MON_DOWN) and recovered is not None
-        else None,
+        seen_after_back=recovered - record.back
+        if record.scenario in (NET_CUT, MON_DOWN, DISK_FULL) and recovered is not None else None,
         alert_mails=max((sum(when >= detected for when in times) for times in record.alerts.values()), default=None)
         if detected is not None else None,
     )
@@ -467,6 +476,21 @@ MON_DOWN_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
 }
 
 
+# The web host's disk full: the site served all along, Monit's space rule matched within the
+# cycles it waits before alerting and one more, each first-tier contact mailed once, the disk
+# seen freed soon after it was.
+DISK_FULL_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
+    "fault_started": ("the web host's disk was filled", _fault_started),
+    **{key: FAULT_GOALS[key] for key in ("visitors.served", "visitors.p99_ms", "crowd.served", "crowd.p99_ms")},
+    "mttd": ("Monit sees the disk over its space limit within the cycles its rule waits and one more",
+             _detected_in_time),
+    **{key: GOALS[key] for key in ("alert_delay", "alerts_lost")},
+    "alert_mails": ("each contact mailed about it once, not twice", lambda result: result.alert_mails == 1),
+    "seen_after_back": (f"Monit sees the disk within its limit again within {SEEN_AGAIN_WITHIN} s of its freeing",
+                        lambda result: _at_most(result.seen_after_back, SEEN_AGAIN_WITHIN)),
+}
+
+
 def goals_of(scenario: str) -> dict[str, tuple[str, Callable[[Figures], bool]]]:
     """The goals a protected run of ``scenario`` must meet."""
     if scenario == WEB_DOWN:
@@ -475,6 +499,8 @@ def goals_of(scenario: str) -> dict[str, tuple[str, Callable[[Figures], bool]]]:
         return NET_CUT_GOALS
     if scenario == MON_DOWN:
         return MON_DOWN_GOALS
+    if scenario == DISK_FULL:
+        return DISK_FULL_GOALS
     if scenario in FAULTS and FAULTS[scenario].relay_down_for:
         return RELAY_GOALS
     if scenario in FAULTS:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.drill.figures import Figures, figures, goals, goals_of, timeline_series, value
-from bench.drill.scenario import MATRIX, MON_DOWN, NET_CUT, RELAY_DOWN, WEB_DOWN, Record
+from bench.drill.scenario import DISK_FULL, MATRIX, MON_DOWN, NET_CUT, RELAY_DOWN, WEB_DOWN, Record
 
 ROWS = [  # (figure, label, format, the scenario it belongs to: None for every one)
     *((f"{kind}.{key}", f"{kind} {label}", form, None) for kind in ("visitors", "members") for key, label, form in (
@@ -52,6 +52,8 @@ ROWS = [  # (figure, label, format, the scenario it belongs to: None for every o
     ("seen_after_back", "network back to the host scraped (s)", "{:.1f}", NET_CUT),
     ("alert_mails", "told it was down, per contact, at most", "{}", MON_DOWN),
     ("seen_after_back", "host back to told it is up (s)", "{:.1f}", MON_DOWN),
+    ("alert_mails", "alert mails per contact, at most", "{}", DISK_FULL),
+    ("seen_after_back", "disk freed to seen within its limit (s)", "{:.1f}", DISK_FULL),
 ]
 
 
@@ -104,6 +106,7 @@ TITLES = {
     WEB_DOWN: "The web host dies mid-crowd: the second one takes over the site's address",
     NET_CUT: "The network between the monitor and the web host cut mid-crowd",
     MON_DOWN: "The monitor host dies mid-crowd: the hosted dead-man switch tells",
+    DISK_FULL: "The web host's disk fills up mid-crowd, and is freed",
 }
 
 

@@ -17,8 +17,9 @@ surge, in one of these scenarios:
   the site, measured the same way: ``php-hung`` (every PHP worker asleep), ``mariadb-down``
   (the database killed), ``web-down`` (the web host dies, and comes back: with Holdfast,
   everyone comes to the site's service address, which the second web host takes over),
-  ``relay-down``, ``network-cut`` and ``monitor-down`` (the monitor host dies: only the
-  hosted dead-man switch is left to tell).
+  ``relay-down``, ``network-cut``, ``monitor-down`` (the monitor host dies: only the
+  hosted dead-man switch is left to tell) and ``disk-full`` (the web host's disk filled to
+  the last byte, and freed a while later, as its administrator would once told).
 
 Everything is recorded; ``figures`` turns a record into the numbers the report and the
 CI test read.
@@ -41,7 +42,7 @@ import testinfra
 
 from bench.drill import load, watch
 from holdfast import bans, loading, php_fpm, providers
-from holdfast.monit import timeouts_check_name
+from holdfast.monit import filesystem_check_name, timeouts_check_name
 from holdfast.providers.model import recipients
 from holdfast.settings import HostSettings
 from lab.acme import curl_arguments
@@ -117,7 +118,14 @@ HOST_DOWN = "HostDown"  # the monitor's alert about a host it cannot scrape (tem
 MON_DOWN = "monitor-down"
 MON_DOWN_MORE = 30  # seconds
 HEALTHCHECKS_KEY = "drill-key"  # the double's API key
-MATRIX = (*FAULTS, WEB_DOWN, NET_CUT, MON_DOWN)
+# The web host's disk (its own: lab/image.py) filled mid-crowd, as by a runaway log, and
+# freed DISK_FULL_FOR seconds later, as its administrator would once told: Monit's space
+# rule must tell, once, and see it freed; the site served all along.
+DISK_FULL = "disk-full"
+DISK_FULL_FOR = 25  # seconds: within a short run's surge and cool-down
+FILL_FILE = "/var/tmp/holdfast-drill-fill"
+LAB_DISK_AT_MOST = 16  # GiB: a larger / is not a lab host's own disk, and is never filled
+MATRIX = (*FAULTS, WEB_DOWN, NET_CUT, MON_DOWN, DISK_FULL)
 SCENARIOS = (*SURGES, *MATRIX)
 VISITOR_PACE = 1.5  # requests per second, per anonymous visitor (pages nginx may cache)
 MEMBER_PACE = 1.0  # per member: every request is rendered by WordPress
@@ -312,7 +320,7 @@ def breaking(scenario: str, host_settings: HostSettings, tls: bool) -> tuple[str
                 f"standin arm-loop persistent {LOOP_WORD}")
     if scenario == "abuser":
         return "the loop bug is armed: the next search that reaches PHP loops forever", "standin arm-loop"
-    if scenario in (WEB_DOWN, NET_CUT, MON_DOWN):
+    if scenario in (WEB_DOWN, NET_CUT, MON_DOWN, DISK_FULL):
         return f"{scenario}: the outage is the fault", ""  # outage_of
     site, service = standin_site(host_settings), broken_service(scenario, host_settings)
     healthy = (f"curl -s -m 2 {curl_arguments(site.server_names[0], '127.0.0.1', site.health_path, tls)} "
@@ -392,6 +400,24 @@ def network_cut(lab: Lab, web: LabHost) -> Outage:
                   functools.partial(run, "add"), functools.partial(run, "del"), NET_CUT_FOR)
 
 
+def fill_script() -> str:
+    """On a lab host: fill its own disk to the last byte (refused on a / larger than a lab
+    host's disk: this machine's)."""
+    available = "$(df --output=avail -B1 / | tail -1)"
+    return (f'[ "$(df --output=size -BG / | tail -1 | tr -dc 0-9)" -le {LAB_DISK_AT_MOST} ] '
+            f"|| {{ echo '/ is larger than a lab host disk: not filled' >&2; exit 1; }}; "
+            f"fallocate -l $(({available} - 1048576)) {FILL_FILE} && "
+            f"{{ head -c 8M /dev/zero >> {FILL_FILE} 2>/dev/null; [ {available} -lt 65536 ]; }}")
+
+
+def disk_fill(lab: Lab, web: LabHost) -> Outage:
+    """disk-full's: ``web``'s disk filled, and the file removed."""
+    remote = watch.Remote(lab, web)
+    return Outage(f"{web.name}'s disk full for {DISK_FULL_FOR:g}s",
+                  functools.partial(remote.run, fill_script(), check=True),
+                  functools.partial(remote.run, f"rm -f {FILL_FILE}", check=True), DISK_FULL_FOR)
+
+
 def outage_of(scenario: str, lab: Lab, web: LabHost, host_settings: HostSettings, protected: bool) -> Outage | None:
     """What ``scenario`` cuts off for a while: the web host, the network between it and the
     monitor, the monitor host, or (with Holdfast: without, nobody is mailed) the mail relay."""
@@ -401,6 +427,8 @@ def outage_of(scenario: str, lab: Lab, web: LabHost, host_settings: HostSettings
         return network_cut(lab, web)
     if scenario == MON_DOWN:
         return monitor_host_outage(lab, host_settings)
+    if scenario == DISK_FULL:
+        return disk_fill(lab, web)
     if protected and scenario in FAULTS and FAULTS[scenario].relay_down_for:
         return relay_outage(lab, host_settings, FAULTS[scenario].relay_down_for)
     return None
@@ -480,6 +508,8 @@ def fault_subjects(scenario: str, host_settings: HostSettings, host: str = "") -
         return tuple(f"ServiceAddressMoved on {site.address} " for site in host_settings.failover.sites.values())
     if scenario == NET_CUT:
         return (f"{HOST_DOWN} on {host} ",)
+    if scenario == DISK_FULL:
+        return (f"{filesystem_check_name('/')}: Resource limit matched",)
     service = broken_service(scenario, host_settings)
     return tuple(f"{timeouts_check_name(service) if event == 'Content match' else service}: {event}"
                  for event in FAULTS[scenario].events)
@@ -494,6 +524,8 @@ def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSet
     checks = {service, timeouts_check_name(service)}
     if record.scenario in FAULTS:
         checks.add(broken_service(record.scenario, host_settings))
+    if record.scenario == DISK_FULL:
+        checks.add(filesystem_check_name("/"))
     subjects = fault_subjects(record.scenario, host_settings, web_remote.host.name) if record.scenario in MATRIX \
         else alert_subjects(service)
     log = web_remote.run("cat /var/log/monit.log")
@@ -567,13 +599,17 @@ def detect_within(scenario: str, host_settings: HostSettings) -> float:
     its check's timeout and grace, and a pass of the service's alert loop, for the monitor
     host dead; for a fault only Monit's health probe sees (a hang after the answer, which the
     pool's timeout does not reach), the probe's failed cycles, each a cycle and the probe's
-    timeout, and one cycle more to the first."""
+    timeout, and one cycle more to the first; for the disk full, the cycles Monit's space
+    rule waits before it alerts, and one more to its first check after the fill (a cycle
+    under a crowd is longer than the cycle asked for: the probes it runs take their time)."""
     if scenario == MON_DOWN:
         beat = host_settings.heartbeat
         return beat.every + beat.timeout + beat.grace + SENDALERTS_EVERY
     if scenario == NET_CUT:
         monitoring = host_settings.monitoring
         return monitoring.host_down_after + 2 * monitoring.scrape_interval + monitoring.evaluation_interval
+    if scenario == DISK_FULL:
+        return float((host_settings.monit.filesystems.cycles + 1) * host_settings.monit.cycle)
     if scenario in FAULTS and FAULTS[scenario].probe_only:
         rules = host_settings.services[broken_service(scenario, host_settings)].supervision
         return (rules.health_cycles + 1) * (host_settings.monit.cycle + rules.health_timeout)

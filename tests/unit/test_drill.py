@@ -5,6 +5,8 @@ spot of the old goals (issue 23) has a record here that must fail them."""
 import ipaddress
 import json
 import math
+import os
+import subprocess
 
 import pytest
 
@@ -15,7 +17,7 @@ from holdfast.providers.model import recipients
 from lab.doubles.healthchecks import HealthchecksDouble, Notification
 from lab.site import standin_site
 from lab.topology import LAB
-from tests.conftest import REPO, fleet_settings
+from tests.conftest import REPO, executable, fleet_settings
 
 TIMELINE = Timeline(idle=10, surge=20, loop_after=5, cooldown=5)
 
@@ -647,3 +649,61 @@ def test_what_healthchecks_told_about_the_monitor_host_is_recorded_per_first_tie
         scenario._hosted_view(double, LAB, settings, made, epoch=1_000_000.0)
     assert made.monitor_alerts == [145.0] and made.monitor_up == [(178.0, 1.0)]
     assert made.alerts == {address: [145.0] for address in first} and later and not set(later) & set(made.alerts)
+
+
+# --- the web host's disk full -------------------------------------------------------------
+
+SPACE_OVER = "space usage 99.5% matches resource limit [space usage > 90.0%]"  # as Monit 5.33 logs it
+
+
+def disk_full_record(seen: tuple[float, ...] = (17.0, 22.0, 27.0), told: tuple[float, ...] = (28.0,),
+                     freed_seen: float | None = 43.0) -> Record:
+    """The crowd's record with the web host's disk filled at 15 s and freed at 40 s: Monit's
+    space rule matched at ``seen`` (it mails once matched 3 cycles in a row), each first-tier
+    contact mailed at ``told``, the rule passing again at ``freed_seen``."""
+    made = fault_record(scenario.DISK_FULL, events=[(when, SPACE_OVER) for when in seen])
+    if freed_seen is not None:
+        made.monit_log.append((freed_seen, "space usage test succeeded [current space usage = 23.1%]"))
+    made.back, made.detect_within = 40.0, 20.0
+    made.alerts = {"alice@example.com": list(told), "bob@example.com": list(told)}
+    return made
+
+
+def test_a_full_disk_seen_told_once_and_seen_freed_meets_every_disk_full_goal():
+    result = figures.figures(disk_full_record())
+    assert (result.detected, result.mttd, result.alert_delay, result.alert_mails, result.seen_after_back) == (
+        17.0, 2.0, 11.0, 1, 3.0)
+    assert set(figures.goals(result)) == set(figures.DISK_FULL_GOALS) and unmet(result) == []
+
+
+@pytest.mark.parametrize(("changes", "missed"), [
+    ({"seen": (36.0,), "told": (47.0,)}, ["mttd"]),  # later than its 3 cycles and one more
+    ({"seen": (14.0,), "told": ()},  # only before the fill: nothing seen, told or seen freed
+     ["mttd", "alert_delay", "alerts_lost", "alert_mails", "seen_after_back"]),
+    ({"told": (28.0, 33.0)}, ["alert_mails"]),  # mailed twice
+    ({"freed_seen": None}, ["seen_after_back"]),  # never seen freed
+    ({"freed_seen": 71.0}, ["seen_after_back"]),  # seen freed, but late
+])
+def test_a_disk_full_goal_missed_fails(changes, missed):
+    assert unmet(figures.figures(disk_full_record(**changes))) == missed
+
+
+def test_the_disk_is_filled_only_where_it_is_a_lab_host_s_own_and_freed(lab_web, tmp_path):
+    settings = lab_web[1]
+    web = LAB.group("web")[0]
+    outage = scenario.outage_of(scenario.DISK_FULL, LAB, web, settings, protected=False)  # with Holdfast or without
+    assert outage.down_for == scenario.DISK_FULL_FOR and outage.said == "web1's disk full for 25s"
+    assert scenario.breaking(scenario.DISK_FULL, settings, tls=True)[1] == ""  # the outage is the fault
+    assert scenario.detect_within(scenario.DISK_FULL, settings) == 20  # (3 + 1) cycles of 5 s
+    assert scenario.fault_subjects(scenario.DISK_FULL, settings) == ("fs-root: Resource limit matched",)
+    # On a / larger than a lab host's disk (this machine's) the fill refuses and writes nothing;
+    # on a lab host's, it fills what is free (stand-ins of df and fallocate).
+    for size, refused in (("252G", True), ("3G", False)):
+        executable(tmp_path / "df", f"#!/bin/sh\ncase \"$*\" in *size*) printf ' Size\\n {size}\\n';; "
+                                    "*) printf 'Avail\\n 2000000000\\n';; esac\n")
+        executable(tmp_path / "fallocate", f"#!/bin/sh\necho \"$*\" > {tmp_path}/fallocated\n")
+        (tmp_path / "fallocated").unlink(missing_ok=True)
+        done = subprocess.run(["sh", "-c", scenario.fill_script()], capture_output=True, text=True,
+                              env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+        assert ("not filled" in done.stderr) is refused and (tmp_path / "fallocated").exists() is not refused
+    assert (tmp_path / "fallocated").read_text() == f"-l 1998951424 {scenario.FILL_FILE}\n"

@@ -152,6 +152,26 @@ def test_a_pattern_cannot_claim_holdfast_keys(project_copy):
             "(it matches services, sites, slices, slice_budget)") in settings_error()
 
 
+def test_a_problem_only_the_web_hosts_have_is_reported_beside_their_sites(project_copy):
+    # The web hosts' other checks (their sites, ...) add to what was found before, not replace it.
+    append(project_copy / "group_data/web.py", "other_packages_keys = ['slic*']")
+    assert ("group_data/web.py: other_packages_keys[0] = 'slic*': expected a pattern matching none of Holdfast's "
+            "keys (it matches slices, slice_budget)") in settings_error()
+
+
+def test_a_service_without_a_slice_does_not_end_the_check_of_the_next(project_copy):
+    edit(project_copy / "group_data/web.py", '"slice": "web",', "")
+    edit(project_copy / "group_data/web.py", '"start_timeout": "60s",', '"start_timeout": "60s", "memory_limit": "1G",')
+    assert ("services.mariadb.supervision.memory_limit = 1073741824: expected less than MemoryMax of slice database "
+            "(805306368): the OOM killer acts first") in settings_error()
+
+
+def test_a_slice_s_memory_as_a_share_of_the_host_s_is_not_compared_with_monit_s_limit(project_copy):
+    # Monit's memory_limit is bytes; "50%" is known only on the host: nothing to compare here.
+    edit(project_copy / "group_data/web.py", '"MemoryMax": "512M",', '"MemoryMax": "50%",')
+    assert load_settings()["web1"].slices["web"].MemoryMax == "50%"
+
+
 def test_reference_doc_is_current():
     assert (REPO / "docs/settings.md").read_text() == reference.reference(), (
         "docs/settings.md is stale: run `.venv/bin/python -m holdfast.reference > docs/settings.md`"

@@ -225,8 +225,8 @@ def test_bad_tls_values(project_copy, old, new, expected):
 
 def test_acme_mode_without_an_email_names_the_site(project_copy):
     append(project_copy / "group_data/web.py", "acme = {}")
-    assert ("group_data/web.py: sites.shop.tls.mode = 'acme': expected acme.email set"
-            in settings_error("inventories/prod.py"))
+    assert ("group_data/web.py: sites.shop.tls.mode = 'acme': expected acme.email set (the ACME account's email) "
+            "for a site with mode 'acme'" in settings_error("inventories/prod.py"))
 
 
 def test_server_names_are_read_wherever_nginx_t_prints_them():

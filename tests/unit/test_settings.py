@@ -159,11 +159,17 @@ def test_a_problem_only_the_web_hosts_have_is_reported_beside_their_sites(projec
             "keys (it matches slices, slice_budget)") in settings_error()
 
 
-def test_a_service_without_a_slice_does_not_end_the_check_of_the_next(project_copy):
-    edit(project_copy / "group_data/web.py", '"slice": "web",', "")
-    edit(project_copy / "group_data/web.py", '"start_timeout": "60s",', '"start_timeout": "60s", "memory_limit": "1G",')
-    assert ("services.mariadb.supervision.memory_limit = 1073741824: expected less than MemoryMax of slice database "
-            "(805306368): the OOM killer acts first") in settings_error()
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ('"start_timeout": "60s",', '"start_timeout": "60s", "memory_limit": "1G",',
+     "services.mariadb.supervision.memory_limit = 1073741824: expected less than MemoryMax of slice database "
+     "(805306368): the OOM killer acts first"),
+    ('"slice": "database",', '"slice": "databse",',
+     "services.mariadb.slice = 'databse': expected a key of slices (critical, web, database, batch)"),
+], ids=["its-memory", "its-slice"])
+def test_a_service_without_a_slice_does_not_end_the_check_of_the_next(project_copy, old, new, expected):
+    edit(project_copy / "group_data/web.py", '"slice": "web",', "")  # php-fpm, listed first
+    edit(project_copy / "group_data/web.py", old, new)
+    assert expected in settings_error()
 
 
 def test_a_slice_s_memory_as_a_share_of_the_host_s_is_not_compared_with_monit_s_limit(project_copy):

@@ -178,6 +178,17 @@ def test_a_slice_s_memory_as_a_share_of_the_host_s_is_not_compared_with_monit_s_
     assert load_settings()["web1"].slices["web"].MemoryMax == "50%"
 
 
+def test_a_name_pointing_into_an_empty_section_says_none_is_defined(project_copy):
+    append(project_copy / "group_data/web.py", "slices = {}")
+    assert "services.php-fpm.slice = 'web': expected a key of slices (none defined)" in settings_error()
+
+
+def test_a_unit_two_services_place_names_the_first(project_copy):
+    edit(project_copy / "group_data/web.py", '"unit": "mariadb.service",', '"unit": "php8.2-fpm.service",')
+    assert ("services.mariadb.unit = 'php8.2-fpm.service': already placed by services.php-fpm.unit"
+            in settings_error())
+
+
 def test_reference_doc_is_current():
     assert (REPO / "docs/settings.md").read_text() == reference.reference(), (
         "docs/settings.md is stale: run `.venv/bin/python -m holdfast.reference > docs/settings.md`"

@@ -52,8 +52,10 @@ ROWS = [  # (figure, label, format, the scenario it belongs to: None for every o
     ("seen_after_back", "network back to the host scraped (s)", "{:.1f}", NET_CUT),
     ("alert_mails", "told it was down, per contact, at most", "{}", MON_DOWN),
     ("seen_after_back", "host back to told it is up (s)", "{:.1f}", MON_DOWN),
+    ("newcomers.served", "pages new to the cache served, surge", "{:.1%}", DISK_FULL),
+    ("newcomers.requests", "pages new to the cache asked, surge", "{}", DISK_FULL),
     ("alert_mails", "alert mails per contact, at most", "{}", DISK_FULL),
-    ("seen_after_back", "disk freed to seen within its limit (s)", "{:.1f}", DISK_FULL),
+    ("seen_after_back", "disk freed to told so (s)", "{:.1f}", DISK_FULL),
 ]
 
 

@@ -125,6 +125,13 @@ DISK_FULL = "disk-full"
 DISK_FULL_FOR = 25  # seconds: within a short run's surge and cool-down
 FILL_FILE = "/var/tmp/holdfast-drill-fill"
 LAB_DISK_AT_MOST = 16  # GiB: a larger / is not a lab host's own disk, and is never filled
+# Monit's events about a filesystem over its space limit and within it again. Mailed to the
+# relay, they are the record: Monit's own log is on the full disk, and loses lines.
+SPACE_OVER, SPACE_OK = "Resource limit matched", "Resource limit succeeded"
+# disk-full's newcomer: a visitor asking for pages nobody asked for before (a tag of its own
+# that the cache key keeps), which nginx must fetch from the application and store.
+NEWCOMER_PATHS = ("/?product=1&ref={n}", "/?product=2&ref={n}")
+NEWCOMER_PACE = 0.5
 MATRIX = (*FAULTS, WEB_DOWN, NET_CUT, MON_DOWN, DISK_FULL)
 SCENARIOS = (*SURGES, *MATRIX)
 VISITOR_PACE = 1.5  # requests per second, per anonymous visitor (pages nginx may cache)
@@ -185,7 +192,8 @@ class Record:
     detect_within: float = 0.0
     # network-cut: when the monitor's HostDown alert about the host was firing, and the host's
     # `up` as it scraped it (1: up); monitor-down: when Healthchecks.io said the monitor host
-    # down, and up again (1)
+    # down, and up again (1); disk-full: when Monit's mails said the disk over its space limit,
+    # and within it again (1)
     monitor_alerts: list[float] = field(default_factory=list)
     monitor_up: list[tuple[float, float]] = field(default_factory=list)
 
@@ -240,6 +248,12 @@ def browsers(lab: Lab, site, protected: bool) -> list[load.Client]:
                       expect=MEMBER_EXPECT, headers=(f"Cookie: {MEMBER_COOKIE}",), tls_lab=tls)
           for index, address in enumerate(MEMBER_ADDRESSES)),
     ]
+
+
+def newcomer(lab: Lab, site, protected: bool) -> load.Client:
+    """A visitor whose every page is new to the cache (from the second visitor's address)."""
+    return load.Client("newcomer", lab.client_addresses[VISITOR_ADDRESSES[1]], NEWCOMER_PACE, NEWCOMER_PATHS, 10,
+                       expect=site.content_expect, tls_lab=tls_lab(lab, site, protected))
 
 
 def crowd(lab: Lab, site, protected: bool, addresses: list[str]) -> list[load.Client]:
@@ -509,7 +523,7 @@ def fault_subjects(scenario: str, host_settings: HostSettings, host: str = "") -
     if scenario == NET_CUT:
         return (f"{HOST_DOWN} on {host} ",)
     if scenario == DISK_FULL:
-        return (f"{filesystem_check_name('/')}: Resource limit matched",)
+        return (f"{filesystem_check_name('/')}: {SPACE_OVER}",)
     service = broken_service(scenario, host_settings)
     return tuple(f"{timeouts_check_name(service) if event == 'Content match' else service}: {event}"
                  for event in FAULTS[scenario].events)
@@ -536,6 +550,11 @@ def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSet
         text = relay.run(f"cat {mailbox(address)} 2>/dev/null")
         record.alerts[address] = sorted(when - epoch for subject in subjects
                                         for when in watch.delivered(text, subject) if when >= epoch)
+        if record.scenario == DISK_FULL:
+            ok = [when - epoch for when in watch.delivered(text, f"{filesystem_check_name('/')}: {SPACE_OK}")
+                  if when >= epoch]
+            record.monitor_alerts = sorted({*record.monitor_alerts, *record.alerts[address]})
+            record.monitor_up = sorted({*record.monitor_up, *((when, 1.0) for when in ok)})
 
 
 def _monitors_view(lab: Lab, web: LabHost, host_settings: HostSettings, record: Record, epoch: float) -> None:
@@ -671,9 +690,11 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     surging_process.start()  # it waits for the surge
 
     _say(label, f"{scenario}: idle baseline for {timeline.idle:g}s, then the surge for {timeline.surge:g}s")
+    browsing = browsers(lab, site, protected)
+    if scenario == DISK_FULL:
+        browsing.append(newcomer(lab, site, protected))
     _, armed = asyncio.run(_gathered(
-        _traffic(browsers(lab, site, protected), target, host_name, started, started + timeline.total, record.hits,
-                 label),
+        _traffic(browsing, target, host_name, started, started + timeline.total, record.hits, label),
         _surge_and_break(web_remote, timeline, surge, surging, label, scenario, breaking(scenario, host_settings, tls),
                          outage),
     ))

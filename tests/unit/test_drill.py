@@ -653,36 +653,38 @@ def test_what_healthchecks_told_about_the_monitor_host_is_recorded_per_first_tie
 
 # --- the web host's disk full -------------------------------------------------------------
 
-SPACE_OVER = "space usage 99.5% matches resource limit [space usage > 90.0%]"  # as Monit 5.33 logs it
-
-
-def disk_full_record(seen: tuple[float, ...] = (17.0, 22.0, 27.0), told: tuple[float, ...] = (28.0,),
-                     freed_seen: float | None = 43.0) -> Record:
+def disk_full_record(told: tuple[float, ...] = (17.0,), freed_told: float | None = 43.0,
+                     new_pages_lost: tuple[float, ...] = ()) -> Record:
     """The crowd's record with the web host's disk filled at 15 s and freed at 40 s: Monit's
-    space rule matched at ``seen`` (it mails once matched 3 cycles in a row), each first-tier
-    contact mailed at ``told``, the rule passing again at ``freed_seen``."""
-    made = fault_record(scenario.DISK_FULL, events=[(when, SPACE_OVER) for when in seen])
-    if freed_seen is not None:
-        made.monit_log.append((freed_seen, "space usage test succeeded [current space usage = 23.1%]"))
+    mail about the disk over its limit reaching each first-tier contact at ``told``, about it
+    within its limit again at ``freed_told``; a newcomer asking for a page new to the cache
+    every half second from 10 s, those sent at ``new_pages_lost`` unanswered."""
+    made = fault_record(scenario.DISK_FULL, events=())
     made.back, made.detect_within = 40.0, 20.0
     made.alerts = {"alice@example.com": list(told), "bob@example.com": list(told)}
+    made.monitor_alerts = sorted(set(told))
+    made.monitor_up = [] if freed_told is None else [(freed_told, 1.0)]
+    made.hits += [Hit("newcomer", 10 + t / 2, 0.1, 200 if t / 2 not in new_pages_lost else 0,
+                      t / 2 not in new_pages_lost, f"/?product=1&ref={t}") for t in range(100)]
     return made
 
 
-def test_a_full_disk_seen_told_once_and_seen_freed_meets_every_disk_full_goal():
+def test_a_full_disk_told_once_and_told_freed_meets_every_disk_full_goal():
     result = figures.figures(disk_full_record())
     assert (result.detected, result.mttd, result.alert_delay, result.alert_mails, result.seen_after_back) == (
-        17.0, 2.0, 11.0, 1, 3.0)
-    assert set(figures.goals(result)) == set(figures.DISK_FULL_GOALS) and unmet(result) == []
+        17.0, 2.0, 0.0, 1, 3.0)
+    assert result.newcomers.served == 1 and set(figures.goals(result)) == set(figures.DISK_FULL_GOALS)
+    assert unmet(result) == []
 
 
 @pytest.mark.parametrize(("changes", "missed"), [
-    ({"seen": (36.0,), "told": (47.0,)}, ["mttd"]),  # later than its 3 cycles and one more
-    ({"seen": (14.0,), "told": ()},  # only before the fill: nothing seen, told or seen freed
+    ({"told": (36.0,)}, ["mttd"]),  # later than its 3 cycles and one more
+    ({"told": (14.0,)},  # only before the fill: nothing told of it, nor of its freeing
      ["mttd", "alert_delay", "alerts_lost", "alert_mails", "seen_after_back"]),
-    ({"told": (28.0, 33.0)}, ["alert_mails"]),  # mailed twice
-    ({"freed_seen": None}, ["seen_after_back"]),  # never seen freed
-    ({"freed_seen": 71.0}, ["seen_after_back"]),  # seen freed, but late
+    ({"told": (17.0, 30.0)}, ["alert_mails"]),  # mailed twice
+    ({"freed_told": None}, ["seen_after_back"]),  # never told freed
+    ({"freed_told": 71.0}, ["seen_after_back"]),  # told freed, but late
+    ({"new_pages_lost": (20.0,)}, ["newcomers.served"]),  # one page new to the cache lost in 100
 ])
 def test_a_disk_full_goal_missed_fails(changes, missed):
     assert unmet(figures.figures(disk_full_record(**changes))) == missed

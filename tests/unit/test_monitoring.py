@@ -274,17 +274,22 @@ def monitoring_error(project_copy, section: str) -> str:
          "monitoring.extra_rules[0].name = 'Disk full': expected an alert name"),
         ({"extra_rules": [{"name": "Disk", "expr": "up == 0"}]},
          "monitoring.extra_rules[0].summary: required, but not set"),
+        ({"scrape_interval": "61s"},
+         "monitoring.scrape_interval = 61: expected at most 60s: the error budget's 5-minute window needs 5 probes at "
+         "least"),
     ],
     ids=["timeout-over-interval", "slow-not-under-timeout", "zero-interval", "string-count", "bad-url",
-         "bad-rule-name", "rule-without-summary"],
+         "bad-rule-name", "rule-without-summary", "interval-over-a-minute"],
 )
 def test_bad_monitoring_values(project_copy, section, expected):
     assert f"group_data/lab.py: {expected}" in monitoring_error(project_copy, section)
 
 
 def test_a_probe_timeout_of_the_whole_scrape_interval_is_accepted():
-    """A probe may take the whole interval between two probes, not more."""
+    """A probe may take the whole interval between two probes, not more; and a probe a
+    minute is the least the error budget's window takes."""
     assert settings.Monitoring(scrape_interval="5s", probe_timeout="5s", slow_response="2s").contradictions() == []
+    assert settings.Monitoring(scrape_interval="60s", probe_timeout="5s", slow_response="2s").contradictions() == []
 
 
 def test_monit_view_is_exported_for_node_exporter(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from pyinfra_cli.inventory import make_inventory
 
 from holdfast import loading
 from holdfast.inventory import read_inventory
-from tests.conftest import FLEET
+from tests.conftest import FLEET, load_settings
 
 
 def test_one_value_on_every_host_is_that_value():
@@ -77,3 +77,12 @@ def test_every_problem_is_a_line_of_its_own(project_copy):
         "  the inventory (host web1.example.com): disposable = 'perhaps': expected True or False",
         "  the inventory (host web2.example.com): disposable = 3: expected True or False",
     ]
+
+
+def test_a_connector_that_declares_no_data_leaves_the_rest_loading(monkeypatch):
+    """A connector of another package may declare no data: the others' keys (the lab's
+    ssh_*) are still pyinfra's, and loading goes on."""
+    connectors = loading.get_all_connectors()
+    monkeypatch.setattr(loading, "get_all_connectors", lambda: {"bare": object(), **connectors})
+    monkeypatch.chdir(FLEET)
+    assert set(load_settings()) == {"web1", "web2", "mon1"}

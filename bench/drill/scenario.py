@@ -538,8 +538,6 @@ def _monit_and_alerts(lab: Lab, web_remote: watch.Remote, host_settings: HostSet
     checks = {service, timeouts_check_name(service)}
     if record.scenario in FAULTS:
         checks.add(broken_service(record.scenario, host_settings))
-    if record.scenario == DISK_FULL:
-        checks.add(filesystem_check_name("/"))
     subjects = fault_subjects(record.scenario, host_settings, web_remote.host.name) if record.scenario in MATRIX \
         else alert_subjects(service)
     log = web_remote.run("cat /var/log/monit.log")

@@ -283,7 +283,8 @@ class HoldfastFootprint(FactBase):
         return (
             f"cd {shlex.quote(original)} 2>/dev/null || exit 0; "
             'for f in *.files; do [ -f "$f" ] && echo "config ${f%.files}"; done; '
-            "grep -E '^/etc/systemd/system/[^/]+[.](service|timer)$' created 2>/dev/null | while read -r unit; do "
+            "grep -E '^/etc/systemd/system/[^/]+[.](service|timer|mount)$' created 2>/dev/null | "
+            "while read -r unit; do "
             'name=${unit##*/}; if [ -e "/lib/systemd/system/$name" ] || [ -e "/usr/lib/systemd/system/$name" ] || '
             '[ -e "/etc/init.d/${name%.service}" ]; then find /etc/systemd/system -type l -lname "$unit" | '
             'sed "s/^/link /"; else echo "unit $name"; fi; done; '

@@ -95,6 +95,11 @@ def _size(value) -> int:
     return size
 
 
+def nginx_bytes(size: str) -> int:
+    """The bytes of an nginx size (``NginxSize``: k, m and g are powers of 1024)."""
+    return int(size.rstrip("kKmMgG")) * _SIZE_UNITS.get(size[-1].upper(), 1)
+
+
 def _regex(value: str) -> str:
     """A regular expression as Monit's config can quote it (no double quote)."""
     if '"' in value:

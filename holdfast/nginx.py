@@ -7,6 +7,7 @@ own nginx configuration is never dropped silently."""
 
 import fnmatch
 import ipaddress
+import math
 import re
 import shlex
 from collections.abc import Collection, Iterable, Sequence
@@ -16,12 +17,13 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import apt, files, server, systemd
 
 from holdfast import loading, settings
 from holdfast.facts import Certificate, MatchingFiles, NginxTakeover, UnchangedConffiles
 from holdfast.inventory import WATCHED_GROUP, address_of, monitor_addresses
-from holdfast.safe_config import ConfigFile, validated_config
+from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
 
 # certbot: for sites with tls.mode acme only.
@@ -31,6 +33,7 @@ CONFIG_DIR = "/etc/nginx/holdfast"
 SITES_DIR = f"{CONFIG_DIR}/sites"
 PAGES_DIR = f"{CONFIG_DIR}/pages"
 CACHE_DIR = "/var/cache/nginx/holdfast"
+CACHE_MOUNT = "var-cache-nginx-holdfast.mount"  # systemd's name of a mount at CACHE_DIR
 ERROR_LOG = "/var/log/nginx/error.log"  # where the edge logs what it refuses (edge.log_level)
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 # Where nginx serves its own pages inside every site (internal locations only).
@@ -178,6 +181,12 @@ def _site_files(name: str, site: settings.Site, zone_size: str, peers: Sequence[
     ))
 
 
+def cache_mount(host_settings: settings.HostSettings) -> str:
+    """The systemd mount unit of the sites' caches: a tmpfs of ``cache_memory`` at CACHE_DIR."""
+    return render("nginx/etc/systemd/system/CACHE.mount.j2", path=CACHE_DIR,
+                  size_kib=math.ceil(host_settings.cache_memory / 1024))
+
+
 def _uses_acme(host_settings: settings.HostSettings) -> dict[str, settings.Site]:
     return {name: site for name, site in host_settings.sites.items() if site.tls and site.tls.mode == "acme"}
 
@@ -257,7 +266,7 @@ def deploy_nginx() -> None:
     acme_sites = _uses_acme(host_settings)
     apt.packages(name="Install nginx", packages=["nginx", *(ACME_PACKAGES if acme_sites else ())], no_recommends=True)
     if any(site.stale_cache for site in host_settings.sites.values()):
-        files.directory(name="nginx cache directory", path=CACHE_DIR, user="root", group="root", mode="755")
+        _caches_in_memory(host_settings)
     files.directory(name="ACME webroot", path=ACME_WEBROOT, user="root", group="root", mode="755")
     monitors, peers = monitor_addresses(inventory), acme_peers(inventory, host.name)
     live = host.get_fact(MatchingFiles, patterns=[certificate_paths(name, site.tls).chain for name, site in
@@ -278,6 +287,30 @@ def deploy_nginx() -> None:
         systemd.service(name="certbot's renewal timer", service="certbot.timer", running=True, enabled=True)
     _validated_nginx("nginx configuration", config_files(host_settings, monitors, peers))
     systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
+
+
+def _caches_in_memory(host_settings: settings.HostSettings) -> None:
+    """The tmpfs of the caches mounted, and resized in place when their sizes change. The
+    first time it hides nothing: the cache files nginx kept on disk are removed, and nginx
+    reloaded, which makes its cache directories in the tmpfs."""
+    mounted = host.get_fact(SystemdStatus, user_mode=False, machine=None, user_name=None,
+                            services=[CACHE_MOUNT]).get(CACHE_MOUNT)
+    if not mounted:
+        server.shell(name="Cache files nginx kept on disk removed",
+                     commands=[f"if [ -d {CACHE_DIR} ] && ! mountpoint -q {CACHE_DIR}; then "
+                               f"find {CACHE_DIR} -mindepth 1 -delete; fi"])
+    unit = f"{UNIT_DIR}/{CACHE_MOUNT}"
+    validated_config(
+        name="Mount of nginx's caches, in memory",
+        config="nginx-cache",
+        files=[ConfigFile(unit, cache_mount(host_settings))],
+        validate=f"systemd-analyze verify --man=no {unit}",
+        reload=f"systemctl daemon-reload && systemctl reload-or-restart {CACHE_MOUNT}",
+    )
+    systemd.service(name="nginx's caches mounted", service=CACHE_MOUNT, running=True, enabled=True)
+    if not mounted:
+        server.shell(name="nginx makes its cache directories in memory",
+                     commands=["systemctl try-reload-or-restart nginx"])
 
 
 def _validated_nginx(name: str, wanted: list[ConfigFile]) -> None:

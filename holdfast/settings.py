@@ -57,6 +57,7 @@ from holdfast.forms import (
     UrlPath,
     UserName,
     Weight,
+    nginx_bytes,
     unique,
 )
 
@@ -576,7 +577,11 @@ class StaleCache(Settings):
     keep: Interval = Field(
         "1d", description="How long an answer nobody asks for stays available to be served stale."
     )
-    max_size: NginxSize = Field("100m", description="Disk space the site's cache may use.")
+    max_size: NginxSize = Field(
+        "100m",
+        description="What the site's cache may hold. The caches are kept in memory (a tmpfs charged to nginx's "
+        "slice), so that a full disk never stops nginx storing, and so serving, an answer.",
+    )
     private_cookies: Annotated[list[CookiePrefix], AfterValidator(unique)] | None = Field(
         None,
         description="Starts of the cookie names that make an answer the visitor's own: never cached, never answered "
@@ -1123,7 +1128,7 @@ class HostSettings(Settings):
         tiers = {tier.name: tier for tier in self.escalation.tiers}
         for key in ("alert_tier", "escalation_tier"):
             errors += _unknown(("monit", key), [getattr(self.monit, key)], tiers, "escalation.tiers (by name)")
-        errors += self._placement_errors() + self._supervision_errors()
+        errors += self._placement_errors() + self._supervision_errors() + self._cache_errors()
         return errors + php_fpm_errors(self) + firewall_errors(self) + failover_errors(self)
 
     def _supervision_errors(self) -> list[Problem]:
@@ -1144,6 +1149,27 @@ class HostSettings(Settings):
                                f"expected less than MemoryMax of slice {service.slice} ({limits.MemoryMax}): "
                                "the OOM killer acts first"))
         return errors
+
+    @property
+    def cache_memory(self) -> int:
+        """Bytes the sites' caches may hold in memory: their max_size together and a quarter
+        more, for what nginx writes before its cache manager trims a cache to its size."""
+        return math.ceil(sum(nginx_bytes(site.stale_cache.max_size)
+                             for site in self.sites.values() if site.stale_cache) * 1.25)
+
+    def _cache_errors(self) -> list[Problem]:
+        """Caches that nginx's slice has no memory for (their tmpfs is charged to nginx)."""
+        limits, cached = self.slice_of("nginx.service"), [name for name, site in self.sites.items() if site.stale_cache]
+        if limits is None or not cached:
+            return []
+        for key in ("MemoryHigh", "MemoryMax"):
+            limit = getattr(limits, key)
+            if isinstance(limit, int) and self.cache_memory >= limit:
+                name = cached[-1]
+                return [(("sites", name, "stale_cache", "max_size"), self.sites[name].stale_cache.max_size,
+                         f"expected the sites' caches and a quarter more ({self.cache_memory} bytes) below {key} of "
+                         f"slice {self.placements['nginx.service']} ({limit}), nginx's: they are held in its memory")]
+        return []
 
     def _placement_errors(self) -> list[Problem]:
         errors = []

@@ -51,6 +51,7 @@ from lab.doubles import listening_at
 from lab.doubles.healthchecks import SENDALERTS_EVERY, HealthchecksDouble
 from lab.harness.deploys import lab_inventory
 from lab.harness.failover import bridge_port, bring_back, cut_off, set_link, wait_for_holder
+from lab.harness.faults import FILL_FILE, fill_script
 from lab.harness.probes import wait_for
 from lab.mailsink import MTA, mailbox
 from lab.site import LOOP_STARTED_FILE, MEMBER_COOKIE, MEMBER_EXPECT, standin_site
@@ -123,8 +124,6 @@ HEALTHCHECKS_KEY = "drill-key"  # the double's API key
 # rule must tell, once, and see it freed; the site served all along.
 DISK_FULL = "disk-full"
 DISK_FULL_FOR = 25  # seconds: within a short run's surge and cool-down
-FILL_FILE = "/var/tmp/holdfast-drill-fill"
-LAB_DISK_AT_MOST = 16  # GiB: a larger / is not a lab host's own disk, and is never filled
 # Monit's events about a filesystem over its space limit and within it again. Mailed to the
 # relay, they are the record: Monit's own log is on the full disk, and loses lines.
 SPACE_OVER, SPACE_OK = "Resource limit matched", "Resource limit succeeded"
@@ -412,16 +411,6 @@ def network_cut(lab: Lab, web: LabHost) -> Outage:
 
     return Outage(f"the network between {lab.group('monitors')[0].name} and {web.name} cut for {NET_CUT_FOR:g}s",
                   functools.partial(run, "add"), functools.partial(run, "del"), NET_CUT_FOR)
-
-
-def fill_script() -> str:
-    """On a lab host: fill its own disk to the last byte (refused on a / larger than a lab
-    host's disk: this machine's)."""
-    available = "$(df --output=avail -B1 / | tail -1)"
-    return (f'[ "$(df --output=size -BG / | tail -1 | tr -dc 0-9)" -le {LAB_DISK_AT_MOST} ] '
-            f"|| {{ echo '/ is larger than a lab host disk: not filled' >&2; exit 1; }}; "
-            f"fallocate -l $(({available} - 1048576)) {FILL_FILE} && "
-            f"{{ head -c 8M /dev/zero >> {FILL_FILE} 2>/dev/null; [ {available} -lt 65536 ]; }}")
 
 
 def disk_fill(lab: Lab, web: LabHost) -> Outage:

@@ -12,6 +12,29 @@ from lab.site import standin_site
 
 # Seconds an alert takes from Monit through the relay into a mailbox.
 DELIVERY = 15
+# What fills a lab host's disk (its own: lab/image.py), as a runaway log would.
+FILL_FILE = "/var/tmp/holdfast-drill-fill"
+LAB_DISK_AT_MOST = 16  # GiB: a larger / is not a lab host's own disk, and is never filled
+
+
+def fill_script() -> str:
+    """On a lab host: fill its own disk to the last byte (refused on a / larger than a lab
+    host's disk: this machine's)."""
+    available = "$(df --output=avail -B1 / | tail -1)"
+    return (f'[ "$(df --output=size -BG / | tail -1 | tr -dc 0-9)" -le {LAB_DISK_AT_MOST} ] '
+            f"|| {{ echo '/ is larger than a lab host disk: not filled' >&2; exit 1; }}; "
+            f"fallocate -l $(({available} - 1048576)) {FILL_FILE} && "
+            f"{{ head -c 8M /dev/zero >> {FILL_FILE} 2>/dev/null; [ {available} -lt 65536 ]; }}")
+
+
+@contextmanager
+def full_disk(host):
+    """The lab host's disk full (``fill_script``) meanwhile, and freed on the way out."""
+    try:
+        host.check_output(fill_script())
+        yield
+    finally:
+        host.check_output(f"rm -f {FILL_FILE}")
 
 
 def summary(host) -> dict[str, str]:

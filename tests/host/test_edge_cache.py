@@ -1,14 +1,16 @@
 """The WordPress-aware edge (lab only): tracking arguments do not split the cache, private
-cookies never meet it, and wp-cron.php is for the allow-listed sources only."""
+cookies never meet it, wp-cron.php is for the allow-listed sources only, and a full disk
+does not stop the cache."""
 
 import secrets
 from contextlib import contextmanager
 
 import pytest
 
+from holdfast import nginx
 from lab.acme import curl_arguments
 from lab.harness import traffic
-from lab.harness.faults import unsupervised
+from lab.harness.faults import full_disk, unsupervised
 from lab.topology import LAB
 
 pytestmark = [pytest.mark.hosts("web"), pytest.mark.disruptive]
@@ -39,6 +41,16 @@ def test_a_new_tracking_argument_is_served_from_the_cache(host, target, settings
     assert visit(target, site, site.content_path, timeout=30).status == 200  # cached now, fresh for stale_cache.valid
     with frozen_backend(host, settings, site):
         answer = visit(target, site, f"{site.content_path}?fbclid={secrets.token_hex(8)}", timeout=3)
+    assert (answer.status, site.content_expect in answer.body) == (200, True)
+
+
+def test_a_page_new_to_the_cache_is_served_while_the_disk_is_full(host, target, site):
+    # The caches are in memory: on disk, nginx could not store the page and would drop it.
+    if not site.stale_cache:
+        pytest.skip("no cache for this site")
+    assert host.mount_point(nginx.CACHE_DIR).filesystem == "tmpfs"
+    with full_disk(host):
+        answer = visit(target, site, f"{site.content_path}?ref={secrets.token_hex(8)}", timeout=10)
     assert (answer.status, site.content_expect in answer.body) == (200, True)
 
 

@@ -15,6 +15,7 @@ from bench.drill.load import Hit
 from bench.drill.scenario import Record, Timeline
 from holdfast.providers.model import recipients
 from lab.doubles.healthchecks import HealthchecksDouble, Notification
+from lab.harness import faults
 from lab.site import standin_site
 from lab.topology import LAB
 from tests.conftest import REPO, executable, fleet_settings
@@ -705,7 +706,7 @@ def test_the_disk_is_filled_only_where_it_is_a_lab_host_s_own_and_freed(lab_web,
                                     "*) printf 'Avail\\n 2000000000\\n';; esac\n")
         executable(tmp_path / "fallocate", f"#!/bin/sh\necho \"$*\" > {tmp_path}/fallocated\n")
         (tmp_path / "fallocated").unlink(missing_ok=True)
-        done = subprocess.run(["sh", "-c", scenario.fill_script()], capture_output=True, text=True,
+        done = subprocess.run(["sh", "-c", faults.fill_script()], capture_output=True, text=True,
                               env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
         assert ("not filled" in done.stderr) is refused and (tmp_path / "fallocated").exists() is not refused
-    assert (tmp_path / "fallocated").read_text() == f"-l 1998951424 {scenario.FILL_FILE}\n"
+    assert (tmp_path / "fallocated").read_text() == f"-l 1998951424 {faults.FILL_FILE}\n"

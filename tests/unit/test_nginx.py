@@ -12,7 +12,7 @@ from pathlib import Path
 import crossplane
 import pytest
 
-from holdfast import check, nginx, settings
+from holdfast import check, forms, nginx, settings
 from tests.conftest import edit, fleet_settings, load_settings, settings_error
 
 MONITORS = {"mon1.example.net": ["198.51.100.10", "2001:db8::10"]}
@@ -347,3 +347,19 @@ def test_defaults_apply_to_a_site_that_sets_no_limits(project_copy):
     edit(project_copy / "group_data/web.py", '"default": {"rate": "2r/s", "burst": 10, "delay": 5}' + ",", "")
     site = load_settings("inventories/prod.py")["web1.example.com"].sites["shop"]
     assert site.limits == settings.Limits()
+
+
+def test_the_caches_are_a_tmpfs_of_their_sizes_and_a_quarter_more(web_settings):
+    two = with_site(web_settings, stale_cache={"max_size": "100m"})
+    two = two.model_copy(update={"sites": {**two.sites, "blog": settings.Site.model_validate(
+        {**two.sites["shop"].model_dump(), "server_names": ["blog.example.com"], "stale_cache": {"max_size": "512k"}})}})
+    unit = nginx.cache_mount(two)
+    assert two.cache_memory == (100 * 2**20 + 512 * 2**10) * 5 // 4
+    assert f"Where={nginx.CACHE_DIR}\nType=tmpfs\nOptions=size=128640k,mode=0755,nosuid,nodev,noexec\n" in unit
+    assert nginx.CACHE_MOUNT == "var-cache-nginx-holdfast.mount"  # systemd's name of a mount at CACHE_DIR
+    assert "Before=nginx.service" in unit and "WantedBy=local-fs.target" in unit
+
+
+@pytest.mark.parametrize(("size", "expected"), [("100", 100), ("512k", 524288), ("10M", 10485760), ("2g", 2 << 30)])
+def test_an_nginx_size_in_bytes(size, expected):
+    assert forms.nginx_bytes(size) == expected

@@ -193,3 +193,19 @@ def test_reference_doc_is_current():
     assert (REPO / "docs/settings.md").read_text() == reference.reference(), (
         "docs/settings.md is stale: run `.venv/bin/python -m holdfast.reference > docs/settings.md`"
     )
+
+
+@pytest.mark.parametrize(("max_size", "expected"), [
+    ("100m", "sites.shop.stale_cache.max_size = '100m': expected the sites' caches and a quarter more (131072000 "
+             "bytes) below MemoryMax of slice critical (104857600), nginx's: they are held in its memory"),
+    ("64m", None),
+], ids=["too-large", "fits"])
+def test_caches_nginx_s_slice_has_no_memory_for_are_refused(project_copy, max_size, expected):
+    # The caches' tmpfs is charged to nginx.service, in the critical slice.
+    edit(project_copy / "group_data/web.py", '"MemoryLow": "256M",  # reserved for them',
+         '"MemoryLow": "64M", "MemoryMax": "100M",')
+    edit(project_copy / "group_data/web.py", '"valid": "10s",', f'"valid": "10s", "max_size": "{max_size}",')
+    if expected:
+        assert expected in settings_error()
+    else:
+        assert load_settings()["web1"].cache_memory == 83886080

@@ -29,6 +29,8 @@ export HOLDFAST_LAB_PING_KEY ?= lab-ping-key
 # and HOLDFAST_PAGERDUTY_ROUTING_KEY.
 export HOLDFAST_LAB_CHAT_KEY ?= T0LAB/B0LAB/lab-chat-key
 export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
+# The password of the lab's database replication (production's: HOLDFAST_DB_REPLICATION_PASSWORD).
+export HOLDFAST_LAB_REPLICATION_PASSWORD ?= lab-replication-password
 
 .PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end rollback uninstall runbook drill bench clean
 

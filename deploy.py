@@ -17,6 +17,7 @@ from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
 from holdfast.php_fpm import deploy_php_fpm
+from holdfast.replication import deploy_replication
 from holdfast.slices import deploy_slices
 
 take_deploy_lock()  # first: nothing runs on a host another deploy holds
@@ -31,6 +32,7 @@ if WATCHED_GROUP in host.groups:
     deploy_nginx()
     deploy_bans()  # after nginx: its jail reads what nginx refuses
     deploy_failover()  # after nginx: its track script checks the site through nginx
+    deploy_replication()  # the database of the host the address moves to
     deploy_node_exporter()
 
 if MONITOR_GROUP in host.groups:

@@ -25,9 +25,10 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
-from holdfast import failover, firewall, loading, settings
+from holdfast import failover, firewall, loading, replication, settings
 from holdfast.facts import AdminKeys, Listener, ListeningSockets, NginxAllowList, UnitRestartPolicies
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, address_of, monitor_addresses
+from holdfast.monitoring import has_mysqld
 from holdfast.settings import HostSettings
 
 
@@ -253,6 +254,16 @@ def _single_host_site(estate: Estate):
             yield Finding("single-host-site", "warning", f"site {name}",
                           f"served by {', '.join(hosts)} but without a service address (failover.sites): visitors "
                           "reach one host, and nothing moves them to another when it dies")
+
+
+@rule("database-without-replica")
+def _database_without_replica(estate: Estate):
+    for host_name in estate.group(WATCHED_GROUP):
+        host_settings = estate.settings[host_name]
+        if has_mysqld(host_settings) and not replication.active(host_settings):
+            yield Finding("database-without-replica", "warning", f"host {host_name}",
+                          "its database has no replica (failover.database): if the host is lost, so is the "
+                          "site's data since the last backup, and a standby would have no copy of it to serve")
 
 
 @dataclass(frozen=True)

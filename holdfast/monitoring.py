@@ -136,6 +136,17 @@ ALERTS = {
         "ticket", "a standby web host fails its own health check: it could not take over the site's service "
         "address if the primary failed", "as for SiteDown, on that standby: the site has no second host until "
         "it is fixed"),
+    "DatabaseReplicaBroken": Alert(
+        "ticket", "a replica of the site's database (failover.database) does not replicate the primary: its "
+        "replication stopped on an error, cannot reach the primary, or was never set up; the standby would serve "
+        "stale data if the service address moved there",
+        "on that host `mariadb -e 'SHOW SLAVE STATUS\\G'` (Last_IO_Error, Last_SQL_Error); a network or login "
+        "error heals by itself once the primary is reachable; a replica that must start again from a copy of the "
+        "primary: `mariadb -e 'STOP SLAVE; RESET SLAVE ALL'` there, then deploy"),
+    "DatabaseReplicaLagging": Alert(
+        "ticket", "a replica of the site's database is further behind the primary than failover.database.lag_limit",
+        "on that host `mariadb -e 'SHOW SLAVE STATUS\\G'` (Seconds_Behind_Master), `systemd-cgtop` (is the database "
+        "slice at its limits?); on the primary, a long transaction or a bulk import"),
     "HostDown": Alert(
         "page", "the monitor cannot reach a web host's node_exporter: the host is down or cut off",
         "ping and ssh it; if unreachable, the hosting provider's console (tier 2 has the contractor); "
@@ -189,6 +200,14 @@ class WatchedHost:
     @property
     def mysqld_exporter(self) -> str:
         return f"{self.address}:{MYSQLD_EXPORTER_PORT}"
+
+    @property
+    def replica_lag_limit(self) -> int | None:
+        """How far behind its database may replicate the primary's (failover.database), when it is a replica."""
+        policy = self.failover
+        if not (self.mysqld and policy.enabled and self.sites and policy.database):
+            return None
+        return policy.database.lag_limit if policy.database.primary != self.name else None
 
 
 @dataclass(frozen=True)
@@ -359,6 +378,7 @@ def prometheus_files(host_settings: settings.HostSettings, watched: list[Watched
             objectives=site_objectives(watched),
             monit_export_file=MONIT_EXPORT_FILE.rsplit("/", 1)[1],
             monit_silent_after=MONIT_SILENT_CYCLES * max((each.monit_cycle for each in watched), default=0),
+            replica_lag=min((lag for each in watched if (lag := each.replica_lag_limit)), default=None),
         )),
     ]
 

@@ -977,6 +977,34 @@ class FailoverPeer(Settings):
     )
 
 
+class Replication(Settings):
+    """MariaDB's replication between the web hosts: the primary's databases copied (GTID) to
+    a read-only replica on every other web host, so that the host taking the address over has
+    the site's data. Promoting a replica is a person's decision, never automatic."""
+
+    primary: Hostname = Field(
+        description="The web host whose MariaDB takes the writes (a key of failover.peers); the others replicate it."
+    )
+    password_env: EnvName = Field(
+        "HOLDFAST_DB_REPLICATION_PASSWORD",
+        description="Environment variable holding the replication user's password (16 or more letters, digits, "
+        "'-' or '_'): it comes from the environment, never from group_data.",
+    )
+    lag_limit: Duration = Field(
+        "1m", ge=1, description="A replica this far behind the primary, or not replicating at all, is alerted on."
+    )
+
+    def password_problems(self, environ=os.environ) -> list[Problem]:
+        """The password's variable unset in the deploy's environment, or its value of another form."""
+        value = environ.get(self.password_env, "")
+        if re.fullmatch(r"[A-Za-z0-9_-]{16,}", value):
+            return []
+        found = "it is not set" if not value else "its value is of another form (not shown)"
+        return [(("failover", "database", "password_env"), self.password_env,
+                 f"expected a variable set in the deploy's environment to 16 or more letters, digits, '-' or '_' "
+                 f"({found})")]
+
+
 class ServiceAddress(Settings):
     """The address visitors reach one site at, held by one healthy web host at a time."""
 
@@ -1013,6 +1041,9 @@ class Failover(Settings):
         description="Failed checks in a row that give up the address (a short restart by Monit does not move it).",
     )
     rise: int = Field(2, ge=1, le=20, description="Passing checks in a row before a host may hold it again.")
+    database: Replication | None = Field(
+        None, description="MariaDB replicated from one web host to the others (None: each host's database is its own).",
+    )
     preempt_delay: Duration = Field(
         "5m", ge=0, le=1000,
         description="A host of higher priority that comes back healthy waits this long before it takes the address "
@@ -1043,6 +1074,18 @@ def failover_errors(host_settings: "HostSettings") -> list[Problem]:
                            f"expected a priority other than failover.peers.{priorities[peer.priority]}'s: "
                            "tied priorities leave the holder to chance"))
         priorities.setdefault(peer.priority, name)
+    ranked = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)
+    if policy.database and policy.database.primary not in policy.peers:
+        errors.append(((*loc, "database", "primary"), policy.database.primary,
+                       f"expected a key of failover.peers ({', '.join(policy.peers) or 'none'})"))
+    elif policy.database and ranked and policy.database.primary != ranked[0]:
+        errors.append(((*loc, "database", "primary"), policy.database.primary,
+                       f"expected the peer of highest priority ({ranked[0]}): the service address returns there, "
+                       "and its writes must reach the primary database (promoting a replica: give it the highest "
+                       "priority too)"))
+    if policy.database and not any(service.exporter == "mysqld" for service in host_settings.services.values()):
+        errors.append(((*loc, "database"), "set", "expected a service with exporter 'mysqld' (the MariaDB to "
+                       "replicate) on the web hosts"))
     router_ids: dict[int, str] = {}
     addresses = [(("peers", name), peer.address) for name, peer in policy.peers.items()]
     for name, service in policy.sites.items():
@@ -1201,9 +1244,9 @@ class HostSettings(Settings):
         return placed
 
     def slice_of(self, unit: str) -> Slice | None:
-        """The slice ``unit`` is placed in, if any (e.g. to compare a CPU alert with its CPUQuota)."""
-        name = self.placements.get(unit)
-        return self.slices[name] if name else None
+        """The slice ``unit`` is placed in, if any (e.g. to compare a CPU alert with its CPUQuota);
+        None for a slice `slices` lacks too (``_placement_errors`` reports it)."""
+        return self.slices.get(self.placements.get(unit))
 
 
 def failover_group_errors(host_settings: HostSettings, web_hosts: list[str]) -> list[Problem]:

@@ -20,9 +20,12 @@ PROJECT_FILES = ("deploy.py", "group_data", "inventories", "templates", "holdfas
 DATA_FILES = ("group_data", "inventories")
 # The environment the sample group_data reads its SMTP login from; made-up values for rendering.
 FAKE_SMTP_ENV = {"HOLDFAST_SMTP_USER": "alerts", "HOLDFAST_SMTP_PASSWORD": "fake-pw"}
+# The replication password the lab's group_data reads (16 or more characters); made up.
+FAKE_DATABASE_LOGIN = "made-up-for-tests"
 # The chat and phone providers' secrets the sample group_data reads; made-up values.
 FAKE_CHANNEL_ENV = {"HOLDFAST_SLACK_WEBHOOK": "T00/B00/fake-hook", "HOLDFAST_PAGERDUTY_ROUTING_KEY": "fake-routing-key",
-                    "HOLDFAST_LAB_CHAT_KEY": "T0/B0/lab", "HOLDFAST_LAB_PAGERDUTY_KEY": "lab-routing-key"}
+                    "HOLDFAST_LAB_CHAT_KEY": "T0/B0/lab", "HOLDFAST_LAB_PAGERDUTY_KEY": "lab-routing-key",
+                    "HOLDFAST_LAB_REPLICATION_PASSWORD": FAKE_DATABASE_LOGIN}
 FAKE_DEPLOY_ENV = FAKE_SMTP_ENV | FAKE_CHANNEL_ENV
 
 

@@ -105,6 +105,26 @@ def test_a_site_on_one_host_can_be_acknowledged(project_copy):
     assert audit.unacknowledged(audit.inventory_findings(estate), estate.settings.values()) == []
 
 
+def test_a_replicated_database_passes(monkeypatch):
+    monkeypatch.chdir(FLEET)
+    assert "database-without-replica" not in rules_failing()
+
+
+def test_a_database_without_a_replica_is_a_warning_naming_each_host(project_copy):
+    append(project_copy / "group_data/lab.py", "failover['database'] = None")
+    found = [f for f in findings() if f.rule == "database-without-replica"]
+    assert [(f.severity, f.subject) for f in found] == [("warning", "host web1"), ("warning", "host web2")]
+    assert "its database has no replica (failover.database)" in found[0].message
+
+
+def test_a_database_without_a_replica_can_be_acknowledged(project_copy):
+    append(project_copy / "group_data/lab.py", "failover['database'] = None")
+    append(project_copy / "group_data/lab.py",
+           "audit['acknowledged']['database-without-replica'] = 'a nightly dump to another provider is enough'")
+    estate = audit.Estate.of(read_inventory("inventories/lab.py"))
+    assert audit.unacknowledged(audit.inventory_findings(estate), estate.settings.values()) == []
+
+
 def test_a_lone_monitor_or_relay_needs_a_hosted_heartbeat(monkeypatch):
     monkeypatch.chdir(FLEET)
     monkeypatch.delenv("HOLDFAST_HEALTHCHECKS_PING_KEY", raising=False)
@@ -354,7 +374,7 @@ def listener(port: int, address: str = "0.0.0.0", protocol: str = "tcp", process
           listener(53, "::ffff:127.0.0.1", "udp")], []),
         ([listener(8080, process="python3")], ["python3 listens on tcp port 8080 of address 0.0.0.0"]),
         ([listener(9100, protocol="udp")], ["daemon listens on udp port 9100"]),
-        ([listener(3306, "10.123.0.11", process="mariadbd")], ["mariadbd listens on tcp port 3306"]),
+        ([listener(5432, "10.123.0.11", process="postgres")], ["postgres listens on tcp port 5432"]),
     ],
     ids=["policy-covers-all", "unmentioned-port", "other-protocol", "one-address"],
 )

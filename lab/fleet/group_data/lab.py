@@ -162,6 +162,8 @@ failover = {
         for index, web in enumerate(LAB.group("web"))
     },
     "sites": {"shop": {"address": LAB.service_address, "router_id": 51}},
+    # web1's MariaDB takes the writes; web2's replicates it, read-only (holdfast/replication.py).
+    "database": {"primary": LAB.group("web")[0].name, "password_env": "HOLDFAST_LAB_REPLICATION_PASSWORD"},
     "preempt_delay": "60s",
 }
 if LAB.web_hosts == 1:

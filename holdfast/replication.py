@@ -1,0 +1,104 @@
+"""MariaDB replicated between the web hosts (``failover.database``), so that the host the
+site's address moves to has the site's data.
+
+The primary logs every write with its GTID; every other web host is a read-only replica
+of it. A replica starts from a copy of the primary's databases (not MariaDB's own: each
+host keeps its accounts), taken at one GTID position, then replays the primary's log from
+there, reconnecting by itself. The replication user's password comes from the deploy's
+environment, lives on the hosts in a root-only file, and never appears on a command line.
+Promoting a replica is a person's decision (the runbook's), never automatic: two primaries
+would split the site's data.
+"""
+
+import ipaddress
+import os
+
+from pyinfra import host
+from pyinfra.api import StringCommand, deploy
+from pyinfra.facts.server import Command
+from pyinfra.operations import server
+
+from holdfast import failover, loading, settings
+from holdfast.safe_config import STATE_DIR, ConfigFile, validated_config
+from holdfast.templates import render
+
+PACKAGES = ()  # MariaDB is the site's own
+SERVER_CONFIG = "/etc/mysql/mariadb.conf.d/60-holdfast-replication.cnf"
+LOGIN = "/etc/mysql/holdfast-replication.cnf"
+DUMP = f"{STATE_DIR}/replica-copy.sql"  # the primary's databases, while a replica loads them
+USER = "holdfast_replica"
+PORT = 3306
+UNIT = "mariadb.service"
+
+
+def active(host_settings: settings.HostSettings) -> bool:
+    """Whether this host takes part: failover on, with sites, and a database to replicate."""
+    return failover.active(host_settings) and host_settings.failover.database is not None
+
+
+def network_mask(network: str) -> str:
+    """MariaDB's account host of the web hosts' network: '10.0.0.0/255.255.255.0'."""
+    parsed = ipaddress.ip_network(network)
+    return f"{parsed.network_address}/{parsed.netmask}"
+
+
+def config_files(host_name: str, host_settings: settings.HostSettings, password: str) -> list[ConfigFile]:
+    """MariaDB's replication settings for ``host_name`` (a key of failover.peers) and the
+    replication user's login (root-only: it holds the password)."""
+    policy = host_settings.failover
+    primary = policy.database.primary
+    own = policy.peers[host_name]
+    return [
+        ConfigFile(SERVER_CONFIG, render(
+            "replication/etc/mysql/mariadb.conf.d/60-holdfast-replication.cnf.j2",
+            primary=host_name == primary, primary_name=primary, server_id=own.priority, address=own.address,
+        )),
+        ConfigFile(LOGIN, render(
+            "replication/etc/mysql/holdfast-replication.cnf.j2", user=USER, password=password,
+            primary_address=policy.peers[primary].address,
+        ), mode="600"),
+    ]
+
+
+def replicating_command(primary_address: str) -> str:
+    """A shell command printing 'yes' while this host replicates ``primary_address`` by GTID."""
+    status = "mariadb -e 'SHOW SLAVE STATUS\\G' 2>/dev/null"
+    return (f"{status} | grep -qE '^ *Master_Host: {primary_address}$' && "
+            f"{status} | grep -qE '^ *Using_Gtid: Slave_Pos$' && echo yes || echo no")
+
+
+def login_command(own_address: str) -> str:
+    """A shell command printing 'yes' when the replication user logs in to this host's
+    MariaDB, on its own address, with the login file's password."""
+    return (f"mariadb --defaults-extra-file={LOGIN} -h {own_address} -e 'SELECT 1' >/dev/null 2>&1 "
+            "&& echo yes || echo no")
+
+
+@deploy("Database replication")
+def deploy_replication() -> None:
+    """MariaDB's binary log and server id, read-only on the replicas; the replication user on
+    every web host; each replica copied from the primary once, then replicating it."""
+    host_settings = loading.current()
+    if not active(host_settings):
+        return
+    policy = host_settings.failover
+    database = policy.database
+    problems = database.password_problems()
+    if problems:
+        raise loading.refuse(*problems)
+    validated_config(
+        name="MariaDB replication settings and login",
+        config="replication",
+        files=config_files(host.name, host_settings, os.environ[database.password_env]),
+        validate="mariadbd --help --verbose >/dev/null",
+        reload=f"systemctl restart {UNIT}",
+    )
+    scripts = {"login": LOGIN, "user": USER, "network": network_mask(policy.network)}
+    if host.get_fact(Command, login_command(policy.peers[host.name].address)) != "yes":
+        server.shell(name="Replication user (made on each host, not replicated)",
+                     commands=[StringCommand(render("replication/user.sh.j2", **scripts))])
+    primary_address = policy.peers[database.primary].address
+    if host.name != database.primary and host.get_fact(Command, replicating_command(primary_address)) != "yes":
+        server.shell(name=f"Replica of {database.primary}: copied, then replicating",
+                     commands=[StringCommand(render("replication/clone.sh.j2", primary_address=primary_address,
+                                                    dump=DUMP, **scripts))])

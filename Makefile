@@ -32,7 +32,7 @@ export HOLDFAST_LAB_PAGERDUTY_KEY ?= labpagerdutyroutingkey0000000000
 # The password of the lab's database replication (production's: HOLDFAST_DB_REPLICATION_PASSWORD).
 export HOLDFAST_LAB_REPLICATION_PASSWORD ?= lab-replication-password
 
-.PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end rollback uninstall runbook drill bench clean
+.PHONY: demo test unit check mutation machine-check lab-check lab lab-down deploy verify cut-off cut-off-first audit ack status maintenance end promote rollback uninstall runbook drill bench clean
 
 demo: lab deploy
 	@$(PY) -m lab status
@@ -116,6 +116,15 @@ maintenance: $(VENV)/.installed
 	  $(if $(filter end,$(MAKECMDGOALS)),--end,--for "$(FOR)" --reason "$(REASON)" --services "$(SERVICES)")
 end:
 	@:
+
+# make promote HOST=web2: web2's database replica becomes the primary, once group_data says so
+# (failover.database.primary, and web2 the peer of highest priority); deployed to web2 and the
+# monitors (the old primary may be down). The old primary becomes the replica at the next deploy.
+promote: $(VENV)/.installed
+	$(if $(HOST),,$(error HOST=<host> is required, e.g. make promote HOST=web2))
+	$(say_inventory)
+	$(call in_project,$(INVENTORY)) $(abspath $(PY)) -m holdfast promote $(INVENTORY) "$(HOST)"
+	$(call in_project,$(INVENTORY)) $(RUN_PYINFRA) -y $(INVENTORY) $(CURDIR)/deploy.py --limit "$(HOST)" --limit monitors
 
 # make rollback HOST=web1 CONFIG=nginx: the files the last deploy replaced, put back (validated).
 rollback: $(VENV)/.installed

@@ -1,7 +1,8 @@
 """The commands beside the deploy, from the project's directory (group_data/ is read from there,
 as pyinfra does): ``python -m holdfast check INVENTORY`` (offline, before a deploy),
 ``python -m holdfast status INVENTORY [--json]`` and ``python -m holdfast maintenance INVENTORY
-HOST --for 30m --reason ...`` (or ``--end``)."""
+HOST --for 30m --reason ...`` (or ``--end``), ``python -m holdfast promote INVENTORY HOST`` (whether
+group_data makes HOST's database the primary: ``make promote`` deploys it then)."""
 
 import argparse
 import os
@@ -9,8 +10,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from holdfast import check, maintenance, status
+    from holdfast import check, loading, maintenance, replication, status
     from holdfast.audit import AuditError
+    from holdfast.inventory import read_inventory
     from holdfast.loading import SettingsError
 
     parser = argparse.ArgumentParser(prog="python -m holdfast")
@@ -27,10 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     window_parser.add_argument("--reason", default="", help="why (the silence's comment)")
     window_parser.add_argument("--services", default="", help="Monit checks to leave alone (default: all)")
     window_parser.add_argument("--end", action="store_true", help="end the host's window now")
+    promote_parser = commands.add_parser("promote", help="whether group_data makes HOST's replica the primary")
+    promote_parser.add_argument("inventory")
+    promote_parser.add_argument("host")
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "check":
             return check.main(arguments.inventory)
+        if arguments.command == "promote":
+            problems = replication.promotion_problems(loading.load(read_inventory(arguments.inventory)),
+                                                      arguments.host)
+            print("\n".join(problems) or f"{arguments.host}: its database becomes the primary", file=sys.stderr)
+            return 2 if problems else 0
         if arguments.command == "status":
             fleet = status.gather(arguments.inventory, os.environ)
             print(status.as_json(fleet) if arguments.json else status.render(fleet))

@@ -20,7 +20,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import apt, files, server, systemd
 
-from holdfast import loading, settings
+from holdfast import loading, replication, settings
 from holdfast.facts import Certificate, MatchingFiles, NginxTakeover, UnchangedConffiles
 from holdfast.inventory import WATCHED_GROUP, address_of, monitor_addresses
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config
@@ -43,6 +43,11 @@ ACME_WEBROOT = "/var/www/holdfast-acme"
 ACME_CHALLENGE_URI = "/.well-known/acme-challenge/"
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx"
+# The page of a write on a host whose database is a replica, and when to try again (seconds).
+READ_ONLY_TITLE = "Read-only for a while"
+READ_ONLY_MESSAGE = ("The site runs on its standby server while the main one is repaired: every page can be read, "
+                     "but logging in, commenting and changes wait until it is back. Please try again later.")
+READ_ONLY_RETRY = 300
 # Files of a running nginx that Holdfast's nginx.conf includes too (or that only other
 # files include): never counted as dropped.
 INCLUDED_BY_HOLDFAST = (
@@ -159,7 +164,7 @@ def private_cookie_pattern(prefixes: Iterable[str]) -> str:
 
 
 def _site_files(name: str, site: settings.Site, zone_size: str, peers: Sequence[str],
-                certificate: CertificatePaths | None) -> Iterable[ConfigFile]:
+                certificate: CertificatePaths | None, read_only: bool) -> Iterable[ConfigFile]:
     pages = f"{PAGES_DIR}/{name}"
     yield ConfigFile(
         f"{SITES_DIR}/{name}.conf",
@@ -171,6 +176,7 @@ def _site_files(name: str, site: settings.Site, zone_size: str, peers: Sequence[
             private_cookie_pattern=site.stale_cache and private_cookie_pattern(site.stale_cache.private_cookies or ()),
             pages=pages, pages_uri=PAGES_URI, cache_dir=CACHE_DIR, certificate=certificate,
             acme_webroot=ACME_WEBROOT, acme_challenge_uri=ACME_CHALLENGE_URI, acme_peers=peers,
+            read_only=read_only, read_only_retry=READ_ONLY_RETRY,
         ),
     )
     page = "nginx/etc/nginx/holdfast/pages/site/page.html.j2"
@@ -179,12 +185,21 @@ def _site_files(name: str, site: settings.Site, zone_size: str, peers: Sequence[
     yield ConfigFile(f"{pages}/too-many-requests.html", render(
         page, site=site, title="Too many requests", message="Please wait a moment, then try again.",
     ))
+    if read_only:
+        yield ConfigFile(f"{pages}/read-only.html", render(page, site=site, title=READ_ONLY_TITLE,
+                                                           message=READ_ONLY_MESSAGE))
 
 
-def cache_mount(host_settings: settings.HostSettings) -> str:
+def cache_mount(host_settings: settings.HostSettings) -> ConfigFile:
     """The systemd mount unit of the sites' caches: a tmpfs of ``cache_memory`` at CACHE_DIR."""
-    return render("nginx/etc/systemd/system/CACHE.mount.j2", path=CACHE_DIR,
-                  size_kib=math.ceil(host_settings.cache_memory / 1024))
+    size_kib = math.ceil(host_settings.cache_memory / 1024)
+    return ConfigFile(f"{UNIT_DIR}/{CACHE_MOUNT}",
+                      render("nginx/etc/systemd/system/CACHE.mount.j2", path=CACHE_DIR, size_kib=size_kib))
+
+
+def caches(host_settings: settings.HostSettings) -> bool:
+    """Whether a site of the host has a cache (in the tmpfs of ``cache_mount``)."""
+    return any(site.stale_cache for site in host_settings.sites.values())
 
 
 def _uses_acme(host_settings: settings.HostSettings) -> dict[str, settings.Site]:
@@ -192,12 +207,14 @@ def _uses_acme(host_settings: settings.HostSettings) -> dict[str, settings.Site]
 
 
 def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[str]], peers: Sequence[str] = (),
-                 uncertified: Collection[str] = ()) -> list[ConfigFile]:
+                 uncertified: Collection[str] = (), read_only: bool = False) -> list[ConfigFile]:
     """nginx.conf, the edge-wide settings, and per site its server file and error pages.
 
     + monitors: addresses of the monitors hosts, by name (see ``holdfast.inventory.monitor_addresses``)
     + peers: addresses of the other web hosts, asked for ACME challenges this one lacks (``acme_peers``)
     + uncertified: sites with tls whose certificate is not on the host yet: HTTP only, until certbot got it
+    + read_only: the host's database is a read-only replica (``holdfast.replication.is_replica``): what
+      would write gets the read-only page
     """
     edge = host_settings.edge
     peers = list(peers) if _uses_acme(host_settings) else []
@@ -215,7 +232,7 @@ def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[
             for name, site in host_settings.sites.items()
             for file in _site_files(
                 name, site, edge.zone_size, peers,
-                certificate_paths(name, site.tls) if site.tls and name not in uncertified else None,
+                certificate_paths(name, site.tls) if site.tls and name not in uncertified else None, read_only,
             )
         ),
     ]
@@ -265,17 +282,18 @@ def deploy_nginx() -> None:
         raise loading.refuse(*problems)
     acme_sites = _uses_acme(host_settings)
     apt.packages(name="Install nginx", packages=["nginx", *(ACME_PACKAGES if acme_sites else ())], no_recommends=True)
-    if any(site.stale_cache for site in host_settings.sites.values()):
+    if caches(host_settings):
         _caches_in_memory(host_settings)
     files.directory(name="ACME webroot", path=ACME_WEBROOT, user="root", group="root", mode="755")
     monitors, peers = monitor_addresses(inventory), acme_peers(inventory, host.name)
+    read_only = replication.is_replica(host.name, host_settings)
     live = host.get_fact(MatchingFiles, patterns=[certificate_paths(name, site.tls).chain for name, site in
                                                   acme_sites.items()]) if acme_sites else []
     uncertified = [name for name, site in acme_sites.items() if certificate_paths(name, site.tls).chain not in live]
     if uncertified:
         # The challenge is answered on port 80 before the certificate exists; HTTPS once it does.
         _validated_nginx("nginx configuration, HTTP until certbot got the certificates",
-                         config_files(host_settings, monitors, peers, uncertified))
+                         config_files(host_settings, monitors, peers, uncertified, read_only))
         systemd.service(name="nginx running for the ACME challenge", service="nginx", running=True)
         for name in uncertified:
             server.shell(name=f"Certificate of {name} from the ACME CA",
@@ -285,7 +303,7 @@ def deploy_nginx() -> None:
                   src=StringIO(render("nginx/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx.j2")),
                   dest=DEPLOY_HOOK, mode="755")
         systemd.service(name="certbot's renewal timer", service="certbot.timer", running=True, enabled=True)
-    _validated_nginx("nginx configuration", config_files(host_settings, monitors, peers))
+    _validated_nginx("nginx configuration", config_files(host_settings, monitors, peers, read_only=read_only))
     systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
 
 
@@ -299,12 +317,12 @@ def _caches_in_memory(host_settings: settings.HostSettings) -> None:
         server.shell(name="Cache files nginx kept on disk removed",
                      commands=[f"if [ -d {CACHE_DIR} ] && ! mountpoint -q {CACHE_DIR}; then "
                                f"find {CACHE_DIR} -mindepth 1 -delete; fi"])
-    unit = f"{UNIT_DIR}/{CACHE_MOUNT}"
+    unit = cache_mount(host_settings)
     validated_config(
         name="Mount of nginx's caches, in memory",
         config="nginx-cache",
-        files=[ConfigFile(unit, cache_mount(host_settings))],
-        validate=f"systemd-analyze verify --man=no {unit}",
+        files=[unit],
+        validate=f"systemd-analyze verify --man=no {unit.path}",
         reload=f"systemctl daemon-reload && systemctl reload-or-restart {CACHE_MOUNT}",
     )
     systemd.service(name="nginx's caches mounted", service=CACHE_MOUNT, running=True, enabled=True)

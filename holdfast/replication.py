@@ -36,6 +36,21 @@ def active(host_settings: settings.HostSettings) -> bool:
     return failover.active(host_settings) and host_settings.failover.database is not None
 
 
+def is_replica(host_name: str, host_settings: settings.HostSettings) -> bool:
+    """Whether ``host_name``'s database is a read-only replica of another web host's."""
+    return active(host_settings) and host_settings.failover.database.primary != host_name
+
+
+def password(host_settings: settings.HostSettings, environ=os.environ) -> str:
+    """The replication user's password, from the deploy's environment (refused, naming the
+    variable, when it is missing or of another form)."""
+    database = host_settings.failover.database
+    problems = database.password_problems(environ)
+    if problems:
+        raise loading.refuse(*problems)
+    return environ[database.password_env]
+
+
 def network_mask(network: str) -> str:
     """MariaDB's account host of the web hosts' network: '10.0.0.0/255.255.255.0'."""
     parsed = ipaddress.ip_network(network)
@@ -60,11 +75,32 @@ def config_files(host_name: str, host_settings: settings.HostSettings, password:
     ]
 
 
+# A shell command printing 'yes' while this host replicates another.
+REPLICA_COMMAND = "mariadb -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | grep -q Master_Host && echo yes || echo no"
+
+
 def replicating_command(primary_address: str) -> str:
     """A shell command printing 'yes' while this host replicates ``primary_address`` by GTID."""
     status = "mariadb -e 'SHOW SLAVE STATUS\\G' 2>/dev/null"
     return (f"{status} | grep -qE '^ *Master_Host: {primary_address}$' && "
             f"{status} | grep -qE '^ *Using_Gtid: Slave_Pos$' && echo yes || echo no")
+
+
+def promotion_problems(fleet: dict[str, settings.HostSettings], host_name: str) -> list[str]:
+    """Why ``host_name``'s replica cannot be promoted as group_data stands (none: it can).
+    The repository names the primary: a replica promoted behind its back would be copied
+    over from the old primary at the next deploy, its writes lost."""
+    if host_name not in fleet or not active(fleet[host_name]):
+        replicated = sorted(name for name, each in fleet.items() if active(each))
+        return [f"HOST={host_name!r}: not a web host with a replicated database "
+                f"(those: {', '.join(replicated) or 'none'})"]
+    policy = fleet[host_name].failover
+    if policy.database.primary == host_name:
+        return []
+    return [f"group_data names {policy.database.primary} the primary: first set failover.database.primary = "
+            f"{host_name!r} and give {host_name} the highest priority in failover.peers (the service address goes "
+            f"to it), commit, then run this again. {policy.database.primary}, when it is back, becomes {host_name}'s "
+            "replica at the next deploy: what it took after its last replicated write is dropped."]
 
 
 def login_command(own_address: str) -> str:
@@ -83,13 +119,10 @@ def deploy_replication() -> None:
         return
     policy = host_settings.failover
     database = policy.database
-    problems = database.password_problems()
-    if problems:
-        raise loading.refuse(*problems)
     validated_config(
         name="MariaDB replication settings and login",
         config="replication",
-        files=config_files(host.name, host_settings, os.environ[database.password_env]),
+        files=config_files(host.name, host_settings, password(host_settings)),
         validate="mariadbd --help --verbose >/dev/null",
         reload=f"systemctl restart {UNIT}",
     )
@@ -98,7 +131,11 @@ def deploy_replication() -> None:
         server.shell(name="Replication user (made on each host, not replicated)",
                      commands=[StringCommand(render("replication/user.sh.j2", **scripts))])
     primary_address = policy.peers[database.primary].address
-    if host.name != database.primary and host.get_fact(Command, replicating_command(primary_address)) != "yes":
+    if host.name == database.primary:
+        if host.get_fact(Command, REPLICA_COMMAND) == "yes":
+            server.shell(name="Promoted: replicates no more (the primary, as group_data says)",
+                         commands=["mariadb -e 'STOP SLAVE; RESET SLAVE ALL'"])
+    elif host.get_fact(Command, replicating_command(primary_address)) != "yes":
         server.shell(name=f"Replica of {database.primary}: copied, then replicating",
                      commands=[StringCommand(render("replication/clone.sh.j2", primary_address=primary_address,
                                                     dump=DUMP, **scripts))])

@@ -22,7 +22,20 @@ from dataclasses import asdict, dataclass, field
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_host, ctx_inventory
 
-from holdfast import audit, bans, failover, firewall, loading, monit, monitoring, nginx, php_fpm, providers, slices
+from holdfast import (
+    audit,
+    bans,
+    failover,
+    firewall,
+    loading,
+    monit,
+    monitoring,
+    nginx,
+    php_fpm,
+    providers,
+    replication,
+    slices,
+)
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, monitor_addresses, ssh_command
 from holdfast.maintenance import WINDOW_FILE
 from holdfast.safe_config import ConfigFile
@@ -258,12 +271,19 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
             builders["bans"] = lambda: bans.config_files(host_settings, monitor_addresses(pyinfra_inventory))
         builders |= {
             "slices": lambda: slices.config_files(host_settings),
-            "nginx": lambda: nginx.config_files(host_settings, monitor_addresses(pyinfra_inventory),
-                                                nginx.acme_peers(pyinfra_inventory, pyinfra_host.name)),
+            "nginx": lambda: nginx.config_files(
+                host_settings, monitor_addresses(pyinfra_inventory),
+                nginx.acme_peers(pyinfra_inventory, pyinfra_host.name),
+                read_only=replication.is_replica(pyinfra_host.name, host_settings)),
             "monit-export": lambda: monitoring.monit_export_files(host_settings),
         }
+        if nginx.caches(host_settings):
+            builders["nginx-cache"] = lambda: [nginx.cache_mount(host_settings)]
         if failover.active(host_settings):
             builders["failover"] = lambda: failover.config_files(pyinfra_host.name, host_settings)
+        if replication.active(host_settings):
+            builders["replication"] = lambda: replication.config_files(
+                pyinfra_host.name, host_settings, replication.password(host_settings))
         if monitoring.has_mysqld(host_settings):
             builders["mysqld-exporter"] = monitoring.mysqld_exporter_files
     if MONITOR_GROUP in groups:

@@ -1,11 +1,14 @@
 """The database's replication on the lab (holdfast/replication.py): the standby's MariaDB
-replicates the primary's by GTID, read-only, and catches up by itself after a restart."""
+replicates the primary's by GTID, read-only, and catches up by itself after a restart; the
+standby's nginx answers what would write with the read-only page."""
 
 import secrets
 import shlex
 
 import pytest
 
+from holdfast import nginx
+from lab.acme import curl_arguments
 from lab.harness.probes import wait_for
 from lab.wordpress import database_name
 
@@ -15,14 +18,19 @@ PROBE = "holdfast_probe"  # a database of the test's own, made on the primary
 
 
 @pytest.fixture(scope="module")
-def pair(targets):
-    """(primary, replica): testinfra hosts of failover.database.primary and another web host."""
+def replicated(targets):
+    """(primary, replica): the targets of failover.database.primary and another web host."""
     web = [target for target in targets.values() if "web" in target.groups]
     database = web[0].settings.failover.database if web else None
     if database is None or len(web) < 2:
         pytest.skip("no replicated database here")
-    replica = next(target for target in web if target.name != database.primary)
-    return targets[database.primary].testinfra, replica.testinfra
+    return targets[database.primary], next(target for target in web if target.name != database.primary)
+
+
+@pytest.fixture(scope="module")
+def pair(replicated):
+    """(primary, replica) as testinfra hosts."""
+    return tuple(target.testinfra for target in replicated)
 
 
 def sql(host, statement: str) -> str:
@@ -74,3 +82,23 @@ def test_a_replica_restarted_catches_up_by_itself(pair):
     finally:
         replica.check_output("systemctl start mariadb")
     assert arrives(replica, value, timeout=30)
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/wp-comments-post.php"), ("GET", "/wp-login.php"),
+                                              ("POST", "/")], ids=["a-comment", "the-log-in", "any-post"])
+def test_what_would_write_on_the_replica_gets_the_read_only_page(replicated, method, path):
+    primary, replica = replicated
+    [(name, site)] = replica.settings.sites.items()
+    ask = f"curl -s -m 10 -X {method} -d comment=hello -D - {curl_arguments(site.server_names[0], '127.0.0.1', path, bool(site.tls))}"
+    answer = replica.testinfra.check_output(ask)
+    assert answer.startswith("HTTP/") and answer.split()[1] == "503"
+    assert "retry-after: 300" in answer.lower() and nginx.READ_ONLY_TITLE in answer
+    # The primary takes them to WordPress.
+    assert nginx.READ_ONLY_TITLE not in primary.testinfra.check_output(ask)
+
+
+def test_the_replica_serves_the_site_s_pages(replicated):
+    _, replica = replicated
+    [(name, site)] = replica.settings.sites.items()
+    page = curl_arguments(site.server_names[0], "127.0.0.1", site.content_path, bool(site.tls))
+    assert site.content_expect in replica.testinfra.check_output(f"curl -s -m 10 {page}")

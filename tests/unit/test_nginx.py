@@ -23,8 +23,8 @@ def web_settings() -> settings.HostSettings:
     return fleet_settings("inventories/prod.py")["web1.example.com"]
 
 
-def files_by_path(host_settings, monitors=MONITORS) -> dict[str, str]:
-    return {file.path: file.content for file in nginx.config_files(host_settings, monitors)}
+def files_by_path(host_settings, monitors=MONITORS, read_only=False) -> dict[str, str]:
+    return {file.path: file.content for file in nginx.config_files(host_settings, monitors, read_only=read_only)}
 
 
 def site_conf(host_settings, name: str = "shop") -> str:
@@ -253,10 +253,26 @@ def test_dry_run_switch(web_settings):
     assert "limit_req_dry_run on;" in edge_conf and "limit_conn_dry_run on;" in edge_conf
 
 
+def test_a_replica_answers_what_would_write_with_the_read_only_page(web_settings):
+    files = files_by_path(web_settings, read_only=True)
+    content = files[f"{nginx.SITES_DIR}/shop.conf"]
+    strict = nginx.strict_pattern(web_settings.sites["shop"].limits.strict_paths)
+    assert (f"    error_page 423 =503 {nginx.PAGES_URI}/read-only.html;\n"
+            "    if ($request_method !~ ^(GET|HEAD)$) {\n        return 423;\n    }\n"
+            f"    if ($uri ~ {strict}) {{\n        return 423;\n    }}\n") in content
+    page = block(content, f"location = {nginx.PAGES_URI}/read-only.html")
+    assert f"alias {nginx.PAGES_DIR}/shop/read-only.html;" in page and "Retry-After 300 always" in page
+    assert nginx.READ_ONLY_TITLE in files[f"{nginx.PAGES_DIR}/shop/read-only.html"]
+    primary = files_by_path(web_settings)
+    assert "423" not in primary[f"{nginx.SITES_DIR}/shop.conf"] and f"{nginx.PAGES_DIR}/shop/read-only.html" not in primary
+
+
 # --- offline checks: crossplane parses it, gixy finds nothing --------------------------
 
-@pytest.fixture(params=["sample", "fastcgi-stale-cache", "proxy", "proxy-stale-cache", "dry-run"])
+@pytest.fixture(params=["sample", "fastcgi-stale-cache", "proxy", "proxy-stale-cache", "dry-run", "read-only"])
 def rendered_tree(request, web_settings, tmp_path) -> Path:
+    if request.param == "read-only":  # the sample, on a host whose database is a replica
+        return check.write_nginx_tree(tmp_path, files_by_path(web_settings, read_only=True))
     return check.write_nginx_tree(tmp_path, files_by_path(variants(web_settings)[request.param]))
 
 
@@ -353,7 +369,7 @@ def test_the_caches_are_a_tmpfs_of_their_sizes_and_a_quarter_more(web_settings):
     two = with_site(web_settings, stale_cache={"max_size": "100m"})
     two = two.model_copy(update={"sites": {**two.sites, "blog": settings.Site.model_validate(
         {**two.sites["shop"].model_dump(), "server_names": ["blog.example.com"], "stale_cache": {"max_size": "512k"}})}})
-    unit = nginx.cache_mount(two)
+    unit = nginx.cache_mount(two).content
     assert two.cache_memory == (100 * 2**20 + 512 * 2**10) * 5 // 4
     assert f"Where={nginx.CACHE_DIR}\nType=tmpfs\nOptions=size=128640k,mode=0755,nosuid,nodev,noexec\n" in unit
     assert nginx.CACHE_MOUNT == "var-cache-nginx-holdfast.mount"  # systemd's name of a mount at CACHE_DIR

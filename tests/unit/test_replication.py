@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from holdfast import firewall, loading, monitoring, replication
+from holdfast.__main__ import main
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
 from lab.topology import LAB
@@ -152,3 +153,27 @@ def test_a_replica_behind_its_lag_limit_is_told(lab_rules):
         {"eval_time": "35s", "alertname": "DatabaseReplicaLagging",
          "exp_alerts": [alert("DatabaseReplicaLagging", summary, REPLICA)]},
     ])
+
+
+# --- promotion: the repository names the primary -------------------------------------------
+
+
+def test_a_replica_is_promoted_only_once_group_data_names_it(lab):
+    (problem,) = replication.promotion_problems(lab, "web2")
+    assert problem.startswith("group_data names web1 the primary: first set failover.database.primary = 'web2' "
+                              "and give web2 the highest priority in failover.peers")
+    assert replication.promotion_problems(lab, "web1") == []
+    assert replication.promotion_problems(lab, "mon1") == [
+        "HOST='mon1': not a web host with a replicated database (those: web1, web2)"]
+
+
+def test_make_promote_stops_before_any_deploy_while_group_data_names_another(project_copy, capsys):
+    assert main(["promote", "inventories/lab.py", "web2"]) == 2
+    assert "group_data names web1 the primary" in capsys.readouterr().err
+
+
+def test_make_promote_goes_on_once_group_data_names_the_replica(project_copy, capsys):
+    append(project_copy / "group_data/lab.py", "failover['database']['primary'] = 'web2'")
+    append(project_copy / "group_data/lab.py", "failover['peers']['web2']['priority'] = 160")
+    assert main(["promote", "inventories/lab.py", "web2"]) == 0
+    assert "web2: its database becomes the primary" in capsys.readouterr().err

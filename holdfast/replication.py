@@ -75,6 +75,14 @@ def config_files(host_name: str, host_settings: settings.HostSettings, password:
     ]
 
 
+# What undoes it once its files are gone (an uninstall): replication stopped and forgotten,
+# the replication user dropped (outside the binary log), MariaDB restarted without the
+# binary log and read-only setting. The databases it copied stay: they are the site's data.
+UNDO = (
+    "mariadb -N -e \"SELECT CONCAT('DROP USER ', QUOTE(User), '@', QUOTE(Host), ';') FROM mysql.user "
+    f"WHERE User = '{USER}'\" | {{ echo 'SET SESSION sql_log_bin = 0; STOP SLAVE; RESET SLAVE ALL;'; cat; }} "
+    f"| mariadb && systemctl restart {UNIT}"
+)
 # A shell command printing 'yes' while this host replicates another.
 REPLICA_COMMAND = "mariadb -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | grep -q Master_Host && echo yes || echo no"
 

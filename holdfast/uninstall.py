@@ -27,6 +27,7 @@ from holdfast import (
     monit,
     monitoring,
     nginx,
+    replication,
     slices,
 )
 from holdfast.facts import HoldfastFootprint
@@ -46,6 +47,8 @@ RELOADS = {
     # after, if Holdfast installed it).
     "bans": f"systemctl try-reload-or-restart {bans.UNIT} || systemctl stop {bans.UNIT}",
     "firewall": f"nft delete table {firewall.TABLE} 2>/dev/null || true",
+    "nginx-cache": "systemctl daemon-reload",  # the mount is stopped (lazily) with Holdfast's units
+    "replication": replication.UNDO,
 }
 
 

@@ -12,7 +12,7 @@ def test_a_command_is_required_and_the_usage_names_the_program(capsys):
         main([])
     assert raised.value.code == 2
     error = capsys.readouterr().err
-    assert error.startswith("usage: python -m holdfast [-h] {check,status,maintenance} ...\n")
+    assert error.startswith("usage: python -m holdfast [-h] {check,status,maintenance,promote} ...\n")
     assert "the following arguments are required: command" in error
 
 

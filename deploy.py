@@ -8,6 +8,7 @@ from pyinfra import host
 from holdfast.audit import deploy_audit
 from holdfast.bans import deploy_bans
 from holdfast.base import deploy_base
+from holdfast.copies import deploy_copies
 from holdfast.deploy_lock import release_deploy_lock, take_deploy_lock
 from holdfast.failover import deploy_failover
 from holdfast.firewall import deploy_firewall
@@ -33,6 +34,7 @@ if WATCHED_GROUP in host.groups:
     deploy_bans()  # after nginx: its jail reads what nginx refuses
     deploy_failover()  # after nginx: its track script checks the site through nginx
     deploy_replication()  # the database of the host the address moves to
+    deploy_copies()  # and the files the site serves
     deploy_node_exporter()
 
 if MONITOR_GROUP in host.groups:

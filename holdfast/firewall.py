@@ -27,7 +27,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.operations import apt, files, systemd
 
-from holdfast import failover, loading, replication, settings
+from holdfast import copies, failover, loading, replication, settings
 from holdfast.facts import FirewallTable, TimerActive
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, group_addresses, monitor_addresses
 from holdfast.monitoring import MONIT_RELAY_PORT, MYSQLD_EXPORTER_PORT, has_mysqld
@@ -107,6 +107,8 @@ def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]
     if failover.active(host_settings):
         peers = tuple(peer.address for peer in host_settings.failover.peers.values())
         opened.append(Opening("VRRP between the web hosts (failover)", "vrrp", (), peers))
+    if copies.active(host_settings):
+        opened.append(Opening("rsync's copies between the web hosts", "tcp", (copies.PORT,), peers))
     if replication.active(host_settings):
         opened.append(Opening("MariaDB's replication between the web hosts", "tcp", (replication.PORT,), peers))
     return opened

@@ -47,6 +47,7 @@ MYSQLD_SOCKET = "/run/mysqld/mysqld.sock"
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 MONIT_EXPORT = "holdfast-monit-export"
 MONIT_EXPORT_FILE = f"{TEXTFILE_DIR}/holdfast_monit.prom"
+COPY_STALE_TIMES = 3  # a copy of the primary's directories this many copy_every old is alerted on
 
 CONFIG_DIR = "/etc/prometheus"
 PROMETHEUS_CONFIG = f"{CONFIG_DIR}/prometheus.yml"
@@ -147,6 +148,12 @@ ALERTS = {
         "ticket", "a replica of the site's database is further behind the primary than failover.database.lag_limit",
         "on that host `mariadb -e 'SHOW SLAVE STATUS\\G'` (Seconds_Behind_Master), `systemd-cgtop` (is the database "
         "slice at its limits?); on the primary, a long transaction or a bulk import"),
+    "FilesCopyStale": Alert(
+        "ticket", "a web host's copy of the primary's directories (failover.copied, e.g. the uploads) has not "
+        "succeeded for three of its `copy_every`: the standby would serve the site without its newer files",
+        "on that host `systemctl status holdfast-copy` and `journalctl -u holdfast-copy` (rsync's error: the "
+        "primary unreachable, its `rsync.service` down, a directory missing there); `systemctl start "
+        "holdfast-copy` copies at once"),
     "HostDown": Alert(
         "page", "the monitor cannot reach a web host's node_exporter: the host is down or cut off",
         "ping and ssh it; if unreachable, the hosting provider's console (tier 2 has the contractor); "
@@ -200,6 +207,15 @@ class WatchedHost:
     @property
     def mysqld_exporter(self) -> str:
         return f"{self.address}:{MYSQLD_EXPORTER_PORT}"
+
+    @property
+    def copy_every(self) -> int | None:
+        """How often it copies the primary's directories (failover.copied), when it does."""
+        policy = self.failover
+        if not (policy.enabled and self.sites and policy.copied and policy.peers):
+            return None
+        primary = max(policy.peers, key=lambda name: policy.peers[name].priority)
+        return policy.copy_every if primary != self.name else None
 
     @property
     def replica_lag_limit(self) -> int | None:
@@ -379,6 +395,7 @@ def prometheus_files(host_settings: settings.HostSettings, watched: list[Watched
             monit_export_file=MONIT_EXPORT_FILE.rsplit("/", 1)[1],
             monit_silent_after=MONIT_SILENT_CYCLES * max((each.monit_cycle for each in watched), default=0),
             replica_lag=min((lag for each in watched if (lag := each.replica_lag_limit)), default=None),
+            copy_stale=COPY_STALE_TIMES * max((every for each in watched if (every := each.copy_every)), default=0),
         )),
     ]
 

@@ -1041,6 +1041,13 @@ class Failover(Settings):
         description="Failed checks in a row that give up the address (a short restart by Monit does not move it).",
     )
     rise: int = Field(2, ge=1, le=20, description="Passing checks in a row before a host may hold it again.")
+    copied: Annotated[list[AbsolutePath], AfterValidator(unique)] = Field(
+        [], description="Directories the other web hosts copy from the primary (the peer of highest priority), e.g. "
+        "WordPress's uploads: public files (nginx serves them), served read-only to the peers by rsync's daemon.",
+    )
+    copy_every: Duration = Field(
+        "1m", ge=5, le=3600, description="How often the other web hosts copy them (the most a copy lags behind).",
+    )
     database: Replication | None = Field(
         None, description="MariaDB replicated from one web host to the others (None: each host's database is its own).",
     )

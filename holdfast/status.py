@@ -25,6 +25,7 @@ from pyinfra.context import ctx_host, ctx_inventory
 from holdfast import (
     audit,
     bans,
+    copies,
     failover,
     firewall,
     loading,
@@ -281,6 +282,8 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
             builders["nginx-cache"] = lambda: [nginx.cache_mount(host_settings)]
         if failover.active(host_settings):
             builders["failover"] = lambda: failover.config_files(pyinfra_host.name, host_settings)
+        if copies.active(host_settings):
+            builders["copies"] = lambda: copies.config_files(pyinfra_host.name, host_settings)
         if replication.active(host_settings):
             builders["replication"] = lambda: replication.config_files(
                 pyinfra_host.name, host_settings, replication.password(host_settings))

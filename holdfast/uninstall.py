@@ -19,6 +19,7 @@ from pyinfra.operations import files, server
 from holdfast import (
     bans,
     base,
+    copies,
     failover,
     firewall,
     hosted_monitors,
@@ -35,8 +36,8 @@ from holdfast.safe_config import APPLY_COMMAND, ORIGINALS, STATE_DIR
 from holdfast.templates import render
 
 # Packages Holdfast installs; those a host did not have before its first deploy are purged.
-PACKAGES = frozenset(bans.PACKAGES + base.PACKAGES + failover.PACKAGES + firewall.PACKAGES + monit.PACKAGES
-                     + monitoring.PACKAGES + nginx.PACKAGES)
+PACKAGES = frozenset(bans.PACKAGES + base.PACKAGES + copies.PACKAGES + failover.PACKAGES + firewall.PACKAGES
+                     + monit.PACKAGES + monitoring.PACKAGES + nginx.PACKAGES)
 FIRST = ("monit", "monit-unit")  # Monit first: it would restart or report what the others stop
 LAST = ("firewall", "firewall-unit")
 # What replaces a swap's recorded reload when uninstalling.
@@ -48,6 +49,7 @@ RELOADS = {
     "bans": f"systemctl try-reload-or-restart {bans.UNIT} || systemctl stop {bans.UNIT}",
     "firewall": f"nft delete table {firewall.TABLE} 2>/dev/null || true",
     "nginx-cache": "systemctl daemon-reload",  # the mount is stopped (lazily) with Holdfast's units
+    "copies": f"systemctl stop {copies.DAEMON}; systemctl daemon-reload",
     "replication": replication.UNDO,
 }
 

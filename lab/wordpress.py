@@ -52,3 +52,5 @@ def deploy_wordpress() -> None:
             mode="600",
         )
         server.shell(name=f"WordPress of {name} set up and seeded", commands=[f"php {script}"])
+        files.directory(name=f"WordPress's uploads of {name}", path=f"{site.root}/wp-content/uploads",
+                        user="www-data", group="www-data", mode="755")

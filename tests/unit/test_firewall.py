@@ -88,13 +88,14 @@ def test_web_host_opens_ssh_sites_scrape_ports_and_the_labs_extras(lab_settings)
         ("certbot to the lab's ACME CA (pebble)", "tcp", (14000,)),
         ("the roots the lab's ACME CA issues from, for every lab host and the tests", "tcp", (15000,)),
         ("VRRP between the web hosts (failover)", "vrrp", ()),
+        ("rsync's copies between the web hosts", "tcp", (873,)),
         ("MariaDB's replication between the web hosts", "tcp", (3306,)),
     ]
 
 
 def test_vrrp_is_open_between_the_web_peers_only(lab_settings):
     peers = ", ".join(f"{peer.address}/32" for peer in lab_settings["web1"].failover.peers.values())
-    assert rules(lab_settings["web1"], MONITORS)[-3] == (
+    assert rules(lab_settings["web1"], MONITORS)[-4] == (
         f'ip saddr {{ {peers} }} meta l4proto 112 counter accept comment "VRRP between the web hosts (failover)"'
     )
     assert not any("l4proto 112" in rule for rule in rules(lab_settings["mon1"], MONITORS))

@@ -99,15 +99,19 @@ def test_replication_off_without_failover_database(lab):
 REPLICA = {"job": "mysqld", "host": "web2", "instance": "web2:9104", "role": "replica"}
 
 
-@pytest.fixture(scope="module")
-def lab_rules(tmp_path_factory):
+def lab_rules_file(directory):
+    """``directory`` with the lab's alert rules in rules.yml."""
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(FLEET)
         inventory = read_inventory("inventories/lab.py")
         files = monitoring.prometheus_files(loading.load(inventory)["mon1"], monitoring.watched_hosts(inventory))
-    directory = tmp_path_factory.mktemp("rules")
     (directory / "rules.yml").write_text(next(file.content for file in files if file.path == monitoring.RULES_FILE))
     return directory
+
+
+@pytest.fixture(scope="module")
+def lab_rules(tmp_path_factory):
+    return lab_rules_file(tmp_path_factory.mktemp("rules"))
 
 
 def promtool(directory, input_series: list[dict], checks: list[dict]) -> None:

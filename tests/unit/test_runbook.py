@@ -32,9 +32,9 @@ def test_every_alert_carries_severity_description_and_its_runbook_section(produc
     rules = "".join(file.content for file in monitoring.prometheus_files(monitor, monitoring.watched_hosts(production)))
     text = runbook.render_runbook(production)
     alerts = re.findall(r'- alert: (\w+)\n.*?severity: (\w+)\n.*?description: "([^\n]+)"\n\s+runbook_url: "([^\n]+)"', rules, re.S)
-    # Monit sends its own; the production sample replicates no database (the lab's rules have
-    # those: tests/unit/test_replication.py).
-    replicas = {"DatabaseReplicaBroken", "DatabaseReplicaLagging"}
+    # Monit sends its own; the production sample replicates no database and copies nothing
+    # (the lab's rules have those: tests/unit/test_replication.py, test_copies.py).
+    replicas = {"DatabaseReplicaBroken", "DatabaseReplicaLagging", "FilesCopyStale"}
     assert {name for name, *_ in alerts} == set(monitoring.ALERTS) - {monitoring.MONIT_EVENT_ALERT} - replicas
     for name, severity, description, url in alerts:
         assert url == f"{monitor.monitoring.runbook_url}#{name.lower()}"

@@ -162,6 +162,9 @@ failover = {
         for index, web in enumerate(LAB.group("web"))
     },
     "sites": {"shop": {"address": LAB.service_address, "router_id": 51}},
+    # WordPress's uploads (lab/wordpress.py) copied from web1 to web2 every 5 s (holdfast/copies.py).
+    "copied": ["/usr/share/wordpress/wp-content/uploads"],
+    "copy_every": "5s",
     # web1's MariaDB takes the writes; web2's replicates it, read-only (holdfast/replication.py).
     "database": {"primary": LAB.group("web")[0].name, "password_env": "HOLDFAST_LAB_REPLICATION_PASSWORD"},
     "preempt_delay": "60s",

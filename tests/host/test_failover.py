@@ -1,6 +1,7 @@
 """Failover on the lab (holdfast/failover.py): the site's service address answers from the
 primary, moves to the standby within seconds when the primary's nginx fails, and does not
-flap back while the primary recovers: it returns once, after preempt_delay. The primary's
+flap back while the primary recovers: it returns once, after preempt_delay. On the standby,
+whose database is a replica, the log-in gets the read-only page. The primary's
 death mid-crowd (the standby within 5 s, the visitors served, no flap back, the alert mail)
 is the drill's scenario web-down (tests/host/test_drill.py).
 
@@ -10,8 +11,11 @@ import time
 
 import pytest
 
+from holdfast import nginx, replication
 from lab.harness.failover import served_by, wait_for_holder
 from lab.harness.faults import monit_off
+from lab.harness.traffic import request
+from lab.topology import LAB
 
 pytestmark = pytest.mark.disruptive
 
@@ -71,6 +75,10 @@ def test_nginx_killed_on_the_holder_moves_the_address(failover_of, on_the_primar
             host.check_output("systemctl start nginx.service")
     assert moved is not None
     healed = time.monotonic()
+    # On the standby, whose database is a replica, the log-in gets the read-only page.
+    log_in = request(LAB.client_addresses["office"], address, server_name, "/wp-login.php", tls=tls)
+    if replication.is_replica(standby.name, standby.settings):
+        assert (log_in.status, nginx.READ_ONLY_TITLE in log_in.body) == (503, True)
     # Healed: the primary passes its checks again, yet waits out preempt_delay.
     time.sleep((rules.rise + 2) * rules.check_interval)
     assert served_by(address, server_name, tls=tls) == standby.name

@@ -101,6 +101,8 @@ class Figures:
     seen_after_back: float | None = None
     # disk-full: pages new to the cache, which nginx must fetch and store
     newcomers: Browsing | None = None
+    # web-down: how far the standby's database was behind the primary's at most, in the surge before the death
+    replica_lag: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -313,6 +315,8 @@ def figures(record: Record) -> Figures:
         alert_mails=max((sum(when >= detected for when in times) for times in record.alerts.values()), default=None)
         if detected is not None else None,
         newcomers=browsing([hit for hit in record.hits if hit.client == "newcomer"], surge_start),
+        replica_lag=max((lag for when, lag in record.replica_lag
+                         if when >= surge_start and (record.broken is None or when < record.broken)), default=None),
     )
 
 
@@ -420,6 +424,7 @@ FAULT_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
 # requests in flight at the death retried by the clients as browsers do, the dead host back
 # without taking the address back mid-traffic, the move mailed.
 TAKEOVER_WITHIN = 5
+REPLICA_LAG_WITHIN = 1.0  # seconds: a write on the primary is on the standby within a second under the crowd
 WEB_DOWN_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
     "fault_started": ("the web host was cut off", _fault_started),
     "mttd": (f"the standby answers at the service address within {TAKEOVER_WITHIN} s",
@@ -430,6 +435,8 @@ WEB_DOWN_GOALS: dict[str, tuple[str, Callable[[Figures], bool]]] = {
                      lambda result: _at_least(result.crowd.served, 0.99)),
     "flapped_back": ("the dead host back: the address stays on the standby (no flap mid-traffic)",
                      lambda result: result.flapped_back is False),
+    "replica_lag": (f"the standby's database at most {REPLICA_LAG_WITHIN:g} s behind the primary's in the surge, "
+                    "before the death", lambda result: _at_most(result.replica_lag, REPLICA_LAG_WITHIN)),
     **{key: GOALS[key] for key in ("alert_delay", "alerts_lost")},
 }
 

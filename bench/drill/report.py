@@ -47,6 +47,7 @@ ROWS = [  # (figure, label, format, the scenario it belongs to: None for every o
     ("alert_delay", "detection to alert mail (s)", "{:.1f}", None),
     ("alerts_lost", "alerts lost", "{}", None),
     ("flapped_back", "dead host took its address back", "{}", WEB_DOWN),
+    ("replica_lag", "standby's database behind, surge before the death (s, at most)", "{:.2f}", WEB_DOWN),
     ("alert_after_back", "relay back to the alert mail (s)", "{:.1f}", RELAY_DOWN),
     ("alert_mails", "alert mails per contact, at most", "{}", RELAY_DOWN),
     ("seen_after_back", "network back to the host scraped (s)", "{:.1f}", NET_CUT),

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import testinfra
 
 from bench.drill import load, watch
-from holdfast import bans, loading, php_fpm, providers
+from holdfast import bans, loading, php_fpm, providers, replication
 from holdfast.monit import filesystem_check_name, timeouts_check_name
 from holdfast.providers.model import recipients
 from holdfast.settings import HostSettings
@@ -195,6 +195,8 @@ class Record:
     # and within it again (1)
     monitor_alerts: list[float] = field(default_factory=list)
     monitor_up: list[tuple[float, float]] = field(default_factory=list)
+    # web-down with a replicated database: how far the standby's replica was behind (seconds)
+    replica_lag: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def fault_started(self) -> float | None:
@@ -290,6 +292,7 @@ class Watchers:
     ssh: watch.Poller
     monit: watch.Poller | None
     holders: watch.Poller | None
+    replica: tuple[watch.Sampler, watch.Sampler] | None = None  # the heartbeat's writer and the lag's sampler
 
     @classmethod
     def start(cls, lab: Lab, web: LabHost, host_settings: HostSettings, protected: bool, target: str) -> "Watchers":
@@ -303,6 +306,7 @@ class Watchers:
             ssh=watch.round_trips(web_remote.command("true"), every=1).start(),
             monit=watch.round_trips(web_remote.command("monit -B summary"), every=2).start() if protected else None,
             holders=watch.holders(target, site.server_names[0], tls).start() if target != web.address else None,
+            replica=_replica_watch(lab, web, host_settings) if protected and target != web.address else None,
         )
 
     def stop(self, record: Record, epoch: float) -> None:
@@ -311,6 +315,21 @@ class Watchers:
         record.ssh = since_epoch(self.ssh.stop(), epoch)
         record.monit = since_epoch(self.monit.stop(), epoch) if self.monit else []
         record.holders = since_epoch(self.holders.stop(), epoch) if self.holders else []
+        if self.replica:
+            writer, sampler = self.replica
+            writer.stop()
+            record.replica_lag = [(when - epoch, int(values[0]) / 1e6) for when, values in sampler.stop()
+                                  if values and values[0].isdigit()]
+
+
+def _replica_watch(lab: Lab, web: LabHost, host_settings: HostSettings) -> tuple[watch.Sampler, watch.Sampler] | None:
+    """With a replicated database whose primary is ``web``: the heartbeat written there, and
+    its age read on the standby (the first other web host)."""
+    if not replication.active(host_settings) or host_settings.failover.database.primary != web.name:
+        return None
+    standby = next(host for host in lab.group("web") if host.name != web.name)
+    return (watch.heartbeat_writer(watch.Remote(lab, web)).start(),
+            watch.replica_lag_sampler(watch.Remote(lab, standby)).start())
 
 
 def since_epoch(samples: list[tuple], epoch: float) -> list[tuple]:
@@ -711,6 +730,8 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     if scenario in FAULTS:
         service = host_settings.services[broken_service(scenario, host_settings)]
         web_remote.run(FAULTS[scenario].heal.format(unit=service.unit))
+    if record.replica_lag:  # the heartbeat's database, replicated: dropped on the primary
+        web_remote.run(f"mariadb -e 'DROP DATABASE IF EXISTS {watch.HEARTBEAT_DATABASE}'")
     if protected and bans.active(host_settings):  # the abuser's ban (holdfast/bans.py) ends with the drill
         web_remote.run("fail2ban-client unban --all")
     if failover:  # the lab as it was: the address back on the web host, once it waited out preempt_delay

@@ -91,6 +91,29 @@ def app_sampler(remote: Remote, unit: str, site, tls: bool, every: float = 0.5) 
     ))
 
 
+HEARTBEAT_DATABASE = "holdfast_drill"
+
+
+def heartbeat_writer(primary: Remote, every: float = 0.1) -> Sampler:
+    """A row holding the time, written on ``primary``'s database every ``every`` seconds by
+    one client (the standby's replica of it says how far behind it is); prints nothing."""
+    table = f"{HEARTBEAT_DATABASE}.beat"
+    return Sampler(primary, (
+        f'{{ echo "CREATE DATABASE IF NOT EXISTS {HEARTBEAT_DATABASE}; CREATE TABLE IF NOT EXISTS {table} '
+        f'(id INT PRIMARY KEY, at TIMESTAMP(6));"; '
+        f'while :; do echo "REPLACE INTO {table} VALUES (1, NOW(6));"; sleep {every}; done; }} | mariadb'
+    ))
+
+
+def replica_lag_sampler(standby: Remote, every: float = 0.5) -> Sampler:
+    """How old the heartbeat row is on ``standby``'s replica (microseconds), every ``every``
+    seconds, by one client: the replica's lag, and up to the writer's interval."""
+    return Sampler(standby, (
+        f'while :; do echo "SELECT UNIX_TIMESTAMP(NOW(6)), TIMESTAMPDIFF(MICROSECOND, at, NOW(6)) '
+        f'FROM {HEARTBEAT_DATABASE}.beat;"; sleep {every}; done | mariadb -N --unbuffered 2>/dev/null'
+    ))
+
+
 def probe_sampler(monitor: Remote, address: str, host_name: str, path: str, tls: bool, every: float = 1) -> Sampler:
     """The monitor host's view: a GET of ``path`` every ``every`` seconds, status and time."""
     return Sampler(monitor, (

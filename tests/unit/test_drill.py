@@ -437,7 +437,7 @@ def test_a_faults_table_has_the_crowds_rows_not_the_attackers():
 # --- the web host dead mid-crowd (issues 16 and 17) -------------------------------------
 
 def web_down_record(broken: float | None = 15.0, takeover_after: float = 3.0, back: float | None = 30.0,
-                    holder_once_back: str = "web2") -> Record:
+                    holder_once_back: str = "web2", lag_at_12: float = 0.1, replica: bool = True) -> Record:
     """The crowd's record with the web host cut off at ``broken`` (15 s) and back at ``back``:
     web1 held the service address, nobody answered there for ``takeover_after`` seconds, then
     web2, and ``holder_once_back`` from ``back`` on; tier 1 mailed at 25 s."""
@@ -454,13 +454,15 @@ def web_down_record(broken: float | None = 15.0, takeover_after: float = 3.0, ba
     made.holders = [(t / 4, holder(t / 4)) for t in range(160)]
     made.back = back
     made.alerts = {"alice@example.com": [25.0], "bob@example.com": [25.0]}
+    # The standby's replica 0.1 s behind, twice a second, but once (at 12 s) ``lag_at_12``.
+    made.replica_lag = [(t / 2, lag_at_12 if t == 24 else 0.1) for t in range(80)] if replica else []
     return made
 
 
 def test_a_takeover_within_5s_without_a_flap_back_meets_every_web_down_goal():
     result = figures.figures(web_down_record())
     assert (result.fault_started, result.detected, result.mttd, result.recovered) == (15.0, 18.0, 3.0, 18.0)
-    assert result.flapped_back is False and result.alert_delay == 7.0
+    assert result.flapped_back is False and result.alert_delay == 7.0 and result.replica_lag == 0.1
     assert set(figures.goals(result)) == set(figures.WEB_DOWN_GOALS) and unmet(result) == []
 
 
@@ -468,8 +470,10 @@ def test_a_takeover_within_5s_without_a_flap_back_meets_every_web_down_goal():
     ({"takeover_after": 7.0}, ["mttd"]),  # the standby too slow
     ({"takeover_after": 99.0}, ["mttd", "alert_delay", "alerts_lost"]),  # it never answered
     ({"holder_once_back": "web1"}, ["flapped_back"]),  # web1 back took the address mid-traffic
+    ({"lag_at_12": 1.5}, ["replica_lag"]),  # the standby's database fell behind in the surge
     ({"back": None}, ["flapped_back"]),  # web1 never back: no return seen, no goal met
     ({"broken": None}, ["fault_started", "mttd", "flapped_back", "alert_delay", "alerts_lost"]),
+    ({"replica": False}, ["replica_lag"]),  # no replica watched: no figure, the goal missed
 ])
 def test_a_web_down_goal_missed_fails(changes, missed):
     assert unmet(figures.figures(web_down_record(**changes))) == missed

@@ -13,6 +13,7 @@ Before that, while the visitor loop comes to the address, the standby's lag behi
 primary: its database's (the primary writes a heartbeat, a row with the time, ten times a
 second; the standby reads how old the row it has is: the lab's hosts share one clock), and
 its copy of the primary's directories (a file written on the primary, waited for there).
+After the death, a log-in at the address (on the standby) must get the read-only page.
 """
 
 import secrets
@@ -22,10 +23,11 @@ import time
 
 import testinfra
 
-from holdfast import copies, loading, replication
+from holdfast import copies, loading, nginx, replication
 from lab.harness.deploys import lab_inventory
 from lab.harness.failover import VisitorLoop, primary_death, visitor_pace, wait_for_holder
 from lab.harness.probes import wait_for
+from lab.harness.traffic import request
 from lab.topology import LAB
 
 # The goals of issue 16.
@@ -113,6 +115,11 @@ def main() -> int:
          death.served >= SERVED_GOAL),
         (f"{primary} back: answers stay on {standby}", "yes" if not flapped else "no (flapped)", "yes", not flapped),
     ]
+    if replication.is_replica(standby, fleet[standby]):  # the address still on the standby, writes wait
+        log_in = request(LAB.client_addresses["office"], service.address, server_name, "/wp-login.php", tls=tls)
+        read_only = (log_in.status, nginx.READ_ONLY_TITLE in log_in.body) == (503, True)
+        rows.append((f"a log-in at the address on {standby}", "read-only page" if read_only else log_in.status,
+                     "read-only page", read_only))
     width = max(len(row[0]) for row in rows)
     for name, value, goal, met in rows:
         print(f"{name:<{width}}  {value!s:>10}  goal {goal:<8} {'met' if met else 'MISSED'}")

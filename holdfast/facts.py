@@ -259,6 +259,29 @@ class TimerActive(FactBase):
         return output == ["active"]
 
 
+class Replica(NamedTuple):
+    login: bool  # the replication user logs in to this host's MariaDB, with the login file's password
+    primary: str | None  # the address this host replicates (None: it replicates nothing)
+    by_gtid: bool  # from its GTID position (Using_Gtid: Slave_Pos)
+
+
+class MariadbReplica(FactBase):
+    """How this host's MariaDB takes part in replication (holdfast/replication.py), in one
+    command: whether the replication user logs in on ``address`` (the host's own) with
+    ``login`` (its login file), and whom it replicates, how."""
+
+    def command(self, login: str, address: str) -> str:
+        return (f"mariadb --defaults-extra-file={shlex.quote(login)} -h {shlex.quote(address)} -e 'SELECT 1' "
+                ">/dev/null 2>&1 && echo login; "
+                "mariadb -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | sed -n 's/^ *\\(Master_Host\\|Using_Gtid\\): //p'")
+
+    def process(self, output) -> Replica:
+        lines = [line.strip() for line in output]
+        login = "login" in lines
+        status = [line for line in lines if line != "login"]
+        return Replica(login, status[0] if status else None, status[1:2] == ["Slave_Pos"])
+
+
 # The packages dpkg has installed, one name per line.
 INSTALLED_PACKAGES = "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' | awk '$2 == \"installed\" { print $1 }'"
 

@@ -15,10 +15,10 @@ import os
 
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy
-from pyinfra.facts.server import Command
 from pyinfra.operations import server
 
 from holdfast import failover, loading, settings
+from holdfast.facts import MariadbReplica
 from holdfast.safe_config import STATE_DIR, ConfigFile, validated_config
 from holdfast.templates import render
 
@@ -83,17 +83,6 @@ UNDO = (
     f"WHERE User = '{USER}'\" | {{ echo 'SET SESSION sql_log_bin = 0; STOP SLAVE; RESET SLAVE ALL;'; cat; }} "
     f"| mariadb && systemctl restart {UNIT}"
 )
-# A shell command printing 'yes' while this host replicates another.
-REPLICA_COMMAND = "mariadb -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | grep -q Master_Host && echo yes || echo no"
-
-
-def replicating_command(primary_address: str) -> str:
-    """A shell command printing 'yes' while this host replicates ``primary_address`` by GTID."""
-    status = "mariadb -e 'SHOW SLAVE STATUS\\G' 2>/dev/null"
-    return (f"{status} | grep -qE '^ *Master_Host: {primary_address}$' && "
-            f"{status} | grep -qE '^ *Using_Gtid: Slave_Pos$' && echo yes || echo no")
-
-
 def promotion_problems(fleet: dict[str, settings.HostSettings], host_name: str) -> list[str]:
     """Why ``host_name``'s replica cannot be promoted as group_data stands (none: it can).
     The repository names the primary: a replica promoted behind its back would be copied
@@ -109,13 +98,6 @@ def promotion_problems(fleet: dict[str, settings.HostSettings], host_name: str) 
             f"{host_name!r} and give {host_name} the highest priority in failover.peers (the service address goes "
             f"to it), commit, then run this again. {policy.database.primary}, when it is back, becomes {host_name}'s "
             "replica at the next deploy: what it took after its last replicated write is dropped."]
-
-
-def login_command(own_address: str) -> str:
-    """A shell command printing 'yes' when the replication user logs in to this host's
-    MariaDB, on its own address, with the login file's password."""
-    return (f"mariadb --defaults-extra-file={LOGIN} -h {own_address} -e 'SELECT 1' >/dev/null 2>&1 "
-            "&& echo yes || echo no")
 
 
 @deploy("Database replication")
@@ -135,15 +117,16 @@ def deploy_replication() -> None:
         reload=f"systemctl restart {UNIT}",
     )
     scripts = {"login": LOGIN, "user": USER, "network": network_mask(policy.network)}
-    if host.get_fact(Command, login_command(policy.peers[host.name].address)) != "yes":
+    found = host.get_fact(MariadbReplica, login=LOGIN, address=policy.peers[host.name].address)
+    if not found.login:
         server.shell(name="Replication user (made on each host, not replicated)",
                      commands=[StringCommand(render("replication/user.sh.j2", **scripts))])
     primary_address = policy.peers[database.primary].address
     if host.name == database.primary:
-        if host.get_fact(Command, REPLICA_COMMAND) == "yes":
+        if found.primary is not None:
             server.shell(name="Promoted: replicates no more (the primary, as group_data says)",
                          commands=["mariadb -e 'STOP SLAVE; RESET SLAVE ALL'"])
-    elif host.get_fact(Command, replicating_command(primary_address)) != "yes":
+    elif (found.primary, found.by_gtid) != (primary_address, True):
         server.shell(name=f"Replica of {database.primary}: copied, then replicating",
                      commands=[StringCommand(render("replication/clone.sh.j2", primary_address=primary_address,
                                                     dump=DUMP, **scripts))])

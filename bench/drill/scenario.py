@@ -730,7 +730,7 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
     if scenario in FAULTS:
         service = host_settings.services[broken_service(scenario, host_settings)]
         web_remote.run(FAULTS[scenario].heal.format(unit=service.unit))
-    if record.replica_lag:  # the heartbeat's database, replicated: dropped on the primary
+    if watchers.replica:  # the heartbeat's database, replicated: dropped on the primary
         web_remote.run(f"mariadb -e 'DROP DATABASE IF EXISTS {watch.HEARTBEAT_DATABASE}'")
     if protected and bans.active(host_settings):  # the abuser's ban (holdfast/bans.py) ends with the drill
         web_remote.run("fail2ban-client unban --all")

@@ -101,16 +101,17 @@ def heartbeat_writer(primary: Remote, every: float = 0.1) -> Sampler:
     return Sampler(primary, (
         f'{{ echo "CREATE DATABASE IF NOT EXISTS {HEARTBEAT_DATABASE}; CREATE TABLE IF NOT EXISTS {table} '
         f'(id INT PRIMARY KEY, at TIMESTAMP(6));"; '
-        f'while :; do echo "REPLACE INTO {table} VALUES (1, NOW(6));"; sleep {every}; done; }} | mariadb'
+        f'while :; do echo "REPLACE INTO {table} VALUES (1, NOW(6));"; sleep {every}; done; }} | mariadb --force'
     ))
 
 
 def replica_lag_sampler(standby: Remote, every: float = 0.5) -> Sampler:
     """How old the heartbeat row is on ``standby``'s replica (microseconds), every ``every``
-    seconds, by one client: the replica's lag, and up to the writer's interval."""
+    seconds, by one client: the replica's lag, and up to the writer's interval. It goes on
+    (``--force``) while the row is not there yet."""
     return Sampler(standby, (
         f'while :; do echo "SELECT UNIX_TIMESTAMP(NOW(6)), TIMESTAMPDIFF(MICROSECOND, at, NOW(6)) '
-        f'FROM {HEARTBEAT_DATABASE}.beat;"; sleep {every}; done | mariadb -N --unbuffered 2>/dev/null'
+        f'FROM {HEARTBEAT_DATABASE}.beat;"; sleep {every}; done | mariadb -N --unbuffered --force 2>/dev/null'
     ))
 
 

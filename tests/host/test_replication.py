@@ -29,8 +29,9 @@ def replicated(targets):
 
 @pytest.fixture(scope="module")
 def pair(replicated):
-    """(primary, replica) as testinfra hosts."""
-    return tuple(target.testinfra for target in replicated)
+    """(primary, replica) as testinfra hosts; the test's database dropped after (replicated too)."""
+    yield tuple(target.testinfra for target in replicated)
+    replicated[0].testinfra.check_output(f"mariadb -e 'DROP DATABASE IF EXISTS {PROBE}'")
 
 
 def sql(host, statement: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from holdfast import firewall, loading, monitoring, replication
 from holdfast.__main__ import main
+from holdfast.facts import MariadbReplica, Replica
 from holdfast.inventory import read_inventory
 from holdfast.templates import render
 from lab.topology import LAB
@@ -181,3 +182,16 @@ def test_make_promote_goes_on_once_group_data_names_the_replica(project_copy, ca
     append(project_copy / "group_data/lab.py", "failover['peers']['web2']['priority'] = 160")
     assert main(["promote", "inventories/lab.py", "web2"]) == 0
     assert "web2: its database becomes the primary" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("output", "expected"), [
+    (["login", "10.0.0.11", "Slave_Pos"], Replica(True, "10.0.0.11", True)),
+    (["10.0.0.11", "No"], Replica(False, "10.0.0.11", False)),
+    (["login"], Replica(True, None, False)),
+    ([], Replica(False, None, False)),
+], ids=["replicating", "by-file-position-no-login", "a-primary", "nothing-yet"])
+def test_what_the_host_s_mariadb_says_of_replication(output, expected):
+    assert MariadbReplica().process(output) == expected
+    command = MariadbReplica().command(replication.LOGIN, "10.0.0.12")
+    assert f"--defaults-extra-file={replication.LOGIN} -h 10.0.0.12 -e 'SELECT 1'" in command
+    assert SECRET not in command

@@ -270,6 +270,12 @@ class MariadbReplica(FactBase):
     command: whether the replication user logs in on ``address`` (the host's own) with
     ``login`` (its login file), and whom it replicates, how."""
 
+    @staticmethod
+    def default() -> Replica:
+        """What a host says that prints nothing: no login yet, replicating nothing (pyinfra
+        does not process an empty output)."""
+        return Replica(False, None, False)
+
     def command(self, login: str, address: str) -> str:
         return (f"mariadb --defaults-extra-file={shlex.quote(login)} -h {shlex.quote(address)} -e 'SELECT 1' "
                 ">/dev/null 2>&1 && echo login; "

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from holdfast import nginx
+from holdfast import nginx, replication
 from holdfast.inventory import monitor_addresses
 from lab.acme import curl_arguments
 from lab.harness import traffic
@@ -53,7 +53,8 @@ def test_live_configuration_is_valid(host):
 
 def test_live_configuration_is_the_deployed_one(host, target, settings):
     inventory = target.pyinfra_host.inventory
-    wanted = nginx.config_files(settings, monitor_addresses(inventory), nginx.acme_peers(inventory, target.name))
+    wanted = nginx.config_files(settings, monitor_addresses(inventory), nginx.acme_peers(inventory, target.name),
+                                read_only=replication.is_replica(target.name, settings))
     live = {file.path: host.file(file.path).sha256sum if host.file(file.path).exists else None for file in wanted}
     assert live == {file.path: hashlib.sha256(file.content.encode()).hexdigest() for file in wanted}
 

@@ -96,7 +96,7 @@ def main() -> int:
     if not (policy.enabled and policy.sites):
         print("failover is off in this lab (it needs two web hosts)")
         return 1
-    primary, standby = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)[:2]
+    primary, standby = policy.ranked[:2]
     site, service = next(iter(policy.sites.items()))
     server_name = fleet[primary].sites[site].server_names[0]
     tls = bool(fleet[primary].sites[site].tls)

@@ -39,8 +39,7 @@ def active(host_settings: settings.HostSettings) -> bool:
 
 def source(host_settings: settings.HostSettings) -> str:
     """The web host the others copy from: the peer of highest priority."""
-    peers = host_settings.failover.peers
-    return max(peers, key=lambda name: peers[name].priority)
+    return host_settings.failover.ranked[0]
 
 
 def modules(host_settings: settings.HostSettings) -> dict[str, str]:

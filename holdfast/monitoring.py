@@ -214,8 +214,7 @@ class WatchedHost:
         policy = self.failover
         if not (policy.enabled and self.sites and policy.copied and policy.peers):
             return None
-        primary = max(policy.peers, key=lambda name: policy.peers[name].priority)
-        return policy.copy_every if primary != self.name else None
+        return policy.copy_every if policy.ranked[0] != self.name else None
 
     @property
     def replica_lag_limit(self) -> int | None:
@@ -319,7 +318,7 @@ def service_addresses(watched: list[WatchedHost]) -> list[ServiceAddress]:
         policy = watched_host.failover
         if not (policy.enabled and watched_host.sites):
             continue
-        ranked = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)
+        ranked = policy.ranked
         found = []
         for name, service in policy.sites.items():
             site = watched_host.sites[name]

@@ -1057,6 +1057,12 @@ class Failover(Settings):
         "back (keepalived's preempt_delay): one planned move, not a flap while it recovers.",
     )
 
+    @property
+    def ranked(self) -> list[str]:
+        """The peers, highest priority first: the first is the primary, which holds the
+        addresses while it is healthy (and takes them back)."""
+        return sorted(self.peers, key=lambda name: -self.peers[name].priority)
+
 
 def failover_errors(host_settings: "HostSettings") -> list[Problem]:
     """A failover keepalived cannot run as asked: no network, an address outside it, one
@@ -1081,7 +1087,7 @@ def failover_errors(host_settings: "HostSettings") -> list[Problem]:
                            f"expected a priority other than failover.peers.{priorities[peer.priority]}'s: "
                            "tied priorities leave the holder to chance"))
         priorities.setdefault(peer.priority, name)
-    ranked = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)
+    ranked = policy.ranked
     if policy.database and policy.database.primary not in policy.peers:
         errors.append(((*loc, "database", "primary"), policy.database.primary,
                        f"expected a key of failover.peers ({', '.join(policy.peers) or 'none'})"))

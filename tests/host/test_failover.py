@@ -30,7 +30,7 @@ def failover_of(targets):
     if len(web) < 2:
         pytest.skip("failover needs two web hosts")
     policy = web[0].settings.failover
-    primary, standby = sorted(policy.peers, key=lambda name: -policy.peers[name].priority)[:2]
+    primary, standby = policy.ranked[:2]
     [(site, service)] = policy.sites.items()
     server_name = web[0].settings.sites[site].server_names[0]
     return (targets[primary], targets[standby], service.address, server_name, policy.preempt_delay,

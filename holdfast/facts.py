@@ -1,6 +1,7 @@
 """Holdfast's own pyinfra facts: what the deploy and the audit read from a host beyond
 pyinfra's facts. Kept apart from the operations, as pyinfra keeps its facts."""
 
+import hashlib
 import ipaddress
 import re
 import shlex
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, StringCommand
 
 # sha256sum of nothing: what a public key that could not be read hashes to.
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -82,6 +83,11 @@ class FileState(NamedTuple):
     group: str
     sha1: str
 
+    @classmethod
+    def of(cls, content: str, mode: str, user: str = "root", group: str = "root") -> "FileState":
+        """The state of a file holding ``content``."""
+        return cls(mode.lstrip("0"), user, group, hashlib.sha1(content.encode()).hexdigest())
+
 
 class FileStates(FactBase):
     """Each existing file's mode, owner, group and SHA-1, by path, read in one command (what
@@ -92,15 +98,19 @@ class FileStates(FactBase):
         return {}
 
     def command(self, paths: Sequence[str]) -> str:
-        return (f"for path in {' '.join(map(shlex.quote, paths))}; do [ -f \"$path\" ] && printf '%s %s %s\\n' "
-                '"$(stat -c \'%a %U %G\' "$path")" "$(sha1sum < "$path" | cut -c1-40)" "$path"; done; true')
+        # Two commands for all the files (not two per file): stat's line, then sha1sum's.
+        return (f"set --; for path in {' '.join(map(shlex.quote, paths))}; do [ -f \"$path\" ] && "
+                'set -- "$@" "$path"; done; [ $# -eq 0 ] || { stat -c \'%a %U %G %n\' -- "$@" && sha1sum -- "$@"; }')
 
     def process(self, output) -> dict[str, FileState]:
-        states = {}
+        found: dict[str, list[str]] = {}
         for line in output:
-            mode, user, group, sha1, path = line.split(" ", 4)
-            states[path] = FileState(mode, user, group, sha1)
-        return states
+            if line[40:42] == "  " and re.fullmatch("[0-9a-f]{40}", line[:40]):
+                found[line[42:]].append(line[:40])
+            else:
+                mode, user, group, path = line.split(" ", 3)
+                found[path] = [mode, user, group]
+        return {path: FileState(*state) for path, state in found.items()}
 
 
 class ManagedFiles(FactBase):
@@ -252,6 +262,10 @@ class ListeningSockets(FactBase):
 class TimerActive(FactBase):
     """Whether a systemd timer is waiting to fire (e.g. a firewall rollback a cut deploy left)."""
 
+    @staticmethod
+    def default() -> bool:
+        return False
+
     def command(self, timer: str) -> str:
         return f"systemctl is-active --quiet {timer} && echo active || true"
 
@@ -327,3 +341,70 @@ class HoldfastFootprint(FactBase):
             kind, _, name = line.partition(" ")
             found.get(kind, []).append(name)
         return Footprint(found["config"], found["unit"], found["link"], found["package"], "known" in output)
+
+
+class PathMode(NamedTuple):
+    kind: str  # as stat names it: "directory", "regular file", "regular empty file"
+    mode: str  # octal, as stat prints it: "755"
+    user: str
+    group: str
+
+
+class PathModes(FactBase):
+    """Each existing path's kind, mode, owner and group, by path, in one command."""
+
+    @staticmethod
+    def default() -> dict[str, PathMode]:
+        return {}
+
+    def command(self, paths: Sequence[str]) -> str:
+        return f"stat -c '%a %U %G %n|%F' -- {' '.join(map(shlex.quote, paths))} 2>/dev/null; true"
+
+    def process(self, output) -> dict[str, PathMode]:
+        modes = {}
+        for line in output:
+            head, _, kind = line.rpartition("|")
+            mode, user, group, path = head.split(" ", 3)
+            modes[path] = PathMode(kind, mode, user, group)
+        return modes
+
+
+BATCH_MARK = "@@holdfast-fact"
+
+
+def query_key(fact: type[FactBase], kwargs: dict) -> tuple[str, str]:
+    """One fact read (its class and arguments) as a key: the same read, the same key."""
+    return f"{fact.__module__}.{fact.__qualname__}", repr(sorted(kwargs.items()))
+
+
+class Batch(FactBase):
+    """Several facts read in one command, one SSH round trip instead of one each: their
+    values in the order asked. Each answers as it would alone: its default when its command
+    fails or prints nothing."""
+
+    def command(self, queries: Sequence[tuple[type[FactBase], dict]]) -> str:
+        self.facts = [(fact(), kwargs) for fact, kwargs in queries]
+        parts = []
+        for index, (fact, kwargs) in enumerate(self.facts):
+            command = fact.command if isinstance(fact.command, str) else fact.command(**kwargs)
+            command = command.get_raw_value() if isinstance(command, StringCommand) else command
+            parts.append(f"echo '{BATCH_MARK} {index}'; ( {command} ) 2>/dev/null; echo \"{BATCH_MARK} {index} $?\"")
+        return "; ".join(parts)
+
+    def default(self) -> list:
+        return [fact.default() for fact, _ in getattr(self, "facts", [])]
+
+    def process(self, output) -> list:
+        values = self.default()
+        lines: list[str] = []
+        for line in output:
+            mark, _, rest = line.partition(" ")
+            if mark != BATCH_MARK:
+                lines.append(line)
+                continue
+            index, _, status = rest.partition(" ")
+            if not status:
+                lines = []
+            elif status == "0" and lines:
+                values[int(index)] = self.facts[int(index)][0].process(lines)
+        return values

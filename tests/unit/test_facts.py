@@ -2,7 +2,18 @@
 
 import subprocess
 
-from holdfast.facts import FileState, FileStates, Footprint, HoldfastFootprint
+from pyinfra.facts.server import Command
+
+from holdfast.facts import (
+    Batch,
+    FileState,
+    FileStates,
+    Footprint,
+    HoldfastFootprint,
+    MatchingFiles,
+    PathModes,
+    TimerActive,
+)
 
 
 def test_file_states_reads_every_file_in_one_command_and_leaves_out_missing_ones(tmp_path):
@@ -47,3 +58,34 @@ def test_holdfast_footprint_of_a_host_without_a_record_is_empty(tmp_path):
     output = subprocess.run(["sh", "-c", fact.command(str(tmp_path / "none"))], capture_output=True, text=True,
                             check=True)
     assert fact.process(output.stdout.splitlines()) == Footprint([], [], [], [], False)
+
+
+def run_fact(fact, **kwargs):
+    """A fact's command run here, its output processed as pyinfra does (its default when it
+    fails or prints nothing)."""
+    command = fact.command if isinstance(fact.command, str) else fact.command(**kwargs)
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    lines = done.stdout.splitlines()
+    return fact.process(lines) if done.returncode == 0 and lines else fact.default()
+
+
+def test_a_batch_reads_several_facts_in_one_command_each_as_it_would_alone(tmp_path):
+    conf, directory = tmp_path / "a.conf", tmp_path / "d"
+    conf.write_text("a = 1\n")
+    directory.mkdir(mode=0o750)
+    directory.chmod(0o750)
+    queries = [(FileStates, {"paths": [str(conf), str(tmp_path / "missing")]}),
+               (MatchingFiles, {"patterns": [f"{tmp_path}/*.none"]}),  # prints nothing: its default
+               (Command, {"command": "echo partial; false"}),  # fails: its default
+               (PathModes, {"paths": [str(directory), str(conf), str(tmp_path / "missing")]}),
+               (TimerActive, {"timer": "holdfast-no-such.timer"})]
+    values = run_fact(Batch(), queries=queries)
+    assert values == [run_fact(fact(), **kwargs) for fact, kwargs in queries]
+    states, matching, failed, modes, timer = values
+    assert list(states) == [str(conf)] and matching == [] and failed is None and timer is False
+    assert modes[str(directory)].kind == "directory" and modes[str(directory)].mode == "750"
+    assert modes[str(conf)].kind == "regular file" and str(tmp_path / "missing") not in modes
+
+
+def test_a_batch_of_nothing_answers_nothing():
+    assert run_fact(Batch(), queries=[]) == []

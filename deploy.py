@@ -5,6 +5,7 @@
 
 from pyinfra import host
 
+from holdfast import audit, base, nginx, php_fpm, replication, slices
 from holdfast.audit import deploy_audit
 from holdfast.bans import deploy_bans
 from holdfast.base import deploy_base
@@ -18,10 +19,13 @@ from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
 from holdfast.php_fpm import deploy_php_fpm
+from holdfast.planning import read_together
 from holdfast.replication import deploy_replication
 from holdfast.slices import deploy_slices
 
 take_deploy_lock()  # first: nothing runs on a host another deploy holds
+# What the capabilities read of the host to plan them, in one command:
+read_together(audit.reads, base.reads, slices.reads, php_fpm.reads, nginx.reads, replication.reads)
 deploy_audit()
 deploy_base()
 deploy_firewall()  # early: what the later steps start listening is already filtered

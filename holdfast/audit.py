@@ -25,7 +25,7 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
-from holdfast import failover, firewall, loading, replication, settings
+from holdfast import failover, firewall, loading, planning, replication, settings
 from holdfast.facts import AdminKeys, Listener, ListeningSockets, NginxAllowList, UnitRestartPolicies
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, address_of, monitor_addresses
 from holdfast.monitoring import has_mysqld
@@ -409,14 +409,23 @@ def _audit_inventory_once(pyinfra_inventory) -> None:
     report(inventory_findings(estate), list(estate.settings.values()))
 
 
+def _restart_policies(host_settings: HostSettings) -> planning.Query:
+    return UnitRestartPolicies, {"units": [service.unit for service in host_settings.services.values()]}
+
+
+def reads(host_settings: HostSettings) -> list[planning.Query]:
+    """What the audit reads of a host (planning.read_together)."""
+    return [(AdminKeys, {}), *([_restart_policies(host_settings)] if host_settings.services else []),
+            *([(NginxAllowList, {})] if host_settings.sites else []), (ListeningSockets, {})]
+
+
 def _facts(host_settings: HostSettings) -> HostFacts:
-    units = [service.unit for service in host_settings.services.values()]
     return HostFacts(
         name=host.name,
-        admin_keys=host.get_fact(AdminKeys),
-        units=host.get_fact(UnitRestartPolicies, units=units) if units else {},
-        allow_listed=host.get_fact(NginxAllowList) if host_settings.sites else None,
-        listening=host.get_fact(ListeningSockets),
+        admin_keys=planning.fact((AdminKeys, {})),
+        units=planning.fact(_restart_policies(host_settings)) if host_settings.services else {},
+        allow_listed=planning.fact((NginxAllowList, {})) if host_settings.sites else None,
+        listening=planning.fact((ListeningSockets, {})),
         relay_senders=firewall.relay_senders(inventory, host),
     )
 

@@ -12,9 +12,8 @@ before it goes live (holdfast.safe_config).
 """
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, systemd
 
-from holdfast import loading, nginx, settings
+from holdfast import in_place, loading, nginx, settings
 from holdfast.inventory import monitor_addresses
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.templates import render
@@ -56,7 +55,7 @@ def deploy_bans() -> None:
         validated_config(name="No ban jail (bans off)", config="bans", files=[], validate="true",
                          reload=f"systemctl try-reload-or-restart {UNIT}", owned=[JAIL_FILE])
         return
-    apt.packages(name="Install fail2ban", packages=list(PACKAGES), no_recommends=True)
+    in_place.packages("Install fail2ban", list(PACKAGES))
     validated_config(
         name="Ban jail for the sites' limits",
         config="bans",
@@ -64,4 +63,4 @@ def deploy_bans() -> None:
         validate="fail2ban-client --test",
         reload=f"systemctl reload-or-restart {UNIT}",
     )
-    systemd.service(name="fail2ban running", service=UNIT, running=True, enabled=True)
+    in_place.service("fail2ban running", UNIT)

@@ -10,9 +10,8 @@ public already: nginx serves it to anyone.
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, systemd
 
-from holdfast import failover, loading, settings
+from holdfast import failover, in_place, loading, settings
 from holdfast.monitoring import TEXTFILE_DIR
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
@@ -71,7 +70,7 @@ def deploy_copies() -> None:
     host_settings = loading.current()
     if not active(host_settings):
         return
-    apt.packages(name="Install rsync", packages=list(PACKAGES), no_recommends=True)
+    in_place.packages("Install rsync", list(PACKAGES))
     primary = host.name == source(host_settings)
     if primary:
         validate = VALIDATE_DAEMON
@@ -82,6 +81,6 @@ def deploy_copies() -> None:
     validated_config(name="The primary's directories: served, or copied", config="copies",
                      files=config_files(host.name, host_settings), validate=validate, reload=reload, owned=OWNED)
     if primary:
-        systemd.service(name="rsync's daemon serving them", service=DAEMON, running=True, enabled=True)
+        in_place.service("rsync's daemon serving them", DAEMON)
     else:
-        systemd.service(name="Their copy's timer running", service=f"{UNIT}.timer", running=True, enabled=True)
+        in_place.service("Their copy's timer running", f"{UNIT}.timer")

@@ -15,9 +15,9 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import systemd
 
-from holdfast import loading, settings
+from holdfast import in_place, loading, settings
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.templates import render
 
@@ -78,7 +78,7 @@ def deploy_failover() -> None:
     if not active(host_settings):
         systemd.service(name="keepalived stopped (failover off)", service=UNIT, running=False, enabled=False)
         return
-    apt.packages(name="Install keepalived", packages=list(PACKAGES), no_recommends=True)
+    in_place.packages("Install keepalived", list(PACKAGES))
     validated_config(
         name="keepalived configuration",
         config="failover",
@@ -86,4 +86,4 @@ def deploy_failover() -> None:
         validate=f"keepalived -t -f {CONFIG_FILE}",
         reload=f"systemctl reload-or-restart {UNIT}",
     )
-    systemd.service(name="keepalived enabled and running", service=UNIT, running=True, enabled=True)
+    in_place.service("keepalived enabled and running", UNIT)

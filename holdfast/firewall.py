@@ -25,13 +25,12 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, StringCommand, deploy, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import ConnectError
-from pyinfra.operations import apt, files, systemd
 
-from holdfast import copies, failover, loading, replication, settings
+from holdfast import copies, failover, in_place, loading, replication, settings
 from holdfast.facts import FirewallTable, TimerActive
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, group_addresses, monitor_addresses
 from holdfast.monitoring import MONIT_RELAY_PORT, MYSQLD_EXPORTER_PORT, has_mysqld
-from holdfast.safe_config import STATE_DIR, UNIT_DIR, ConfigFile, validated_config
+from holdfast.safe_config import STATE_DIR, UNIT_DIR, ConfigFile, swap_config, validated_config
 from holdfast.templates import render
 
 PACKAGES = ("nftables", "netbase")  # netbase: /etc/protocols, which names the ruleset's protocols (vrrp)
@@ -188,7 +187,7 @@ def guarded_ruleset(ruleset: ConfigFile, comment: str, window: int):
     apply = f"{HELPER} apply {window}"
     live_current = host.get_fact(FirewallTable, table=TABLE) == comment
     pending = host.get_fact(TimerActive, timer=f"{ROLLBACK_UNIT}.timer")
-    swapped = list(validated_config._inner(
+    swapped = list(swap_config._inner(
         config="firewall", files=[ruleset], validate=f"nft -c -f {ruleset.path}", reload=apply,
     ))
     if not swapped and live_current and not pending:
@@ -211,8 +210,8 @@ def deploy_firewall() -> None:
         raise loading.refuse((("monit", "ssh_port"), host_settings.monit.ssh_port,
                               f"expected the port the deploy connects on (ssh_port {connected_on}): the firewall "
                               "keeps that port open"))
-    apt.packages(name="Install nftables", packages=list(PACKAGES), no_recommends=True)
-    files.directory(name="Firewall state directory", path=FIREWALL_STATE, mode="700")
+    in_place.packages("Install nftables", list(PACKAGES))
+    in_place.directory("Firewall state directory", FIREWALL_STATE, mode="700")
     validated_config(
         name="Firewall unit and helper",
         config="firewall-unit",
@@ -223,10 +222,13 @@ def deploy_firewall() -> None:
     monitors = monitor_addresses(inventory, but=host.name)  # a monitors host does not scrape itself
     senders = relay_senders(inventory, host)
     [ruleset] = config_files(host_settings, monitors, senders)
+    comment = table_comment(openings(host_settings, monitors, senders))
     guarded_ruleset(
         name=f"Firewall ruleset (table {TABLE})",
         ruleset=ruleset,
-        comment=table_comment(openings(host_settings, monitors, senders)),
+        comment=comment,
         window=host_settings.firewall.rollback_after,
+        _if=in_place.unless_in_place(files={ruleset.path: ruleset.state}, facts=[
+            (FirewallTable, {"table": TABLE}, comment), (TimerActive, {"timer": f"{ROLLBACK_UNIT}.timer"}, False)]),
     )
-    systemd.service(name="Firewall loaded at boot", service=f"{UNIT}.service", running=None, enabled=True)
+    in_place.service("Firewall loaded at boot", f"{UNIT}.service", running=None)

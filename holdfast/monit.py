@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import systemd
 
-from holdfast import failover, loading, monitoring, php_fpm
+from holdfast import failover, in_place, loading, monitoring, php_fpm
 from holdfast.inventory import WATCHED_GROUP, monitor_addresses
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.settings import HostSettings, Site, Supervision
@@ -244,7 +244,7 @@ def deploy_monit() -> None:
     login = relay_login(host_settings)
     relays = event_relays(host.inventory, host)
     # Without recommends: no local MTA (cron's), Monit mails through the relay.
-    apt.packages(name="Install Monit", packages=list(PACKAGES), no_recommends=True)
+    in_place.packages("Install Monit", list(PACKAGES))
     unit = validated_config(
         name="Monit's systemd unit",
         config="monit-unit",
@@ -253,7 +253,8 @@ def deploy_monit() -> None:
         reload="systemctl daemon-reload",
     )
     credentials = generated_credentials(
-        name="Monit web interface credentials (made on the host, root-only)", path=HTTPD_USERS, user=HTTPD_USER
+        name="Monit web interface credentials (made on the host, root-only)", path=HTTPD_USERS, user=HTTPD_USER,
+        _if=in_place.unless_in_place(modes={HTTPD_USERS: in_place.Mode("regular")}),
     )
     validated_config(
         name="Monit configuration",
@@ -263,11 +264,7 @@ def deploy_monit() -> None:
         reload="systemctl reload-or-restart monit",
         owned=[f"{CHECKS_DIR}/holdfast-*.conf", EVENT_SCRIPT],
     )
-    systemd.service(
-        name="Monit enabled and running",
-        service="monit",
-        running=True,
-        enabled=True,
-        restarted=unit.will_change,
-        reloaded=credentials.will_change,
-    )
+    in_place.service("Monit enabled and running", "monit")
+    systemd.service(name="Monit restarted under its new unit", service="monit", restarted=True, _if=unit.did_change)
+    systemd.service(name="Monit reads its new credentials", service="monit", reloaded=True,
+                    _if=credentials.did_change)

@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 from pyinfra import host, inventory
 from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.facts.server import Command
-from pyinfra.operations import apt, systemd
 
-from holdfast import channels, loading, settings
+from holdfast import channels, in_place, loading, settings
 from holdfast.channels import matrix
 from holdfast.inventory import WATCHED_GROUP, address_of, group_addresses
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config, validated_timer
@@ -477,7 +476,7 @@ def _script_service(title: str, config: str, name: str, files: list[ConfigFile])
                  f"python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/sbin/{name}",
         reload=f"systemctl daemon-reload && systemctl restart {name}",
     )
-    systemd.service(name=f"{title}: running", service=name, running=True, enabled=True)
+    in_place.service(f"{title}: running", name)
 
 
 @deploy("External monitor")
@@ -487,8 +486,7 @@ def deploy_monitor_host() -> None:
     host_settings = loading.current()
     watched = watched_hosts(inventory)
     alertmanager = alertmanager_files(host_settings)  # checks the environment before any operation
-    apt.packages(name="Install Prometheus, the blackbox exporter and Alertmanager",
-                 packages=list(MONITOR_PACKAGES), no_recommends=True)
+    in_place.packages("Install Prometheus, the blackbox exporter and Alertmanager", list(MONITOR_PACKAGES))
     for unit, flags in SERVICE_FLAGS.items():
         validated_config(
             name=f"{unit} flags (loopback only)",
@@ -520,7 +518,7 @@ def deploy_monitor_host() -> None:
         reload="systemctl reload-or-restart prometheus",
     )
     for unit in SERVICE_FLAGS:
-        systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
+        in_place.service(f"{unit} enabled and running", unit)
     _script_service("Relay of Monit's events into Alertmanager", "monit-relay", MONIT_RELAY,
                     monit_relay_files(inventory))
     bridge = matrix_bridge_files(host_settings.escalation)
@@ -545,14 +543,17 @@ def deploy_node_exporter() -> None:
     """node_exporter on a watched host: the monitor's sign that the host is alive, with
     Monit's view of the host exported through its textfile collector."""
     host_settings = loading.current()
-    apt.packages(name="Install node_exporter", packages=list(WATCHED_PACKAGES), no_recommends=True)
-    systemd.service(
-        name="node_exporter enabled and running", service="prometheus-node-exporter", running=True, enabled=True
-    )
+    in_place.packages("Install node_exporter", list(WATCHED_PACKAGES))
+    in_place.service("node_exporter enabled and running", "prometheus-node-exporter")
     validated_timer(name="Monit's view for Prometheus, every Monit cycle", config="monit-export", unit=MONIT_EXPORT,
                     files=monit_export_files(host_settings), running_name="Monit export timer running")
     if has_mysqld(host_settings):
         deploy_mysqld_exporter()
+
+
+# Whether the exporter's user logs in with its login file.
+EXPORTER_LOGS_IN = (f"mysql --defaults-extra-file={MYSQLD_EXPORTER_LOGIN} -e 'SELECT 1' >/dev/null 2>&1 "
+                    "&& echo ready || echo missing")
 
 
 @operation()
@@ -563,8 +564,7 @@ def mysqld_exporter_login():
 
     pyinfra neither sends nor reads the password: it is made, and given to MariaDB, there.
     """
-    login = f"mysql --defaults-extra-file={MYSQLD_EXPORTER_LOGIN} -e 'SELECT 1'"
-    if host.get_fact(Command, f"{login} >/dev/null 2>&1 && echo ready || echo missing") == "ready":
+    if host.get_fact(Command, EXPORTER_LOGS_IN) == "ready":
         host.noop(f"{MYSQLD_EXPORTER_USER} logs in with {MYSQLD_EXPORTER_LOGIN}")
         return
     yield StringCommand(render(
@@ -584,8 +584,9 @@ def mysqld_exporter_files() -> list[ConfigFile]:
 def deploy_mysqld_exporter() -> None:
     """Debian's prometheus-mysqld-exporter, logging in as its own database user, for the
     monitor to scrape (mysql_up and the server's figures)."""
-    apt.packages(name="Install mysqld_exporter", packages=[MYSQLD_EXPORTER], no_recommends=True)
-    mysqld_exporter_login(name="mysqld_exporter's database user (password made on the host)")
+    in_place.packages("Install mysqld_exporter", [MYSQLD_EXPORTER])
+    mysqld_exporter_login(name="mysqld_exporter's database user (password made on the host)",
+                          _if=in_place.unless_in_place(facts=[(Command, {"command": EXPORTER_LOGS_IN}, "ready")]))
     validated_config(
         name="mysqld_exporter's flags",
         config="mysqld-exporter",
@@ -594,4 +595,4 @@ def deploy_mysqld_exporter() -> None:
         # The package starts it before it has a login: it fails until the start limit stops it.
         reload=f"systemctl reset-failed {MYSQLD_EXPORTER}; systemctl restart {MYSQLD_EXPORTER}",
     )
-    systemd.service(name="mysqld_exporter enabled and running", service=MYSQLD_EXPORTER, running=True, enabled=True)
+    in_place.service("mysqld_exporter enabled and running", MYSQLD_EXPORTER)

@@ -13,14 +13,13 @@ import shlex
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.systemd import SystemdStatus
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server, systemd
 
-from holdfast import loading, replication, settings
+from holdfast import in_place, loading, planning, replication, settings
 from holdfast.facts import Certificate, MatchingFiles, NginxTakeover, UnchangedConffiles
 from holdfast.inventory import WATCHED_GROUP, address_of, monitor_addresses
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config
@@ -238,6 +237,34 @@ def config_files(host_settings: settings.HostSettings, monitors: dict[str, list[
     ]
 
 
+TAKEOVER, STOCK_FILES = (NginxTakeover, {}), (UnchangedConffiles, {"package": "nginx-common"})
+CACHE_MOUNTED = (SystemdStatus, {"user_mode": False, "machine": None, "user_name": None, "services": [CACHE_MOUNT]})
+
+
+def _certificate(site: settings.Site) -> planning.Query:
+    return Certificate, {"certificate": site.tls.certificate, "key": site.tls.key}
+
+
+def _found(globs: Iterable[str]) -> planning.Query:
+    return MatchingFiles, {"patterns": list(globs)}
+
+
+def _chains(acme_sites: dict[str, settings.Site]) -> planning.Query:
+    return _found(certificate_paths(name, site.tls).chain for name, site in acme_sites.items())
+
+
+def reads(host_settings: settings.HostSettings) -> list[planning.Query]:
+    """What nginx reads to plan (planning.read_together): the certificates group_data names,
+    the files to keep, the running nginx and its stock files, the ACME certificates obtained,
+    whether the caches are mounted."""
+    if not host_settings.sites:
+        return []
+    return [*(_certificate(site) for site in host_settings.sites.values() if site.tls and site.tls.mode == "files"),
+            *(_found([glob]) for glob in host_settings.edge.keep), TAKEOVER, STOCK_FILES,
+            *([_chains(_uses_acme(host_settings))] if _uses_acme(host_settings) else []),
+            *([CACHE_MOUNTED] if caches(host_settings) else [])]
+
+
 def _host_problems(host_settings: settings.HostSettings) -> list[settings.Problem]:
     """What the host itself says against group_data: a mode-files certificate that is
     missing, not its key's, expired or not covering the site; a keep-glob matching nothing;
@@ -246,12 +273,12 @@ def _host_problems(host_settings: settings.HostSettings) -> list[settings.Proble
     now = datetime.now(UTC)
     for name, site in host_settings.sites.items():
         if site.tls and site.tls.mode == "files":
-            found = host.get_fact(Certificate, certificate=site.tls.certificate, key=site.tls.key)
+            found = planning.fact(_certificate(site))
             problems += certificate_problems(name, site, found, now)
     keep = host_settings.edge.keep
-    problems += keep_problems(keep, {glob: bool(host.get_fact(MatchingFiles, patterns=[glob])) for glob in keep})
-    live = host.get_fact(NginxTakeover)
-    dropped = dropped_files(live, host.get_fact(UnchangedConffiles, package="nginx-common"), keep) if live else {}
+    problems += keep_problems(keep, {glob: bool(planning.fact(_found([glob]))) for glob in keep})
+    live = planning.fact(TAKEOVER)
+    dropped = dropped_files(live, planning.fact(STOCK_FILES), keep) if live else {}
     if dropped:
         listed = "; ".join(f"{path} ({' '.join(names) or 'no server_name'})" for path, names in dropped.items())
         problems.append((("edge", "keep"), list(keep),
@@ -281,14 +308,13 @@ def deploy_nginx() -> None:
     if problems:
         raise loading.refuse(*problems)
     acme_sites = _uses_acme(host_settings)
-    apt.packages(name="Install nginx", packages=["nginx", *(ACME_PACKAGES if acme_sites else ())], no_recommends=True)
+    in_place.packages("Install nginx", ["nginx", *(ACME_PACKAGES if acme_sites else ())])
     if caches(host_settings):
         _caches_in_memory(host_settings)
-    files.directory(name="ACME webroot", path=ACME_WEBROOT, user="root", group="root", mode="755")
+    in_place.directory("ACME webroot", ACME_WEBROOT, mode="755", user="root", group="root")
     monitors, peers = monitor_addresses(inventory), acme_peers(inventory, host.name)
     read_only = replication.is_replica(host.name, host_settings)
-    live = host.get_fact(MatchingFiles, patterns=[certificate_paths(name, site.tls).chain for name, site in
-                                                  acme_sites.items()]) if acme_sites else []
+    live = planning.fact(_chains(acme_sites)) if acme_sites else []
     uncertified = [name for name, site in acme_sites.items() if certificate_paths(name, site.tls).chain not in live]
     if uncertified:
         # The challenge is answered on port 80 before the certificate exists; HTTPS once it does.
@@ -299,20 +325,18 @@ def deploy_nginx() -> None:
             server.shell(name=f"Certificate of {name} from the ACME CA",
                          commands=[certbot_command(name, acme_sites[name], host_settings.acme)])
     if acme_sites:
-        files.put(name="certbot's renewals reload nginx once nginx -t accepts them",
-                  src=StringIO(render("nginx/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx.j2")),
-                  dest=DEPLOY_HOOK, mode="755")
-        systemd.service(name="certbot's renewal timer", service="certbot.timer", running=True, enabled=True)
+        in_place.put("certbot's renewals reload nginx once nginx -t accepts them",
+                     render("nginx/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx.j2"), DEPLOY_HOOK, mode="755")
+        in_place.service("certbot's renewal timer", "certbot.timer")
     _validated_nginx("nginx configuration", config_files(host_settings, monitors, peers, read_only=read_only))
-    systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
+    in_place.service("nginx enabled and running", "nginx")
 
 
 def _caches_in_memory(host_settings: settings.HostSettings) -> None:
     """The tmpfs of the caches mounted, and resized in place when their sizes change. The
     first time it hides nothing: the cache files nginx kept on disk are removed, and nginx
     reloaded, which makes its cache directories in the tmpfs."""
-    mounted = host.get_fact(SystemdStatus, user_mode=False, machine=None, user_name=None,
-                            services=[CACHE_MOUNT]).get(CACHE_MOUNT)
+    mounted = planning.fact(CACHE_MOUNTED).get(CACHE_MOUNT)
     if not mounted:
         server.shell(name="Cache files nginx kept on disk removed",
                      commands=[f"if [ -d {CACHE_DIR} ] && ! mountpoint -q {CACHE_DIR}; then "
@@ -325,7 +349,7 @@ def _caches_in_memory(host_settings: settings.HostSettings) -> None:
         validate=f"systemd-analyze verify --man=no {unit.path}",
         reload=f"systemctl daemon-reload && systemctl reload-or-restart {CACHE_MOUNT}",
     )
-    systemd.service(name="nginx's caches mounted", service=CACHE_MOUNT, running=True, enabled=True)
+    in_place.service("nginx's caches mounted", CACHE_MOUNT)
     if not mounted:
         server.shell(name="nginx makes its cache directories in memory",
                      commands=["systemctl try-reload-or-restart nginx"])

@@ -14,10 +14,8 @@ PHP-FPM reloads (same master) on a change. Holdfast owns pool.d: a pool it did n
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.facts.hardware import Memory
-from pyinfra.operations import files, systemd
 
-from holdfast import loading, slices
+from holdfast import in_place, loading, planning, slices
 from holdfast.facts import ManagedFiles, MatchingFiles, UnchangedConffiles
 from holdfast.safe_config import ConfigFile, validated_config
 from holdfast.settings import PHP_FPM_UNIT, HostSettings, Problem, Service
@@ -122,9 +120,25 @@ def foreign_pools(ours: set[str], found: list[str], managed: list[str], stock: l
     return replaced, [path for path in others if path not in replaced]
 
 
+def reads(host_settings: HostSettings) -> list[planning.Query]:
+    """What the pools read to plan (planning.read_together): the host's memory, and the
+    pools found in each PHP version's pool directory."""
+    if not pools(host_settings):
+        return []
+    return [slices.MEMORY, *(query for php_version in {version(service) for service in pools(host_settings).values()}
+                             for query in _found_pools(php_version))]
+
+
+def _found_pools(php_version: str) -> list[planning.Query]:
+    """The pools of a PHP version as Debian shipped them, all of them, and Holdfast's."""
+    pattern = f"{pool_dir(php_version)}/*.conf"
+    return [(UnchangedConffiles, {"package": f"php{php_version}-fpm"}), (MatchingFiles, {"patterns": [pattern]}),
+            (ManagedFiles, {"patterns": [pattern]})]
+
+
 def host_memory() -> int:
     """The host's memory in bytes (a fact); the deploy stops when it cannot be read."""
-    memory = host.get_fact(Memory)
+    memory = planning.fact(slices.MEMORY)
     if not memory:
         raise loading.SettingsError(f"{host.name}: cannot read the host's memory (vmstat)")
     return memory * MiB
@@ -144,19 +158,13 @@ def deploy_php_fpm() -> None:
         raise loading.refuse(*problems)
     for name, service in pools(host_settings).items():
         path = slowlog(name, service)
-        files.directory(name=f"Slow log directory of {name}", path=path.rsplit("/", 1)[0],
-                        user="root", group="adm", mode="750")
-        files.file(name=f"Slow log of {name} (root and adm)", path=path, user="root", group="adm", mode="640")
+        in_place.directory(f"Slow log directory of {name}", path.rsplit("/", 1)[0], "750", user="root", group="adm")
+        in_place.file(f"Slow log of {name} (root and adm)", path, mode="640", user="root", group="adm")
     units = {version(service): service.unit for service in pools(host_settings).values()}
     for php_version, pool_files in config_files(host_settings, memory).items():
-        pattern = f"{pool_dir(php_version)}/*.conf"
-        stock = host.get_fact(UnchangedConffiles, package=f"php{php_version}-fpm")
-        replaced, kept = foreign_pools(
-            ours={file.path for file in pool_files},
-            found=host.get_fact(MatchingFiles, patterns=[pattern]),
-            managed=host.get_fact(ManagedFiles, patterns=[pattern]),
-            stock=stock,
-        )
+        stock, found, managed = map(planning.fact, _found_pools(php_version))
+        replaced, kept = foreign_pools(ours={file.path for file in pool_files}, found=found, managed=managed,
+                                       stock=stock)
         for path in set(replaced) & set(stock):
             logger.warning(f"{host.name}: {path} is {DEBIAN_POOL_NOTE}: replaced by Holdfast's pools")
         for path in kept:
@@ -169,4 +177,4 @@ def deploy_php_fpm() -> None:
             reload=f"systemctl reload {units[php_version]}",
             owned=replaced,
         )
-        systemd.service(name=f"{units[php_version]} running", service=units[php_version], running=True, enabled=True)
+        in_place.service(f"{units[php_version]} running", units[php_version])

@@ -17,7 +17,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, deploy
 from pyinfra.operations import server
 
-from holdfast import failover, loading, settings
+from holdfast import failover, loading, planning, settings
 from holdfast.facts import MariadbReplica
 from holdfast.safe_config import STATE_DIR, ConfigFile, validated_config
 from holdfast.templates import render
@@ -100,6 +100,15 @@ def promotion_problems(fleet: dict[str, settings.HostSettings], host_name: str) 
             "replica at the next deploy: what it took after its last replicated write is dropped."]
 
 
+def _replica(host_settings: settings.HostSettings) -> planning.Query:
+    return MariadbReplica, {"login": LOGIN, "address": host_settings.failover.peers[host.name].address}
+
+
+def reads(host_settings: settings.HostSettings) -> list[planning.Query]:
+    """What replication reads to plan (planning.read_together): how the host replicates."""
+    return [_replica(host_settings)] if active(host_settings) else []
+
+
 @deploy("Database replication")
 def deploy_replication() -> None:
     """MariaDB's binary log and server id, read-only on the replicas; the replication user on
@@ -117,7 +126,7 @@ def deploy_replication() -> None:
         reload=f"systemctl restart {UNIT}",
     )
     scripts = {"login": LOGIN, "user": USER, "network": network_mask(policy.network)}
-    found = host.get_fact(MariadbReplica, login=LOGIN, address=policy.peers[host.name].address)
+    found = planning.fact(_replica(host_settings))
     if not found.login:
         server.shell(name="Replication user (made on each host, not replicated)",
                      commands=[StringCommand(render("replication/user.sh.j2", **scripts))])

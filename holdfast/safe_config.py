@@ -11,7 +11,6 @@ what each file's content would become, except files others may not read (secrets
 ``rollback_config`` puts the last good files back, through the same helper.
 """
 
-import hashlib
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,10 +20,10 @@ from pathlib import PurePosixPath
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import systemd
 from pyinfra.operations.util.files import generate_color_diff
 
 from holdfast.facts import FileState, FileStates, MatchingFiles
+from holdfast.in_place import service, unless_in_place
 
 STATE_DIR = "/var/lib/holdfast"
 ORIGINALS = f"{STATE_DIR}/original"  # what was there before Holdfast (holdfast-apply-config)
@@ -43,12 +42,9 @@ class ConfigFile:
     group: str = "root"
 
     @property
-    def sha1(self) -> str:
-        return hashlib.sha1(self.content.encode()).hexdigest()
-
-
-def _state(wanted: ConfigFile) -> FileState:
-    return FileState(wanted.mode.lstrip("0"), wanted.user, wanted.group, wanted.sha1)
+    def state(self) -> FileState:
+        """What FileStates reads of it once it is in place."""
+        return FileState.of(self.content, self.mode, self.user, self.group)
 
 
 def _show_diff(wanted: ConfigFile, live: bool) -> None:
@@ -63,8 +59,8 @@ def _show_diff(wanted: ConfigFile, live: bool) -> None:
         logger.info("  %s", line)
 
 
-@operation()
 def validated_config(
+    name: str,
     config: str,
     files: Sequence[ConfigFile],
     validate: str,
@@ -72,8 +68,10 @@ def validated_config(
     owned: Sequence[str] = (),
 ):
     """
-    Install configuration files only if the service's own checker accepts them.
+    Install configuration files only if the service's own checker accepts them; when they
+    are in place, nothing (the deploy's one read of the host says so: holdfast/in_place.py).
 
+    + name: the operation's name
     + config: short name of this set of files (staging and last-good directories)
     + files: the wanted files
     + validate: command that checks the candidate, e.g. ``nginx -t``; it sees the
@@ -95,11 +93,21 @@ def validated_config(
             reload="systemctl reload nginx",
         )
     """
+    return swap_config(name=name, config=config, files=files, validate=validate, reload=reload, owned=owned,
+                 _if=unless_in_place(files={wanted.path: wanted.state for wanted in files}, owned=owned))
+
+
+@operation()
+def swap_config(config: str, files: Sequence[ConfigFile], validate: str, reload, owned: Sequence[str] = ()):
+    """
+    ``validated_config``'s operation, which reads the host itself: the files that differ
+    staged, validated by ``validate``, swapped in, ``reload`` run (see ``validated_config``).
+    """
     wanted_paths = {wanted.path for wanted in files}
     found = host.get_fact(MatchingFiles, patterns=owned) if owned else []
     stale = [path for path in found if path not in wanted_paths]
     live = host.get_fact(FileStates, paths=[wanted.path for wanted in files]) if files else {}
-    changed = [wanted for wanted in files if live.get(wanted.path) != _state(wanted)]
+    changed = [wanted for wanted in files if live.get(wanted.path) != wanted.state]
     if not changed and not stale:
         host.noop(f"{config} configuration is up to date")
         return
@@ -141,4 +149,4 @@ def validated_timer(name: str, config: str, unit: str, files: Sequence[ConfigFil
         validate=f"systemd-analyze verify {UNIT_DIR}/{unit}.service {UNIT_DIR}/{unit}.timer",
         reload="systemctl daemon-reload",
     )
-    systemd.service(name=running_name, service=f"{unit}.timer", running=True, enabled=True)
+    service(running_name, f"{unit}.timer")

@@ -19,7 +19,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.hardware import Cpus, Memory
 
-from holdfast import loading, settings
+from holdfast import loading, planning, settings
 from holdfast.safe_config import UNIT_DIR, ConfigFile, validated_config
 from holdfast.templates import render
 
@@ -140,9 +140,17 @@ def budget_problems(slices: dict[str, settings.Slice], cpus: int, host_memory: i
     return problems
 
 
+CPUS, MEMORY = (Cpus, {}), (Memory, {})
+
+
+def reads(host_settings: settings.HostSettings) -> list[planning.Query]:
+    """What slices read to plan (planning.read_together): the host's size."""
+    return [CPUS, MEMORY] if host_settings.slices else []
+
+
 def check_budget(host_settings: settings.HostSettings) -> None:
     """Stop the deploy (or warn, if group_data says so) when a slice cannot fit this host."""
-    cpus, memory = host.get_fact(Cpus), host.get_fact(Memory)
+    cpus, memory = planning.fact(CPUS), planning.fact(MEMORY)
     if not cpus or not memory:
         raise loading.SettingsError(f"{host.name}: cannot read the host's CPU count and memory (getconf, vmstat)")
     problems = budget_problems(host_settings.slices, cpus, memory * MiB)

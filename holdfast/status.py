@@ -194,7 +194,7 @@ def drift(wanted: list[ConfigFile], stat_text: str, sha1_text: str, not_compared
             result.missing.append(file.path)
             continue
         mode, user, group = live_stat[file.path]
-        if live_sha1.get(file.path) != file.sha1:
+        if live_sha1.get(file.path) != file.state.sha1:
             result.differs.append(f"{file.path}: content")
         elif (mode, user, group) != (file.mode.lstrip("0"), file.user, file.group):
             result.differs.append(f"{file.path}: {mode} {user}:{group}, wanted {file.mode} {file.user}:{file.group}")

@@ -71,7 +71,7 @@ def test_slice_use_reads_systemd_accounting_and_limits():
 def test_drift_names_content_mode_and_missing_files():
     same, changed, loosened, absent = (ConfigFile(f"/etc/{n}", n, mode="600") for n in "abcd")
     stat_text = "600 root root /etc/a\n600 root root /etc/b\n644 root root /etc/c\n"
-    sha1_text = f"{same.sha1}  /etc/a\n{'0' * 40}  /etc/b\n{loosened.sha1}  /etc/c\n"
+    sha1_text = f"{same.state.sha1}  /etc/a\n{'0' * 40}  /etc/b\n{loosened.state.sha1}  /etc/c\n"
     found = status.drift([same, changed, loosened, absent], stat_text, sha1_text, ["heartbeat: no key"])
     assert found == status.Drift(4, ["/etc/b: content", "/etc/c: 644 root:root, wanted 600 root:root"], ["/etc/d"],
                                  ["heartbeat: no key"])
@@ -343,7 +343,7 @@ def test_drift_reads_paths_with_spaces_and_modes_written_with_a_leading_zero():
     spaced, gone, last = (ConfigFile("/etc/a  b c.conf", "x", mode="0640"), ConfigFile("/etc/gone.conf", "y"),
                           ConfigFile("/etc/z.conf", "z"))
     stat = f"640 root root {spaced.path}\n644 root root {last.path}\n"
-    sha1 = f"{spaced.sha1}  {spaced.path}\n{last.sha1}  {last.path}\n"
+    sha1 = f"{spaced.state.sha1}  {spaced.path}\n{last.state.sha1}  {last.path}\n"
     found = status.drift([spaced, gone, last], stat, sha1, [])
     assert (found.missing, found.differs) == (["/etc/gone.conf"], [])
 

@@ -6,7 +6,8 @@ Takes the lab down first, so "lab up" is measured from nothing but the cached ba
 image; then the lab's own deploy, the first Holdfast deploy on fresh hosts, a no-op
 redeploy (which must report zero changes) against the floor of bare fact gathering on
 the same hosts, the SSH commands the no-op runs per host, and the no-op redeploy again
-with one, two and three web hosts, for the cost of each added host. Leaves the lab as `make demo` does.
+with 2, 10 and 20 web hosts, for the cost of each added host. Checks the goals of issue 19:
+a no-op at most twice the floor, at most 0.2 s per added host. Leaves the lab as `make demo` does.
 """
 
 import re
@@ -20,7 +21,14 @@ from lab.harness.deploys import PYINFRA, REPO, run_deploy
 from lab.machines import Machines
 from lab.topology import FLEET, LAB, LAB_INVENTORY
 
-WEB_HOST_COUNTS = (1, 2, 3)
+WEB_HOST_COUNTS = (2, 10, 20)
+# The goals of issue 19: a no-op redeploy against the floor, and what each added web host costs.
+NOOP_RATIO_GOAL = 2.0
+ADDED_HOST_GOAL = 0.2  # seconds
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
 
 
 def seconds(action) -> tuple[float, object]:
@@ -77,11 +85,13 @@ def main() -> None:
     print(f"lab deploy (stand-in site, mail sink)    {own:6.1f} s")
     print(f"first Holdfast deploy                    {first:6.1f} s")
     print(f"no-op Holdfast redeploy                  {noop:6.1f} s   {len(run.changed_operations)} operations changed")
-    print(f"floor: fact gathering on the same hosts  {floor:6.1f} s   no-op / floor = {noop / floor:.2f}x")
+    print(f"floor: fact gathering on the same hosts  {floor:6.1f} s   no-op / floor = {noop / floor:.2f}x "
+          f"(goal: at most {NOOP_RATIO_GOAL:.0f}x) {verdict(noop / floor <= NOOP_RATIO_GOAL)}")
     counted = commands_per_host()
     print("SSH commands per host, no-op redeploy    " + ", ".join(f"{h} {n}" for h, n in sorted(counted.items())))
 
-    print("\nweb hosts  hosts  no-op redeploy  floor    no-op / floor  added host")
+    print(f"\nweb hosts  hosts  no-op redeploy  floor    no-op / floor  each added host (goal: at most "
+          f"{ADDED_HOST_GOAL} s)")
     previous = None
     for web_hosts in WEB_HOST_COUNTS:
         lab("up", web_hosts)
@@ -89,9 +99,13 @@ def main() -> None:
         deploy("deploy.py", web_hosts)()  # brings an added host (and the monitor's targets) in
         noop, _ = seconds(deploy("deploy.py", web_hosts))
         floor, _ = seconds(fact_gathering(web_hosts))
-        added = f"{noop - previous:+6.1f} s" if previous is not None else ""
-        print(f"{web_hosts:9}  {web_hosts + 1:5}  {noop:12.1f} s  {floor:5.1f} s  {noop / floor:11.2f}x  {added}")
-        previous = noop
+        added = ""
+        if previous is not None:
+            each = (noop - previous[1]) / (web_hosts - previous[0])
+            added = f"{each:+6.2f} s  {verdict(each <= ADDED_HOST_GOAL)}"
+        print(f"{web_hosts:9}  {web_hosts + 1:5}  {noop:12.1f} s  {floor:5.1f} s  {noop / floor:11.2f}x  {added}",
+              flush=True)
+        previous = web_hosts, noop
     larger = replace(LAB, web_hosts=max(WEB_HOST_COUNTS))
     machines = Machines(larger)
     for extra in set(larger.hosts) - set(LAB.hosts):

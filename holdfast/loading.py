@@ -29,12 +29,15 @@ class SettingsError(PyinfraError):
 
 def _is_pyinfra_key(key: str) -> bool:
     """Keys pyinfra itself reads: connector data (ssh_*, ...) and global arguments (_sudo, ...)."""
-    if key.startswith("_"):
-        return True
-    return any(
-        key in getattr(getattr(connector, "data_cls", None), "__annotations__", {})
-        for connector in get_all_connectors().values()
-    )
+    return key.startswith("_") or key in _connector_keys()
+
+
+@cache
+def _connector_keys() -> frozenset[str]:
+    """The data keys of pyinfra's connectors (found once: pyinfra looks its connectors up
+    among the installed packages' entry points each time it is asked)."""
+    return frozenset(key for connector in get_all_connectors().values()
+                     for key in getattr(getattr(connector, "data_cls", None), "__annotations__", {}))
 
 
 def _group_data_files() -> list[Path]:

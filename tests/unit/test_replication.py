@@ -59,7 +59,7 @@ def test_the_primary_logs_its_writes_and_the_replica_is_read_only(lab):
     web1, web2 = LAB.group("web")
     primary = files_of("web1", lab["web1"])[replication.SERVER_CONFIG]
     replica = files_of("web2", lab["web2"])[replication.SERVER_CONFIG]
-    assert "server_id = 150\n" in primary and "server_id = 140\n" in replica  # the peers' priorities: unique
+    assert "server_id = 150\n" in primary and "server_id = 148\n" in replica  # the peers' priorities: unique
     assert f"bind_address = 127.0.0.1,{web1.address}\n" in primary
     assert f"bind_address = 127.0.0.1,{web2.address}\n" in replica
     assert "log_bin = mysql-bin\nlog_slave_updates = ON\n" in replica  # a promoted replica has its log

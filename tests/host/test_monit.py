@@ -335,4 +335,4 @@ def test_relay_password_is_never_printed(pytestconfig, targets, project_copy, mo
         on_hosts = [target.testinfra.file(monit.CONTROL_FILE).contains(password) for target in targets.values()]
         assert (run.returncode, password in run.output, all(on_hosts)) == (0, False, True)
     finally:
-        run_deploy(pytestconfig.getoption("inventory"))
+        run_deploy(pytestconfig.getoption("inventory"), cwd=pytestconfig.holdfast_project)  # not the edited copy

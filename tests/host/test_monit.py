@@ -149,15 +149,21 @@ def monit_log_since(host, lines: int, check: str) -> list[str]:
             if f"'{check}' " in line]
 
 
-LEAK_STEP = "mb=1"  # `standin leak`: 1 MiB every 0.2 s, slow enough for Monit's cycles before the slice's limit
-LEAK_RATE = 5 << 20  # bytes a second
+LEAK_RATE = 5 << 20  # bytes a second: 1 MiB every 0.2 s, slow enough for Monit's cycles before the slice's limit
+
+
+def leak_head_start(rules) -> int:
+    """Bytes the leak takes at once: two thirds of memory_limit, so that the test does not
+    wait for the slow part of the way; the last third still grows at LEAK_RATE."""
+    return rules.memory_limit * 2 // 3
 
 
 def memory_deadline(settings, rules) -> float:
-    """Seconds from a leak's start to the restart: the leak reaching memory_limit (from
-    nothing: the app's own memory only makes it sooner), memory_cycles readings above it,
+    """Seconds from a leak's start to the restart: the leak reaching memory_limit from its
+    head start (the app's own memory only makes it sooner), memory_cycles readings above it,
     a cycle of slack, then the restart (up to start_timeout)."""
-    return rules.memory_limit / LEAK_RATE + (rules.memory_cycles + 1) * settings.monit.cycle + rules.start_timeout
+    return (rules.memory_limit - leak_head_start(rules)) / LEAK_RATE + (rules.memory_cycles + 1) * settings.monit.cycle \
+        + rules.start_timeout
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +174,7 @@ def memory_runaway(standin, rules, host, settings, relay):
         pytest.skip("no memory rule for the stand-in's service")
     standin.quiet(settings)
     lines = monit_log_lines(host)
-    fault, before = begin_fault(standin, settings, relay, f"leak {LEAK_STEP}")
+    fault, before = begin_fault(standin, settings, relay, f"leak 'from={leak_head_start(rules) >> 20}&mb=1'")
     fault.recovered_after = standin.restarted_after(before, fault.began, timeout=2 * memory_deadline(settings, rules))
     yield fault, monit_log_since(host, lines, standin.name)
     host.run("standin heal")

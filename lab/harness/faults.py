@@ -12,6 +12,7 @@ from lab.site import standin_site
 
 # Seconds an alert takes from Monit through the relay into a mailbox.
 DELIVERY = 15
+MONIT_LOG = "/var/log/monit.log"  # Monit's log on every host (templates/monit/etc/monit/monitrc.j2)
 # What fills a lab host's disk (its own: lab/image.py), as a runaway log would.
 FILL_FILE = "/var/tmp/holdfast-drill-fill"
 LAB_DISK_AT_MOST = 16  # GiB: a larger / is not a lab host's own disk, and is never filled
@@ -71,16 +72,22 @@ class StandIn:
         """Subject of Monit's alert mail (templates/monit/etc/monit/monitrc.j2)."""
         return f"[{self.host_name}] {self.name}: {event}"
 
+    def monit_started_ago(self) -> int:
+        """Seconds since Monit last started or restarted the service, by its log (a long time
+        if it never did)."""
+        last = f"grep -E \"'{self.name}' (re)?start: \" {MONIT_LOG} | tail -1 | cut -c2-25"
+        return int(self.host.check_output(
+            f'last=$({last}); [ -n "$last" ] && echo $(( $(date +%s) - $(date -d "$last" +%s) )) || echo 86400'))
+
     def quiet(self, settings) -> None:
-        """Wait until no restart from an earlier fault counts any more: running, OK, and up
-        for longer than the restart window."""
+        """Wait until no restart from an earlier fault counts any more: running, OK, and
+        Monit's last start or restart of it (the ones its restart rule counts; a restart by
+        anything else, e.g. `standin heal`, is not) longer ago than the restart window."""
         rules = settings.services[self.name].supervision
         settled = (rules.restart_window + 1) * settings.monit.cycle
 
         def calm() -> bool:
-            pid = self.main_pid()
-            uptime = pid and int(self.host.check_output(f"ps -o etimes= -p {pid} || echo 0"))
-            return uptime > settled and summary(self.host).get(self.name) == "OK"
+            return self.main_pid() and self.monit_started_ago() > settled and summary(self.host).get(self.name) == "OK"
 
         if not wait_for(calm, timeout=settled + rules.start_timeout + 4 * settings.monit.cycle, interval=2):
             raise TimeoutError(f"{self.name} on {self.host_name} did not settle: {summary(self.host).get(self.name)}")

@@ -14,6 +14,7 @@ from holdfast import monit
 from lab.harness.deploys import fingerprint_command, run_deploy
 from lab.harness.faults import (
     DELIVERY,
+    MONIT_LOG,
     StandIn,
     begin_fault,
     escalation_deadline,
@@ -140,12 +141,12 @@ def test_runaway_is_mailed_to_tier1(runaway, rules, settings):
 
 
 def monit_log_lines(host) -> int:
-    return int(host.check_output("wc -l < /var/log/monit.log"))
+    return int(host.check_output(f"wc -l < {MONIT_LOG}"))
 
 
 def monit_log_since(host, lines: int, check: str) -> list[str]:
     """Monit's log lines about ``check`` after the first ``lines``."""
-    return [line for line in host.check_output(f"tail -n +{lines + 1} /var/log/monit.log").splitlines()
+    return [line for line in host.check_output(f"tail -n +{lines + 1} {MONIT_LOG}").splitlines()
             if f"'{check}' " in line]
 
 

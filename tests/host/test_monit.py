@@ -90,10 +90,16 @@ def rules(standin, settings):
     return settings.services[standin.name].supervision
 
 
+# The faults below read the first tier's mail and the restart's timing: they start once the
+# stand-in runs OK again, without waiting for Monit to forget the restarts of the ones before
+# (StandIn.quiet): those count only toward the restart-loop rule, which alerts the escalation
+# tier, and the restart loop's fixture waits for them to be forgotten.
+
+
 @pytest.fixture(scope="module")
 def crash(standin, host, settings, relay):
     """kill -9 of the stand-in's main process; waits for it to run again."""
-    fault, before = begin_fault(standin, settings, relay, "crash")
+    fault, before = begin_fault(standin, settings, relay, "crash", restarts_forgotten=False)
     fault.recovered_after = fault.standin.restarted_after(before, fault.began, timeout=10 * settings.monit.cycle)
     yield fault
     host.run("standin heal")
@@ -118,7 +124,7 @@ def runaway(standin, rules, host, settings, relay):
     """One PHP worker spinning on the CPU (the seed's bug); waits for Monit's restart."""
     if rules.cpu_percent is None:
         pytest.skip("no runaway rule for the stand-in's service")
-    fault, before = begin_fault(standin, settings, relay, "loop")
+    fault, before = begin_fault(standin, settings, relay, "loop", restarts_forgotten=False)
     fault.recovered_after = fault.standin.restarted_after(
         before, fault.began, timeout=3 * runaway_deadline(settings, rules)
     )
@@ -173,9 +179,10 @@ def memory_runaway(standin, rules, host, settings, relay):
     waits for the restart; Monit's log lines about the service meanwhile."""
     if rules.memory_limit is None:
         pytest.skip("no memory rule for the stand-in's service")
-    standin.quiet(settings)
+    standin.quiet(settings, restarts_forgotten=False)
     lines = monit_log_lines(host)
-    fault, before = begin_fault(standin, settings, relay, f"leak 'from={leak_head_start(rules) >> 20}&mb=1'")
+    fault, before = begin_fault(standin, settings, relay, f"leak 'from={leak_head_start(rules) >> 20}&mb=1'",
+                                restarts_forgotten=False)
     fault.recovered_after = standin.restarted_after(before, fault.began, timeout=2 * memory_deadline(settings, rules))
     yield fault, monit_log_since(host, lines, standin.name)
     host.run("standin heal")
@@ -213,7 +220,7 @@ def hung(standin, rules, host, settings):
     """Every PHP worker asleep (the master alive) with Monit on: its health probe through
     nginx fails; waits for the restart."""
     site = standin_site(settings)
-    standin.quiet(settings)
+    standin.quiet(settings, restarts_forgotten=False)
     lines = monit_log_lines(host)
     before = standin.main_pid()
     began = time.monotonic()
@@ -270,9 +277,9 @@ def queued_events(host, check: str | None = None) -> set[str]:
 def relay_outage(standin, host, settings, relay):
     """The relay's MTA (the lab's exim4) stopped, then the stand-in killed; with the event
     queue's files before, and a wait for the stand-in's new ones (empty if none in time)."""
-    standin.quiet(settings)
+    standin.quiet(settings, restarts_forgotten=False)
     before = queued_events(host)
-    fault, _ = begin_fault(standin, settings, relay, "crash", relay_down=True)
+    fault, _ = begin_fault(standin, settings, relay, "crash", relay_down=True, restarts_forgotten=False)
     queued = wait_for(lambda: queued_events(host, standin.name) - before, timeout=3 * settings.monit.cycle) or set()
     yield fault, queued
     relay.run("systemctl start exim4")

@@ -50,7 +50,7 @@ from lab.crowd import on_the_bridge
 from lab.doubles import listening_at
 from lab.doubles.healthchecks import SENDALERTS_EVERY, HealthchecksDouble
 from lab.harness.deploys import lab_inventory
-from lab.harness.failover import bridge_port, bring_back, cut_off, set_link, wait_for_holder
+from lab.harness.failover import bridge_port, bring_back, cut_off, hand_back, served_by, set_link, wait_for_holder
 from lab.harness.faults import FILL_FILE, fill_script
 from lab.harness.probes import wait_for
 from lab.mailsink import MTA, mailbox
@@ -734,8 +734,12 @@ def _run(label: str, lab: Lab, host_settings: HostSettings, protected: bool, tim
         web_remote.run(f"mariadb -e 'DROP DATABASE IF EXISTS {watch.HEARTBEAT_DATABASE}'")
     if protected and bans.active(host_settings):  # the abuser's ban (holdfast/bans.py) ends with the drill
         web_remote.run("fail2ban-client unban --all")
-    if failover:  # the lab as it was: the address back on the web host, once it waited out preempt_delay
-        _say(label, f"waiting for {target} to return to {web.name}")
+    if failover:  # the lab as it was: the address back on the web host, handed back by its holder
+        holder = served_by(target, host_name, tls=tls)
+        if holder not in (None, web.name):
+            _say(label, f"{holder} hands {target} back to {web.name}")
+            hand_back(testinfra.get_host(f"paramiko://{holder}", ssh_config=str(lab.ssh_config)))
+        # the healthy web host takes it at once; otherwise by itself, once it waited out preempt_delay
         if wait_for_holder(target, host_name, web.name, timeout=host_settings.failover.preempt_delay + 30,
                            tls=tls) is None:
             _say(label, f"{target} did not return to {web.name}")

@@ -139,6 +139,15 @@ def bring_back(primary, port: str) -> float:
     return back
 
 
+def hand_back(holder) -> None:
+    """The service address given back by ``holder`` (a testinfra host: a standby that took
+    it over) at once, not preempt_delay after the primary's return: its keepalived restarted,
+    which gives the address up as it stops (an advert of priority 0: the healthy primary
+    takes it within a second) and starts again as BACKUP, of lower priority. A way to put
+    the lab back, never what a failover test measures."""
+    holder.check_output("systemctl restart keepalived.service")
+
+
 def primary_death(primary, standby: str, address: str, server_name: str, down_for: float = 12,
                   back_for: float = 15, *, tls: bool, per_second: float) -> PrimaryDeath:
     """Cut the primary (a testinfra host) off while visitors keep coming (``per_second``);

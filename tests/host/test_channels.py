@@ -174,7 +174,7 @@ def standin(web) -> StandIn:
 
 def test_a_service_monit_restarts_reaches_alertmanager_and_chat(target, settings, relay, web, standin):
     with chat_double(settings.escalation.providers["chat"]) as chat:
-        begin_fault(standin, web.settings, relay, "crash")
+        begin_fault(standin, web.settings, relay, "crash", restarts_forgotten=False)
         deadline = 4 * web.settings.monit.cycle + settings.monitoring.group_wait + DELIVERY
 
         def in_alertmanager() -> bool:
@@ -208,7 +208,7 @@ def test_with_the_monitor_host_dark_monit_mail_still_arrives(target, relay, web,
     monitor.check_output(f"nft -f - <<'EOF'\n{DARK}\nEOF")
     try:
         assert web.testinfra.run(reached).rc == 28, "the monitor host still answers"  # 28: curl's timeout
-        fault, _ = begin_fault(standin, web.settings, relay, "crash")
+        fault, _ = begin_fault(standin, web.settings, relay, "crash", restarts_forgotten=False)
         assert fault.mailed(fault.tier1, "Does not exist", 2 * web.settings.monit.cycle + DELIVERY) == []
     finally:
         monitor.run("nft delete table inet holdfast_test_dark")

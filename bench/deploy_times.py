@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 
+from holdfast.inventory import MONITOR_GROUP
 from lab.harness.deploys import PYINFRA, REPO, run_deploy
 from lab.machines import Machines
 from lab.topology import FLEET, LAB, LAB_INVENTORY
@@ -104,6 +105,8 @@ def main() -> None:
     previous = None
     for web_hosts in WEB_HOST_COUNTS:
         lab("up", web_hosts)
+        # The monitor host's firewall first: the added hosts fetch the lab CA's root from it.
+        deploy("deploy.py", web_hosts, extra=("--limit", MONITOR_GROUP))()
         deploy("lab/deploy.py", web_hosts)()
         deploy("deploy.py", web_hosts)()  # brings an added host (and the monitor's targets) in
         noop, _ = median_seconds(deploy("deploy.py", web_hosts))

@@ -42,6 +42,8 @@ HELPER = "/usr/local/sbin/holdfast-firewall"
 FIREWALL_STATE = f"{STATE_DIR}/firewall"
 # IP protocols opened whole (no ports), by number: a minimal host may lack /etc/protocols.
 IP_PROTOCOLS = {"vrrp": 112}
+# Hosts named in a generated comment up to this length (with its words, within nft's 128).
+NAMED_AT_MOST = 90
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,14 @@ def relay_senders(pyinfra_inventory, pyinfra_host) -> dict[str, list[str]]:
     return group_addresses(pyinfra_inventory, WATCHED_GROUP, but=pyinfra_host.name)
 
 
+def hosts_named(names: Iterable[str]) -> str:
+    """Hosts by name for a rule's comment, or how many when their names would not fit (nft
+    refuses a comment of more than 128 characters: 20 web hosts' names did not fit)."""
+    names = list(names)
+    listed = ", ".join(names)
+    return listed if len(listed) <= NAMED_AT_MOST else f"{len(names)} hosts"
+
+
 def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]],
              senders: dict[str, list[str]] | None = None) -> list[Opening]:
     """What the host lets in, ssh first (always there, whatever else the policy says).
@@ -98,9 +108,9 @@ def openings(host_settings: settings.HostSettings, monitors: dict[str, list[str]
     exporters = [MYSQLD_EXPORTER_PORT] if has_mysqld(host_settings) else []
     scraped = tuple(dict.fromkeys([*policy.scrape_ports, *exporters]))
     if scraped and scrapers:
-        opened.append(Opening(f"scraped by {', '.join(monitors)}", "tcp", scraped, scrapers))
+        opened.append(Opening(f"scraped by {hosts_named(monitors)}", "tcp", scraped, scrapers))
     if senders:
-        opened.append(Opening(f"Monit's events from {', '.join(senders)}", "tcp", (MONIT_RELAY_PORT,),
+        opened.append(Opening(f"Monit's events from {hosts_named(senders)}", "tcp", (MONIT_RELAY_PORT,),
                               tuple(address for addresses in senders.values() for address in addresses)))
     opened += [Opening(rule.why, rule.protocol, (rule.port,), tuple(rule.sources)) for rule in policy.allow]
     if failover.active(host_settings):

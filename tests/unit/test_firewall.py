@@ -1,6 +1,8 @@
 """The host firewall without hosts: group_data validation (both ways), the policy each
 host gets, and the ruleset rendered from it."""
 
+import re
+
 import pytest
 
 from holdfast import firewall, settings
@@ -179,3 +181,13 @@ def test_the_boot_unit_and_the_helper_name_the_ruleset_table_state_and_rollback(
         assert value in helper.content
     assert "None" not in service.content + helper.content
 
+
+
+def test_a_fleet_too_large_to_name_in_a_comment_is_counted_there(lab_settings):
+    # nft refuses a comment of more than 128 characters: twenty web hosts' names were more.
+    senders = {f"web{number}": [f"10.123.0.{10 + number}"] for number in range(1, 21)}
+    (ruleset,) = firewall.config_files(lab_settings["mon1"], {}, senders)
+    comments = re.findall(r'comment "([^"]*)"', ruleset.content)
+    assert "Monit's events from 20 hosts" in comments
+    assert max(map(len, comments)) <= 128
+    assert firewall.hosts_named(["web1", "web2"]) == "web1, web2"

@@ -23,6 +23,7 @@ from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import apt, files, systemd
 
 from holdfast.facts import Batch, FileState, FileStates, MatchingFiles, PathMode, PathModes, query_key
+from holdfast.inventory import current_host
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,12 @@ _HOSTS: WeakKeyDictionary[Host, _Host] = WeakKeyDictionary()
 
 
 def _current() -> _Host:
-    return _HOSTS.setdefault(state.inventory.get_host(host.name), _Host())
+    return _HOSTS.setdefault(current_host(), _Host())
 
 
 def _changed_operations() -> int:
     """How many operations have run commands on the current host so far in this deploy."""
-    return sum(data.operation_meta.executed for data in state.ops[state.inventory.get_host(host.name)].values())
+    return sum(data.operation_meta.executed for data in state.ops[current_host()].values())
 
 
 def unless_in_place(

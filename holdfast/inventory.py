@@ -6,11 +6,19 @@ import shlex
 import socket
 from pathlib import Path
 
-from pyinfra.api import State
+from pyinfra import host, state
+from pyinfra.api import Host, State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from holdfast.loading import SettingsError
+
+
+def current_host() -> Host:
+    """pyinfra's object of the host being planned or run (pyinfra's ``host`` stands for it):
+    a key for what a deploy keeps per host."""
+    return state.inventory.get_host(host.name)
+
 
 # The inventory groups Holdfast deploys to: the hosts it protects and watches, and the
 # external monitors.

@@ -11,11 +11,12 @@ Planning changes nothing, so nothing read then goes stale before the plan is mad
 from collections.abc import Callable, Iterable
 from weakref import WeakKeyDictionary
 
-from pyinfra import host, state
+from pyinfra import host
 from pyinfra.api import FactBase, Host
 
 from holdfast import loading
 from holdfast.facts import Batch, query_key
+from holdfast.inventory import current_host
 from holdfast.settings import HostSettings
 
 Query = tuple[type[FactBase], dict]
@@ -29,13 +30,13 @@ def read_together(*readers: Callable[[HostSettings], Iterable[Query]]) -> None:
     capabilities' ``reads``) give for its settings."""
     queries = list({query_key(*query): query for reader in readers for query in reader(loading.current())}.values())
     values = host.get_fact(Batch, queries=queries) if queries else []
-    _READ[state.inventory.get_host(host.name)] = {query_key(*query): value for query, value in zip(queries, values,
+    _READ[current_host()] = {query_key(*query): value for query, value in zip(queries, values,
                                                                                                     strict=True)}
 
 
 def fact(query: Query):
     """``host.get_fact`` of ``query`` (a fact and its arguments), answered by what
     ``read_together`` read, if it read it."""
-    read = _READ.get(state.inventory.get_host(host.name), {})
+    read = _READ.get(current_host(), {})
     key = query_key(*query)
     return read[key] if key in read else host.get_fact(query[0], **query[1])

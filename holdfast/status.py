@@ -37,6 +37,7 @@ from holdfast import (
     replication,
     slices,
 )
+from holdfast.facts import FileStates
 from holdfast.inventory import MONITOR_GROUP, WATCHED_GROUP, monitor_addresses, ssh_command
 from holdfast.maintenance import WINDOW_FILE
 from holdfast.safe_config import ConfigFile
@@ -182,22 +183,19 @@ def slice_use(text: str) -> list[SliceUse]:
     return found
 
 
-def drift(wanted: list[ConfigFile], stat_text: str, sha1_text: str, not_compared: list[str]) -> Drift:
-    """Compare ``wanted`` with ``stat -c '%a %U %G %n'`` and ``sha1sum`` of the same paths."""
-    live_stat = {parts[3]: parts[:3] for parts in (line.split(" ", 3) for line in stat_text.splitlines())
-                 if len(parts) == 4}
-    live_sha1 = {path: digest for digest, path in (line.split("  ", 1) for line in sha1_text.splitlines()
-                                                   if "  " in line)}
+def drift(wanted: list[ConfigFile], files_text: str, not_compared: list[str]) -> Drift:
+    """Compare ``wanted`` with what ``FileStates`` printed of the same paths."""
+    live = FileStates().process(files_text.splitlines())
     result = Drift(compared=len(wanted), not_compared=not_compared)
     for file in wanted:
-        if file.path not in live_stat:
+        found = live.get(file.path)
+        if found is None:
             result.missing.append(file.path)
-            continue
-        mode, user, group = live_stat[file.path]
-        if live_sha1.get(file.path) != file.state.sha1:
+        elif found.sha1 != file.state.sha1:
             result.differs.append(f"{file.path}: content")
-        elif (mode, user, group) != (file.mode.lstrip("0"), file.user, file.group):
-            result.differs.append(f"{file.path}: {mode} {user}:{group}, wanted {file.mode} {file.user}:{file.group}")
+        elif found != file.state:
+            result.differs.append(f"{file.path}: {found.mode} {found.user}:{found.group}, "
+                                  f"wanted {file.mode} {file.user}:{file.group}")
     return result
 
 
@@ -312,13 +310,11 @@ def wanted_files(pyinfra_inventory, pyinfra_host, groups: list[str],
 def host_script(paths: list[str], slice_units: list[str], monitor: bool, addresses: bool = False,
                 banning: bool = False) -> str:
     """The one read-only command run on a host: each part printed under its section mark."""
-    quoted = " ".join(map(shlex.quote, paths)) or "/dev/null"
     parts = {
         "monit": "monit -B summary 2>&1",
         "memory": "awk '/^MemTotal:/ {print $2}' /proc/meminfo",  # KiB (awk prints bytes as 2.5e+10)
         "maintenance": f"cat {WINDOW_FILE} 2>/dev/null",
-        "stat": f"stat -c '%a %U %G %n' -- {quoted} 2>/dev/null",
-        "sha1": f"sha1sum -- {quoted} 2>/dev/null",
+        "files": f"{{ {FileStates().command(paths)}; }} 2>/dev/null",
         "certificates": (
             "for f in $(command -v nginx >/dev/null && nginx -T 2>/dev/null | grep -oE '^\\s*ssl_certificate\\s+[^;]+' "
             "| awk '{print $2}' | sort -u); do "
@@ -378,7 +374,7 @@ def read_host(pyinfra_inventory, pyinfra_host, host_settings: HostSettings, flee
     status.holds = held(service_addresses, found.get("addresses", ""))
     if banning:
         status.banned, status.bans_error = banned(found.get("bans", ""))
-    status.drift = drift(wanted, found.get("stat", ""), found.get("sha1", ""), not_compared)
+    status.drift = drift(wanted, found.get("files", ""), not_compared)
     if monitor:
         try:
             fleet.alerts += alerts(found.get("alerts", ""))

@@ -8,6 +8,7 @@ import pytest
 from pyinfra.facts.hardware import Memory
 
 from holdfast import loading, monit, monitoring, status
+from holdfast.facts import FileState, FileStates
 from holdfast.inventory import address_of, read_inventory
 from holdfast.providers.api import ProviderError
 from holdfast.providers.model import Existing
@@ -70,9 +71,9 @@ def test_slice_use_reads_systemd_accounting_and_limits():
 
 def test_drift_names_content_mode_and_missing_files():
     same, changed, loosened, absent = (ConfigFile(f"/etc/{n}", n, mode="600") for n in "abcd")
-    stat_text = "600 root root /etc/a\n600 root root /etc/b\n644 root root /etc/c\n"
-    sha1_text = f"{same.state.sha1}  /etc/a\n{'0' * 40}  /etc/b\n{loosened.state.sha1}  /etc/c\n"
-    found = status.drift([same, changed, loosened, absent], stat_text, sha1_text, ["heartbeat: no key"])
+    files_text = (f"600 root root /etc/a\n600 root root /etc/b\n644 root root /etc/c\n"
+                  f"{same.state.sha1}  /etc/a\n{'0' * 40}  /etc/b\n{loosened.state.sha1}  /etc/c\n")
+    found = status.drift([same, changed, loosened, absent], files_text, ["heartbeat: no key"])
     assert found == status.Drift(4, ["/etc/b: content", "/etc/c: 644 root:root, wanted 600 root:root"], ["/etc/d"],
                                  ["heartbeat: no key"])
 
@@ -129,15 +130,14 @@ def test_the_script_run_on_a_host_prints_each_section(tmp_path):
     run = subprocess.run(["sh", "-c", script.replace("/var/lib/holdfast", str(tmp_path / "var/lib/holdfast"))],
                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
     found = status.sections(run.stdout)
-    assert list(found) == ["monit", "memory", "maintenance", "stat", "sha1", "certificates", "slices", "alerts",
-                           "silences"]
+    assert list(found) == ["monit", "memory", "maintenance", "files", "certificates", "slices", "alerts", "silences"]
     assert status.monit_summary(found["monit"]) == {"web1": "OK", "php8.2-fpm": "Does not exist", "nginx": "OK"}
     assert status.memory_of(found["memory"]) == deploy_memory()
     assert status.window(found["maintenance"]) == {"until": "t"}
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
-    assert found["stat"] == f"640 {user} {group} {wanted}"
-    assert found["sha1"] == f"11f6ad8ec52a2984abaafd7c3b516503785c2072  {wanted}"
+    assert FileStates().process(found["files"].splitlines()) == {
+        str(wanted): FileState("640", user, group, "11f6ad8ec52a2984abaafd7c3b516503785c2072")}
     (expiry,) = status.certificates(found["certificates"]).items()
     assert expiry[0] == str(certificate) and expiry[1].endswith(" GMT")
     assert found["slices"] == (f"show {' '.join(f'-p {p}' for p in status.SLICE_PROPERTIES)} -- holdfast-web.slice "
@@ -342,9 +342,9 @@ def test_a_web_host_with_a_database_compares_mysqld_exporters_flags(monkeypatch)
 def test_drift_reads_paths_with_spaces_and_modes_written_with_a_leading_zero():
     spaced, gone, last = (ConfigFile("/etc/a  b c.conf", "x", mode="0640"), ConfigFile("/etc/gone.conf", "y"),
                           ConfigFile("/etc/z.conf", "z"))
-    stat = f"640 root root {spaced.path}\n644 root root {last.path}\n"
-    sha1 = f"{spaced.state.sha1}  {spaced.path}\n{last.state.sha1}  {last.path}\n"
-    found = status.drift([spaced, gone, last], stat, sha1, [])
+    files_text = (f"640 root root {spaced.path}\n644 root root {last.path}\n"
+                  f"{spaced.state.sha1}  {spaced.path}\n{last.state.sha1}  {last.path}\n")
+    found = status.drift([spaced, gone, last], files_text, [])
     assert (found.missing, found.differs) == (["/etc/gone.conf"], [])
 
 

@@ -19,11 +19,12 @@ from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
 from holdfast.php_fpm import deploy_php_fpm
-from holdfast.planning import read_together
+from holdfast.planning import read_together, register_deploy_file
 from holdfast.replication import deploy_replication
 from holdfast.slices import deploy_slices
 
-take_deploy_lock()  # first: nothing runs on a host another deploy holds
+register_deploy_file(__file__)  # pyinfra then places each operation here without a module scan
+take_deploy_lock()  # the first operation: nothing runs on a host another deploy holds
 # What the capabilities read of the host to plan them, in one command:
 read_together(audit.reads, base.reads, slices.reads, php_fpm.reads, nginx.reads, replication.reads)
 deploy_audit()

@@ -13,6 +13,7 @@ from holdfast.facts import (
     MatchingFiles,
     PathModes,
     TimerActive,
+    UnchangedConffiles,
 )
 
 
@@ -35,6 +36,25 @@ def test_file_states_reads_every_file_in_one_command_and_leaves_out_missing_ones
         str(spaced): FileState("644", user, group, "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
         str(secret): FileState("600", user, group, "c8fed00eb2e87f1cee8e90ebbe870c190ac3848c"),
     }
+
+
+def test_unchanged_conffiles_are_those_still_as_dpkg_recorded_them(tmp_path):
+    """Against a dpkg-query stand-in listing a file as shipped, an edited one, a missing one
+    and an obsolete one (dpkg adds a third field): only the first is unchanged."""
+    shipped, edited, obsolete = tmp_path / "shipped.conf", tmp_path / "edited.conf", tmp_path / "obsolete.conf"
+    for each in (shipped, edited, obsolete):
+        each.write_text("as shipped\n")
+    md5 = subprocess.run(["md5sum", str(shipped)], capture_output=True, text=True).stdout.split()[0]
+    edited.write_text("edited\n")
+    (tmp_path / "bin").mkdir()
+    stand_in = tmp_path / "bin" / "dpkg-query"
+    stand_in.write_text(f"#!/bin/sh\n[ \"$3\" = nginx-common ] || exit 1\nprintf '%s\\n' ' {shipped} {md5}' "
+                        f"' {edited} {md5}' ' {tmp_path}/missing.conf {md5}' ' {obsolete} {md5} obsolete'\n")
+    stand_in.chmod(0o755)
+    fact = UnchangedConffiles()
+    output = subprocess.run(["sh", "-c", fact.command("nginx-common")], capture_output=True, text=True, check=True,
+                            env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin"}).stdout
+    assert fact.process(output.splitlines()) == [str(shipped)]
 
 
 def test_holdfast_footprint_reads_the_configs_the_units_and_the_packages_installed_since(tmp_path):

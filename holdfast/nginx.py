@@ -316,10 +316,14 @@ def deploy_nginx() -> None:
     read_only = replication.is_replica(host.name, host_settings)
     live = planning.fact(_chains(acme_sites)) if acme_sites else []
     uncertified = [name for name, site in acme_sites.items() if certificate_paths(name, site.tls).chain not in live]
+    served = config_files(host_settings, monitors, peers, read_only=read_only)
+    if acme_sites:
+        # Before any web host asks the CA: the CA asks the host holding the site's address, which
+        # asks its peers for a token it lacks; its list of them must name a web host just added.
+        # A site without its certificate yet is served on port 80 only, for its challenge.
+        early = config_files(host_settings, monitors, peers, uncertified, read_only) if uncertified else served
+        _validated_nginx("nginx configuration, before certbot asks the ACME CA", early)
     if uncertified:
-        # The challenge is answered on port 80 before the certificate exists; HTTPS once it does.
-        _validated_nginx("nginx configuration, HTTP until certbot got the certificates",
-                         config_files(host_settings, monitors, peers, uncertified, read_only))
         systemd.service(name="nginx running for the ACME challenge", service="nginx", running=True)
         for name in uncertified:
             server.shell(name=f"Certificate of {name} from the ACME CA",
@@ -328,7 +332,7 @@ def deploy_nginx() -> None:
         in_place.put("certbot's renewals reload nginx once nginx -t accepts them",
                      render("nginx/etc/letsencrypt/renewal-hooks/deploy/holdfast-nginx.j2"), DEPLOY_HOOK, mode="755")
         in_place.service("certbot's renewal timer", "certbot.timer")
-    _validated_nginx("nginx configuration", config_files(host_settings, monitors, peers, read_only=read_only))
+    _validated_nginx("nginx configuration", served)
     in_place.service("nginx enabled and running", "nginx")
 
 

@@ -192,3 +192,38 @@ def test_with_the_site_kept_both_are_served(taken_over, target, tls_site, lab_ca
     name = tls_site.server_names[0]
     result = curl("--cacert", lab_ca, "--resolve", f"{name}:443:{target.address}", f"https://{name}/")
     assert tls_site.content_expect in result.stdout
+
+
+@pytest.mark.disruptive
+def test_a_web_host_certified_after_the_others_gets_its_certificate_in_one_deploy(pytestconfig, targets):
+    """A web host added next to certified ones asks the CA, and the CA asks the host holding
+    the site's address, which asks its peers for the token: that host's list of peers must
+    name the newcomer before the newcomer asks. Here the holder's list names no one who
+    answers (as before a host was added), and the newcomer's certificate is deleted: one
+    deploy puts the holder's peers back first, and the newcomer gets its certificate."""
+    web = [target for target in targets.values() if "web" in target.groups]
+    if len(web) < 2:
+        pytest.skip("needs two web hosts")
+    [(site_name, service)] = web[0].settings.failover.sites.items()
+    site = web[0].settings.sites[site_name]
+    if not (site.tls and site.tls.mode == "acme"):
+        pytest.skip("the site has no certificate from an ACME CA")
+    [holder] = [target for target in web if f" {service.address}/" in target.testinfra.check_output(
+        "ip -4 -br addr show dev host0")]
+    newcomer = next(target for target in web if target is not holder)
+    edge = f"{nginx.CONFIG_DIR}/edge.conf"
+    holder.testinfra.check_output(
+        f"sed -i '/^upstream holdfast_acme_peers {{/,/^}}/ s/^    server .*;$/    server 127.0.0.2:9;/' {edge} "
+        "&& nginx -t -q && systemctl reload nginx")
+    newcomer.testinfra.check_output(f"certbot delete --non-interactive --cert-name {site_name}")
+    chain = nginx.certificate_paths(site_name, site.tls).chain
+    try:
+        deployed = run_deploy(pytestconfig.getoption("inventory"))
+        assert deployed.returncode == 0, "\n".join(
+            line for line in deployed.output.splitlines() if f"[{newcomer.name}]" in line)[-3000:]
+        assert f"server {newcomer.address}:80;" in holder.testinfra.file(edge).content_string
+        assert newcomer.testinfra.file(chain).exists
+    finally:
+        if not newcomer.testinfra.file(chain).exists:  # the next deploy gets it: the holder's peers are back
+            restored = run_deploy(pytestconfig.getoption("inventory"))
+            assert restored.returncode == 0, restored.output[-2000:]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from pyinfra.api import FactBase, StringCommand
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 # sha256sum of nothing: what a public key that could not be read hashes to.
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -271,6 +272,23 @@ class TimerActive(FactBase):
 
     def process(self, output):
         return output == ["active"]
+
+
+class UnitStates(FactBase):
+    """Which systemd units are running and which enabled, as pyinfra's ``SystemdStatus`` and
+    ``SystemdEnabled`` answer, from one ``systemctl show`` instead of one each."""
+
+    @staticmethod
+    def default() -> dict[str, dict[str, bool]]:
+        return {"running": {}, "enabled": {}}
+
+    def command(self, units: Sequence[str]) -> str:
+        keys = ("Id", SystemdStatus.state_key, SystemdEnabled.state_key)
+        return " ".join(["systemctl show --all", *(f"--property {key}" for key in keys), *map(shlex.quote, units)])
+
+    def process(self, output):
+        lines = list(output)
+        return {"running": SystemdStatus().process(lines), "enabled": SystemdEnabled().process(lines)}
 
 
 class Replica(NamedTuple):

@@ -19,10 +19,9 @@ from weakref import WeakKeyDictionary
 from pyinfra import host, state
 from pyinfra.api import FactBase, Host
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import apt, files, systemd
 
-from holdfast.facts import Batch, FileState, FileStates, MatchingFiles, PathMode, PathModes, query_key
+from holdfast.facts import Batch, FileState, FileStates, MatchingFiles, PathMode, PathModes, UnitStates, query_key
 from holdfast.inventory import current_host
 
 
@@ -75,19 +74,18 @@ class _Host:
 
     def read(self) -> dict:
         self.changed_before = _changed_operations()
-        units = dict(user_mode=False, machine=None, user_name=None,
-                     services=sorted({unit for part in self.parts for unit in (*part.running, *part.enabled)}))
+        units = sorted({unit for part in self.parts for unit in (*part.running, *part.enabled)})
         found = host.get_fact(Batch, queries=[
             (FileStates, {"paths": sorted({path for part in self.parts for path in part.files})}),
             (MatchingFiles, {"patterns": sorted({pattern for part in self.parts for pattern in part.owned})}),
             (PathModes, {"paths": sorted({path for part in self.parts for path in part.modes})}),
-            (DebPackages, {}), (SystemdStatus, units), (SystemdEnabled, units),
+            (DebPackages, {}), (UnitStates, {"units": units}),
             *(others := list({query_key(fact, kwargs): (fact, kwargs) for part in self.parts
                               for fact, kwargs, _ in part.facts}.values())),
         ])
-        kinds = ("files", "matching", "modes", "packages", "running", "enabled")
-        return {**dict(zip(kinds, found, strict=False)),
-                "facts": {query_key(*query): value for query, value in zip(others, found[len(kinds):], strict=True)}}
+        files, matching, modes, packages, units, *values = found
+        return {"files": files, "matching": matching, "modes": modes, "packages": packages, **units,
+                "facts": {query_key(*query): value for query, value in zip(others, values, strict=True)}}
 
     def needs(self, part: Part) -> bool:
         """Whether the operation of ``part`` has something to do (or must read to know)."""

@@ -3,6 +3,7 @@
 import subprocess
 
 from pyinfra.facts.server import Command
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 from holdfast.facts import (
     Batch,
@@ -14,6 +15,7 @@ from holdfast.facts import (
     PathModes,
     TimerActive,
     UnchangedConffiles,
+    UnitStates,
 )
 
 
@@ -109,3 +111,18 @@ def test_a_batch_reads_several_facts_in_one_command_each_as_it_would_alone(tmp_p
 
 def test_a_batch_of_nothing_answers_nothing():
     assert run_fact(Batch(), queries=[]) == []
+
+
+def test_unit_states_answer_as_systemd_status_and_systemd_enabled_from_one_systemctl_show():
+    output = ["Id=nginx.service", "SubState=running", "UnitFileState=enabled", "",
+              "Id=certbot.timer", "SubState=waiting", "UnitFileState=disabled", "",
+              "Id=monit.service", "SubState=dead", "UnitFileState=enabled"]
+    fact = UnitStates()
+    assert fact.command(["nginx.service", "certbot.timer"]) == (
+        "systemctl show --all --property Id --property SubState --property UnitFileState nginx.service certbot.timer")
+    assert fact.process(output) == {
+        "running": {"nginx.service": True, "certbot.timer": True, "monit.service": False},
+        "enabled": {"nginx.service": True, "certbot.timer": False, "monit.service": True},
+    }
+    assert fact.process(output) == {"running": SystemdStatus().process(output),
+                                    "enabled": SystemdEnabled().process(output)}

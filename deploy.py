@@ -19,11 +19,13 @@ from holdfast.monit import deploy_monit
 from holdfast.monitoring import deploy_monitor_host, deploy_node_exporter
 from holdfast.nginx import deploy_nginx
 from holdfast.php_fpm import deploy_php_fpm
-from holdfast.planning import read_together, register_deploy_file
+from holdfast.planning import read_together
 from holdfast.replication import deploy_replication
 from holdfast.slices import deploy_slices
+from holdfast.tuning import register_deploy_file, send_without_delay
 
 register_deploy_file(__file__)  # pyinfra then places each operation here without a module scan
+send_without_delay()  # each SSH command some 40 ms sooner
 take_deploy_lock()  # the first operation: nothing runs on a host another deploy holds
 # What the capabilities read of the host to plan them, in one command:
 read_together(audit.reads, base.reads, slices.reads, php_fpm.reads, nginx.reads, replication.reads)

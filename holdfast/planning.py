@@ -8,9 +8,6 @@ their answers from ``fact``. A fact not read together is read alone, as pyinfra 
 Planning changes nothing, so nothing read then goes stale before the plan is made.
 """
 
-import os
-import sys
-import types
 from collections.abc import Callable, Iterable
 from weakref import WeakKeyDictionary
 
@@ -44,17 +41,3 @@ def fact(query: Query):
     key = query_key(*query)
     return read[key] if key in read else host.get_fact(query[0], **query[1])
 
-
-def register_deploy_file(path: str) -> None:
-    """Name the deploy file at ``path`` among the loaded modules, before its first operation.
-
-    pyinfra places each operation by inspecting the whole call stack, and ``inspect`` looks
-    every frame's file up among the loaded modules (``inspect.getmodule``). pyinfra executes
-    the deploy file instead of importing it, so its file is in no module, and each lookup of
-    it scans all of them again (some 1,500): three times per operation, per host, about 3 ms
-    of the 4 ms an operation costs to plan. Once a module names the file, ``inspect`` finds
-    it at once. The entry's name is no importable name, and nothing reads it."""
-    path = os.path.abspath(path)
-    module = types.ModuleType(f"holdfast deploy file {path}")
-    module.__file__ = path
-    sys.modules.setdefault(module.__name__, module)

@@ -15,9 +15,11 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 from holdfast.inventory import MONITOR_GROUP
 from lab.harness.deploys import PYINFRA, REPO, run_deploy
@@ -28,6 +30,7 @@ WEB_HOST_COUNTS = (2, 10, 20)
 # The goals of issue 19: a no-op redeploy against the floor, and what each added web host costs.
 NOOP_RATIO_GOAL = 2.0
 ADDED_HOST_GOAL = 0.2  # seconds
+FAILED_LOG = Path(tempfile.gettempdir()) / "holdfast-bench-failed-deploy.log"
 
 
 def verdict(met: bool) -> str:
@@ -59,7 +62,9 @@ def deploy(deploy_file: str = "deploy.py", web_hosts: int = LAB.web_hosts, extra
     def action():
         run = run_deploy(LAB_INVENTORY, *extra, deploy_file=deploy_file, cwd=FLEET, env=environment(web_hosts))
         if run.returncode != 0:
-            sys.exit(f"{deploy_file} failed:\n{run.output[-3000:]}")
+            # Whole: the host that failed first is named early, and drops out of what follows.
+            FAILED_LOG.write_text(run.output)
+            sys.exit(f"{deploy_file} failed (its whole output: {FAILED_LOG}):\n{run.output[-3000:]}")
         return run
 
     return action

@@ -32,7 +32,7 @@ CUTS = [
     ("nginx | nginx configuration", 1.0),
     ("External monitor | Alertmanager routes along the escalation plan", 0.3),
     ("External monitor | Prometheus targets and alert rules", 0.3),
-    ("Monit | Monit configuration", 0.5),
+    ("Monit | Monit configuration", 0.1),
     ("Monit | Monit enabled and running", 0.1),
     (RELEASE, 0.0),
 ]

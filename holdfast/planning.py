@@ -40,4 +40,3 @@ def fact(query: Query):
     read = _READ.get(current_host(), {})
     key = query_key(*query)
     return read[key] if key in read else host.get_fact(query[0], **query[1])
-

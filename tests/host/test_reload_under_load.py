@@ -12,6 +12,8 @@ from lab.harness import traffic
 from lab.harness.deploys import run_deploy
 from lab.topology import LAB
 
+# Operations, by the start of their name (a host with an ACME site changes nginx's in the one
+# before certbot: "nginx | nginx configuration, before certbot asks the ACME CA").
 CHANGED = ["nginx | nginx configuration", "PHP-FPM pools | PHP 8.2 FPM pools", "Monit | Monit configuration"]
 
 
@@ -45,7 +47,8 @@ def test_a_deploy_under_load_serves_every_request(pytestconfig, target, host, se
         visitor.join()
     try:
         assert run.returncode == 0, run.output[-3000:]
-        assert set(CHANGED) <= set(run.changed_operations)
+        assert all(any(each.startswith(name) for each in run.changed_operations) for name in CHANGED), (
+            run.changed_operations)
         print(f"{len(answers)} requests during the deploy: {Counter(answer.status for answer in answers)}")
         assert Counter(answer.status for answer in answers) == {200: len(answers)}
         assert all(site.content_expect in answer.body for answer in answers)

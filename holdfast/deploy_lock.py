@@ -17,6 +17,7 @@ import uuid
 
 from pyinfra.api import StringCommand, operation
 
+from holdfast.in_place import ThenRead
 from holdfast.templates import render
 
 LOCK_DIR = "/run/holdfast"
@@ -44,8 +45,11 @@ def deploy_lock(action: str):
 
     + action: ``acquire`` and ``confirm`` (the first two operations of a deploy: pyinfra runs
       each operation on every host before the next), or ``release`` (the last)
+
+    Confirming also reads what the host's operations compare (``in_place``), in the same
+    command: a held lock is the first moment the read cannot go stale by another deploy.
     """
-    yield lock_command(action)
+    yield ThenRead(lock_command(action)) if action == "confirm" else lock_command(action)
 
 
 def take_deploy_lock() -> None:

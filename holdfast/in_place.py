@@ -3,7 +3,8 @@
 pyinfra reads the state of a host fact by fact, one SSH command each: about ninety for a
 web host whose deploy changes nothing. Here every operation says at planning what it
 would compare (its files, packages, units, directories), through pyinfra's ``_if``; at
-execution the host's first such operation reads all of them at once (``facts.Batch``).
+execution all of them are read at once (``facts.Batch``), in the command that confirms the
+deploy's lock on the host (``ThenRead``), or else by the host's first such operation.
 An operation whose part is in place is skipped; one whose part differs runs as it always
 did, reading its own facts. From then on the host has changed, the one read is stale, and
 every later operation on it runs as it always did: a deploy that changes something is as
@@ -17,7 +18,8 @@ from pathlib import PurePosixPath
 from weakref import WeakKeyDictionary
 
 from pyinfra import host, state
-from pyinfra.api import FactBase, Host
+from pyinfra.api import FactBase, Host, StringCommand
+from pyinfra.connectors.util import CommandOutput
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, systemd
 
@@ -72,25 +74,36 @@ class _Host:
     found: dict | None = None  # what the one read found
     changed_before: int = 0  # operations that had run commands on the host when it was read
 
-    def read(self) -> dict:
-        self.changed_before = _changed_operations()
+    def queries(self) -> list[tuple[type[FactBase], dict]]:
+        """The facts that tell whether the parts are in place, read together."""
         units = sorted({unit for part in self.parts for unit in (*part.running, *part.enabled)})
-        found = host.get_fact(Batch, queries=[
+        return [
             (FileStates, {"paths": sorted({path for part in self.parts for path in part.files})}),
             (MatchingFiles, {"patterns": sorted({pattern for part in self.parts for pattern in part.owned})}),
             (PathModes, {"paths": sorted({path for part in self.parts for path in part.modes})}),
             (DebPackages, {}), (UnitStates, {"units": units}),
-            *(others := list({query_key(fact, kwargs): (fact, kwargs) for part in self.parts
-                              for fact, kwargs, _ in part.facts}.values())),
-        ])
-        files, matching, modes, packages, units, *values = found
-        return {"files": files, "matching": matching, "modes": modes, "packages": packages, **units,
-                "facts": {query_key(*query): value for query, value in zip(others, values, strict=True)}}
+            *self._others(),
+        ]
+
+    def _others(self) -> list[tuple[type[FactBase], dict]]:
+        return list({query_key(fact, kwargs): (fact, kwargs) for part in self.parts
+                     for fact, kwargs, _ in part.facts}.values())
+
+    def take(self, values: list, changed_before: int) -> None:
+        """What the read of ``queries`` found, after ``changed_before`` operations had changed the host."""
+        files, matching, modes, packages, units, *others = values
+        self.found = {"files": files, "matching": matching, "modes": modes, "packages": packages, **units,
+                      "facts": {query_key(*query): value for query, value in zip(self._others(), others,
+                                                                                   strict=True)}}
+        self.changed_before = changed_before
+
+    def read(self) -> None:
+        self.take(host.get_fact(Batch, queries=self.queries()), _changed_operations())
 
     def needs(self, part: Part) -> bool:
         """Whether the operation of ``part`` has something to do (or must read to know)."""
         if self.found is None:
-            self.found = self.read()
+            self.read()
         elif _changed_operations() > self.changed_before:
             return True  # the host changed since it was read: the operation reads its own facts
         return not part.met_by(self.found)
@@ -107,6 +120,33 @@ def _current() -> _Host:
 def _changed_operations() -> int:
     """How many operations have run commands on the current host so far in this deploy."""
     return sum(data.operation_meta.executed for data in state.ops[current_host()].values())
+
+
+# Where, in the output of a command followed by the read (``ThenRead``), the read begins.
+READ_MARK = "@@holdfast-in-place"
+
+
+class ThenRead(StringCommand):
+    """``command``, then in the same SSH command (when it succeeds) the host's one read of
+    what its operations compare: one round trip fewer per host. Made when its operation runs,
+    so every operation of the host has said what it compares; the operation's output is
+    ``command``'s alone."""
+
+    def __init__(self, command: StringCommand):
+        self.planned = _current()
+        self.batch = Batch()
+        super().__init__(command, "&& {", "echo", READ_MARK, ";", self.batch.command(self.planned.queries()), "; }")
+
+    def execute(self, state, host, connector_arguments):
+        status, output = super().execute(state, host, connector_arguments)
+        own, read, reading = [], [], False
+        for line in output:
+            reading = reading or (line.buffer_name == "stdout" and line.line == READ_MARK)
+            (read if reading and line.buffer_name == "stdout" else own).append(line)
+        if status and read:
+            # This operation counts among those run before the read once it has run.
+            self.planned.take(self.batch.process([line.line for line in read[1:]]), _changed_operations() + 1)
+        return status, CommandOutput(own)
 
 
 def unless_in_place(

@@ -1,39 +1,62 @@
-"""pyinfra's own costs cut: the deploy file named among the loaded modules (placing an
-operation needs no scan), and SSH messages sent without delay."""
+"""pyinfra's own costs cut: operations placed and typed as pyinfra would, without reading
+every frame's source or the arguments' types again; SSH messages sent without delay."""
 
-import inspect
 import socket
 import sys
 from types import SimpleNamespace
 
+import pyinfra
+import pytest
+from pyinfra.api import arguments, util
 from pyinfra.context import ctx_host
 
-from holdfast.tuning import register_deploy_file, send_without_delay
+from holdfast import tuning
+from holdfast.tuning import global_argument_types, operation_order, send_without_delay
+
+_operation = sys.modules["pyinfra.api.operation"]
 
 
-def _frame_of_executed_file(path):
-    """A frame of ``path`` executed the way pyinfra executes a deploy file."""
-    path.write_text("import sys\nframe = sys._getframe()\n")
-    namespace = {"__file__": str(path)}
+def _placed_from_an_executed_file(path, place, state):
+    """``place(state)`` called from a function of ``path``, which is executed the way pyinfra
+    executes a deploy file, as an operation is called from a deploy: its answer."""
+    path.write_text("def deploy(place, state):\n    return place(state)\n\n\nplaced = deploy(place, state)\n")
+    namespace = {"place": place, "state": state}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return namespace["frame"]
+    return namespace["placed"]
 
 
-def test_an_executed_file_is_in_no_module_until_registered(tmp_path):
-    frame = _frame_of_executed_file(tmp_path / "deploy.py")
-    assert inspect.getmodule(frame) is None  # inspect scanned every loaded module for it
+@pytest.mark.parametrize("deploy_file", ["deploy.py", "other.py", None], ids=["the-deploy-file", "another", "none"])
+@pytest.mark.parametrize("is_cli", [True, False], ids=["cli", "api"])
+def test_an_operation_is_placed_where_pyinfra_would_place_it(tmp_path, monkeypatch, deploy_file, is_cli):
+    monkeypatch.setattr(pyinfra, "is_cli", is_cli)
+    state = SimpleNamespace(current_deploy_filename=deploy_file and str(tmp_path / deploy_file),
+                            current_op_file_number=7)
+    # Both from the same line: every frame's line is the same.
+    pyinfras, ours = [_placed_from_an_executed_file(tmp_path / "deploy.py", place, state)
+                      for place in (util.get_operation_order_from_stack, operation_order)]
+    assert ours == pyinfras
+    if deploy_file == "deploy.py":
+        assert ours == [7] * is_cli + [5, 2]  # the deploy file's lines, from its first frame on
 
-    register_deploy_file(str(tmp_path / "deploy.py"))
-    module = inspect.getmodule(frame)
-    assert module is not None and module.__file__ == str(tmp_path / "deploy.py")
-    assert inspect.getframeinfo(frame).lineno == 2  # pyinfra reads the same line as before
+
+def test_global_arguments_are_typed_as_pyinfra_types_them():
+    assert global_argument_types() == tuning._ALL_GLOBAL_ARGUMENTS()
+    global_argument_types().clear()  # each caller gets its own list
+    assert global_argument_types() == tuning._ALL_GLOBAL_ARGUMENTS()
 
 
-def test_registering_twice_keeps_one_entry(tmp_path):
-    before = len(sys.modules)
-    register_deploy_file(str(tmp_path / "deploy.py"))
-    register_deploy_file(str(tmp_path / "deploy.py"))
-    assert len(sys.modules) == before + 1
+def test_pyinfras_functions_are_replaced_only_while_they_are_its_own(monkeypatch):
+    monkeypatch.setattr(_operation, "get_operation_order_from_stack", util.get_operation_order_from_stack)
+    monkeypatch.setattr(arguments, "all_global_arguments", tuning._ALL_GLOBAL_ARGUMENTS)
+    tuning.place_and_type_operations_once()
+    assert _operation.get_operation_order_from_stack is operation_order
+    assert arguments.all_global_arguments is global_argument_types
+
+    changed = lambda: []  # noqa: E731 (a later pyinfra's, say)
+    monkeypatch.setattr(_operation, "get_operation_order_from_stack", changed)
+    monkeypatch.setattr(arguments, "all_global_arguments", changed)
+    tuning.place_and_type_operations_once()
+    assert _operation.get_operation_order_from_stack is changed and arguments.all_global_arguments is changed
 
 
 class _Transport:

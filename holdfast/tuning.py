@@ -9,7 +9,8 @@ does, each is paid per operation or per SSH command, on every host.
   command waits for the host's delayed acknowledgement, some 40 ms per SSH command.
 
 The first two replace a function of pyinfra's with one that returns the same (its unit test
-compares them), and only if pyinfra's is still the one they were written against.
+compares them): only under the pyinfra they were written against, and only while pyinfra's
+function is still in place; under another pyinfra, pyinfra's own stay.
 """
 
 import socket
@@ -19,7 +20,10 @@ from functools import cache
 import pyinfra
 from pyinfra import host
 from pyinfra.api import arguments, util
+from pyinfra.version import __version__ as pyinfra_version
 
+# The pyinfra whose two functions ``operation_order`` and ``global_argument_types`` answer as.
+WRITTEN_FOR = "3.10."
 _operation = sys.modules["pyinfra.api.operation"]  # the module: pyinfra.api's ``operation`` is the decorator
 
 
@@ -57,9 +61,12 @@ def global_argument_types() -> list[tuple[str, type]]:
 _ALL_GLOBAL_ARGUMENTS = arguments.all_global_arguments
 
 
-def place_and_type_operations_once() -> None:
+def place_and_type_operations_once(version: str = pyinfra_version) -> None:
     """Put ``operation_order`` and ``global_argument_types`` in place of pyinfra's two
-    functions (each where pyinfra calls it), if those are still pyinfra's own."""
+    functions (each where pyinfra calls it), under pyinfra ``WRITTEN_FOR`` and if those are
+    still pyinfra's own."""
+    if not version.startswith(WRITTEN_FOR):
+        return
     if _operation.get_operation_order_from_stack is util.get_operation_order_from_stack:
         _operation.get_operation_order_from_stack = operation_order
     if arguments.all_global_arguments is _ALL_GLOBAL_ARGUMENTS:

@@ -11,7 +11,7 @@ from pyinfra.api import arguments, util
 from pyinfra.context import ctx_host
 
 from holdfast import tuning
-from holdfast.tuning import global_argument_types, operation_order, send_without_delay
+from holdfast.tuning import global_argument_types, operation_order, pyinfra_version, send_without_delay
 
 _operation = sys.modules["pyinfra.api.operation"]
 
@@ -45,14 +45,24 @@ def test_global_arguments_are_typed_as_pyinfra_types_them():
     assert global_argument_types() == tuning._ALL_GLOBAL_ARGUMENTS()
 
 
-def test_pyinfras_functions_are_replaced_only_while_they_are_its_own(monkeypatch):
+def _put_pyinfras_own_back(monkeypatch):
     monkeypatch.setattr(_operation, "get_operation_order_from_stack", util.get_operation_order_from_stack)
     monkeypatch.setattr(arguments, "all_global_arguments", tuning._ALL_GLOBAL_ARGUMENTS)
+
+
+def test_pyinfras_functions_are_replaced_only_under_its_version_and_while_they_are_its_own(monkeypatch):
+    assert pyinfra_version.startswith(tuning.WRITTEN_FOR)  # the pinned one (requirements.txt)
+    _put_pyinfras_own_back(monkeypatch)
     tuning.place_and_type_operations_once()
     assert _operation.get_operation_order_from_stack is operation_order
     assert arguments.all_global_arguments is global_argument_types
 
-    changed = lambda: []  # noqa: E731 (a later pyinfra's, say)
+    _put_pyinfras_own_back(monkeypatch)
+    tuning.place_and_type_operations_once(version="3.11.0")  # another pyinfra: its own functions stay
+    assert _operation.get_operation_order_from_stack is util.get_operation_order_from_stack
+    assert arguments.all_global_arguments is tuning._ALL_GLOBAL_ARGUMENTS
+
+    changed = lambda: []  # noqa: E731 (another module's, say)
     monkeypatch.setattr(_operation, "get_operation_order_from_stack", changed)
     monkeypatch.setattr(arguments, "all_global_arguments", changed)
     tuning.place_and_type_operations_once()

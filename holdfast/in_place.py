@@ -56,8 +56,9 @@ class Part:
 
     def met_by(self, found: dict) -> bool:
         return (all(found["files"].get(path) == each for path, each in self.files.items())
-                and all(path in self.files for path in found["matching"]
-                        if any(PurePosixPath(path).match(pattern) for pattern in self.owned))
+                and (not self.owned  # else: every file found that its patterns match is its own
+                     or all(path in self.files for path in found["matching"]
+                            if any(PurePosixPath(path).match(pattern) for pattern in self.owned)))
                 and all(mode.met_by(found["modes"].get(path)) for path, mode in self.modes.items())
                 and all(name in found["packages"] for name in self.packages)
                 and all(found["running"].get(unit) for unit in self.running)

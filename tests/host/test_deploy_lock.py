@@ -12,11 +12,20 @@ from holdfast.deploy_lock import ACQUIRE, CONFIRM, LOCK_DIR
 from lab.harness.deploys import finish, run_deploy, start_deploy
 
 LOCK = f"{LOCK_DIR}/deploy.lock"
+# Holds the lock script's mutex until both deploys wait on it (their two flocks and this
+# one), so that the two overlap on every host: a no-op is quick enough for the first to
+# finish before the second reaches its lock, and both would complete (each in turn).
+HOLD_UNTIL_BOTH_WAIT = (
+    f"mkdir -p -m 700 {LOCK_DIR}; nohup timeout 60 flock {LOCK}.mutex "
+    "sh -c 'until [ \"$(pgrep -cx flock)\" -ge 3 ]; do sleep 0.05; done' </dev/null >/dev/null 2>&1 &"
+)
 
 
 @pytest.mark.disruptive
 def test_two_deploys_started_together_one_runs_the_other_names_it(pytestconfig, targets):
     inventory = pytestconfig.getoption("inventory")
+    for target in targets.values():
+        target.testinfra.check_output(HOLD_UNTIL_BOTH_WAIT)
     processes = [start_deploy(inventory), start_deploy(inventory)]
     runs = [finish(process) for process in processes]
     completed = [index for index, run in enumerate(runs) if run.returncode == 0]

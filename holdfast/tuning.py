@@ -25,6 +25,7 @@ from pyinfra.version import __version__ as pyinfra_version
 # The pyinfra whose two functions ``operation_order`` and ``global_argument_types`` answer as.
 WRITTEN_FOR = "3.10."
 _operation = sys.modules["pyinfra.api.operation"]  # the module: pyinfra.api's ``operation`` is the decorator
+_ALL_GLOBAL_ARGUMENTS = arguments.all_global_arguments  # pyinfra's own
 
 
 def operation_order(state) -> list[int]:
@@ -39,10 +40,10 @@ def operation_order(state) -> list[int]:
     frames.reverse()
     # From the deploy file's first frame on: none of them if it has none (pyinfra's loop
     # then ends on its own frame), all of them if there is no deploy file.
-    first = next((index for index, each in enumerate(frames)
-                  if each.f_code.co_filename == state.current_deploy_filename), len(frames))
-    if not state.current_deploy_filename:
-        first = 0
+    first = 0
+    if state.current_deploy_filename:
+        first = next((index for index, each in enumerate(frames)
+                      if each.f_code.co_filename == state.current_deploy_filename), len(frames))
     lines = [state.current_op_file_number] if pyinfra.is_cli else []
     return lines + [each.f_lineno for each in frames[first:]
                     if not each.f_code.co_filename.startswith(util.PYINFRA_INSTALL_DIR)]
@@ -57,8 +58,6 @@ def global_argument_types() -> list[tuple[str, type]]:
     """pyinfra's ``all_global_arguments``, its types read once."""
     return list(_global_argument_types())
 
-
-_ALL_GLOBAL_ARGUMENTS = arguments.all_global_arguments
 
 
 def place_and_type_operations_once(version: str = pyinfra_version) -> None:
